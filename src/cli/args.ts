@@ -1,0 +1,51 @@
+// Shared argument handling: parseArgs with errors a person can act on, and help text.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { HotplugError } from '../errors.js';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+type OptionValue<T> = T extends { type: 'boolean'; multiple: true } ? boolean[] : T extends { type: 'boolean' } ? boolean
+  : T extends { multiple: true } ? string[] : string;
+
+/** What parseCommandArgs returns: each option's value (absent when not given), and the positionals. */
+export interface ParsedArgs<O extends Options> {
+  values: { [K in keyof O]?: OptionValue<O[K]> } & { help?: boolean };
+  positionals: string[];
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+/** Parses a subcommand's arguments; unknown options are errors that name the command. */
+export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O): ParsedArgs<O> {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true }) as ParsedArgs<O>;
+  } catch (error) {
+    throw new HotplugError('EUSAGE', `hotplugd ${command}: ${(error as Error).message}\nTry 'hotplugd ${command} --help'.`);
+  }
+}
+
+/** A positive integer option, or a usage error that says what it got. */
+export function parsePositiveInt(command: string, name: string, value: string | undefined, fallback?: number): number | undefined {
+  if (value === undefined) return fallback;
+  if (!/^[0-9]+$/.test(value) || Number(value) <= 0) {
+    throw new HotplugError('EUSAGE', `hotplugd ${command}: --${name} expects a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+/** Byte sizes such as 65536, 512K, 16M. */
+export function parseByteSize(command: string, name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const match = /^([0-9]+)([KMG]?)$/i.exec(value);
+  const scale = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(match?.[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G'];
+  const bytes = match ? Number(match[1]) * scale : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes > 2 ** 31 - 1) {
+    throw new HotplugError('EUSAGE', `hotplugd ${command}: --${name} expects a size such as 65536, 512K or 16M (below 2G), got ${JSON.stringify(value)}`);
+  }
+  return bytes;
+}

@@ -1,0 +1,78 @@
+import { Daemon } from '../daemon/daemon.js';
+import { defaultDbPath } from '../history/db.js';
+import { createLogger, isLogLevel } from '../log.js';
+import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
+import { HotplugError } from '../errors.js';
+import { parseByteSize, parseCommandArgs, parsePositiveInt, type Command } from './args.js';
+import { DEFAULT_RULES_DIRS } from './paths.js';
+
+const usage = `Usage: hotplugd daemon [options]
+
+Receive every kernel uevent, process it and record it in the device history.
+Devices already present are recorded at start as 'add' events (coldplug).
+
+Options:
+  --db PATH               history database (default: ${defaultDbPath()})
+  --rules-dir DIR         a rules directory; repeat for several (default:
+                          ${DEFAULT_RULES_DIRS.join(', ')})
+  --sysfs ROOT            sysfs root (default: /sys)
+  --no-coldplug           do not record the devices present at start
+  --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 16M; as root
+                          it is forced past net.core.rmem_max)
+  --queue-size N          events held in memory before reading pauses (default: 8192)
+  --log-level LEVEL       fatal, error, warn, info, debug, trace or silent (default: info)
+  --log-format FORMAT     json, pretty or auto (pretty on a terminal; default: auto)
+  -h, --help              show this help
+
+Signals: SIGTERM or SIGINT stop the daemon after recording every accepted event.`;
+
+export const daemonCommand: Command = {
+  name: 'daemon',
+  summary: 'run the hotplug daemon',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs('daemon', argv, {
+      db: { type: 'string' },
+      'rules-dir': { type: 'string', multiple: true },
+      sysfs: { type: 'string' },
+      'no-coldplug': { type: 'boolean' },
+      'receive-buffer': { type: 'string' },
+      'queue-size': { type: 'string' },
+      'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
+    });
+    if (values.help) {
+      console.log(usage);
+      return 0;
+    }
+    if (positionals.length > 0) throw new HotplugError('EUSAGE', `hotplugd daemon: unexpected argument ${JSON.stringify(positionals[0])}`);
+    const level = values['log-level'] ?? 'info';
+    if (!isLogLevel(level)) throw new HotplugError('EUSAGE', `hotplugd daemon: --log-level expects one of fatal, error, warn, info, debug, trace, silent; got ${JSON.stringify(level)}`);
+    const format = values['log-format'] ?? 'auto';
+    if (format !== 'auto' && format !== 'json' && format !== 'pretty') {
+      throw new HotplugError('EUSAGE', `hotplugd daemon: --log-format expects json, pretty or auto; got ${JSON.stringify(format)}`);
+    }
+    const logger = createLogger(level, format);
+    const daemon = new Daemon({
+      dbPath: values.db ?? defaultDbPath(),
+      rulesDirs: values['rules-dir'] ?? DEFAULT_RULES_DIRS,
+      sysfsRoot: values.sysfs ?? '/sys',
+      coldplug: !values['no-coldplug'],
+      logger,
+      receiveBufferBytes: parseByteSize('daemon', 'receive-buffer', values['receive-buffer'], DEFAULT_RECEIVE_BUFFER_BYTES),
+      queueCapacity: parsePositiveInt('daemon', 'queue-size', values['queue-size']),
+    });
+    return await new Promise<number>((resolve) => {
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'Stopping');
+        daemon.stop();
+        resolve(0);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      // Rules are not reloaded yet; SIGHUP must not kill the daemon (its default action).
+      process.on('SIGHUP', () => logger.info('SIGHUP received: nothing to reload'));
+      daemon.start();
+    });
+  },
+};

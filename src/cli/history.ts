@@ -1,0 +1,58 @@
+import { defaultDbPath, openHistoryDb } from '../history/db.js';
+import { listEvents, listIncidents, type EventRecord } from '../history/store.js';
+import { HotplugError } from '../errors.js';
+import { parseCommandArgs, parsePositiveInt, type Command } from './args.js';
+
+const usage = `Usage: hotplugd history [--db PATH] [--json] [--limit N] [--incidents]
+
+List recorded events, oldest first.
+
+Options:
+  --db PATH      history database (default: ${defaultDbPath()})
+  --json         one JSON object per line: id, seqnum, action, devpath, subsystem,
+                 devtype, devname, driver, major, minor, source (kernel, coldplug,
+                 resync), received_at (ISO 8601) and properties
+  --limit N      only the newest N entries (still printed oldest first)
+  --incidents    list incidents instead of events: SEQNUM gaps (kernel events
+                 this daemon never received) and overflows (ENOBUFS and resync)
+  -h, --help     show this help`;
+
+function formatRow(record: EventRecord): string {
+  const seqnum = record.seqnum === null ? '-' : String(record.seqnum);
+  return `${record.received_at}  ${seqnum.padStart(8)}  ${record.source.padEnd(8)}  ${record.action.padEnd(7)}  ${record.subsystem.padEnd(10)}  ${record.devpath}`;
+}
+
+export const historyCommand: Command = {
+  name: 'history',
+  summary: 'list recorded device events',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs('history', argv, {
+      db: { type: 'string' },
+      json: { type: 'boolean' },
+      limit: { type: 'string' },
+      incidents: { type: 'boolean' },
+    });
+    if (values.help) {
+      console.log(usage);
+      return 0;
+    }
+    if (positionals.length > 0) throw new HotplugError('EUSAGE', `hotplugd history: unexpected argument ${JSON.stringify(positionals[0])}`);
+    const limit = parsePositiveInt('history', 'limit', values.limit);
+    const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
+    try {
+      const out: string[] = [];
+      if (values.incidents) {
+        for (const incident of listIncidents(db, { limit })) {
+          out.push(values.json ? JSON.stringify(incident) : `${incident.at}  ${incident.kind.padEnd(10)}  ${JSON.stringify(incident.detail)}`);
+        }
+      } else {
+        for (const record of listEvents(db, { limit })) out.push(values.json ? JSON.stringify(record) : formatRow(record));
+      }
+      if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
+    } finally {
+      db.close();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// hotplugd's command line: one subcommand per file.
+import { HotplugError } from '../errors.js';
+import type { Command } from './args.js';
+import { daemonCommand } from './daemon.js';
+import { historyCommand } from './history.js';
+import { monitorCommand } from './monitor.js';
+import { triggerCommand } from './trigger.js';
+
+const COMMANDS: readonly Command[] = [daemonCommand, monitorCommand, historyCommand, triggerCommand];
+
+function usage(): string {
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
+  return `Usage: hotplugd COMMAND [options]
+
+A device hotplug manager for Linux: receives kernel uevents, records them in a
+device history, and (with rules) acts on them.
+
+Commands:
+${lines.join('\n')}
+
+Run 'hotplugd COMMAND --help' for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    console.error(`hotplugd: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof HotplugError) {
+      console.error(error.message);
+      process.exitCode = error.code === 'EUSAGE' ? 2 : 1;
+    } else {
+      console.error(error);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,229 @@
+// The daemon: kernel socket → queue → handle (registry, history, subscribers).
+// Every step of handling one event is isolated: one bad event never stops the daemon.
+import { existsSync } from 'node:fs';
+import { openHistoryDb, type HistoryDb } from '../history/db.js';
+import { HistoryWriter } from '../history/store.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { KernelUeventSource, countMalformed, type Rejection } from '../uevent/source.js';
+import { Sysfs } from '../uevent/sysfs.js';
+import type { Uevent } from '../uevent/event.js';
+import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
+import { EventQueue } from './queue.js';
+import { DeviceRegistry } from './registry.js';
+import { SeqnumTracker, type SeqnumGap } from './seqnum.js';
+
+export interface DaemonOptions {
+  dbPath: string;
+  rulesDirs: string[];
+  sysfsRoot: string;
+  coldplug: boolean;
+  logger: Logger;
+  receiveBufferBytes?: number;
+  /** Events held in memory before the daemon stops reading the socket. */
+  queueCapacity?: number;
+}
+
+export const DEFAULT_QUEUE_CAPACITY = 8192;
+const REJECT_LOG_INTERVAL_MS = 10_000;
+
+export type ProcessedListener = (event: Uevent) => void;
+
+export class Daemon {
+  readonly startedAt = Date.now();
+  processed = 0;
+  #options: DaemonOptions;
+  #log: Logger;
+  #sysfs: Sysfs;
+  #db: HistoryDb;
+  #writer: HistoryWriter;
+  #source: KernelUeventSource | undefined;
+  #queue: EventQueue<Uevent>;
+  #registry = new DeviceRegistry();
+  #seqnums = new SeqnumTracker();
+  #listeners = new Set<ProcessedListener>();
+  #overflowReports = 0;
+  #resyncPending = false;
+  #lastRejectLog = new Map<string, { at: number; suppressed: number }>();
+  #stopped = false;
+
+  constructor(options: DaemonOptions) {
+    this.#options = options;
+    this.#log = options.logger;
+    this.#sysfs = new Sysfs(options.sysfsRoot);
+    this.#db = openHistoryDb(options.dbPath);
+    this.#writer = new HistoryWriter(this.#db, {
+      onError: (error, rows) => this.#log.error({ err: error, rows }, `Failed to record ${rows} history rows: ${error.message}`),
+    });
+    this.#queue = new EventQueue<Uevent>(options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY, {
+      handle: (event) => this.#handle(event),
+      onFull: () => this.#source?.pause(),
+      onRoom: () => this.#source?.resume(),
+      onIdle: () => this.#resyncIfPending(),
+    });
+  }
+
+  get counters() {
+    const source = this.#source?.counters;
+    return {
+      received: source?.received ?? 0,
+      accepted: source?.accepted ?? 0,
+      forged: source?.forged ?? 0,
+      malformed: source ? countMalformed(source) : 0,
+      malformedByReason: source?.malformed,
+      enobufs: source?.enobufs ?? 0,
+      processed: this.processed,
+      queued: this.#queue.length,
+      recorded: this.#writer.committed,
+      recordFailures: this.#writer.failed,
+    };
+  }
+
+  /** Listens on the kernel socket first, then coldplugs, so nothing in between is missed. */
+  start(): void {
+    const log = this.#log;
+    this.#source = new KernelUeventSource(
+      {
+        onEvent: (event) => this.#accept(event),
+        onReject: (rejection) => this.#logRejection(rejection),
+        onOverflow: (reports) => this.#onOverflow(reports),
+        onError: (error) => log.error({ err: error }, `Failed to read the kernel uevent socket: ${error.message}`),
+      },
+      this.#options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
+    );
+    const socket = this.#source.socket;
+    const wanted = this.#options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES;
+    if (!socket.receiveBufferForced && socket.receiveBufferBytes < wanted) {
+      log.warn(
+        { receiveBufferBytes: socket.receiveBufferBytes, wanted },
+        'Receive buffer is smaller than wanted (SO_RCVBUFFORCE needs CAP_NET_ADMIN): storms may lose events; run as root or raise net.core.rmem_max',
+      );
+    }
+    for (const dir of this.#options.rulesDirs) if (!existsSync(dir)) log.debug({ dir }, 'Rules directory does not exist');
+
+    this.#registry.seed(this.#sysfs);
+    let coldplugged = 0;
+    if (this.#options.coldplug) {
+      const now = Date.now();
+      for (const devpath of this.#sysfs.enumerate()) {
+        const event = this.#sysfs.synthesizeEvent(devpath, 'add', 'coldplug', now);
+        if (event) {
+          this.#queue.push(event);
+          coldplugged++;
+        }
+      }
+    }
+    if (this.#queue.length < this.#queue.capacity) socket.resume();
+    log.info(
+      {
+        db: this.#options.dbPath,
+        sysfs: this.#options.sysfsRoot,
+        rulesDirs: this.#options.rulesDirs,
+        receiveBufferBytes: socket.receiveBufferBytes,
+        coldplugged,
+      },
+      'hotplugd started',
+    );
+  }
+
+  /** Called for each processed event, failures of one listener isolated from the rest. */
+  onProcessed(listener: ProcessedListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Stops reading, handles what was accepted, commits it, closes the database. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#source?.close();
+    this.#queue.drain();
+    this.#writer.flush();
+    this.#db.close();
+    this.#log.info({ counters: this.counters, uptimeMs: Date.now() - this.startedAt }, 'hotplugd stopped');
+  }
+
+  #accept(event: Uevent): void {
+    const gap = this.#seqnums.observe(event.seqnum);
+    if (gap) this.#onGap(gap);
+    this.#queue.push(event);
+  }
+
+  #handle(event: Uevent): void {
+    try {
+      this.#registry.apply(event);
+      this.#writer.recordEvent(event);
+    } catch (error) {
+      this.#log.error(
+        { seqnum: event.seqnum, devpath: event.devpath, action: event.action, err: error },
+        `Failed to handle event: ${describeError(error)}`,
+      );
+    }
+    this.processed++;
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#log.warn({ err: error }, `Failed to notify a subscriber: ${describeError(error)}`);
+      }
+    }
+  }
+
+  #onGap(gap: SeqnumGap): void {
+    // Other network namespaces' events also leave gaps; only an overflow means loss.
+    const duringOverflow = this.#resyncPending || this.#overflowReports > 0;
+    this.#writer.recordIncident({ kind: 'seqnum-gap', at: Date.now(), detail: { ...gap, duringOverflow } });
+    if (duringOverflow) this.#log.warn(gap, `Missed ${gap.missed} kernel events (SEQNUM ${gap.after + 1}..${gap.before - 1})`);
+    else this.#log.debug(gap, 'SEQNUM gap (events for other network namespaces, or lost)');
+  }
+
+  #onOverflow(reports: number): void {
+    this.#overflowReports += reports;
+    if (!this.#resyncPending) {
+      this.#log.warn(
+        { receiveBufferBytes: this.#source?.socket.receiveBufferBytes, enobufs: this.#source?.counters.enobufs },
+        'Kernel events were lost (ENOBUFS: receive buffer full); resyncing from sysfs. To avoid it, raise --receive-buffer or run as root',
+      );
+    }
+    this.#resyncPending = true;
+    // A queue that is already empty will not report idle again on its own.
+    if (this.#queue.length === 0) setImmediate(() => this.#resyncIfPending());
+  }
+
+  #resyncIfPending(): void {
+    if (!this.#resyncPending || this.#stopped) return;
+    this.#resyncPending = false;
+    const reports = this.#overflowReports;
+    this.#overflowReports = 0;
+    let events: Uevent[];
+    try {
+      events = this.#registry.diff(this.#sysfs);
+    } catch (error) {
+      this.#log.error({ err: error }, `Failed to resync from sysfs: ${describeError(error)}`);
+      return;
+    }
+    const added = events.filter((e) => e.action === 'add').length;
+    this.#writer.recordIncident({
+      kind: 'overflow',
+      at: Date.now(),
+      detail: { enobufsReports: reports, resyncAdded: added, resyncRemoved: events.length - added },
+    });
+    this.#log.warn({ added, removed: events.length - added }, 'Resynced from sysfs after lost events');
+    for (const event of events) this.#queue.push(event);
+  }
+
+  #logRejection(rejection: Rejection): void {
+    // One line per reason per interval: a flood of forged datagrams must not flood the log.
+    const now = Date.now();
+    const last = this.#lastRejectLog.get(rejection.reason);
+    if (last && now - last.at < REJECT_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.#lastRejectLog.set(rejection.reason, { at: now, suppressed: 0 });
+    this.#log.warn(
+      { reason: rejection.reason, senderPort: rejection.senderPort, suppressedSinceLast: last?.suppressed ?? 0 },
+      `Dropped a datagram: ${rejection.detail}`,
+    );
+  }
+}

@@ -1,0 +1,81 @@
+// Opening the history database: WAL, pragmas, and migrations by PRAGMA user_version.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { HotplugError } from '../errors.js';
+
+export type HistoryDb = Database.Database;
+
+/** Each entry upgrades the schema by one version; never edit one that has shipped. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE events (
+     id          INTEGER PRIMARY KEY,
+     seqnum      INTEGER,
+     action      TEXT NOT NULL,
+     devpath     TEXT NOT NULL,
+     subsystem   TEXT NOT NULL,
+     devtype     TEXT,
+     devname     TEXT,
+     driver      TEXT,
+     major       INTEGER,
+     minor       INTEGER,
+     source      TEXT NOT NULL,
+     received_at INTEGER NOT NULL,
+     properties  TEXT NOT NULL
+   );
+   CREATE INDEX events_devpath ON events (devpath, id);
+   CREATE INDEX events_received_at ON events (received_at);
+   CREATE TABLE incidents (
+     id          INTEGER PRIMARY KEY,
+     kind        TEXT NOT NULL,
+     at          INTEGER NOT NULL,
+     detail      TEXT NOT NULL
+   );`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** `/var/lib/hotplugd/history.db` for root, else under `$XDG_STATE_HOME` (~/.local/state). */
+export function defaultDbPath(): string {
+  if (process.getuid?.() === 0) return '/var/lib/hotplugd/history.db';
+  const state = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(state, 'hotplugd', 'history.db');
+}
+
+/** Opens (creating if needed) and migrates the history database. */
+export function openHistoryDb(path: string, options: { readonly?: boolean } = {}): HistoryDb {
+  let db: HistoryDb;
+  try {
+    if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (error) {
+    throw new HotplugError('EDB', `Failed to open the history database ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  db.pragma('busy_timeout = 5000');
+  if (options.readonly) {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new HotplugError('EDBVERSION', `${path} has schema version ${version}; this hotplugd reads up to ${SCHEMA_VERSION}`);
+    }
+    return db;
+  }
+  db.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode: a power cut can lose the last commits, never corrupt the file.
+  db.pragma('synchronous = NORMAL');
+  migrate(db, path);
+  return db;
+}
+
+function migrate(db: HistoryDb, path: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new HotplugError('EDBVERSION', `${path} has schema version ${version}; this hotplugd knows up to ${SCHEMA_VERSION}`);
+  }
+  for (let next = version; next < MIGRATIONS.length; next++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[next]!);
+      db.pragma(`user_version = ${next + 1}`);
+    })();
+  }
+}

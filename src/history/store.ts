@@ -1,0 +1,162 @@
+// Recording events and incidents in batches, and reading them back.
+import type { Statement } from 'better-sqlite3';
+import type { HistoryDb } from './db.js';
+import type { Uevent } from '../uevent/event.js';
+
+/** Kinds of history entries that are not device events. */
+export type IncidentKind = 'seqnum-gap' | 'overflow';
+
+export interface Incident {
+  kind: IncidentKind;
+  at: number;
+  detail: Record<string, unknown>;
+}
+
+/** The shape `hotplugd history --json` prints; later tools read these field names. */
+export interface EventRecord {
+  id: number;
+  seqnum: number | null;
+  action: string;
+  devpath: string;
+  subsystem: string;
+  devtype: string | null;
+  devname: string | null;
+  driver: string | null;
+  major: number | null;
+  minor: number | null;
+  source: string;
+  received_at: string;
+  properties: Record<string, string>;
+}
+
+export interface HistoryWriterOptions {
+  /** Commit when this many rows are waiting. */
+  batchSize?: number;
+  /** Commit at the latest this long after the first waiting row. */
+  flushDelayMs?: number;
+  onError?(error: Error, rows: number): void;
+}
+
+/** Buffers rows and commits them in one transaction per batch, so a storm costs few fsyncs. */
+export class HistoryWriter {
+  #db: HistoryDb;
+  #insertEvent: Statement;
+  #insertIncident: Statement;
+  #events: Uevent[] = [];
+  #incidents: Incident[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #batchSize: number;
+  #flushDelayMs: number;
+  #onError: (error: Error, rows: number) => void;
+  committed = 0;
+  failed = 0;
+
+  constructor(db: HistoryDb, options: HistoryWriterOptions = {}) {
+    this.#db = db;
+    this.#batchSize = options.batchSize ?? 2000;
+    this.#flushDelayMs = options.flushDelayMs ?? 5;
+    this.#onError = options.onError ?? (() => {});
+    this.#insertEvent = db.prepare(
+      `INSERT INTO events (seqnum, action, devpath, subsystem, devtype, devname, driver, major, minor, source, received_at, properties)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertIncident = db.prepare('INSERT INTO incidents (kind, at, detail) VALUES (?, ?, ?)');
+  }
+
+  get pending(): number {
+    return this.#events.length + this.#incidents.length;
+  }
+
+  recordEvent(event: Uevent): void {
+    this.#events.push(event);
+    this.#schedule();
+  }
+
+  recordIncident(incident: Incident): void {
+    this.#incidents.push(incident);
+    this.#schedule();
+  }
+
+  /** Commits everything waiting now. On failure the batch is counted and reported, not retried. */
+  flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const events = this.#events;
+    const incidents = this.#incidents;
+    if (events.length === 0 && incidents.length === 0) return;
+    this.#events = [];
+    this.#incidents = [];
+    try {
+      this.#db.transaction(() => {
+        for (const e of events) {
+          this.#insertEvent.run(
+            e.seqnum ?? null, e.action, e.devpath, e.subsystem, e.devtype ?? null, e.devname ?? null,
+            e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, JSON.stringify(e.properties),
+          );
+        }
+        for (const i of incidents) this.#insertIncident.run(i.kind, i.at, JSON.stringify(i.detail));
+      })();
+      this.committed += events.length + incidents.length;
+    } catch (error) {
+      this.failed += events.length + incidents.length;
+      this.#onError(error as Error, events.length + incidents.length);
+    }
+  }
+
+  #schedule(): void {
+    if (this.pending >= this.#batchSize) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), this.#flushDelayMs);
+  }
+}
+
+interface EventRow extends Omit<EventRecord, 'received_at' | 'properties'> {
+  received_at: number;
+  properties: string;
+}
+
+/** The newest `limit` events (all when omitted), oldest first. */
+export function listEvents(db: HistoryDb, options: { limit?: number; afterId?: number } = {}): EventRecord[] {
+  const rows = db
+    .prepare(
+      `SELECT * FROM (SELECT * FROM events WHERE id > ? ORDER BY id DESC LIMIT ?) ORDER BY id ASC`,
+    )
+    .all(options.afterId ?? 0, options.limit ?? -1) as EventRow[];
+  return rows.map(toEventRecord);
+}
+
+export function toEventRecord(row: EventRow): EventRecord {
+  return {
+    id: row.id,
+    seqnum: row.seqnum,
+    action: row.action,
+    devpath: row.devpath,
+    subsystem: row.subsystem,
+    devtype: row.devtype,
+    devname: row.devname,
+    driver: row.driver,
+    major: row.major,
+    minor: row.minor,
+    source: row.source,
+    received_at: new Date(row.received_at).toISOString(),
+    properties: JSON.parse(row.properties) as Record<string, string>,
+  };
+}
+
+export interface IncidentRecord {
+  id: number;
+  kind: IncidentKind;
+  at: string;
+  detail: Record<string, unknown>;
+}
+
+export function listIncidents(db: HistoryDb, options: { limit?: number } = {}): IncidentRecord[] {
+  const rows = db
+    .prepare('SELECT * FROM (SELECT * FROM incidents ORDER BY id DESC LIMIT ?) ORDER BY id ASC')
+    .all(options.limit ?? -1) as { id: number; kind: IncidentKind; at: number; detail: string }[];
+  return rows.map((row) => ({
+    id: row.id,
+    kind: row.kind,
+    at: new Date(row.at).toISOString(),
+    detail: JSON.parse(row.detail) as Record<string, unknown>,
+  }));
+}

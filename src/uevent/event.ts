@@ -1,0 +1,76 @@
+// The typed uevent every part of hotplugd passes around: the well-known keys as
+// fields, plus the full property map in the kernel's order.
+
+/** The actions the kernel sends today; any other action is kept as a plain string. */
+export const KERNEL_ACTIONS = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'] as const;
+
+/** Where an event came from: the kernel socket, the start-up scan, or a rescan after lost events. */
+export const EVENT_SOURCES = ['kernel', 'coldplug', 'resync'] as const;
+export type EventSource = (typeof EVENT_SOURCES)[number];
+
+/** A property map with no prototype, so hostile keys such as `__proto__` stay plain data. */
+export type Properties = Record<string, string>;
+
+export interface Uevent {
+  action: string;
+  devpath: string;
+  subsystem: string;
+  devtype?: string;
+  devname?: string;
+  driver?: string;
+  major?: number;
+  minor?: number;
+  seqnum?: number;
+  devpathOld?: string;
+  properties: Properties;
+  /** Milliseconds since the Unix epoch at which hotplugd received or synthesised the event. */
+  receivedAt: number;
+  source: EventSource;
+}
+
+export function createProperties(): Properties {
+  return Object.create(null) as Properties;
+}
+
+const DECIMAL = /^[0-9]{1,15}$/;
+
+/** A decimal property as a number, undefined when absent; null when present but not a number. */
+export function parseDecimal(value: string | undefined): number | undefined | null {
+  if (value === undefined) return undefined;
+  return DECIMAL.test(value) ? Number(value) : null;
+}
+
+/** Builds a Uevent from a complete property map (ACTION, DEVPATH and SUBSYSTEM already checked). */
+export function eventFromProperties(properties: Properties, receivedAt: number, source: EventSource): Uevent {
+  const event: Uevent = {
+    action: properties.ACTION as string,
+    devpath: properties.DEVPATH as string,
+    subsystem: properties.SUBSYSTEM as string,
+    properties,
+    receivedAt,
+    source,
+  };
+  if (properties.DEVTYPE !== undefined) event.devtype = properties.DEVTYPE;
+  if (properties.DEVNAME !== undefined) event.devname = properties.DEVNAME;
+  if (properties.DRIVER !== undefined) event.driver = properties.DRIVER;
+  if (properties.DEVPATH_OLD !== undefined) event.devpathOld = properties.DEVPATH_OLD;
+  const major = parseDecimal(properties.MAJOR);
+  const minor = parseDecimal(properties.MINOR);
+  const seqnum = parseDecimal(properties.SEQNUM);
+  if (typeof major === 'number') event.major = major;
+  if (typeof minor === 'number') event.minor = minor;
+  if (typeof seqnum === 'number') event.seqnum = seqnum;
+  return event;
+}
+
+/**
+ * A devpath we are willing to turn into a sysfs path: absolute, no empty, `.` or `..`
+ * segments, no NUL. Devpaths arrive from the network-like kernel socket and from files.
+ */
+export function isSafeDevpath(devpath: string): boolean {
+  if (devpath.length < 2 || devpath[0] !== '/' || devpath.includes('\0')) return false;
+  for (const segment of devpath.slice(1).split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') return false;
+  }
+  return true;
+}

@@ -1,0 +1,109 @@
+// The kernel's NETLINK_KOBJECT_UEVENT socket, through our small native addon
+// (native/uevent_socket.c): forced receive buffer, pause/resume, batch reads.
+import { createRequire } from 'node:module';
+import { HotplugError } from '../errors.js';
+
+interface NativeSocket {
+  open(groups: number, receiveBufferBytes: number): { fd: number; rcvbuf: number; forced: boolean };
+  recv(fd: number, buffer: Buffer, meta: Int32Array): number;
+  watch(fd: number, onReadable: (status: number) => void): object;
+  start(handle: object): void;
+  stop(handle: object): void;
+  close(handle: object): void;
+}
+
+const native = createRequire(import.meta.url)('../../build/Release/uevent_socket.node') as NativeSocket;
+
+/** Multicast group 1 carries the kernel's own uevents (udevd re-broadcasts on group 2). */
+export const KERNEL_GROUP = 1;
+/** udevd forces 128 MiB; 16 MiB holds roughly 50,000 typical uevents. */
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024;
+
+const READ_BUFFER_BYTES = 1024 * 1024;
+const MAX_DATAGRAMS_PER_READ = 1024;
+
+export interface DatagramHandlers {
+  /** `bytes` is a view into a reused buffer: consume it before returning. */
+  onDatagram(bytes: Buffer, senderPort: number, truncated: boolean): void;
+  /** The kernel dropped events because our receive buffer was full (ENOBUFS). */
+  onOverflow(reports: number): void;
+  onError(error: Error): void;
+}
+
+export class KernelSocket {
+  readonly receiveBufferBytes: number;
+  readonly receiveBufferForced: boolean;
+  #fd: number;
+  #handle: object;
+  #handlers: DatagramHandlers;
+  #buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  #meta = new Int32Array(1 + 3 * MAX_DATAGRAMS_PER_READ);
+  #paused = true;
+  #closed = false;
+
+  /** Opens and binds the socket; reading starts with resume(). */
+  constructor(handlers: DatagramHandlers, receiveBufferBytes = DEFAULT_RECEIVE_BUFFER_BYTES, groups = KERNEL_GROUP) {
+    let opened;
+    try {
+      opened = native.open(groups, receiveBufferBytes);
+    } catch (error) {
+      throw new HotplugError('ESOCKET', `Failed to open the kernel uevent socket: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    this.#fd = opened.fd;
+    // The kernel reports twice the requested size (it counts its own bookkeeping).
+    this.receiveBufferBytes = opened.rcvbuf;
+    this.receiveBufferForced = opened.forced;
+    this.#handlers = handlers;
+    this.#handle = native.watch(this.#fd, () => this.#read());
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Stops reading: the kernel buffer absorbs what arrives meanwhile. */
+  pause(): void {
+    if (this.#paused || this.#closed) return;
+    this.#paused = true;
+    native.stop(this.#handle);
+  }
+
+  resume(): void {
+    if (!this.#paused || this.#closed) return;
+    this.#paused = false;
+    native.start(this.#handle);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#paused = true;
+    native.close(this.#handle);
+  }
+
+  #read(): void {
+    // Drain in batches, but give the event loop back after a bounded amount of work.
+    for (let round = 0; round < 16 && !this.#paused; round++) {
+      let count: number;
+      try {
+        count = native.recv(this.#fd, this.#buffer, this.#meta);
+      } catch (error) {
+        this.#handlers.onError(error as Error);
+        return;
+      }
+      const meta = this.#meta;
+      if (meta[0]! > 0) this.#handlers.onOverflow(meta[0]!);
+      for (let i = 0; i < count; i++) {
+        const offset = meta[1 + 3 * i]!;
+        const length = meta[2 + 3 * i]!;
+        const truncated = length < 0;
+        const bytes = this.#buffer.subarray(offset, offset + Math.abs(length));
+        this.#handlers.onDatagram(bytes, meta[3 + 3 * i]!, truncated);
+        if (this.#closed) return;
+      }
+      if (count === 0) return;
+    }
+  }
+}

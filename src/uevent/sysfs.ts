@@ -1,0 +1,176 @@
+// A read-only view of devices in a sysfs tree (`/sys`, or a fake root in tests).
+// Sysfs lives in memory, so reads are synchronous: a read costs microseconds and
+// keeps the event path free of promise overhead.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { createProperties, eventFromProperties, isSafeDevpath, type EventSource, type Properties, type Uevent } from './event.js';
+
+// Attribute files that block or have side effects when read.
+const UNREADABLE_ATTRIBUTES = new Set(['remove', 'rescan', 'unbind', 'bind', 'new_id', 'remove_id']);
+
+function isSafeAttributeName(name: string): boolean {
+  return name !== '' && !name.startsWith('/') && !name.split('/').some((part) => part === '..' || part === '' || part === '.');
+}
+
+/** Parses the KEY=VALUE lines of a sysfs `uevent` file. */
+export function parseUeventFile(text: string): Properties {
+  const properties = createProperties();
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) properties[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return properties;
+}
+
+export class Sysfs {
+  readonly root: string;
+
+  constructor(root = '/sys') {
+    this.root = root;
+  }
+
+  /** The filesystem path of a devpath, or null when the devpath could escape the root. */
+  pathOf(devpath: string): string | null {
+    return isSafeDevpath(devpath) ? join(this.root, devpath) : null;
+  }
+
+  /** True when the devpath names a device (a directory holding a `uevent` file). */
+  exists(devpath: string): boolean {
+    return this.#read(devpath, 'uevent') !== undefined;
+  }
+
+  /** The properties of the device's `uevent` file, or undefined when it is gone. */
+  readUevent(devpath: string): Properties | undefined {
+    const text = this.#read(devpath, 'uevent');
+    return text === undefined ? undefined : parseUeventFile(text);
+  }
+
+  /** The device's subsystem (the name its `subsystem` link points to). */
+  subsystem(devpath: string): string | undefined {
+    return this.#linkName(devpath, 'subsystem');
+  }
+
+  /** The bound driver's name (from the `driver` link). */
+  driver(devpath: string): string | undefined {
+    return this.#linkName(devpath, 'driver');
+  }
+
+  /** An attribute's value with the trailing newline removed; undefined when absent or unreadable. */
+  attribute(devpath: string, name: string): string | undefined {
+    if (!isSafeAttributeName(name) || UNREADABLE_ATTRIBUTES.has(basename(name))) return undefined;
+    const text = this.#read(devpath, name);
+    return text?.endsWith('\n') ? text.slice(0, -1) : text;
+  }
+
+  /** The devpaths of the device's ancestors that are devices themselves, nearest first. */
+  parents(devpath: string): string[] {
+    const parents: string[] = [];
+    for (let at = devpath.lastIndexOf('/'); at > 0; at = devpath.lastIndexOf('/', at - 1)) {
+      const parent = devpath.slice(0, at);
+      if (this.exists(parent)) parents.push(parent);
+    }
+    return parents;
+  }
+
+  /**
+   * Every device under `/devices` that the kernel would send uevents for (it has a
+   * subsystem), parents before children, in a stable order.
+   */
+  enumerate(): string[] {
+    const devpaths: string[] = [];
+    const walk = (devpath: string): void => {
+      let entries;
+      try {
+        entries = readdirSync(join(this.root, devpath), { withFileTypes: true });
+      } catch {
+        return; // vanished while we walked, or unreadable
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      if (entries.some((e) => e.name === 'uevent' && e.isFile()) && entries.some((e) => e.name === 'subsystem')) {
+        devpaths.push(devpath);
+      }
+      // Only real directories: the links (subsystem, driver, device, ...) would loop.
+      for (const entry of entries) if (entry.isDirectory()) walk(`${devpath}/${entry.name}`);
+    };
+    walk('/devices');
+    return devpaths;
+  }
+
+  /** The event the kernel would send for this device now, built from its `uevent` file. */
+  synthesizeEvent(devpath: string, action: string, source: EventSource, receivedAt = Date.now()): Uevent | undefined {
+    const fileProperties = this.readUevent(devpath);
+    const subsystem = this.subsystem(devpath);
+    if (fileProperties === undefined || subsystem === undefined) return undefined;
+    const properties = createProperties();
+    properties.ACTION = action;
+    properties.DEVPATH = devpath;
+    properties.SUBSYSTEM = subsystem;
+    for (const [key, value] of Object.entries(fileProperties)) if (!(key in properties)) properties[key] = value;
+    return eventFromProperties(properties, receivedAt, source);
+  }
+
+  /** A view of one device whose attribute reads are cached for the life of the view (one event). */
+  device(devpath: string): DeviceView {
+    return new DeviceView(this, devpath);
+  }
+
+  #read(devpath: string, file: string): string | undefined {
+    const path = this.pathOf(devpath);
+    if (path === null) return undefined;
+    try {
+      return readFileSync(join(path, file), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  #linkName(devpath: string, link: string): string | undefined {
+    const path = this.pathOf(devpath);
+    if (path === null) return undefined;
+    try {
+      return basename(readlinkSync(join(path, link)));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** One device as rules see it: lazily read, cached attributes and the chain of parents. */
+export class DeviceView {
+  readonly devpath: string;
+  #sysfs: Sysfs;
+  #attributes = new Map<string, string | undefined>();
+  #parents: DeviceView[] | undefined;
+  #subsystem: string | undefined | null = null;
+  #driver: string | undefined | null = null;
+
+  constructor(sysfs: Sysfs, devpath: string) {
+    this.#sysfs = sysfs;
+    this.devpath = devpath;
+  }
+
+  get kernel(): string {
+    return basename(this.devpath);
+  }
+
+  get subsystem(): string | undefined {
+    if (this.#subsystem === null) this.#subsystem = this.#sysfs.subsystem(this.devpath);
+    return this.#subsystem;
+  }
+
+  get driver(): string | undefined {
+    if (this.#driver === null) this.#driver = this.#sysfs.driver(this.devpath);
+    return this.#driver;
+  }
+
+  attribute(name: string): string | undefined {
+    if (!this.#attributes.has(name)) this.#attributes.set(name, this.#sysfs.attribute(this.devpath, name));
+    return this.#attributes.get(name);
+  }
+
+  /** Ancestors that are devices, nearest first. */
+  parents(): DeviceView[] {
+    this.#parents ??= this.#sysfs.parents(this.devpath).map((devpath) => new DeviceView(this.#sysfs, devpath));
+    return this.#parents;
+  }
+}

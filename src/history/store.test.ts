@@ -1,0 +1,96 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openHistoryDb, SCHEMA_VERSION } from './db.js';
+import { HistoryWriter, listEvents, listIncidents } from './store.js';
+import { parseUevent } from '../uevent/parse.js';
+import { loadKernelCaptures } from '../../test/helpers/fixtures.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hotplugd-history-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const events = loadKernelCaptures().map((c, i) => {
+  const result = parseUevent(c.datagram, Date.parse('2026-11-22T10:00:00.000Z') + i);
+  if (!result.ok) throw new Error(result.detail);
+  return result.event;
+});
+
+describe('history database', () => {
+  it('creates the schema in WAL mode with a version', () => {
+    const path = join(dir, 'sub', 'h.db');
+    const db = openHistoryDb(path);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    db.close();
+    // Opening again is a no-op migration.
+    openHistoryDb(path).close();
+  });
+
+  it('refuses a database from a newer hotplugd', () => {
+    const path = join(dir, 'future.db');
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    expect(() => openHistoryDb(path)).toThrow(/schema version/);
+  });
+
+  it('records events in batches and reads them back in the documented shape', () => {
+    const db = openHistoryDb(join(dir, 'h.db'));
+    const writer = new HistoryWriter(db, { batchSize: 10, flushDelayMs: 10_000 });
+    for (const event of events) writer.recordEvent(event);
+    // Three full batches of 10 are committed, 9 wait for the timer or a flush.
+    expect(writer.committed).toBe(30);
+    expect(writer.pending).toBe(events.length - 30);
+    writer.flush();
+    expect(writer.committed).toBe(events.length);
+
+    const records = listEvents(db);
+    expect(records).toHaveLength(events.length);
+    const move = records.find((r) => r.action === 'move')!;
+    const source = events.find((e) => e.action === 'move')!;
+    expect(move).toEqual({
+      id: expect.any(Number),
+      seqnum: source.seqnum,
+      action: 'move',
+      devpath: source.devpath,
+      subsystem: 'net',
+      devtype: null,
+      devname: null,
+      driver: null,
+      major: null,
+      minor: null,
+      source: 'kernel',
+      received_at: new Date(source.receivedAt).toISOString(),
+      properties: { ...source.properties },
+    });
+    expect(Object.keys(move.properties)).toEqual(Object.keys(source.properties));
+    expect(listEvents(db, { limit: 3 }).map((r) => r.seqnum)).toEqual(records.slice(-3).map((r) => r.seqnum));
+    db.close();
+  });
+
+  it('records incidents', () => {
+    const db = openHistoryDb(join(dir, 'h.db'));
+    const writer = new HistoryWriter(db);
+    writer.recordIncident({ kind: 'seqnum-gap', at: 0, detail: { after: 1, before: 5, missed: 3 } });
+    writer.flush();
+    expect(listIncidents(db)).toEqual([{ id: 1, kind: 'seqnum-gap', at: '1970-01-01T00:00:00.000Z', detail: { after: 1, before: 5, missed: 3 } }]);
+    db.close();
+  });
+
+  it('counts a failed batch instead of throwing', () => {
+    const db = openHistoryDb(join(dir, 'h.db'));
+    const errors: string[] = [];
+    const writer = new HistoryWriter(db, { onError: (error, rows) => errors.push(`${rows}: ${error.message}`) });
+    db.exec('DROP TABLE events');
+    writer.recordEvent(events[0]!);
+    expect(() => writer.flush()).not.toThrow();
+    expect(writer.failed).toBe(1);
+    expect(errors[0]).toMatch(/^1: .*events/);
+    db.close();
+  });
+});

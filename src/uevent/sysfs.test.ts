@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Sysfs, parseUeventFile } from './sysfs.js';
+import { buildFakeSysfs, mergeSysfs, type FakeSysfs } from '../../test/helpers/fake-sysfs.js';
+import { loadUeventFixtures } from '../../test/helpers/fixtures.js';
+
+const fixtures = loadUeventFixtures();
+const storage = fixtures.find((f) => f.scenario === 'usb-mass-storage')!;
+const SDB1 = '/devices/pci0000:00/0000:00:1d.7/usb5/5-1/5-1:1.0/host7/target7:0:0/7:0:0:0/block/sdb/sdb1';
+const USB_DEVICE = '/devices/pci0000:00/0000:00:1d.7/usb5/5-1';
+
+let fake: FakeSysfs;
+let sysfs: Sysfs;
+
+beforeAll(() => {
+  fake = buildFakeSysfs(mergeSysfs(fixtures.map((f) => f.sysfs)));
+  sysfs = new Sysfs(fake.root);
+});
+afterAll(() => fake.remove());
+
+describe('Sysfs over a tree built from the USB fixtures', () => {
+  it('reads the uevent file of a partition', () => {
+    expect(sysfs.readUevent(SDB1)).toEqual({ MAJOR: '8', MINOR: '17', DEVTYPE: 'partition', DEVNAME: 'sdb1' });
+  });
+
+  it('reads subsystem and driver from their links', () => {
+    expect(sysfs.subsystem(SDB1)).toBe('block');
+    expect(sysfs.driver(SDB1)).toBeUndefined();
+    expect(sysfs.subsystem(`${USB_DEVICE}/5-1:1.0`)).toBe('usb');
+    expect(sysfs.driver(`${USB_DEVICE}/5-1:1.0`)).toBe('usb-storage');
+  });
+
+  it('reads attributes without their trailing newline, and refuses paths that leave the device', () => {
+    const entry = storage.sysfs![USB_DEVICE]!;
+    expect(sysfs.attribute(USB_DEVICE, 'idVendor')).toBe(entry.idVendor);
+    expect(sysfs.attribute(USB_DEVICE, 'no-such-attribute')).toBeUndefined();
+    expect(sysfs.attribute(USB_DEVICE, '../5-1/idVendor')).toBeUndefined();
+    expect(sysfs.attribute(USB_DEVICE, '/etc/passwd')).toBeUndefined();
+    expect(sysfs.pathOf('/devices/../../etc')).toBeNull();
+  });
+
+  it('lists the ancestors that are devices, nearest first', () => {
+    expect(sysfs.parents(SDB1)).toEqual([
+      '/devices/pci0000:00/0000:00:1d.7/usb5/5-1/5-1:1.0/host7/target7:0:0/7:0:0:0/block/sdb',
+      '/devices/pci0000:00/0000:00:1d.7/usb5/5-1/5-1:1.0/host7/target7:0:0/7:0:0:0',
+      '/devices/pci0000:00/0000:00:1d.7/usb5/5-1/5-1:1.0/host7/target7:0:0',
+      '/devices/pci0000:00/0000:00:1d.7/usb5/5-1/5-1:1.0/host7',
+      '/devices/pci0000:00/0000:00:1d.7/usb5/5-1/5-1:1.0',
+      USB_DEVICE,
+      '/devices/pci0000:00',
+    ]);
+  });
+
+  it('enumerates exactly the devices with a subsystem, parents before children', () => {
+    const found = sysfs.enumerate();
+    expect(new Set(found)).toEqual(new Set(fake.devices));
+    expect(found).toHaveLength(fake.devices.length);
+    for (const devpath of found) {
+      for (const parent of sysfs.parents(devpath)) {
+        if (found.includes(parent)) expect(found.indexOf(parent)).toBeLessThan(found.indexOf(devpath));
+      }
+    }
+  });
+
+  it('synthesises the add event the kernel would send', () => {
+    const event = sysfs.synthesizeEvent(SDB1, 'add', 'coldplug', 1000)!;
+    expect(Object.entries(event.properties)).toEqual([
+      ['ACTION', 'add'], ['DEVPATH', SDB1], ['SUBSYSTEM', 'block'],
+      ['MAJOR', '8'], ['MINOR', '17'], ['DEVTYPE', 'partition'], ['DEVNAME', 'sdb1'],
+    ]);
+    expect(event).toMatchObject({ action: 'add', subsystem: 'block', major: 8, minor: 17, devname: 'sdb1', source: 'coldplug' });
+    expect(sysfs.synthesizeEvent('/devices/does/not/exist', 'add', 'coldplug')).toBeUndefined();
+  });
+
+  it('caches attribute reads per device view and walks parents', () => {
+    const view = sysfs.device(`${USB_DEVICE}/5-1:1.0`);
+    expect(view.kernel).toBe('5-1:1.0');
+    expect(view.driver).toBe('usb-storage');
+    const parent = view.parents()[0]!;
+    expect(parent.devpath).toBe(USB_DEVICE);
+    expect(parent.attribute('idVendor')).toBe(storage.sysfs![USB_DEVICE]!.idVendor);
+    expect(view.parents()[0]).toBe(parent);
+  });
+});
+
+describe('parseUeventFile', () => {
+  it('splits at the first = and ignores lines without one', () => {
+    expect(parseUeventFile('A=1\nB=x=y\n\nJUNK\n')).toEqual({ A: '1', B: 'x=y' });
+  });
+});

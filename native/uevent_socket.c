@@ -160,6 +160,9 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   Watcher *w = handle->data;
+  // On POLLERR (a pending socket error such as ENOBUFS) libuv stops the handle
+  // before calling us; JS reads (which clears the error) and starts it again.
+  if (status < 0) w->polling = 0;
   napi_handle_scope scope;
   napi_open_handle_scope(w->env, &scope);
   napi_value callback, global, arg;

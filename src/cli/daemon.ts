@@ -72,6 +72,12 @@ export const daemonCommand: Command = {
       process.once('SIGINT', () => stop('SIGINT'));
       // Rules are not reloaded yet; SIGHUP must not kill the daemon (its default action).
       process.on('SIGHUP', () => logger.info('SIGHUP received: nothing to reload'));
+      // Only a signal may end the daemon; an empty event loop means the socket watch was lost.
+      process.once('beforeExit', () => {
+        logger.fatal('The kernel socket is no longer watched; exiting so a supervisor can restart hotplugd');
+        daemon.stop();
+        resolve(1);
+      });
       daemon.start();
     });
   },

@@ -43,6 +43,7 @@ export class Daemon {
   #seqnums = new SeqnumTracker();
   #listeners = new Set<ProcessedListener>();
   #overflowReports = 0;
+  #overflowSinceLastGap = false;
   #resyncPending = false;
   #lastRejectLog = new Map<string, { at: number; suppressed: number }>();
   #stopped = false;
@@ -145,7 +146,12 @@ export class Daemon {
 
   #accept(event: Uevent): void {
     const gap = this.#seqnums.observe(event.seqnum);
-    if (gap) this.#onGap(gap);
+    if (gap) {
+      // The kernel reports ENOBUFS before handing over what it had buffered, so the
+      // jump shows only after those: an overflow explains the next gap, not the next event.
+      this.#onGap(gap, this.#overflowSinceLastGap);
+      this.#overflowSinceLastGap = false;
+    }
     this.#queue.push(event);
   }
 
@@ -169,9 +175,8 @@ export class Daemon {
     }
   }
 
-  #onGap(gap: SeqnumGap): void {
+  #onGap(gap: SeqnumGap, duringOverflow: boolean): void {
     // Other network namespaces' events also leave gaps; only an overflow means loss.
-    const duringOverflow = this.#resyncPending || this.#overflowReports > 0;
     this.#writer.recordIncident({ kind: 'seqnum-gap', at: Date.now(), detail: { ...gap, duringOverflow } });
     if (duringOverflow) this.#log.warn(gap, `Missed ${gap.missed} kernel events (SEQNUM ${gap.after + 1}..${gap.before - 1})`);
     else this.#log.debug(gap, 'SEQNUM gap (events for other network namespaces, or lost)');
@@ -179,6 +184,7 @@ export class Daemon {
 
   #onOverflow(reports: number): void {
     this.#overflowReports += reports;
+    this.#overflowSinceLastGap = true;
     if (!this.#resyncPending) {
       this.#log.warn(
         { receiveBufferBytes: this.#source?.socket.receiveBufferBytes, enobufs: this.#source?.counters.enobufs },

@@ -43,7 +43,8 @@ export class DeviceRegistry {
     const removed: Uevent[] = [];
     const present = new Set(sysfs.enumerate());
     for (const [devpath, last] of this.#devices) {
-      if (present.has(devpath)) continue;
+      // Some kobjects (net queues) send uevents but have no uevent file: test the directory.
+      if (present.has(devpath) || sysfs.hasDirectory(devpath)) continue;
       const properties = createProperties();
       properties.ACTION = 'remove';
       for (const [key, value] of Object.entries(last)) if (key !== 'ACTION' && key !== 'SEQNUM') properties[key] = value;

@@ -56,7 +56,7 @@ export class KernelSocket {
     this.receiveBufferBytes = opened.rcvbuf;
     this.receiveBufferForced = opened.forced;
     this.#handlers = handlers;
-    this.#handle = native.watch(this.#fd, () => this.#read());
+    this.#handle = native.watch(this.#fd, (status) => this.#onReadable(status));
   }
 
   get paused(): boolean {
@@ -81,6 +81,13 @@ export class KernelSocket {
     this.#closed = true;
     this.#paused = true;
     native.close(this.#handle);
+  }
+
+  #onReadable(status: number): void {
+    this.#read();
+    // A non-zero status means libuv stopped watching (socket error, e.g. ENOBUFS); the
+    // read above consumed the error, so watch again unless we were paused meanwhile.
+    if (status !== 0 && !this.#paused && !this.#closed) native.start(this.#handle);
   }
 
   #read(): void {

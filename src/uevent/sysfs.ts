@@ -1,7 +1,7 @@
 // A read-only view of devices in a sysfs tree (`/sys`, or a fake root in tests).
 // Sysfs lives in memory, so reads are synchronous: a read costs microseconds and
 // keeps the event path free of promise overhead.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createProperties, eventFromProperties, isSafeDevpath, type EventSource, type Properties, type Uevent } from './event.js';
 
@@ -37,6 +37,12 @@ export class Sysfs {
   /** True when the devpath names a device (a directory holding a `uevent` file). */
   exists(devpath: string): boolean {
     return this.#read(devpath, 'uevent') !== undefined;
+  }
+
+  /** True while the devpath's directory exists (kobjects such as net queues have no uevent file). */
+  hasDirectory(devpath: string): boolean {
+    const path = this.pathOf(devpath);
+    return path !== null && existsSync(path);
   }
 
   /** The properties of the device's `uevent` file, or undefined when it is gone. */

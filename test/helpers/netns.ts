@@ -1,0 +1,161 @@
+// Real kernel events in isolation: a fresh network namespace per test file, a real
+// daemon process in it, and cleanup of every namespace, process and temp dir.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openHistoryDb } from '../../src/history/db.js';
+import { listEvents, listIncidents, type EventRecord, type IncidentRecord } from '../../src/history/store.js';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/**
+ * True when tests that need root and namespaces can run. In CI (CI=true) they must:
+ * there, a missing privilege is a failure, not a skip.
+ */
+export function canUseNamespaces(): boolean {
+  const root = process.getuid?.() === 0;
+  if (!root && process.env.CI === 'true') throw new Error('CI=true: these tests need root (network namespaces, real uevents)');
+  return root;
+}
+
+export class Netns {
+  readonly name: string;
+
+  constructor(prefix: string) {
+    this.name = `hpd-${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    execFileSync('ip', ['netns', 'add', this.name]);
+  }
+
+  /** Runs a command inside the namespace and returns its stdout. */
+  run(command: string, ...args: string[]): string {
+    return execFileSync('ip', ['netns', 'exec', this.name, command, ...args], { encoding: 'utf8' });
+  }
+
+  ip(...args: string[]): string {
+    return this.run('ip', ...args);
+  }
+
+  /** Writes `action` to a uevent file `count` times from one process inside the namespace. */
+  writeUevents(sysfsPath: string, action: string, count: number): void {
+    this.run(process.execPath, '-e', `const fs=require('fs');for(let i=0;i<${count};i++)fs.writeFileSync(${JSON.stringify(sysfsPath)},${JSON.stringify(action)})`);
+  }
+
+  delete(): void {
+    try {
+      execFileSync('ip', ['netns', 'delete', this.name], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A `hotplugd daemon` process, its JSON log collected line by line. */
+export class DaemonProcess {
+  readonly dbPath: string;
+  readonly logs: LogLine[] = [];
+  readonly child: ChildProcess;
+  #exited: Promise<number | null>;
+
+  constructor(netns: Netns | undefined, dbPath: string, args: string[] = []) {
+    this.dbPath = dbPath;
+    const argv = [CLI, 'daemon', '--db', dbPath, '--log-format', 'json', '--log-level', 'debug', ...args];
+    this.child = netns
+      ? spawn('ip', ['netns', 'exec', netns.name, process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let partial = '';
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.logs.push({ level: 60, msg: line });
+        }
+      }
+    });
+    this.#exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  log(msg: string): LogLine | undefined {
+    return this.logs.find((l) => l.msg === msg);
+  }
+
+  async waitForLog(msg: string, timeoutMs = 20_000): Promise<LogLine> {
+    await waitFor(() => this.log(msg) !== undefined || this.child.exitCode !== null, timeoutMs, `log "${msg}"`);
+    const line = this.log(msg);
+    if (!line) throw new Error(`daemon exited before logging "${msg}":\n${this.logs.map((l) => l.msg).join('\n')}`);
+    return line;
+  }
+
+  signal(name: NodeJS.Signals): void {
+    this.child.kill(name);
+  }
+
+  /** SIGTERM and wait: returns the exit code; SIGKILL after the timeout. */
+  async stop(timeoutMs = 20_000): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const code = await this.#exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export function readHistory(dbPath: string): EventRecord[] {
+  const db = openHistoryDb(dbPath, { readonly: true });
+  try {
+    return listEvents(db);
+  } finally {
+    db.close();
+  }
+}
+
+export function readIncidents(dbPath: string): IncidentRecord[] {
+  const db = openHistoryDb(dbPath, { readonly: true });
+  try {
+    return listIncidents(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** A count from the live database without loading every row. */
+export function countEvents(dbPath: string, where: string, ...params: unknown[]): number {
+  try {
+    const db = openHistoryDb(dbPath, { readonly: true });
+    try {
+      return (db.prepare(`SELECT count(*) AS n FROM events WHERE ${where}`).get(...params) as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0; // not created yet
+  }
+}
+
+export function makeTempDir(prefix: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), `hotplugd-${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}

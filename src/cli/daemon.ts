@@ -17,7 +17,7 @@ Options:
                           ${DEFAULT_RULES_DIRS.join(', ')})
   --sysfs ROOT            sysfs root (default: /sys)
   --no-coldplug           do not record the devices present at start
-  --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 16M; as root
+  --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 128M as udevd; as root
                           it is forced past net.core.rmem_max)
   --queue-size N          events held in memory before reading pauses (default: 8192)
   --log-level LEVEL       fatal, error, warn, info, debug, trace or silent (default: info)
@@ -63,7 +63,9 @@ export const daemonCommand: Command = {
       queueCapacity: parsePositiveInt('daemon', 'queue-size', values['queue-size']),
     });
     return await new Promise<number>((resolve) => {
+      let stopping = false;
       const stop = (signal: string) => {
+        stopping = true;
         logger.info({ signal }, 'Stopping');
         daemon.stop();
         resolve(0);
@@ -74,6 +76,7 @@ export const daemonCommand: Command = {
       process.on('SIGHUP', () => logger.info('SIGHUP received: nothing to reload'));
       // Only a signal may end the daemon; an empty event loop means the socket watch was lost.
       process.once('beforeExit', () => {
+        if (stopping) return;
         logger.fatal('The kernel socket is no longer watched; exiting so a supervisor can restart hotplugd');
         daemon.stop();
         resolve(1);

@@ -28,8 +28,13 @@ export interface Uevent {
   source: EventSource;
 }
 
+// Instances inherit from a prototype-less object: no inherited keys, `__proto__` is plain
+// data, and unlike Object.create(null) V8 keeps them in fast mode with shared shapes.
+function PropertyMap(): void {}
+PropertyMap.prototype = Object.create(null) as object;
+
 export function createProperties(): Properties {
-  return Object.create(null) as Properties;
+  return new (PropertyMap as unknown as new () => Properties)();
 }
 
 const DECIMAL = /^[0-9]{1,15}$/;
@@ -68,9 +73,8 @@ export function eventFromProperties(properties: Properties, receivedAt: number, 
  * segments, no NUL. Devpaths arrive from the network-like kernel socket and from files.
  */
 export function isSafeDevpath(devpath: string): boolean {
-  if (devpath.length < 2 || devpath[0] !== '/' || devpath.includes('\0')) return false;
-  for (const segment of devpath.slice(1).split('/')) {
-    if (segment === '' || segment === '.' || segment === '..') return false;
-  }
-  return true;
+  return SAFE_DEVPATH.test(devpath);
 }
+
+// One or more "/segment" parts; a segment is non-empty, not "." or "..", and holds no NUL.
+const SAFE_DEVPATH = /^(?:\/(?!\.\.?(?:\/|$))[^/\0]+)+$/;

@@ -16,8 +16,11 @@ const native = createRequire(import.meta.url)('../../build/Release/uevent_socket
 
 /** Multicast group 1 carries the kernel's own uevents (udevd re-broadcasts on group 2). */
 export const KERNEL_GROUP = 1;
-/** udevd forces 128 MiB; 16 MiB holds roughly 50,000 typical uevents. */
-export const DEFAULT_RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024;
+/**
+ * As udevd: 128 MiB, forced past net.core.rmem_max when we may (root). The kernel only
+ * uses it while we lag behind, and it is what absorbs a storm while our queue is full.
+ */
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 128 * 1024 * 1024;
 
 const READ_BUFFER_BYTES = 1024 * 1024;
 const MAX_DATAGRAMS_PER_READ = 1024;

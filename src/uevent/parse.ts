@@ -28,24 +28,17 @@ export type ParseResult = { ok: true; event: Uevent } | { ok: false; reason: Rej
 export const MAX_DATAGRAM_BYTES = 8192;
 
 const LIBUDEV_PREFIX = Buffer.from('libudev\0', 'latin1');
+// Exact for ASCII too, and native: cheaper than scanning for high bytes in JS.
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function reject(reason: RejectReason, detail: string): ParseResult {
   return { ok: false, reason, detail };
 }
 
-function decode(datagram: Uint8Array): string | null {
-  // Kernel datagrams are almost always ASCII; latin1 decoding is exact for ASCII and much cheaper.
-  for (let i = 0; i < datagram.length; i++) {
-    if (datagram[i]! >= 0x80) {
-      try {
-        return utf8.decode(datagram);
-      } catch {
-        return null;
-      }
-    }
-  }
-  return Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength).toString('latin1');
+function startsWithLibudev(datagram: Uint8Array): boolean {
+  if (datagram.length < LIBUDEV_PREFIX.length) return false;
+  for (let i = 0; i < LIBUDEV_PREFIX.length; i++) if (datagram[i] !== LIBUDEV_PREFIX[i]) return false;
+  return true;
 }
 
 /** Parses one kernel uevent datagram (`action@devpath\0KEY=VALUE\0...`). */
@@ -53,48 +46,51 @@ export function parseUevent(datagram: Uint8Array, receivedAt: number): ParseResu
   if (datagram.length > MAX_DATAGRAM_BYTES) {
     return reject('oversized', `expected at most ${MAX_DATAGRAM_BYTES} bytes, got ${datagram.length}`);
   }
-  if (datagram.length >= LIBUDEV_PREFIX.length && LIBUDEV_PREFIX.equals(datagram.subarray(0, LIBUDEV_PREFIX.length))) {
+  if (startsWithLibudev(datagram)) {
     return reject('libudev-format', 'a libudev (udevd re-broadcast) message arrived on the kernel group');
   }
   if (datagram.length === 0 || datagram[datagram.length - 1] !== 0) {
     return reject('missing-trailing-nul', 'expected the datagram to end with a NUL byte');
   }
-  const text = decode(datagram);
-  if (text === null) return reject('not-utf8', 'the datagram is not valid UTF-8');
+  let text: string;
+  try {
+    text = utf8.decode(datagram);
+  } catch {
+    return reject('not-utf8', 'the datagram is not valid UTF-8');
+  }
 
-  const fields = text.slice(0, -1).split('\0');
-  const header = fields[0]!;
-  const at = header.indexOf('@');
-  if (at <= 0 || header[at + 1] !== '/') {
-    return reject('bad-header', `expected "action@/devpath", got ${JSON.stringify(header.slice(0, 80))}`);
+  const headerEnd = text.indexOf('\0');
+  const at = text.indexOf('@');
+  if (at <= 0 || at > headerEnd || text[at + 1] !== '/') {
+    return reject('bad-header', `expected "action@/devpath", got ${JSON.stringify(text.slice(0, Math.min(headerEnd, 80)))}`);
   }
 
   const properties = createProperties();
-  for (let i = 1; i < fields.length; i++) {
-    const field = fields[i]!;
-    const eq = field.indexOf('=');
-    if (eq <= 0) return reject('malformed-pair', `expected KEY=VALUE, got ${JSON.stringify(field.slice(0, 80))}`);
-    const key = field.slice(0, eq);
+  for (let start = headerEnd + 1; start < text.length; ) {
+    const end = text.indexOf('\0', start);
+    const eq = text.indexOf('=', start);
+    if (eq <= start || eq > end) {
+      return reject('malformed-pair', `expected KEY=VALUE, got ${JSON.stringify(text.slice(start, Math.min(end, start + 80)))}`);
+    }
+    const key = text.slice(start, eq);
     if (key in properties) return reject('duplicate-key', `key ${key} appears twice`);
-    properties[key] = field.slice(eq + 1);
+    properties[key] = text.slice(eq + 1, end);
+    start = end + 1;
   }
 
   for (const key of ['ACTION', 'DEVPATH', 'SUBSYSTEM'] as const) {
     if (!properties[key]) return reject('missing-key', `expected a non-empty ${key}`);
   }
-  const headerAction = header.slice(0, at);
-  const headerDevpath = header.slice(at + 1);
-  if (headerAction !== properties.ACTION || headerDevpath !== properties.DEVPATH) {
+  const action = properties.ACTION!;
+  const devpath = properties.DEVPATH!;
+  if (at !== action.length || !text.startsWith(action) || headerEnd - at - 1 !== devpath.length || !text.startsWith(devpath, at + 1)) {
     return reject(
       'header-mismatch',
-      `header says ${JSON.stringify(header.slice(0, 120))}, ACTION=${properties.ACTION} DEVPATH=${properties.DEVPATH}`,
+      `header says ${JSON.stringify(text.slice(0, Math.min(headerEnd, 120)))}, ACTION=${action} DEVPATH=${devpath}`,
     );
   }
-  for (const key of ['DEVPATH', 'DEVPATH_OLD'] as const) {
-    const devpath = properties[key];
-    if (devpath !== undefined && !isSafeDevpath(devpath)) {
-      return reject('bad-devpath', `${key} must be an absolute path without empty, "." or ".." parts`);
-    }
+  if (!isSafeDevpath(devpath) || (properties.DEVPATH_OLD !== undefined && !isSafeDevpath(properties.DEVPATH_OLD))) {
+    return reject('bad-devpath', 'DEVPATH and DEVPATH_OLD must be absolute paths without empty, "." or ".." parts');
   }
   for (const key of ['SEQNUM', 'MAJOR', 'MINOR'] as const) {
     if (parseDecimal(properties[key]) === null) {

@@ -1,5 +1,5 @@
 import { defaultDbPath, openHistoryDb } from '../history/db.js';
-import { listEvents, listIncidents, type EventRecord } from '../history/store.js';
+import { iterateEvents, listIncidents, type EventRecord } from '../history/store.js';
 import { HotplugError } from '../errors.js';
 import { parseCommandArgs, parsePositiveInt, type Command } from './args.js';
 
@@ -22,6 +22,11 @@ function formatRow(record: EventRecord): string {
   return `${record.received_at}  ${seqnum.padStart(8)}  ${record.source.padEnd(8)}  ${record.action.padEnd(7)}  ${record.subsystem.padEnd(10)}  ${record.devpath}`;
 }
 
+/** Writes a line, waiting when stdout is full, so a large history streams in bounded memory. */
+async function writeLine(line: string): Promise<void> {
+  if (!process.stdout.write(`${line}\n`)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+}
+
 export const historyCommand: Command = {
   name: 'history',
   summary: 'list recorded device events',
@@ -41,15 +46,13 @@ export const historyCommand: Command = {
     const limit = parsePositiveInt('history', 'limit', values.limit);
     const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
     try {
-      const out: string[] = [];
       if (values.incidents) {
         for (const incident of listIncidents(db, { limit })) {
-          out.push(values.json ? JSON.stringify(incident) : `${incident.at}  ${incident.kind.padEnd(10)}  ${JSON.stringify(incident.detail)}`);
+          await writeLine(values.json ? JSON.stringify(incident) : `${incident.at}  ${incident.kind.padEnd(10)}  ${JSON.stringify(incident.detail)}`);
         }
       } else {
-        for (const record of listEvents(db, { limit })) out.push(values.json ? JSON.stringify(record) : formatRow(record));
+        for (const record of iterateEvents(db, { limit })) await writeLine(values.json ? JSON.stringify(record) : formatRow(record));
       }
-      if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
     } finally {
       db.close();
     }

@@ -65,7 +65,6 @@ export const monitorCommand: Command = {
       },
     });
     process.stdout.on('drain', () => (stdoutBlocked = false));
-    process.stdout.on('error', () => source.close()); // e.g. `| head`
     if (!values.json) process.stderr.write('monitor will print the received events for:\nKERNEL - the kernel uevent\n\n');
     source.resume();
     return await new Promise<number>((resolve) => {

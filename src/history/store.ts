@@ -131,14 +131,16 @@ interface EventRow extends Omit<EventRecord, 'received_at' | 'properties'> {
   properties: string;
 }
 
-/** The newest `limit` events (all when omitted), oldest first. */
-export function listEvents(db: HistoryDb, options: { limit?: number; afterId?: number } = {}): EventRecord[] {
-  const rows = db
-    .prepare(
-      `SELECT * FROM (SELECT * FROM events WHERE id > ? ORDER BY id DESC LIMIT ?) ORDER BY id ASC`,
-    )
-    .all(options.afterId ?? 0, options.limit ?? -1) as EventRow[];
-  return rows.map(toEventRecord);
+/** The newest `limit` events (all when omitted), oldest first, one row at a time. */
+export function* iterateEvents(db: HistoryDb, options: { limit?: number } = {}): Generator<EventRecord> {
+  const rows = options.limit === undefined
+    ? db.prepare('SELECT * FROM events ORDER BY id ASC').iterate()
+    : db.prepare('SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id ASC').iterate(options.limit);
+  for (const row of rows) yield toEventRecord(row as EventRow);
+}
+
+export function listEvents(db: HistoryDb, options: { limit?: number } = {}): EventRecord[] {
+  return [...iterateEvents(db, options)];
 }
 
 export function toEventRecord(row: EventRow): EventRecord {

@@ -32,6 +32,8 @@ export type ProcessedListener = (event: Uevent) => void;
 export class Daemon {
   readonly startedAt = Date.now();
   processed = 0;
+  /** Times the queue filled and reading the socket was paused. */
+  readPauses = 0;
   #options: DaemonOptions;
   #log: Logger;
   #sysfs: Sysfs;
@@ -58,7 +60,10 @@ export class Daemon {
     });
     this.#queue = new EventQueue<Uevent>(options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY, {
       handle: (event) => this.#handle(event),
-      onFull: () => this.#source?.pause(),
+      onFull: () => {
+        this.readPauses++;
+        this.#source?.pause();
+      },
       onRoom: () => this.#source?.resume(),
       onIdle: () => this.#resyncIfPending(),
     });
@@ -75,6 +80,7 @@ export class Daemon {
       enobufs: source?.enobufs ?? 0,
       processed: this.processed,
       queued: this.#queue.length,
+      readPauses: this.readPauses,
       recorded: this.#writer.committed,
       recordFailures: this.#writer.failed,
     };
@@ -89,6 +95,7 @@ export class Daemon {
         onReject: (rejection) => this.#logRejection(rejection),
         onOverflow: (reports) => this.#onOverflow(reports),
         onError: (error) => log.error({ err: error }, `Failed to read the kernel uevent socket: ${error.message}`),
+        room: () => this.#queue.capacity - this.#queue.length,
       },
       this.#options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
     );

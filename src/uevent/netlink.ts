@@ -31,6 +31,8 @@ export interface DatagramHandlers {
   /** The kernel dropped events because our receive buffer was full (ENOBUFS). */
   onOverflow(reports: number): void;
   onError(error: Error): void;
+  /** How many datagrams the consumer can take now; reads never exceed it (default: a full batch). */
+  room?(): number;
 }
 
 export class KernelSocket {
@@ -97,13 +99,15 @@ export class KernelSocket {
     // Drain in batches, but give the event loop back after a bounded amount of work.
     for (let round = 0; round < 16 && !this.#paused; round++) {
       let count: number;
+      const room = this.#handlers.room?.() ?? MAX_DATAGRAMS_PER_READ;
+      if (room <= 0) return;
+      const meta = room >= MAX_DATAGRAMS_PER_READ ? this.#meta : this.#meta.subarray(0, 1 + 3 * room);
       try {
-        count = native.recv(this.#fd, this.#buffer, this.#meta);
+        count = native.recv(this.#fd, this.#buffer, meta);
       } catch (error) {
         this.#handlers.onError(error as Error);
         return;
       }
-      const meta = this.#meta;
       if (meta[0]! > 0) this.#handlers.onOverflow(meta[0]!);
       for (let i = 0; i < count; i++) {
         const offset = meta[1 + 3 * i]!;

@@ -26,6 +26,8 @@ export interface KernelSourceHandlers {
   onReject?(rejection: Rejection): void;
   onOverflow?(reports: number): void;
   onError?(error: Error): void;
+  /** How many events the consumer can take now (see DatagramHandlers.room). */
+  room?(): number;
 }
 
 export function createSourceCounters(): SourceCounters {
@@ -75,6 +77,7 @@ export class KernelUeventSource {
         onError(error) {
           handlers.onError?.(error);
         },
+        room: handlers.room,
       },
       receiveBufferBytes,
     );

@@ -113,6 +113,20 @@ describe.skipIf(!canUseNamespaces())('daemon with real kernel uevents', () => {
     expect(distinct).toBe(20_000);
   });
 
+  it('with a tiny queue, pauses and resumes reading without losing events', async () => {
+    // 16 queued events at most: the socket is paused and resumed many times during the storm.
+    const { netns, daemon } = await startDaemon('pause', ['--no-coldplug', '--queue-size', '16']);
+    netns.writeUevents('/sys/class/net/lo/uevent', 'change', 5000);
+    const lo = () => countEvents(daemon.dbPath, "devpath = ? AND action = 'change'", `${NET}/lo`);
+    await waitFor(() => lo() >= 5000, 60_000, '5,000 recorded events');
+    expect(await daemon.stop()).toBe(0);
+    expect(lo()).toBe(5000);
+    const counters = stoppedCounters(daemon);
+    expect(counters.enobufs).toBe(0);
+    // Reads take only what the queue has room for, so it fills (16) and drains (8) again and again.
+    expect(counters.readPauses).toBeGreaterThan(100);
+  });
+
   it('after lost events (ENOBUFS) resyncs from sysfs and records the gap', async () => {
     const { netns, daemon } = await startDaemon('resync', ['--receive-buffer', '64K']);
     netns.ip('link', 'add', 'old0', 'type', 'bridge');

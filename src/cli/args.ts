@@ -20,13 +20,25 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-/** Parses a subcommand's arguments; unknown options are errors that name the command. */
-export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O): ParsedArgs<O> {
+/**
+ * Parses a subcommand's options. Prints the usage and returns null for --help; unknown
+ * options and stray arguments are usage errors that name the command.
+ */
+export function parseCommandArgs<O extends Options>(command: string, usage: string, argv: string[], options: O): ParsedArgs<O>['values'] | null {
+  let parsed: ParsedArgs<O>;
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true }) as ParsedArgs<O>;
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true }) as ParsedArgs<O>;
   } catch (error) {
     throw new HotplugError('EUSAGE', `hotplugd ${command}: ${(error as Error).message}\nTry 'hotplugd ${command} --help'.`);
   }
+  if (parsed.values.help) {
+    console.log(usage);
+    return null;
+  }
+  if (parsed.positionals.length > 0) {
+    throw new HotplugError('EUSAGE', `hotplugd ${command}: unexpected argument ${JSON.stringify(parsed.positionals[0])}\nTry 'hotplugd ${command} --help'.`);
+  }
+  return parsed.values;
 }
 
 /** A positive integer option, or a usage error that says what it got. */

@@ -31,7 +31,7 @@ export const daemonCommand: Command = {
   summary: 'run the hotplug daemon',
   usage,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs('daemon', argv, {
+    const values = parseCommandArgs('daemon', usage, argv, {
       db: { type: 'string' },
       'rules-dir': { type: 'string', multiple: true },
       sysfs: { type: 'string' },
@@ -41,11 +41,7 @@ export const daemonCommand: Command = {
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
     });
-    if (values.help) {
-      console.log(usage);
-      return 0;
-    }
-    if (positionals.length > 0) throw new HotplugError('EUSAGE', `hotplugd daemon: unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (values === null) return 0;
     const level = values['log-level'] ?? 'info';
     if (!isLogLevel(level)) throw new HotplugError('EUSAGE', `hotplugd daemon: --log-level expects one of fatal, error, warn, info, debug, trace, silent; got ${JSON.stringify(level)}`);
     const format = values['log-format'] ?? 'auto';

@@ -1,6 +1,5 @@
 import { defaultDbPath, openHistoryDb } from '../history/db.js';
 import { iterateEvents, listIncidents, type EventRecord } from '../history/store.js';
-import { HotplugError } from '../errors.js';
 import { parseCommandArgs, parsePositiveInt, type Command } from './args.js';
 
 const usage = `Usage: hotplugd history [--db PATH] [--json] [--limit N] [--incidents]
@@ -32,17 +31,13 @@ export const historyCommand: Command = {
   summary: 'list recorded device events',
   usage,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs('history', argv, {
+    const values = parseCommandArgs('history', usage, argv, {
       db: { type: 'string' },
       json: { type: 'boolean' },
       limit: { type: 'string' },
       incidents: { type: 'boolean' },
     });
-    if (values.help) {
-      console.log(usage);
-      return 0;
-    }
-    if (positionals.length > 0) throw new HotplugError('EUSAGE', `hotplugd history: unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (values === null) return 0;
     const limit = parsePositiveInt('history', 'limit', values.limit);
     const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
     try {

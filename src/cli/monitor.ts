@@ -1,5 +1,4 @@
 import picomatch from 'picomatch';
-import { HotplugError } from '../errors.js';
 import type { Uevent } from '../uevent/event.js';
 import { KernelUeventSource } from '../uevent/source.js';
 import { parseCommandArgs, type Command } from './args.js';
@@ -39,15 +38,11 @@ export const monitorCommand: Command = {
   summary: 'print live kernel uevents',
   usage,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs('monitor', argv, {
+    const values = parseCommandArgs('monitor', usage, argv, {
       json: { type: 'boolean' },
       subsystem: { type: 'string', multiple: true },
     });
-    if (values.help) {
-      console.log(usage);
-      return 0;
-    }
-    if (positionals.length > 0) throw new HotplugError('EUSAGE', `hotplugd monitor: unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (values === null) return 0;
     const matches = values.subsystem?.length ? picomatch(values.subsystem) : () => true;
     const format = values.json ? formatEventJson : formatEventText;
     let stdoutBlocked = false;

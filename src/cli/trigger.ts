@@ -22,17 +22,13 @@ export const triggerCommand: Command = {
   summary: 'request events for present devices',
   usage,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs('trigger', argv, {
+    const values = parseCommandArgs('trigger', usage, argv, {
       action: { type: 'string' },
       'subsystem-match': { type: 'string', multiple: true },
       'dry-run': { type: 'boolean' },
       sysfs: { type: 'string' },
     });
-    if (values.help) {
-      console.log(usage);
-      return 0;
-    }
-    if (positionals.length > 0) throw new HotplugError('EUSAGE', `hotplugd trigger: unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (values === null) return 0;
     const action = values.action ?? 'change';
     if (!(TRIGGER_ACTIONS as readonly string[]).includes(action)) {
       throw new HotplugError('EUSAGE', `hotplugd trigger: --action expects one of ${TRIGGER_ACTIONS.join(', ')}; got ${JSON.stringify(action)}`);

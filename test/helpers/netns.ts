@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openHistoryDb } from '../../src/history/db.js';
+import { openHistoryDb, type HistoryDb } from '../../src/history/db.js';
 import { listEvents, listIncidents, type EventRecord, type IncidentRecord } from '../../src/history/store.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -123,33 +123,22 @@ export async function waitFor(check: () => boolean, timeoutMs: number, what: str
   }
 }
 
-export function readHistory(dbPath: string): EventRecord[] {
+function readDb<T>(dbPath: string, read: (db: HistoryDb) => T): T {
   const db = openHistoryDb(dbPath, { readonly: true });
   try {
-    return listEvents(db);
+    return read(db);
   } finally {
     db.close();
   }
 }
 
-export function readIncidents(dbPath: string): IncidentRecord[] {
-  const db = openHistoryDb(dbPath, { readonly: true });
-  try {
-    return listIncidents(db);
-  } finally {
-    db.close();
-  }
-}
+export const readHistory = (dbPath: string): EventRecord[] => readDb(dbPath, (db) => listEvents(db));
+export const readIncidents = (dbPath: string): IncidentRecord[] => readDb(dbPath, (db) => listIncidents(db));
 
 /** A count from the live database without loading every row. */
 export function countEvents(dbPath: string, where: string, ...params: unknown[]): number {
   try {
-    const db = openHistoryDb(dbPath, { readonly: true });
-    try {
-      return (db.prepare(`SELECT count(*) AS n FROM events WHERE ${where}`).get(...params) as { n: number }).n;
-    } finally {
-      db.close();
-    }
+    return readDb(dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM events WHERE ${where}`).get(...params) as { n: number }).n);
   } catch {
     return 0; // not created yet
   }

@@ -35,6 +35,7 @@ describe('hotplugd command line', () => {
     [['history', '--limit', '0'], /--limit expects a positive integer, got "0"/],
     [['history', '--bogus'], /Unknown option '--bogus'[\s\S]*Try 'hotplugd history --help'/],
     [['trigger', '--action', 'explode'], /--action expects one of add, remove, change/],
+    [['monitor', 'extra'], /unexpected argument "extra"[\s\S]*Try 'hotplugd monitor --help'/],
   ])('%j is a usage error that says what was expected', (args, message) => {
     const { code, stderr } = hotplugd(...args);
     expect(code).toBe(2);

@@ -25,6 +25,15 @@ export interface Command {
  * options and stray arguments are usage errors that name the command.
  */
 export function parseCommandArgs<O extends Options>(command: string, usage: string, argv: string[], options: O): ParsedArgs<O>['values'] | null {
+  const parsed = parseCommandLine(command, usage, argv, options);
+  if (parsed && parsed.positionals.length > 0) {
+    throw new HotplugError('EUSAGE', `hotplugd ${command}: unexpected argument ${JSON.stringify(parsed.positionals[0])}\nTry 'hotplugd ${command} --help'.`);
+  }
+  return parsed?.values ?? null;
+}
+
+/** Like parseCommandArgs, for commands that take positional arguments. */
+export function parseCommandLine<O extends Options>(command: string, usage: string, argv: string[], options: O): ParsedArgs<O> | null {
   let parsed: ParsedArgs<O>;
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true }) as ParsedArgs<O>;
@@ -35,10 +44,12 @@ export function parseCommandArgs<O extends Options>(command: string, usage: stri
     console.log(usage);
     return null;
   }
-  if (parsed.positionals.length > 0) {
-    throw new HotplugError('EUSAGE', `hotplugd ${command}: unexpected argument ${JSON.stringify(parsed.positionals[0])}\nTry 'hotplugd ${command} --help'.`);
-  }
-  return parsed.values;
+  return parsed;
+}
+
+/** A usage error that names the command. */
+export function usageError(command: string, message: string): HotplugError {
+  return new HotplugError('EUSAGE', `hotplugd ${command}: ${message}\nTry 'hotplugd ${command} --help'.`);
 }
 
 /** A positive integer option, or a usage error that says what it got. */

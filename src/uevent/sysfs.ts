@@ -115,6 +115,12 @@ export class Sysfs {
     return eventFromProperties(properties, receivedAt, source);
   }
 
+  /** True when `name` (relative to the device directory, no `..`) exists. */
+  fileExists(devpath: string, name: string): boolean {
+    const path = this.pathOf(devpath);
+    return path !== null && isSafeAttributeName(name) && existsSync(join(path, name));
+  }
+
   /** A view of one device whose attribute reads are cached for the life of the view (one event). */
   device(devpath: string): DeviceView {
     return new DeviceView(this, devpath);
@@ -149,6 +155,7 @@ export class DeviceView {
   #parents: DeviceView[] | undefined;
   #subsystem: string | undefined | null = null;
   #driver: string | undefined | null = null;
+  #properties: Properties | undefined;
 
   constructor(sysfs: Sysfs, devpath: string) {
     this.#sysfs = sysfs;
@@ -172,6 +179,17 @@ export class DeviceView {
   attribute(name: string): string | undefined {
     if (!this.#attributes.has(name)) this.#attributes.set(name, this.#sysfs.attribute(this.devpath, name));
     return this.#attributes.get(name);
+  }
+
+  /** The properties of the device's `uevent` file (empty when it is gone). */
+  properties(): Properties {
+    this.#properties ??= this.#sysfs.readUevent(this.devpath) ?? createProperties();
+    return this.#properties;
+  }
+
+  /** True when a file or directory exists at `name` inside the device directory. */
+  fileExists(name: string): boolean {
+    return this.#sysfs.fileExists(this.devpath, name);
   }
 
   /** Ancestors that are devices, nearest first. */

@@ -1,0 +1,140 @@
+// `hotplugd test`: a dry run of the rules for one device or one recorded event.
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { createProperties, eventFromProperties, type Uevent } from '../uevent/event.js';
+import { Sysfs } from '../uevent/sysfs.js';
+import { evaluate } from '../rules/evaluate.js';
+import { loadRules } from '../rules/load.js';
+import { formatDiagnostic, formatLocation } from '../rules/model.js';
+import { evaluationToJson, type Evaluation } from '../rules/plan.js';
+import { parseCommandLine, usageError, type Command } from './args.js';
+import { DEFAULT_RULES_DIRS } from './paths.js';
+
+const usage = `Usage: hotplugd test [options] (DEVPATH | --event FILE)
+
+Dry run: evaluate the rules for one device and print every rule looked at
+(matched, or the first key that failed), then the plan: properties, device
+node, symlinks, owner/group/mode, tags, attributes to write and programs to
+run. Nothing is executed, not even programs whose output a rule imports.
+
+  DEVPATH            the device, as /devices/... or a path under the sysfs root
+                     (e.g. /sys/class/net/eth0)
+  --event FILE       a recorded event instead: a JSON history record
+                     ('hotplugd history --json'), a JSON object of properties, or
+                     KEY=VALUE lines; '-' reads standard input
+
+Options:
+  --action ACTION    the action to simulate (default: the event's, or add)
+  --rules-dir DIR    a rules directory (repeatable; default:
+                     ${DEFAULT_RULES_DIRS.join(', ')})
+  --sysfs ROOT       sysfs root (default: /sys)
+  --dev ROOT         where device nodes and links live (default: /dev)
+  --json             print one JSON object (its shape is documented in the README)
+  -h, --help         show this help`;
+
+/** The properties of a recorded event: a history record, a properties object, or KEY=VALUE lines. */
+export function parseRecordedEvent(text: string): Record<string, string> {
+  const properties = createProperties();
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    const record = JSON.parse(trimmed) as Record<string, unknown>;
+    const source = typeof record.properties === 'object' && record.properties !== null ? (record.properties as Record<string, unknown>) : record;
+    for (const [key, value] of Object.entries(source)) if (typeof value === 'string') properties[key] = value;
+    return properties;
+  }
+  for (const line of trimmed.split('\n')) {
+    const match = /^(?:E: )?([^=\s]+)=(.*)$/.exec(line.trim());
+    if (match) properties[match[1] as string] = match[2] as string;
+  }
+  return properties;
+}
+
+function eventFromFile(file: string, action: string | undefined): Uevent {
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  let properties: Record<string, string>;
+  try {
+    properties = parseRecordedEvent(text);
+  } catch (error) {
+    throw usageError('test', `${file}: not a recorded event (${(error as Error).message})`);
+  }
+  if (action) properties.ACTION = action;
+  properties.ACTION ??= 'add';
+  const missing = ['DEVPATH', 'SUBSYSTEM'].filter((key) => !properties[key]);
+  if (missing.length > 0) throw usageError('test', `${file}: the event has no ${missing.join(' or ')}`);
+  return eventFromProperties(properties, Date.now(), 'kernel');
+}
+
+/** A devpath from what the user typed: /devices/..., or a path (maybe a link) under the sysfs root. */
+function resolveDevpath(sysfs: Sysfs, arg: string): string {
+  const root = realpathSync(sysfs.root);
+  const underRoot = arg.startsWith(`${sysfs.root}/`) ? arg : `${sysfs.root}${arg.startsWith('/') ? '' : '/'}${arg}`;
+  if (!existsSync(underRoot)) throw usageError('test', `no device ${JSON.stringify(arg)} under ${sysfs.root}`);
+  const real = realpathSync(underRoot);
+  if (!real.startsWith(`${root}/`)) throw usageError('test', `${arg} is not under ${sysfs.root}`);
+  return real.slice(root.length);
+}
+
+function printHuman(result: Evaluation): void {
+  const { plan, trace } = result;
+  const out: string[] = [];
+  out.push(`device     ${plan.device}`, `subsystem  ${plan.subsystem}`, `action     ${plan.action}`, '');
+  const matched = trace.filter((t) => t.matched).length;
+  out.push(`rules: ${trace.length} looked at, ${matched} matched`);
+  for (const t of trace) {
+    out.push(`  ${t.matched ? 'match' : 'no   '}  ${t.rule}  ${formatLocation(t.at)}${t.matched ? '' : `  (failed: ${t.failedKey})`}`);
+  }
+  out.push('', 'plan:');
+  const owner = (a: { name: string; id: number } | null) => (a ? `${a.name} (${a.id})` : '-');
+  out.push(`  devnode   ${plan.devnode ?? '-'}`);
+  if (plan.name) out.push(`  name      ${plan.name}`);
+  out.push(`  symlinks  ${plan.symlinks.length > 0 ? plan.symlinks.join(' ') : '-'}${plan.linkPriority ? `  (priority ${plan.linkPriority})` : ''}`);
+  out.push(`  owner     ${owner(plan.owner)}`, `  group     ${owner(plan.group)}`, `  mode      ${plan.mode === null ? '-' : plan.mode.toString(8).padStart(4, '0')}`);
+  out.push(`  tags      ${plan.tags.length > 0 ? plan.tags.join(' ') : '-'}`);
+  for (const a of plan.attrs) out.push(`  attr      ${a.name} = ${JSON.stringify(a.value)}  ← ${a.rule}`);
+  for (const r of plan.imports) out.push(`  import    ${JSON.stringify(r.argv)}  (not run in a dry run)  ← ${r.rule}`);
+  for (const r of plan.run) out.push(`  run       ${JSON.stringify(r.argv)}${r.timeoutMs ? `  timeout ${r.timeoutMs} ms` : ''}  ← ${r.rule}`);
+  out.push('', 'properties:');
+  for (const [key, value] of Object.entries(plan.properties)) out.push(`  ${key}=${value}`);
+  if (plan.warnings.length > 0) out.push('', 'warnings:', ...plan.warnings.map((w) => `  ${w}`));
+  console.log(out.join('\n'));
+}
+
+export const testCommand: Command = {
+  name: 'test',
+  summary: 'dry-run the rules for a device and show the plan',
+  usage,
+  async run(argv) {
+    const parsed = parseCommandLine('test', usage, argv, {
+      event: { type: 'string' },
+      action: { type: 'string' },
+      'rules-dir': { type: 'string', multiple: true },
+      sysfs: { type: 'string' },
+      dev: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (parsed === null) return 0;
+    const { values, positionals } = parsed;
+    if (positionals.length > 1) throw usageError('test', `expected one DEVPATH, got ${positionals.length}`);
+    if ((positionals.length === 1) === (values.event !== undefined)) throw usageError('test', 'give either a DEVPATH or --event FILE');
+    const sysfs = new Sysfs(values.sysfs ?? '/sys');
+    let event: Uevent;
+    if (values.event !== undefined) event = eventFromFile(values.event, values.action);
+    else {
+      const devpath = resolveDevpath(sysfs, positionals[0] as string);
+      const synthesized = sysfs.synthesizeEvent(devpath, values.action ?? 'add', 'kernel');
+      if (!synthesized) throw usageError('test', `${devpath} is not a device (no uevent file or subsystem link)`);
+      event = synthesized;
+    }
+    const loaded = loadRules(values['rules-dir'] ?? DEFAULT_RULES_DIRS);
+    for (const d of loaded.diagnostics) console.error(formatDiagnostic(d));
+    const result = evaluate(loaded.ruleSet, {
+      event,
+      device: sysfs.exists(event.devpath) ? sysfs.device(event.devpath) : undefined,
+      devRoot: values.dev ?? '/dev',
+      sysfsMount: sysfs.root,
+      fileExists: existsSync,
+    });
+    if (values.json) console.log(JSON.stringify(evaluationToJson(result), null, 2));
+    else printHuman(result);
+    return 0;
+  },
+};

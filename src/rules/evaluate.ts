@@ -1,0 +1,366 @@
+// The one rule engine: event + sysfs view → plan + trace. It decides and does nothing:
+// reads go through the DeviceView, and import programs are requested from the caller
+// (a generator step), so the daemon can run them and a dry run can skip them.
+import { basename } from 'node:path';
+import type { Uevent } from '../uevent/event.js';
+import type { DeviceView } from '../uevent/sysfs.js';
+import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Template } from './format.js';
+import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from './model.js';
+import { ruleOrigin, type Evaluation, type Plan, type PlannedImport, type TraceEntry } from './plan.js';
+import type { RuleSet } from './ruleset.js';
+
+export interface EvaluationInput {
+  event: Uevent;
+  /** The device in sysfs; undefined (or a view of a vanished directory) on remove. */
+  device: DeviceView | undefined;
+  /** Where device nodes and symlinks live (`/dev`). */
+  devRoot?: string;
+  /** What `$sys` expands to (`/sys`). */
+  sysfsMount?: string;
+  /** For absolute `exists` tests; relative ones ask the device view. */
+  fileExists?: (path: string) => boolean;
+}
+
+/** A program whose output the rules want before they go on. */
+export interface ImportRequest {
+  argv: string[];
+  timeoutMs: number | undefined;
+  rule: string;
+}
+
+/** The output of an import program, or undefined when it was not run (dry run) or failed. */
+export type ImportResult = { stdout: string } | undefined;
+
+const MAX_NAME_BYTES = 255;
+const MAX_PATH_BYTES = 4095;
+const NET_NAME = /^[^\s/:]{1,15}$/;
+
+/** Evaluates with imports answered synchronously (or skipped when no runner is given). */
+export function evaluate(ruleSet: RuleSet, input: EvaluationInput, runImport?: (request: ImportRequest) => ImportResult): Evaluation {
+  const steps = evaluateSteps(ruleSet, input);
+  let step = steps.next();
+  while (!step.done) step = steps.next(runImport?.(step.value));
+  return step.value;
+}
+
+/** Evaluates with imports answered asynchronously (the daemon's path). */
+export async function evaluateAsync(
+  ruleSet: RuleSet,
+  input: EvaluationInput,
+  runImport: (request: ImportRequest) => Promise<ImportResult>,
+): Promise<Evaluation> {
+  const steps = evaluateSteps(ruleSet, input);
+  let step = steps.next();
+  while (!step.done) step = steps.next(await runImport(step.value));
+  return step.value;
+}
+
+export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): Generator<ImportRequest, Evaluation, ImportResult> {
+  const state = new EvaluationState(input);
+  const trace: TraceEntry[] = [];
+  for (const rule of ruleSet.candidates(input.event.action, input.event.subsystem)) {
+    const failed = state.match(rule);
+    trace.push(failed === undefined ? { rule: rule.name, at: rule.at, matched: true } : { rule: rule.name, at: rule.at, matched: false, failedKey: failed });
+    if (failed !== undefined) continue;
+    for (const assignment of rule.assignments) {
+      const request = state.apply(rule, assignment);
+      if (request) state.imported(request, yield request);
+    }
+    if (rule.stop) break;
+  }
+  return { plan: state.finish(), trace };
+}
+
+class EvaluationState implements SubstitutionSource {
+  readonly event: Uevent;
+  readonly device: DeviceView | undefined;
+  readonly devRoot: string;
+  #input: EvaluationInput;
+  #properties: Record<string, string>;
+  #ownProperties = false;
+  #links: string[] = [];
+  #tags = new Set<string>();
+  #final = new Set<Assignment['kind']>();
+  #matchedParent: DeviceView | undefined;
+  #result = '';
+  readonly plan: Plan;
+
+  constructor(input: EvaluationInput) {
+    this.#input = input;
+    this.event = input.event;
+    this.device = input.device;
+    this.devRoot = input.devRoot ?? '/dev';
+    this.#properties = input.event.properties;
+    const devname = this.event.properties.DEVNAME;
+    this.plan = {
+      device: this.event.devpath,
+      action: this.event.action,
+      subsystem: this.event.subsystem,
+      properties: this.#properties,
+      devnode: devname ? (devname.startsWith('/') ? devname : `${this.devRoot}/${devname}`) : null,
+      name: null,
+      symlinks: [],
+      linkPriority: 0,
+      owner: null,
+      group: null,
+      mode: null,
+      tags: [],
+      attrs: [],
+      run: [],
+      imports: [],
+      warnings: [],
+    };
+  }
+
+  get kernel(): string {
+    return basename(this.event.devpath);
+  }
+
+  /** The first condition of the rule that fails, or undefined when the rule matches. */
+  match(rule: Rule): string | undefined {
+    this.#matchedParent = undefined;
+    for (const condition of rule.conditions) if (!this.#test(condition)) return condition.key;
+    return undefined;
+  }
+
+  #field(field: DeviceField): string | undefined {
+    const e = this.event;
+    switch (field) {
+      case 'action':
+        return e.action;
+      case 'subsystem':
+        return e.subsystem;
+      case 'devpath':
+        return e.devpath;
+      case 'kernel':
+        return this.kernel;
+      case 'devtype':
+        return this.#properties.DEVTYPE;
+      case 'devname':
+        return this.#properties.DEVNAME;
+      case 'driver':
+        return this.#properties.DRIVER ?? this.device?.driver;
+    }
+  }
+
+  #test(condition: Condition): boolean {
+    switch (condition.kind) {
+      case 'field':
+        return condition.matcher.test(this.#field(condition.field));
+      case 'env':
+        return condition.matcher.test(this.#properties[condition.name]);
+      case 'attr':
+        return condition.matcher.test(this.device?.attribute(condition.name));
+      case 'tag':
+        return condition.matcher.testAny(this.#tags);
+      case 'exists': {
+        const path = expandTemplate(condition.path, this);
+        const exists = path.startsWith('/') ? (this.#input.fileExists?.(path) ?? false) : (this.device?.fileExists(path) ?? false);
+        return exists === condition.expect;
+      }
+      case 'parent':
+        return this.#matchParent(condition.conditions);
+    }
+  }
+
+  // Like udev's KERNELS/SUBSYSTEMS/DRIVERS/ATTRS: the device itself, then each ancestor.
+  #matchParent(conditions: ParentCondition[]): boolean {
+    if (this.device === undefined) return false;
+    for (const candidate of [this.device, ...this.device.parents()]) {
+      const self = candidate === this.device;
+      const ok = conditions.every((c) => {
+        if (c.kind === 'attr') return c.matcher.test(candidate.attribute(c.name));
+        if (c.field === 'kernel') return c.matcher.test(candidate.kernel);
+        if (c.field === 'subsystem') return c.matcher.test(self ? this.event.subsystem : candidate.subsystem);
+        if (c.field === 'driver') return c.matcher.test(self ? this.#field('driver') : candidate.driver);
+        return c.matcher.test(self ? this.#properties.DEVTYPE : candidate.properties().DEVTYPE);
+      });
+      if (ok) {
+        this.#matchedParent = candidate;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  lookup(name: SubstitutionName, arg: string | undefined): string {
+    const parent = this.#matchedParent ?? this.device;
+    switch (name) {
+      case 'kernel':
+        return this.kernel;
+      case 'number':
+        return /\d*$/.exec(this.kernel)?.[0] ?? '';
+      case 'devpath':
+        return this.event.devpath;
+      case 'id':
+        return parent?.kernel ?? '';
+      case 'driver':
+        return parent === this.device || parent === undefined ? (this.#field('driver') ?? '') : (parent.driver ?? '');
+      case 'attr':
+        return this.#attribute(arg ?? '');
+      case 'env':
+        return this.#properties[arg ?? ''] ?? '';
+      case 'major':
+        return this.#properties.MAJOR ?? '';
+      case 'minor':
+        return this.#properties.MINOR ?? '';
+      case 'result':
+        return this.#result;
+      case 'parent':
+        return this.device?.parents()[0]?.properties().DEVNAME ?? '';
+      case 'name':
+        return this.plan.name ?? this.#properties.DEVNAME ?? this.kernel;
+      case 'links':
+        return this.#links.join(' ');
+      case 'root':
+        return this.devRoot;
+      case 'sys':
+        return this.#input.sysfsMount ?? '/sys';
+      case 'devnode':
+        return this.plan.devnode ?? '';
+    }
+  }
+
+  // The device's attribute; then, as in udev, the parent a `parent` condition of this rule
+  // selected; with no such parent, the nearest ancestor that has the attribute.
+  #attribute(name: string): string {
+    const device = this.device;
+    if (device === undefined) return '';
+    let value = device.attribute(name);
+    if (value === undefined && this.#matchedParent !== undefined) value = this.#matchedParent.attribute(name);
+    else if (value === undefined) {
+      for (const parent of device.parents()) if ((value = parent.attribute(name)) !== undefined) break;
+    }
+    return value?.trimEnd() ?? '';
+  }
+
+  #writableProperties(): Record<string, string> {
+    if (!this.#ownProperties) {
+      this.#properties = Object.assign(Object.create(null) as Record<string, string>, this.#properties);
+      this.#ownProperties = true;
+    }
+    return this.#properties;
+  }
+
+  /** Applies one assignment; returns an import request when the rules need a program's output. */
+  apply(rule: Rule, a: Assignment): ImportRequest | undefined {
+    if (this.#final.has(a.kind)) return undefined;
+    if ('final' in a && a.final) this.#final.add(a.kind);
+    const origin = (): string => ruleOrigin(rule.name, a.at);
+    switch (a.kind) {
+      case 'env': {
+        const properties = this.#writableProperties();
+        if (a.op === 'remove') delete properties[a.name];
+        else {
+          const old = properties[a.name];
+          let value = expandTemplate(a.value, this);
+          if (a.op === 'append' && old) value = value === '' ? old : `${old} ${value}`;
+          // As in udev, an empty value unsets the property.
+          if (value === '') delete properties[a.name];
+          else properties[a.name] = value;
+        }
+        return undefined;
+      }
+      case 'symlink':
+        this.#symlink(a.op, a.value, origin);
+        return undefined;
+      case 'link-priority':
+        this.plan.linkPriority = a.priority;
+        return undefined;
+      case 'name': {
+        const name = expandTemplate(a.value, this, 'path');
+        if (this.event.subsystem !== 'net') this.plan.warnings.push(`${origin()}: "name" renames only network interfaces; ignored`);
+        else if (!NET_NAME.test(name) || name === '.' || name === '..') this.plan.warnings.push(`${origin()}: refused interface name "${name}"`);
+        else this.plan.name = name;
+        return undefined;
+      }
+      case 'owner':
+        this.plan.owner = a.account;
+        return undefined;
+      case 'group':
+        this.plan.group = a.account;
+        return undefined;
+      case 'mode':
+        this.plan.mode = a.mode;
+        return undefined;
+      case 'tag': {
+        const tag = expandTemplate(a.value, this, 'path');
+        if (tag === '' || tag.includes('/')) this.plan.warnings.push(`${origin()}: refused tag "${tag}"`);
+        else if (a.op === 'add') this.#tags.add(tag);
+        else this.#tags.delete(tag);
+        return undefined;
+      }
+      case 'attr': {
+        const name = expandTemplate(a.name, this, 'path');
+        if (!isSafeRelativePath(name)) this.plan.warnings.push(`${origin()}: refused attribute path "${name}"`);
+        else this.plan.attrs.push({ name, value: expandTemplate(a.value, this), rule: origin() });
+        return undefined;
+      }
+      case 'run': {
+        const argv = a.argv.map((t) => expandTemplate(t, this));
+        if (!argv[0]?.startsWith('/')) {
+          this.plan.warnings.push(`${origin()}: refused to run "${argv[0] ?? ''}": not an absolute path`);
+          return undefined;
+        }
+        const entry = { argv, timeoutMs: a.timeoutMs, rule: origin() };
+        if (!a.import) {
+          this.plan.run.push(entry);
+          return undefined;
+        }
+        return entry;
+      }
+    }
+  }
+
+  #symlink(op: 'add' | 'remove' | 'reset', template: Template, origin: () => string): void {
+    if (op === 'reset') this.#links = [];
+    // As in udev, one value may hold several links separated by whitespace.
+    for (const link of expandTemplate(template, this, 'path').split(/\s+/)) {
+      if (link === '') continue;
+      if (!isSafeRelativePath(link)) {
+        this.plan.warnings.push(`${origin()}: refused symlink "${link}": it would leave ${this.devRoot} or is too long`);
+        continue;
+      }
+      if (op === 'remove') this.#links = this.#links.filter((l) => l !== link);
+      else if (!this.#links.includes(link)) this.#links.push(link);
+    }
+  }
+
+  /** Merges an import program's KEY=VALUE lines into the event. */
+  imported(request: ImportRequest, result: ImportResult): void {
+    const entry: PlannedImport = { ...request, ran: result !== undefined };
+    this.plan.imports.push(entry);
+    if (result === undefined) return;
+    this.#result = result.stdout.trim();
+    const properties = this.#writableProperties();
+    for (const line of result.stdout.split('\n')) {
+      const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+      if (match) properties[match[1] as string] = unquote(match[2] as string);
+    }
+  }
+
+  finish(): Plan {
+    const plan = this.plan;
+    plan.symlinks = this.#links.map((link) => `${this.devRoot}/${link}`);
+    plan.tags = [...this.#tags];
+    if (plan.symlinks.length > 0 || plan.tags.length > 0) {
+      const properties = this.#writableProperties();
+      if (plan.symlinks.length > 0) properties.DEVLINKS = plan.symlinks.join(' ');
+      if (plan.tags.length > 0) properties.TAGS = `:${plan.tags.join(':')}:`;
+    }
+    plan.properties = this.#properties;
+    return plan;
+  }
+}
+
+function unquote(value: string): string {
+  const quoted = /^(['"])(.*)\1$/.exec(value);
+  return quoted ? (quoted[2] as string) : value;
+}
+
+/** A relative path that stays below its base: no empty, `.` or `..` segments, within name limits. */
+export function isSafeRelativePath(path: string): boolean {
+  if (path === '' || path.startsWith('/') || path.includes('\0') || Buffer.byteLength(path) > MAX_PATH_BYTES) return false;
+  return path.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && Buffer.byteLength(s) <= MAX_NAME_BYTES);
+}
+

@@ -1,0 +1,102 @@
+// Loading rule directories: a file in a higher-priority directory overrides the file
+// of the same name in a lower one; the surviving files apply in file-name order.
+import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAccounts, type Accounts } from './accounts.js';
+import type { Diagnostic, Rule } from './model.js';
+import { RuleSet, type RuleFile } from './ruleset.js';
+import { compileYamlRules } from './yaml.js';
+
+/** File name endings of rule files, and the front end that reads each. */
+export const RULE_FILE_EXTENSIONS = ['.yaml', '.yml'] as const;
+
+export interface LoadResult {
+  ruleSet: RuleSet;
+  diagnostics: Diagnostic[];
+  /** True when there is no error: a reload replaces the running set only then. */
+  ok: boolean;
+}
+
+function isRuleFile(name: string): boolean {
+  return !name.startsWith('.') && RULE_FILE_EXTENSIONS.some((ext) => name.endsWith(ext));
+}
+
+// systemd's convention: an empty file or a link to /dev/null masks lower files of that name.
+function isMask(path: string): boolean {
+  try {
+    if (lstatSync(path).isSymbolicLink() && readlinkSync(path) === '/dev/null') return true;
+    return statSync(path).size === 0;
+  } catch {
+    return false;
+  }
+}
+
+interface Candidate {
+  path: string;
+  overrides: string[];
+}
+
+/** The rule files of `dirs` (highest priority first), overrides applied, in file-name order. */
+export function listRuleFiles(dirs: readonly string[]): Candidate[] {
+  const byName = new Map<string, Candidate>();
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter(isRuleFile);
+    } catch {
+      continue; // a missing directory is normal: /etc/hotplugd/rules.d is optional
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      const winner = byName.get(name);
+      if (winner) winner.overrides.push(path);
+      else byName.set(name, { path, overrides: [] });
+    }
+  }
+  return [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, candidate]) => candidate);
+}
+
+/** Compiles one file; unreadable files are a diagnostic, not an exception. */
+export function loadRuleFile(path: string, accounts: Accounts): { rules: Rule[]; diagnostics: Diagnostic[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    return { rules: [], diagnostics: [{ severity: 'error', at: { file: path, line: 1, column: 1 }, message: `cannot read the file (${reason})` }] };
+  }
+  return compileYamlRules(text, path, accounts);
+}
+
+export interface LoadOptions {
+  accounts?: Accounts;
+}
+
+/** Loads rule directories (highest priority first) into one set. */
+export function loadRules(dirs: readonly string[], options: LoadOptions = {}): LoadResult {
+  return loadRulePaths(listRuleFiles(dirs), options);
+}
+
+/** Loads directories (as one overriding set) followed by single files, e.g. for `hotplugd rules check`. */
+export function loadRulesAndFiles(dirs: readonly string[], files: readonly string[], options: LoadOptions = {}): LoadResult {
+  return loadRulePaths([...listRuleFiles(dirs), ...files.map((path) => ({ path, overrides: [] }))], options);
+}
+
+function loadRulePaths(candidates: Candidate[], options: LoadOptions): LoadResult {
+  const accounts = options.accounts ?? loadAccounts();
+  const rules: Rule[] = [];
+  const files: RuleFile[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const { path, overrides } of candidates) {
+    if (isMask(path)) {
+      files.push({ path, overrides, masked: true, rules: 0 });
+      continue;
+    }
+    const result = loadRuleFile(path, accounts);
+    rules.push(...result.rules);
+    diagnostics.push(...result.diagnostics);
+    files.push({ path, overrides, masked: false, rules: result.rules.length });
+  }
+  return { ruleSet: new RuleSet(rules, files), diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
+}
+

@@ -1,0 +1,94 @@
+// What rule evaluation decides for one event: the action plan (nothing done yet) and
+// the trace of every rule looked at. `hotplugd test --json` prints exactly this shape.
+import type { Account, SourceLocation } from './model.js';
+import { formatLocation } from './model.js';
+
+/** A program to run after the event's rules (argv already substituted). */
+export interface PlannedRun {
+  argv: string[];
+  timeoutMs: number | undefined;
+  rule: string;
+}
+
+/** A program whose KEY=VALUE output is merged into the event while rules are evaluated. */
+export interface PlannedImport extends PlannedRun {
+  /** False when it was not run (a dry run), so later rules did not see its output. */
+  ran: boolean;
+}
+
+export interface PlannedAttr {
+  name: string;
+  value: string;
+  rule: string;
+}
+
+export interface Plan {
+  device: string;
+  action: string;
+  subsystem: string;
+  /** The event's properties after the rules (with DEVLINKS and TAGS as udev sets them). */
+  properties: Record<string, string>;
+  /** The device node, when the device has one: `<dev root>/<DEVNAME>`. */
+  devnode: string | null;
+  /** A new network interface name. */
+  name: string | null;
+  /** Absolute symlink paths under the dev root. */
+  symlinks: string[];
+  linkPriority: number;
+  owner: Account | null;
+  group: Account | null;
+  mode: number | null;
+  tags: string[];
+  attrs: PlannedAttr[];
+  run: PlannedRun[];
+  imports: PlannedImport[];
+  /** Values a rule produced that were refused (an unsafe symlink, a bad tag) and why. */
+  warnings: string[];
+}
+
+export interface TraceEntry {
+  rule: string;
+  at: SourceLocation;
+  matched: boolean;
+  /** The first key that did not match. */
+  failedKey?: string;
+}
+
+export interface Evaluation {
+  plan: Plan;
+  trace: TraceEntry[];
+}
+
+/** A rule's `file:line` as plan entries cite it. */
+export function ruleOrigin(name: string, at: SourceLocation): string {
+  return `${name} (${formatLocation(at)})`;
+}
+
+/** The stable JSON shape of `hotplugd test --json` (documented in the README). */
+export function evaluationToJson({ plan, trace }: Evaluation): Record<string, unknown> {
+  return {
+    device: plan.device,
+    action: plan.action,
+    subsystem: plan.subsystem,
+    properties: plan.properties,
+    devnode: plan.devnode,
+    name: plan.name,
+    symlinks: plan.symlinks,
+    link_priority: plan.linkPriority,
+    owner: plan.owner,
+    group: plan.group,
+    mode: plan.mode === null ? null : plan.mode.toString(8).padStart(4, '0'),
+    tags: plan.tags,
+    attrs: plan.attrs,
+    run: plan.run.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule })),
+    imports: plan.imports.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule, ran: r.ran })),
+    warnings: plan.warnings,
+    trace: trace.map((t) => ({
+      rule: t.rule,
+      file: t.at.file,
+      line: t.at.line,
+      matched: t.matched,
+      failed_key: t.failedKey ?? null,
+    })),
+  };
+}

@@ -1,0 +1,345 @@
+// The native YAML front end: rule files → the compiled model. Every problem in a file
+// is collected with file:line:column; a rule with an error is dropped, the rest load.
+import { basename } from 'node:path';
+import type { Node } from 'yaml';
+import type { Accounts } from './accounts.js';
+import { compileTemplate, TemplateError, type Template } from './format.js';
+import { compileValueMatcher, type ValueMatcher } from './match.js';
+import {
+  DEVICE_FIELDS,
+  PARENT_FIELDS,
+  type Account,
+  type Assignment,
+  type Condition,
+  type DeviceField,
+  type Diagnostic,
+  type ParentCondition,
+  type ParentField,
+  type Rule,
+} from './model.js';
+import { YamlReader, isMap, isSeq, type YamlNode } from './yaml-nodes.js';
+
+const TOP_KEYS = ['rules'] as const;
+const RULE_KEYS = ['name', 'description', 'match', 'set', 'append', 'remove', 'run', 'stop'] as const;
+const MATCH_KEYS = [...DEVICE_FIELDS, 'env', 'attrs', 'tags', 'exists', 'parent'] as const;
+const PARENT_KEYS = [...PARENT_FIELDS, 'attrs'] as const;
+const SET_KEYS = ['env', 'symlink', 'link_priority', 'name', 'owner', 'group', 'mode', 'tags', 'attrs'] as const;
+const APPEND_KEYS = ['env'] as const;
+const REMOVE_KEYS = ['env', 'symlink', 'tags'] as const;
+const RUN_KEYS = ['argv', 'timeout', 'import'] as const;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
+// Cheap tests first: the first failing key ends a rule, and parents cost sysfs reads.
+const CONDITION_COST: Record<Condition['kind'], number> = { field: 0, env: 1, tag: 1, attr: 2, exists: 3, parent: 4 };
+
+export interface CompileResult {
+  rules: Rule[];
+  diagnostics: Diagnostic[];
+}
+
+/** Compiles one YAML rule file. Pure apart from the accounts lookup. */
+export function compileYamlRules(text: string, file: string, accounts: Accounts): CompileResult {
+  const reader = new YamlReader(file);
+  const root = reader.parse(text);
+  const rules: Rule[] = [];
+  if (root === undefined || root === null) return { rules, diagnostics: reader.diagnostics };
+  const top = reader.knownPairs(root, 'the file', TOP_KEYS);
+  const rulesNode = top.find((p) => p.key === 'rules');
+  if (rulesNode === undefined) {
+    if (top.length === 0 && reader.diagnostics.length === 0) reader.error(root, 'expected a top-level "rules:" list');
+    return { rules, diagnostics: reader.diagnostics };
+  }
+  for (const node of reader.list(rulesNode.value, 'rules') ?? []) {
+    const before = reader.errorCount;
+    const rule = new RuleCompiler(reader, accounts).compile(node);
+    if (rule && reader.errorCount === before) rules.push(rule);
+  }
+  return { rules, diagnostics: reader.diagnostics };
+}
+
+class RuleCompiler {
+  #reader: YamlReader;
+  #accounts: Accounts;
+  #conditions: Condition[] = [];
+  #assignments: Assignment[] = [];
+
+  constructor(reader: YamlReader, accounts: Accounts) {
+    this.#reader = reader;
+    this.#accounts = accounts;
+  }
+
+  compile(node: YamlNode): Rule | undefined {
+    const r = this.#reader;
+    const pairs = r.knownPairs(node, 'a rule', RULE_KEYS);
+    if (!isMap(node)) return undefined;
+    const at = r.at(node);
+    let name = `${basename(r.file)}:${at.line}`;
+    let stop = false;
+    for (const { key, value } of pairs) {
+      if (key === 'name') name = r.string(value, 'name') ?? name;
+      else if (key === 'description') r.string(value, 'description');
+      else if (key === 'match') this.#match(value);
+      else if (key === 'set') this.#set(value);
+      else if (key === 'append') this.#append(value);
+      else if (key === 'remove') this.#remove(value);
+      else if (key === 'run') this.#run(value);
+      else if (key === 'stop') stop = r.boolean(value, 'stop') ?? false;
+    }
+    if (!pairs.some((p) => p.key === 'match')) r.warn(node, `rule "${name}" has no "match": it applies to every event`);
+    const conditions = this.#conditions.sort((a, b) => CONDITION_COST[a.kind] - CONDITION_COST[b.kind]);
+    return {
+      name,
+      at,
+      conditions,
+      assignments: this.#assignments,
+      stop,
+      actions: indexValues(conditions, 'action'),
+      subsystems: indexValues(conditions, 'subsystem'),
+    };
+  }
+
+  #matcher(node: YamlNode, what: string, trim = false): ValueMatcher | undefined {
+    const values = this.#reader.strings(node, what);
+    if (values === undefined) return undefined;
+    try {
+      return compileValueMatcher(
+        values.map((v) => v.value),
+        { trimTrailingWhitespace: trim },
+      );
+    } catch (error) {
+      this.#reader.error(node, `${what}: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  #match(node: YamlNode): void {
+    const r = this.#reader;
+    for (const { key, keyNode, value } of r.knownPairs(node, 'match', MATCH_KEYS)) {
+      const at = r.at(keyNode);
+      if (key === 'env') {
+        for (const pair of r.namedPairs(value, 'match.env')) {
+          const matcher = this.#matcher(pair.value, `env.${pair.key}`);
+          if (matcher) this.#conditions.push({ kind: 'env', key: `env.${pair.key}`, at: r.at(pair.keyNode), name: pair.key, matcher });
+        }
+      } else if (key === 'attrs') {
+        for (const c of this.#attrConditions(value, 'attrs')) this.#conditions.push(c);
+      } else if (key === 'tags') {
+        const matcher = this.#matcher(value, 'tags');
+        if (matcher) this.#conditions.push({ kind: 'tag', key, at, matcher });
+      } else if (key === 'exists') {
+        for (const item of r.strings(value, 'exists') ?? []) {
+          const expect = !item.value.startsWith('!');
+          const path = this.#template(item.node, expect ? item.value : item.value.slice(1), 'exists');
+          if (path) this.#conditions.push({ kind: 'exists', key: `exists ${item.value}`, at: r.at(item.node), path, expect });
+        }
+      } else if (key === 'parent') {
+        const blocks = isSeq(value) ? (r.list(value, 'parent') ?? []) : [value];
+        for (const block of blocks) this.#parent(block, r.at(block));
+      } else {
+        const matcher = this.#matcher(value, key);
+        if (matcher) this.#conditions.push({ kind: 'field', key, at, field: key as DeviceField, matcher });
+      }
+    }
+  }
+
+  #attrConditions(node: YamlNode, prefix: string): Extract<Condition | ParentCondition, { kind: 'attr' }>[] {
+    const r = this.#reader;
+    const out: Extract<Condition | ParentCondition, { kind: 'attr' }>[] = [];
+    for (const pair of r.namedPairs(node, prefix)) {
+      if (pair.key.startsWith('/') || pair.key.split('/').includes('..')) {
+        r.error(pair.keyNode, `${prefix}.${pair.key}: attribute names are relative to the device and cannot contain ".."`);
+        continue;
+      }
+      const matcher = this.#matcher(pair.value, `${prefix}.${pair.key}`, true);
+      if (matcher) out.push({ kind: 'attr', key: `${prefix}.${pair.key}`, at: r.at(pair.keyNode), name: pair.key, matcher });
+    }
+    return out;
+  }
+
+  #parent(node: YamlNode, at: Condition['at']): void {
+    const r = this.#reader;
+    const conditions: ParentCondition[] = [];
+    for (const { key, keyNode, value } of r.knownPairs(node, 'match.parent', PARENT_KEYS)) {
+      if (key === 'attrs') {
+        conditions.push(...this.#attrConditions(value, 'parent.attrs'));
+        continue;
+      }
+      const matcher = this.#matcher(value, `parent.${key}`);
+      if (matcher) conditions.push({ kind: 'field', key: `parent.${key}`, at: r.at(keyNode), field: key as ParentField, matcher });
+    }
+    if (conditions.length > 0) this.#conditions.push({ kind: 'parent', key: 'parent', at, conditions });
+  }
+
+  #template(node: YamlNode, text: string, what: string): Template | undefined {
+    try {
+      return compileTemplate(text);
+    } catch (error) {
+      if (!(error instanceof TemplateError)) throw error;
+      const at = this.#reader.at(node, this.#reader.textOffset(node) + error.offset);
+      this.#reader.report('error', at, `${what}: ${error.message}`);
+      return undefined;
+    }
+  }
+
+  #templateOf(node: YamlNode, what: string): Template | undefined {
+    const text = this.#reader.string(node, what);
+    return text === undefined ? undefined : this.#template(node, text, what);
+  }
+
+  #set(node: YamlNode): void {
+    const r = this.#reader;
+    for (const { key, keyNode, value } of r.knownPairs(node, 'set', SET_KEYS)) {
+      const at = r.at(keyNode);
+      if (key === 'env') this.#env(value, 'set', 'set.env');
+      else if (key === 'symlink') {
+        for (const item of r.strings(value, 'symlink') ?? []) {
+          const template = this.#symlinkTemplate(item.node, item.value);
+          if (template) this.#assignments.push({ kind: 'symlink', at: r.at(item.node), op: 'add', value: template });
+        }
+      } else if (key === 'link_priority') {
+        const priority = r.integer(value, 'link_priority');
+        if (priority !== undefined) this.#assignments.push({ kind: 'link-priority', at, priority });
+      } else if (key === 'name') {
+        const template = this.#templateOf(value, 'name');
+        if (template) this.#assignments.push({ kind: 'name', at, value: template });
+      } else if (key === 'owner' || key === 'group') {
+        const account = this.#account(value, key);
+        if (account) this.#assignments.push({ kind: key, at, account });
+      } else if (key === 'mode') {
+        const text = r.string(value, 'mode');
+        if (text !== undefined && /^0?[0-7]{3,4}$/.test(text) && Number.parseInt(text, 8) <= 0o7777) {
+          this.#assignments.push({ kind: 'mode', at, mode: Number.parseInt(text, 8) });
+        } else if (text !== undefined) {
+          r.error(value, `mode: expected an octal mode such as "0660", got "${text}"`, 'quote it: mode: "0660"');
+        }
+      } else if (key === 'tags') {
+        for (const item of r.strings(value, 'tags') ?? []) {
+          const template = this.#template(item.node, item.value, 'tags');
+          if (template) this.#assignments.push({ kind: 'tag', at: r.at(item.node), op: 'add', value: template });
+        }
+      } else if (key === 'attrs') {
+        for (const pair of r.namedPairs(value, 'set.attrs')) {
+          const name = this.#template(pair.keyNode, pair.key, 'set.attrs');
+          const attrValue = this.#templateOf(pair.value, `set.attrs.${pair.key}`);
+          if (name && attrValue) this.#assignments.push({ kind: 'attr', at: r.at(pair.keyNode), name, value: attrValue });
+        }
+      }
+    }
+  }
+
+  #env(node: YamlNode, op: 'set' | 'append', what: string): void {
+    const r = this.#reader;
+    for (const pair of r.namedPairs(node, what)) {
+      if (!ENV_NAME.test(pair.key)) {
+        r.error(pair.keyNode, `${what}: "${pair.key}" is not a valid property name (letters, digits and _)`);
+        continue;
+      }
+      const value = this.#templateOf(pair.value, `${what}.${pair.key}`);
+      if (value) this.#assignments.push({ kind: 'env', at: r.at(pair.keyNode), op, name: pair.key, value });
+    }
+  }
+
+  #symlinkTemplate(node: Node, text: string): Template | undefined {
+    const r = this.#reader;
+    if (text.startsWith('/')) {
+      r.error(node, `symlink "${text}" must be relative to the device directory`, `write "${text.replace(/^\/(dev\/)?/, '')}"`);
+      return undefined;
+    }
+    if (text.split('/').some((segment) => segment === '..' || segment === '.')) {
+      r.error(node, `symlink "${text}" must not contain "." or ".." segments`);
+      return undefined;
+    }
+    return this.#template(node, text, 'symlink');
+  }
+
+  #account(node: YamlNode, kind: 'owner' | 'group'): Account | undefined {
+    const r = this.#reader;
+    // A list names alternatives: the first that exists on this system (boards differ in groups).
+    const names = r.strings(node, kind);
+    if (names === undefined) return undefined;
+    for (const { value } of names) {
+      const account = kind === 'owner' ? this.#accounts.user(value) : this.#accounts.group(value);
+      if (account) return account;
+    }
+    const list = names.map((n) => `"${n.value}"`).join(', ');
+    r.error(node, `unknown ${kind === 'owner' ? 'user' : 'group'} ${list} (not in /etc/${kind === 'owner' ? 'passwd' : 'group'})`);
+    return undefined;
+  }
+
+  #append(node: YamlNode): void {
+    for (const { value } of this.#reader.knownPairs(node, 'append', APPEND_KEYS)) this.#env(value, 'append', 'append.env');
+  }
+
+  #remove(node: YamlNode): void {
+    const r = this.#reader;
+    for (const { key, value } of r.knownPairs(node, 'remove', REMOVE_KEYS)) {
+      for (const item of r.strings(value, `remove.${key}`) ?? []) {
+        const at = r.at(item.node);
+        if (key === 'env' && !ENV_NAME.test(item.value)) {
+          r.error(item.node, `remove.env: "${item.value}" is not a valid property name`);
+          continue;
+        }
+        const template = key === 'symlink' ? this.#symlinkTemplate(item.node, item.value) : this.#template(item.node, item.value, `remove.${key}`);
+        if (!template) continue;
+        if (key === 'env') this.#assignments.push({ kind: 'env', at, op: 'remove', name: item.value, value: template });
+        else if (key === 'symlink') this.#assignments.push({ kind: 'symlink', at, op: 'remove', value: template });
+        else this.#assignments.push({ kind: 'tag', at, op: 'remove', value: template });
+      }
+    }
+  }
+
+  #run(node: YamlNode): void {
+    const r = this.#reader;
+    for (const item of r.list(node, 'run') ?? []) {
+      let argvNode: YamlNode = item;
+      let timeoutMs: number | undefined;
+      let importOutput = false;
+      if (isMap(item)) {
+        argvNode = undefined;
+        for (const { key, value } of r.knownPairs(item, 'a run entry', RUN_KEYS)) {
+          if (key === 'argv') argvNode = value;
+          else if (key === 'timeout') timeoutMs = this.#timeout(value);
+          else importOutput = r.boolean(value, 'import') ?? false;
+        }
+        if (argvNode === undefined) {
+          r.error(item, 'a run entry needs "argv": a list such as ["/usr/bin/logger", "$kernel"]');
+          continue;
+        }
+      }
+      if (!isSeq(argvNode)) {
+        r.error(argvNode ?? item, 'run: expected an argv list such as ["/usr/bin/logger", "$kernel"] (programs never run through a shell)');
+        continue;
+      }
+      const words = r.strings(argvNode, 'run argv') ?? [];
+      const argv = words.map((w) => this.#template(w.node, w.value, 'run argv'));
+      if (words.length === 0 || argv.some((t) => t === undefined)) continue;
+      const program = words[0]?.value ?? '';
+      if (!program.startsWith('/') && !program.startsWith('$')) {
+        r.error(words[0]?.node, `run: the program "${program}" must be an absolute path`, `write "/usr/bin/${program}"`);
+        continue;
+      }
+      this.#assignments.push({ kind: 'run', at: r.at(item), argv: argv as Template[], timeoutMs, import: importOutput });
+    }
+  }
+
+  #timeout(node: YamlNode): number | undefined {
+    const text = this.#reader.string(node, 'timeout');
+    const m = text === undefined ? null : /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(text);
+    const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000) : NaN;
+    if (ms > 0 && ms <= MAX_TIMEOUT_MS) return Math.round(ms);
+    if (text !== undefined) this.#reader.error(node, `timeout: expected a duration such as "30s", "500ms" or "2m" (at most 24 h), got "${text}"`);
+    return undefined;
+  }
+}
+
+/** The exact values a rule's field can take, when every test of that field lists only exact values. */
+function indexValues(conditions: Condition[], field: 'action' | 'subsystem'): ReadonlySet<string> | undefined {
+  let values: Set<string> | undefined;
+  for (const c of conditions) {
+    if (c.kind !== 'field' || c.field !== field || c.matcher.exactValues === undefined) continue;
+    const these = new Set(c.matcher.exactValues);
+    values = values === undefined ? these : new Set([...values].filter((v) => these.has(v)));
+  }
+  return values;
+}

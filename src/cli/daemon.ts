@@ -5,17 +5,23 @@ import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { HotplugError } from '../errors.js';
 import { parseByteSize, parseCommandArgs, parsePositiveInt, type Command } from './args.js';
 import { DEFAULT_RULES_DIRS } from './paths.js';
+import { DEFAULT_CONTROL_PATH } from '../daemon/control.js';
 
 const usage = `Usage: hotplugd daemon [options]
 
-Receive every kernel uevent, process it and record it in the device history.
-Devices already present are recorded at start as 'add' events (coldplug).
+Receive every kernel uevent, evaluate the rules for it and record it in the
+device history. Devices already present are processed at start as 'add'
+events (coldplug). Programs and device node changes that rules ask for are not
+carried out yet: the plan is logged at debug level.
 
 Options:
   --db PATH               history database (default: ${defaultDbPath()})
   --rules-dir DIR         a rules directory; repeat for several (default:
                           ${DEFAULT_RULES_DIRS.join(', ')})
   --sysfs ROOT            sysfs root (default: /sys)
+  --control PATH          control socket, used by 'hotplugd reload'
+                          (default: ${DEFAULT_CONTROL_PATH})
+  --no-watch              do not reload rules when a rules directory changes
   --no-coldplug           do not record the devices present at start
   --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 128M as udevd; as root
                           it is forced past net.core.rmem_max)
@@ -24,7 +30,11 @@ Options:
   --log-format FORMAT     json, pretty or auto (pretty on a terminal; default: auto)
   -h, --help              show this help
 
-Signals: SIGTERM or SIGINT stop the daemon after recording every accepted event.`;
+Signals: SIGTERM or SIGINT stop the daemon after recording every accepted event;
+SIGHUP reloads the rules (kept unchanged if the new ones have errors).
+
+Exit status: 0 after a signal, 1 on an internal error, 2 on a usage error,
+3 when the rules have errors at start (each is printed as file:line:column).`;
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -35,6 +45,8 @@ export const daemonCommand: Command = {
       db: { type: 'string' },
       'rules-dir': { type: 'string', multiple: true },
       sysfs: { type: 'string' },
+      control: { type: 'string' },
+      'no-watch': { type: 'boolean' },
       'no-coldplug': { type: 'boolean' },
       'receive-buffer': { type: 'string' },
       'queue-size': { type: 'string' },
@@ -57,8 +69,10 @@ export const daemonCommand: Command = {
       logger,
       receiveBufferBytes: parseByteSize('daemon', 'receive-buffer', values['receive-buffer'], DEFAULT_RECEIVE_BUFFER_BYTES),
       queueCapacity: parsePositiveInt('daemon', 'queue-size', values['queue-size']),
+      controlPath: values.control ?? DEFAULT_CONTROL_PATH,
+      watchRules: !values['no-watch'],
     });
-    return await new Promise<number>((resolve) => {
+    return await new Promise<number>((resolve, reject) => {
       let stopping = false;
       const stop = (signal: string) => {
         stopping = true;
@@ -68,8 +82,7 @@ export const daemonCommand: Command = {
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
-      // Rules are not reloaded yet; SIGHUP must not kill the daemon (its default action).
-      process.on('SIGHUP', () => logger.info('SIGHUP received: nothing to reload'));
+      process.on('SIGHUP', () => daemon.reloadRules('SIGHUP'));
       // Only a signal may end the daemon; an empty event loop means the socket watch was lost.
       process.once('beforeExit', () => {
         if (stopping) return;
@@ -77,7 +90,17 @@ export const daemonCommand: Command = {
         daemon.stop();
         resolve(1);
       });
-      daemon.start();
+      daemon.start().then((rules) => {
+        if (!rules.diagnostics.some((d) => d.severity === 'error')) return;
+        stopping = true;
+        logger.fatal({ errors: rules.diagnostics.filter((d) => d.severity === 'error').length }, 'Rules have errors; not starting (see above, or run hotplugd rules check)');
+        daemon.stop();
+        resolve(3);
+      }, (error: unknown) => {
+        stopping = true;
+        daemon.stop();
+        reject(error as Error);
+      });
     });
   },
 };

@@ -5,11 +5,12 @@ import type { Command } from './args.js';
 import { daemonCommand } from './daemon.js';
 import { historyCommand } from './history.js';
 import { monitorCommand } from './monitor.js';
+import { reloadCommand } from './reload.js';
 import { rulesCommand } from './rules.js';
 import { testCommand } from './test.js';
 import { triggerCommand } from './trigger.js';
 
-const COMMANDS: readonly Command[] = [daemonCommand, monitorCommand, historyCommand, triggerCommand, testCommand, rulesCommand];
+const COMMANDS: readonly Command[] = [daemonCommand, monitorCommand, historyCommand, triggerCommand, testCommand, rulesCommand, reloadCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

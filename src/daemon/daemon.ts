@@ -1,4 +1,4 @@
-// The daemon: kernel socket → queue → handle (registry, history, subscribers).
+// The daemon: kernel socket → queue → handle (rules, registry, history, subscribers).
 // Every step of handling one event is isolated: one bad event never stops the daemon.
 import { existsSync } from 'node:fs';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
@@ -9,6 +9,11 @@ import { KernelUeventSource, countMalformed, type Rejection } from '../uevent/so
 import { Sysfs } from '../uevent/sysfs.js';
 import type { Uevent } from '../uevent/event.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
+import { evaluate } from '../rules/evaluate.js';
+import type { Evaluation } from '../rules/plan.js';
+import type { Accounts } from '../rules/accounts.js';
+import { ControlServer } from './control.js';
+import { LiveRules, type ReloadOutcome } from './live-rules.js';
 import { EventQueue } from './queue.js';
 import { DeviceRegistry } from './registry.js';
 import { SeqnumTracker, type SeqnumGap } from './seqnum.js';
@@ -22,16 +27,25 @@ export interface DaemonOptions {
   receiveBufferBytes?: number;
   /** Events held in memory before the daemon stops reading the socket. */
   queueCapacity?: number;
+  /** The control socket; none when undefined. */
+  controlPath?: string;
+  /** Where device nodes and symlinks live (`/dev`). */
+  devRoot?: string;
+  /** Reload rules when a rule directory changes (default true). */
+  watchRules?: boolean;
+  accounts?: Accounts;
 }
 
 export const DEFAULT_QUEUE_CAPACITY = 8192;
 const REJECT_LOG_INTERVAL_MS = 10_000;
 
-export type ProcessedListener = (event: Uevent) => void;
+export type ProcessedListener = (event: Uevent, evaluation: Evaluation | undefined) => void;
 
 export class Daemon {
   readonly startedAt = Date.now();
   processed = 0;
+  /** Events whose rule evaluation threw (a bug: logged, and the event still recorded). */
+  evaluationFailures = 0;
   /** Times the queue filled and reading the socket was paused. */
   readPauses = 0;
   #options: DaemonOptions;
@@ -42,6 +56,8 @@ export class Daemon {
   #source: KernelUeventSource | undefined;
   #queue: EventQueue<Uevent>;
   #registry = new DeviceRegistry();
+  #rules: LiveRules;
+  #control: ControlServer | undefined;
   #seqnums = new SeqnumTracker();
   #listeners = new Set<ProcessedListener>();
   #overflowReports = 0;
@@ -54,6 +70,7 @@ export class Daemon {
     this.#options = options;
     this.#log = options.logger;
     this.#sysfs = new Sysfs(options.sysfsRoot);
+    this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts);
     this.#db = openHistoryDb(options.dbPath);
     this.#writer = new HistoryWriter(this.#db, {
       onError: (error, rows) => this.#log.error({ err: error, rows }, `Failed to record ${rows} history rows: ${error.message}`),
@@ -83,12 +100,42 @@ export class Daemon {
       readPauses: this.readPauses,
       recorded: this.#writer.committed,
       recordFailures: this.#writer.failed,
+      evaluationFailures: this.evaluationFailures,
+      rulesVersion: this.#rules.version,
+      rulesFailedReloads: this.#rules.failedReloads,
     };
   }
 
-  /** Listens on the kernel socket first, then coldplugs, so nothing in between is missed. */
-  start(): void {
+  /** The rule set events are evaluated against now. */
+  get ruleSet() {
+    return this.#rules.current;
+  }
+
+  /** Loads the rules again; the running set is kept when the new one has errors. */
+  reloadRules(reason: string): ReloadOutcome {
+    return this.#rules.reload(reason);
+  }
+
+  /**
+   * Loads the rules (returning the outcome without starting when they have errors), opens
+   * the control socket, then listens on the kernel socket before coldplugging, so
+   * nothing in between is missed.
+   */
+  async start(): Promise<ReloadOutcome> {
     const log = this.#log;
+    const rules = this.#rules.loadInitial();
+    if (rules.diagnostics.some((d) => d.severity === 'error')) return rules;
+    if (this.#options.controlPath !== undefined) {
+      this.#control = new ControlServer(this.#options.controlPath, {
+        reload: () => {
+          const outcome = this.reloadRules('control');
+          const reply = { rules: outcome.rules, files: outcome.files, version: outcome.version, diagnostics: outcome.diagnostics };
+          return outcome.replaced ? { ok: true, ...reply } : { ok: false, error: 'the new rules have errors; the previous rules stay in use', ...reply };
+        },
+      });
+      await this.#control.listen();
+    }
+    if (this.#options.watchRules !== false) this.#rules.watch();
     this.#source = new KernelUeventSource(
       {
         onEvent: (event) => this.#accept(event),
@@ -107,7 +154,6 @@ export class Daemon {
         'Receive buffer is smaller than wanted (SO_RCVBUFFORCE needs CAP_NET_ADMIN): storms may lose events; run as root or raise net.core.rmem_max',
       );
     }
-    for (const dir of this.#options.rulesDirs) if (!existsSync(dir)) log.debug({ dir }, 'Rules directory does not exist');
 
     this.#registry.seed(this.#sysfs);
     let coldplugged = 0;
@@ -127,11 +173,13 @@ export class Daemon {
         db: this.#options.dbPath,
         sysfs: this.#options.sysfsRoot,
         rulesDirs: this.#options.rulesDirs,
+        rules: rules.rules,
         receiveBufferBytes: socket.receiveBufferBytes,
         coldplugged,
       },
       'hotplugd started',
     );
+    return rules;
   }
 
   /** Called for each processed event, failures of one listener isolated from the rest. */
@@ -145,6 +193,8 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#source?.close();
+    this.#rules.close();
+    this.#control?.close();
     this.#queue.drain();
     this.#writer.flush();
     this.#db.close();
@@ -163,6 +213,24 @@ export class Daemon {
   }
 
   #handle(event: Uevent): void {
+    let evaluation: Evaluation | undefined;
+    try {
+      // Import programs are not run yet (the actions issue): they are listed as not run.
+      evaluation = evaluate(this.#rules.current, {
+        event,
+        device: this.#sysfs.device(event.devpath),
+        devRoot: this.#options.devRoot ?? '/dev',
+        sysfsMount: this.#options.sysfsRoot,
+        fileExists: existsSync,
+      });
+      if (this.#log.isLevelEnabled('debug')) this.#logEvaluation(event, evaluation);
+    } catch (error) {
+      this.evaluationFailures++;
+      this.#log.error(
+        { seqnum: event.seqnum, devpath: event.devpath, action: event.action, err: error },
+        `Failed to evaluate rules: ${describeError(error)}`,
+      );
+    }
     try {
       this.#registry.apply(event);
       this.#writer.recordEvent(event);
@@ -175,11 +243,20 @@ export class Daemon {
     this.processed++;
     for (const listener of this.#listeners) {
       try {
-        listener(event);
+        listener(event, evaluation);
       } catch (error) {
         this.#log.warn({ err: error }, `Failed to notify a subscriber: ${describeError(error)}`);
       }
     }
+  }
+
+  #logEvaluation(event: Uevent, { plan, trace }: Evaluation): void {
+    const matched = trace.filter((t) => t.matched).map((t) => t.rule);
+    if (matched.length === 0) return;
+    this.#log.debug(
+      { seqnum: event.seqnum, devpath: event.devpath, action: event.action, matched, symlinks: plan.symlinks, run: plan.run.map((r) => r.argv) },
+      'Rules matched',
+    );
   }
 
   #onGap(gap: SeqnumGap, duringOverflow: boolean): void {

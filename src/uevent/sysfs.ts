@@ -36,7 +36,8 @@ export class Sysfs {
 
   /** True when the devpath names a device (a directory holding a `uevent` file). */
   exists(devpath: string): boolean {
-    return this.#read(devpath, 'uevent') !== undefined;
+    const path = this.pathOf(devpath);
+    return path !== null && existsSync(join(path, 'uevent'));
   }
 
   /** True while the devpath's directory exists (kobjects such as net queues have no uevent file). */

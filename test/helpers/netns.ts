@@ -3,7 +3,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openHistoryDb, type HistoryDb } from '../../src/history/db.js';
 import { listEvents, listIncidents, type EventRecord, type IncidentRecord } from '../../src/history/store.js';
@@ -60,13 +60,16 @@ export interface LogLine {
 /** A `hotplugd daemon` process, its JSON log collected line by line. */
 export class DaemonProcess {
   readonly dbPath: string;
+  /** A control socket beside the database, so parallel daemons do not collide. */
+  readonly controlPath: string;
   readonly logs: LogLine[] = [];
   readonly child: ChildProcess;
   #exited: Promise<number | null>;
 
   constructor(netns: Netns | undefined, dbPath: string, args: string[] = []) {
     this.dbPath = dbPath;
-    const argv = [CLI, 'daemon', '--db', dbPath, '--log-format', 'json', '--log-level', 'debug', ...args];
+    this.controlPath = join(dirname(dbPath), 'control.sock');
+    const argv = [CLI, 'daemon', '--db', dbPath, '--control', this.controlPath, '--log-format', 'json', '--log-level', 'debug', ...args];
     this.child = netns
       ? spawn('ip', ['netns', 'exec', netns.name, process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
       : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });

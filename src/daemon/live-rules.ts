@@ -1,0 +1,115 @@
+// The daemon's current rule set and how it changes: SIGHUP, `hotplugd reload` and a
+// watch on the rule directories. A new set replaces the old one only if it loaded
+// without errors; events are evaluated synchronously, so each sees exactly one set.
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import type { Logger } from '../log.js';
+import type { Accounts } from '../rules/accounts.js';
+import { loadRules, type LoadResult } from '../rules/load.js';
+import { formatDiagnostic, type Diagnostic } from '../rules/model.js';
+import { RuleSet } from '../rules/ruleset.js';
+
+const WATCH_SETTLE_MS = 250;
+
+export interface ReloadOutcome {
+  replaced: boolean;
+  rules: number;
+  files: number;
+  version: number;
+  diagnostics: Diagnostic[];
+}
+
+export class LiveRules {
+  current: RuleSet = new RuleSet([]);
+  /** Counts sets that were put in place, the first one included. */
+  version = 0;
+  failedReloads = 0;
+  #dirs: readonly string[];
+  #log: Logger;
+  #accounts: Accounts | undefined;
+  #watchers: FSWatcher[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(dirs: readonly string[], log: Logger, accounts?: Accounts) {
+    this.#dirs = dirs;
+    this.#log = log;
+    this.#accounts = accounts;
+  }
+
+  /** The first load: the rules that loaded are used even if others had errors (returned to the caller). */
+  loadInitial(): ReloadOutcome {
+    const result = this.#load();
+    this.#install(result);
+    this.#logDiagnostics(result.diagnostics);
+    return this.#outcome(result, true);
+  }
+
+  /** Loads the directories again; keeps the current set when the new one has errors. */
+  reload(reason: string): ReloadOutcome {
+    const started = performance.now();
+    const result = this.#load();
+    this.#logDiagnostics(result.diagnostics);
+    const ms = Math.round(performance.now() - started);
+    if (!result.ok) {
+      this.failedReloads++;
+      const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+      this.#log.error({ reason, errors, version: this.version }, `Failed to reload rules: ${errors} errors; keeping the previous rules`);
+      return this.#outcome(result, false);
+    }
+    this.#install(result);
+    this.#log.info({ reason, rules: result.ruleSet.rules.length, files: result.ruleSet.files.length, version: this.version, ms }, 'Rules reloaded');
+    return this.#outcome(result, true);
+  }
+
+  /** Reloads shortly after a rule directory changes (editors write several times). */
+  watch(): void {
+    for (const dir of this.#dirs) {
+      if (!existsSync(dir)) continue;
+      try {
+        const watcher = watch(dir, () => this.#scheduleReload());
+        watcher.on('error', (error) => this.#log.warn({ dir, err: error }, `Failed to watch rules directory ${dir}: ${error.message}`));
+        this.#watchers.push(watcher);
+      } catch (error) {
+        this.#log.warn({ dir, err: error }, `Failed to watch rules directory ${dir}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    for (const watcher of this.#watchers) watcher.close();
+    this.#watchers = [];
+  }
+
+  #scheduleReload(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.reload('watch'), WATCH_SETTLE_MS);
+  }
+
+  #load(): LoadResult {
+    return loadRules(this.#dirs, this.#accounts ? { accounts: this.#accounts } : {});
+  }
+
+  #install(result: LoadResult): void {
+    this.current = result.ruleSet;
+    this.version++;
+  }
+
+  #logDiagnostics(diagnostics: Diagnostic[]): void {
+    for (const d of diagnostics) {
+      const fields = { file: d.at.file, line: d.at.line, column: d.at.column };
+      if (d.severity === 'error') this.#log.error(fields, formatDiagnostic(d));
+      else this.#log.warn(fields, formatDiagnostic(d));
+    }
+  }
+
+  #outcome(result: LoadResult, replaced: boolean): ReloadOutcome {
+    return {
+      replaced,
+      rules: result.ruleSet.rules.length,
+      files: result.ruleSet.files.length,
+      version: this.version,
+      diagnostics: result.diagnostics,
+    };
+  }
+}
+

@@ -1,0 +1,109 @@
+// Rule directories (override, mask, order) and the linter, `hotplugd rules check`.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadRules } from '../../src/rules/load.js';
+import { staticAccounts } from '../../src/rules/accounts.js';
+import { CLI, makeTempDir } from '../helpers/netns.js';
+
+const accounts = staticAccounts({ root: 0 }, { root: 0 });
+const temps: { remove(): void }[] = [];
+afterEach(() => {
+  for (const t of temps.splice(0)) t.remove();
+});
+
+/** Directories named high, mid, low holding the given files. */
+function tree(files: Record<string, string>): string {
+  const dir = makeTempDir('rules');
+  temps.push(dir);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir.path, path, '..'), { recursive: true });
+    writeFileSync(join(dir.path, path), text);
+  }
+  return dir.path;
+}
+
+const rule = (name: string, subsystem = 'net') => `rules:\n  - name: ${name}\n    match: { subsystem: ${subsystem} }\n`;
+
+describe('loading rule directories', () => {
+  it('applies files in file-name order across directories; a higher directory overrides a name', () => {
+    const root = tree({
+      'high/20-b.yaml': rule('b-from-high'),
+      'low/20-b.yaml': rule('b-from-low'),
+      'low/10-a.yml': rule('a'),
+      'mid/30-c.yaml': rule('c'),
+      'mid/README.md': 'not a rule file',
+      'low/.hidden.yaml': rule('hidden'),
+    });
+    const { ruleSet, ok } = loadRules([join(root, 'high'), join(root, 'mid'), join(root, 'low'), join(root, 'missing')], { accounts });
+    expect(ok).toBe(true);
+    expect(ruleSet.rules.map((r) => r.name)).toEqual(['a', 'b-from-high', 'c']);
+    expect(ruleSet.files.find((f) => f.path.endsWith('high/20-b.yaml'))?.overrides).toEqual([join(root, 'low/20-b.yaml')]);
+  });
+
+  it('lets an empty file or a link to /dev/null mask a lower file', () => {
+    const root = tree({ 'low/10-a.yaml': rule('a'), 'low/20-b.yaml': rule('b'), 'high/10-a.yaml': '' });
+    symlinkSync('/dev/null', join(root, 'high/20-b.yaml'));
+    const { ruleSet } = loadRules([join(root, 'high'), join(root, 'low')], { accounts });
+    expect(ruleSet.rules).toEqual([]);
+    expect(ruleSet.files.map((f) => f.masked)).toEqual([true, true]);
+  });
+
+  it('keeps the good rules of a file with errors, and says it is not ok', () => {
+    const root = tree({ 'd/10.yaml': `${rule('good')}  - name: bad\n    match: { subsytem: net }\n` });
+    const { ruleSet, ok, diagnostics } = loadRules([join(root, 'd')], { accounts });
+    expect(ok).toBe(false);
+    expect(ruleSet.rules.map((r) => r.name)).toEqual(['good']);
+    expect(diagnostics[0]?.at).toEqual({ file: join(root, 'd/10.yaml'), line: 5, column: 14 });
+  });
+});
+
+describe('hotplugd rules check', () => {
+  const check = (...args: string[]) => spawnSync(process.execPath, [CLI, 'rules', 'check', ...args], { encoding: 'utf8' });
+
+  it('exits 0 on clean files, 1 with file:line:column messages on errors', () => {
+    const root = tree({ 'ok.yaml': rule('fine'), 'bad.yaml': 'rules:\n  - match: { subsytem: tty }\n    set: { mode: "999" }\n' });
+    const clean = check(join(root, 'ok.yaml'));
+    expect(clean.status).toBe(0);
+    expect(clean.stderr).toBe('1 file, 1 rules loaded: 0 errors, 0 warnings\n');
+    const bad = check(join(root, 'bad.yaml'));
+    expect(bad.status).toBe(1);
+    expect(bad.stdout.split('\n').filter(Boolean)).toEqual([
+      `${root}/bad.yaml:2:14: error: unknown key "subsytem" in match (did you mean "subsystem"?)`,
+      `${root}/bad.yaml:3:18: error: mode: expected an octal mode such as "0660", got "999" (quote it: mode: "0660")`,
+    ]);
+  });
+
+  it('warns about rules that can never match, duplicate names and overridden files', () => {
+    const root = tree({
+      'etc/10-a.yaml': `${rule('dup')}  - name: never\n    match: { action: plug, kernel: "a/b" }\n`,
+      'lib/10-a.yaml': rule('shadowed'),
+      'lib/20-b.yaml': rule('dup'),
+    });
+    const result = check(join(root, 'etc'), join(root, 'lib'));
+    expect(result.status).toBe(0);
+    expect(result.stdout.split('\n').filter(Boolean)).toEqual([
+      `${root}/etc/10-a.yaml:5:14: warning: rule "never" can never match: the kernel sends no action plug (it sends add, remove, change, move, online, offline, bind, unbind)`,
+      `${root}/etc/10-a.yaml:5:28: warning: rule "never" can never match: kernel names never contain "/" (a/b)`,
+      `${root}/lib/20-b.yaml:2:5: warning: duplicate rule name "dup" (also at ${root}/etc/10-a.yaml:2) (names identify rules in traces and the history)`,
+      `${root}/lib/10-a.yaml:1:1: warning: not used: overridden by ${root}/etc/10-a.yaml (a file named 10-a.yaml in a higher-priority directory replaces it)`,
+    ]);
+  });
+
+  it('prints JSON with --json', () => {
+    const root = tree({ 'bad.yaml': 'rules:\n  - set: { group: nosuchgroup }\n' });
+    const result = check('--json', join(root, 'bad.yaml'));
+    expect(result.status).toBe(1);
+    expect(JSON.parse(result.stdout)).toContainEqual({
+      file: `${root}/bad.yaml`, line: 2, column: 19, severity: 'error', message: 'unknown group "nosuchgroup" (not in /etc/group)', hint: null,
+    });
+  });
+
+  it('is a usage error (2) for a missing path or subcommand', () => {
+    expect(check('/no/such/file.yaml').status).toBe(2);
+    const noSub = spawnSync(process.execPath, [CLI, 'rules'], { encoding: 'utf8' });
+    expect(noSub.status).toBe(2);
+    expect(noSub.stderr).toMatch(/expected a subcommand: check/);
+  });
+});

@@ -42,6 +42,13 @@ export class Netns {
     this.run(process.execPath, '-e', `const fs=require('fs');for(let i=0;i<${count};i++)fs.writeFileSync(${JSON.stringify(sysfsPath)},${JSON.stringify(action)})`);
   }
 
+  /** Like writeUevents, in the background: resolves with the writer's exit code. */
+  startUevents(sysfsPath: string, action: string, count: number): { done: Promise<number | null>; child: ChildProcess } {
+    const script = `const fs=require('fs');for(let i=0;i<${count};i++)fs.writeFileSync(${JSON.stringify(sysfsPath)},${JSON.stringify(action)})`;
+    const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', script], { stdio: 'ignore' });
+    return { child, done: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  }
+
   delete(): void {
     try {
       execFileSync('ip', ['netns', 'delete', this.name], { stdio: 'ignore' });

@@ -7,6 +7,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { KernelUeventSource, countMalformed, type Rejection } from '../uevent/source.js';
 import { Sysfs } from '../uevent/sysfs.js';
+import { AncestorCache } from '../uevent/ancestors.js';
 import type { Uevent } from '../uevent/event.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { evaluate } from '../rules/evaluate.js';
@@ -57,6 +58,7 @@ export class Daemon {
   #queue: EventQueue<Uevent>;
   #registry = new DeviceRegistry();
   #rules: LiveRules;
+  #ancestors: AncestorCache;
   #control: ControlServer | undefined;
   #seqnums = new SeqnumTracker();
   #listeners = new Set<ProcessedListener>();
@@ -70,6 +72,7 @@ export class Daemon {
     this.#options = options;
     this.#log = options.logger;
     this.#sysfs = new Sysfs(options.sysfsRoot);
+    this.#ancestors = new AncestorCache(this.#sysfs);
     this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts);
     this.#db = openHistoryDb(options.dbPath);
     this.#writer = new HistoryWriter(this.#db, {
@@ -216,12 +219,14 @@ export class Daemon {
     let evaluation: Evaluation | undefined;
     try {
       // Import programs are not run yet (the actions issue): they are listed as not run.
+      this.#forgetCachedDevice(event);
       evaluation = evaluate(this.#rules.current, {
         event,
-        device: this.#sysfs.device(event.devpath),
+        device: this.#sysfs.device(event.devpath, this.#ancestors),
         devRoot: this.#options.devRoot ?? '/dev',
         sysfsMount: this.#options.sysfsRoot,
         fileExists: existsSync,
+        trace: 'matched',
       });
       if (this.#log.isLevelEnabled('debug')) this.#logEvaluation(event, evaluation);
     } catch (error) {
@@ -248,6 +253,13 @@ export class Daemon {
         this.#log.warn({ err: error }, `Failed to notify a subscriber: ${describeError(error)}`);
       }
     }
+  }
+
+  // The event's device may be an ancestor of later events: it must be read again.
+  #forgetCachedDevice(event: Uevent): void {
+    const gone = event.action === 'remove' || event.action === 'move';
+    this.#ancestors.forget(event.devpath, gone);
+    if (event.devpathOld !== undefined) this.#ancestors.forget(event.devpathOld, true);
   }
 
   #logEvaluation(event: Uevent, { plan, trace }: Evaluation): void {

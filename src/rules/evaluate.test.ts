@@ -55,10 +55,10 @@ function outcome(match: string, event = ttyEvent()): string {
 describe('match keys', () => {
   const cases: [string, string][] = [
     ['{ action: add }', 'matched'],
-    ['{ action: [change, remove] }', 'not a candidate'],
+    ['{ action: [change, remove] }', 'action'],
     ['{ action: "!remove" }', 'matched'],
     ['{ subsystem: tty }', 'matched'],
-    ['{ subsystem: net }', 'not a candidate'],
+    ['{ subsystem: net }', 'subsystem'],
     ['{ subsystem: "t*" }', 'matched'],
     ['{ devtype: "" }', 'matched'],
     ['{ devtype: disk }', 'devtype'],
@@ -287,8 +287,44 @@ describe('index', () => {
   - { name: d, match: { kernel: "tty*" } }
   - { name: e, match: { action: [add, change], subsystem: [tty, block] } }
 `);
-    expect(set.candidates('add', 'tty').map((r) => r.name)).toEqual(['a', 'd', 'e']);
-    expect(set.candidates('remove', 'net').map((r) => r.name)).toEqual(['b', 'c', 'd']);
-    expect(set.candidates('bind', 'usb').map((r) => r.name)).toEqual(['d']);
+    expect(set.candidates('add', 'tty').always.map((r) => r.rule.name)).toEqual(['a', 'd', 'e']);
+    expect(set.candidates('remove', 'net').always.map((r) => r.rule.name)).toEqual(['b', 'c', 'd']);
+    expect(set.candidates('bind', 'usb').always.map((r) => r.rule.name)).toEqual(['d']);
+  });
+});
+
+describe('the index is only a shortcut', () => {
+  it('gives the same plans and matched rules as looking at every rule, on every recorded event', async () => {
+    const { loadRules } = await import('./load.js');
+    const { mergeSysfs } = await import('../../test/helpers/fake-sysfs.js');
+    const { AncestorCache } = await import('../uevent/ancestors.js');
+    const fixtures = loadUeventFixtures();
+    const tree = buildFakeSysfs(mergeSysfs(fixtures.map((f) => Object.fromEntries(Object.entries(f.sysfs ?? {}).filter(([p]) => p.startsWith('/devices'))))));
+    try {
+      const all = new Sysfs(tree.root);
+      const vendors = `rules:
+${['1a86', '0403', '1e3d', '12d1', '046d'].map((v, i) => `  - name: vendor-${i}
+    match: { parent: { subsystem: usb, attrs: { idVendor: "${v}" } } }
+    set: { tags: ["v${v}"] }`).join('\n')}
+`;
+      const { ruleSet: shipped } = loadRules([join(import.meta.dirname, '..', '..', 'rules.d')]);
+      const set = new RuleSet([...compileYamlRules(vendors, 'v.yaml', ACCOUNTS).rules, ...shipped.rules]);
+      const ancestors = new AncestorCache(all);
+      let compared = 0;
+      for (const fixture of fixtures) {
+        for (const e of fixture.events) {
+          if (e.layer !== 'kernel' || !e.action || !e.devpath || !e.subsystem) continue;
+          const event = eventFromProperties(Object.assign(createProperties(), { ACTION: e.action, DEVPATH: e.devpath, SUBSYSTEM: e.subsystem }, e.env), 0, 'kernel');
+          const full = evaluate(set, { event, device: all.device(event.devpath), trace: 'all' });
+          const fast = evaluate(set, { event, device: all.device(event.devpath, ancestors), trace: 'matched' });
+          expect(fast.plan).toEqual(full.plan);
+          expect(fast.trace).toEqual(full.trace.filter((t) => t.matched));
+          compared++;
+        }
+      }
+      expect(compared).toBeGreaterThan(150);
+    } finally {
+      tree.remove();
+    }
   });
 });

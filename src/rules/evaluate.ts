@@ -7,7 +7,7 @@ import type { DeviceView } from '../uevent/sysfs.js';
 import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Template } from './format.js';
 import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from './model.js';
 import { ruleOrigin, type Evaluation, type Plan, type PlannedImport, type TraceEntry } from './plan.js';
-import type { RuleSet } from './ruleset.js';
+import { selectRules, type IndexedRule, type RuleSet } from './ruleset.js';
 
 export interface EvaluationInput {
   event: Uevent;
@@ -19,6 +19,12 @@ export interface EvaluationInput {
   sysfsMount?: string;
   /** For absolute `exists` tests; relative ones ask the device view. */
   fileExists?: (path: string) => boolean;
+  /**
+   * `all` (the default, for dry runs) looks at every rule, skipping the index, and traces
+   * each with the key that failed; `matched` (the daemon's path) uses the index and traces
+   * only the rules that matched. Both give the same plan.
+   */
+  trace?: 'all' | 'matched';
 }
 
 /** A program whose output the rules want before they go on. */
@@ -58,10 +64,18 @@ export async function evaluateAsync(
 export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): Generator<ImportRequest, Evaluation, ImportResult> {
   const state = new EvaluationState(input);
   const trace: TraceEntry[] = [];
-  for (const rule of ruleSet.candidates(input.event.action, input.event.subsystem)) {
-    const failed = state.match(rule);
-    trace.push(failed === undefined ? { rule: rule.name, at: rule.at, matched: true } : { rule: rule.name, at: rule.at, matched: false, failedKey: failed });
-    if (failed !== undefined) continue;
+  const traceFailures = input.trace !== 'matched';
+  const rules = traceFailures
+    ? ruleSet.unindexed
+    : selectRules(ruleSet.candidates(input.event.action, input.event.subsystem), (attr) => state.ancestorValues(attr));
+  for (const indexed of rules) {
+    const rule = indexed.rule;
+    const failed = state.match(indexed);
+    if (failed !== undefined) {
+      if (traceFailures) trace.push({ rule: rule.name, at: rule.at, matched: false, failedKey: failed });
+      continue;
+    }
+    trace.push({ rule: rule.name, at: rule.at, matched: true });
     for (const assignment of rule.assignments) {
       const request = state.apply(rule, assignment);
       if (request) state.imported(request, yield request);
@@ -83,6 +97,7 @@ class EvaluationState implements SubstitutionSource {
   #final = new Set<Assignment['kind']>();
   #matchedParent: DeviceView | undefined;
   #result = '';
+  #kernel: string | undefined;
   readonly plan: Plan;
 
   constructor(input: EvaluationInput) {
@@ -113,14 +128,31 @@ class EvaluationState implements SubstitutionSource {
   }
 
   get kernel(): string {
-    return basename(this.event.devpath);
+    this.#kernel ??= basename(this.event.devpath);
+    return this.#kernel;
   }
 
   /** The first condition of the rule that fails, or undefined when the rule matches. */
-  match(rule: Rule): string | undefined {
+  match({ checks }: IndexedRule): string | undefined {
     this.#matchedParent = undefined;
-    for (const condition of rule.conditions) if (!this.#test(condition)) return condition.key;
+    for (let i = 0; i < checks.length; i++) {
+      const condition = checks[i] as Condition;
+      if (!this.#test(condition)) return condition.key;
+    }
     return undefined;
+  }
+
+  /** The values an attribute has on the device and its ancestors (trailing whitespace removed). */
+  ancestorValues(attr: string): string[] {
+    const values: string[] = [];
+    if (this.device === undefined) return values;
+    const own = this.device.attribute(attr);
+    if (own !== undefined) values.push(own.trimEnd());
+    for (const view of this.device.parents()) {
+      const value = view.attribute(attr);
+      if (value !== undefined) values.push(value.trimEnd());
+    }
+    return values;
   }
 
   #field(field: DeviceField): string | undefined {
@@ -165,22 +197,33 @@ class EvaluationState implements SubstitutionSource {
 
   // Like udev's KERNELS/SUBSYSTEMS/DRIVERS/ATTRS: the device itself, then each ancestor.
   #matchParent(conditions: ParentCondition[]): boolean {
-    if (this.device === undefined) return false;
-    for (const candidate of [this.device, ...this.device.parents()]) {
-      const self = candidate === this.device;
-      const ok = conditions.every((c) => {
-        if (c.kind === 'attr') return c.matcher.test(candidate.attribute(c.name));
-        if (c.field === 'kernel') return c.matcher.test(candidate.kernel);
-        if (c.field === 'subsystem') return c.matcher.test(self ? this.event.subsystem : candidate.subsystem);
-        if (c.field === 'driver') return c.matcher.test(self ? this.#field('driver') : candidate.driver);
-        return c.matcher.test(self ? this.#properties.DEVTYPE : candidate.properties().DEVTYPE);
-      });
-      if (ok) {
+    const device = this.device;
+    if (device === undefined) return false;
+    if (this.#parentMatches(device, true, conditions)) {
+      this.#matchedParent = device;
+      return true;
+    }
+    for (const candidate of device.parents()) {
+      if (this.#parentMatches(candidate, false, conditions)) {
         this.#matchedParent = candidate;
         return true;
       }
     }
     return false;
+  }
+
+  #parentMatches(candidate: DeviceView, self: boolean, conditions: ParentCondition[]): boolean {
+    for (let i = 0; i < conditions.length; i++) {
+      const c = conditions[i] as ParentCondition;
+      let value: string | undefined;
+      if (c.kind === 'attr') value = candidate.attribute(c.name);
+      else if (c.field === 'kernel') value = candidate.kernel;
+      else if (c.field === 'subsystem') value = self ? this.event.subsystem : candidate.subsystem;
+      else if (c.field === 'driver') value = self ? this.#field('driver') : candidate.driver;
+      else value = self ? this.#properties.DEVTYPE : candidate.properties().DEVTYPE;
+      if (!c.matcher.test(value)) return false;
+    }
+    return true;
   }
 
   lookup(name: SubstitutionName, arg: string | undefined): string {

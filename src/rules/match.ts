@@ -22,8 +22,15 @@ export interface ValueMatcher {
 // does): `*` crosses `/`. Negation is ours (a leading `!`), so picomatch must not do it.
 const GLOB_OPTIONS = { bash: true, dot: true, nonegate: true } as const;
 
+// `ttyUSB*`-style patterns (a literal prefix and one trailing star) are most globs in rules.
+const PREFIX_STAR = /^[^*?[\]{}()!+@\\]*\*$/;
+
 function compilePattern(pattern: string): Test {
   if (!picomatch.scan(pattern).isGlob) return (value) => value === pattern;
+  if (PREFIX_STAR.test(pattern)) {
+    const prefix = pattern.slice(0, -1);
+    return (value) => value.startsWith(prefix);
+  }
   const regex = picomatch.makeRe(pattern, GLOB_OPTIONS);
   return (value) => regex.test(value);
 }
@@ -43,6 +50,17 @@ function splitNegation(pattern: string): { negated: boolean; body: string } {
   return { negated: false, body: pattern };
 }
 
+// The shapes most rules use (one exact value, or a list of them) as the cheapest test.
+function specialize(positives: string[], exactOnly: boolean): ((raw: string | undefined) => boolean) | undefined {
+  if (!exactOnly) return undefined;
+  if (positives.length === 1) {
+    const only = positives[0] as string;
+    return (raw) => (raw === undefined ? '' : raw) === only;
+  }
+  const set = new Set(positives);
+  return (raw) => set.has(raw === undefined ? '' : raw);
+}
+
 /** Compiles patterns (any of; `!`-prefixed ones exclude). Throws an Error with a user-facing message. */
 export function compileValueMatcher(patterns: readonly string[], options: { trimTrailingWhitespace?: boolean } = {}): ValueMatcher {
   if (patterns.length === 0) throw new Error('expected at least one pattern, got an empty list');
@@ -58,10 +76,10 @@ export function compileValueMatcher(patterns: readonly string[], options: { trim
   // udev ignores trailing whitespace of attribute values unless the pattern has some.
   const trim = options.trimTrailingWhitespace === true && !patterns.some((p) => /\s$/.test(p));
 
-  const testOne = (raw: string | undefined): boolean => {
+  const testOne = specialize(positives, exact && !trim) ?? ((raw: string | undefined): boolean => {
     const value = raw === undefined ? '' : trim ? raw.trimEnd() : raw;
     return (positive === undefined || positive(value)) && (negative === undefined || !negative(value));
-  };
+  });
   return {
     source: patterns.length === 1 ? (patterns[0] as string) : `[${patterns.join(', ')}]`,
     exactValues: exact ? positives : undefined,

@@ -1,8 +1,9 @@
 // A read-only view of devices in a sysfs tree (`/sys`, or a fake root in tests).
 // Sysfs lives in memory, so reads are synchronous: a read costs microseconds and
 // keeps the event path free of promise overhead.
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import type { AncestorCache } from './ancestors.js';
 import { createProperties, eventFromProperties, isSafeDevpath, type EventSource, type Properties, type Uevent } from './event.js';
 
 // Attribute files that block or have side effects when read.
@@ -25,19 +26,24 @@ export function parseUeventFile(text: string): Properties {
 export class Sysfs {
   readonly root: string;
 
+  #prefix: string;
+
   constructor(root = '/sys') {
     this.root = root;
+    this.#prefix = root.replace(/\/+$/, '');
   }
 
+  // Paths are built by concatenation: devpaths and names are checked, and path.join's
+  // normalisation costs more than the read it prepares on the event path.
   /** The filesystem path of a devpath, or null when the devpath could escape the root. */
   pathOf(devpath: string): string | null {
-    return isSafeDevpath(devpath) ? join(this.root, devpath) : null;
+    return isSafeDevpath(devpath) ? this.#prefix + devpath : null;
   }
 
   /** True when the devpath names a device (a directory holding a `uevent` file). */
   exists(devpath: string): boolean {
     const path = this.pathOf(devpath);
-    return path !== null && existsSync(join(path, 'uevent'));
+    return path !== null && existsSync(`${path}/uevent`);
   }
 
   /** True while the devpath's directory exists (kobjects such as net queues have no uevent file). */
@@ -119,19 +125,26 @@ export class Sysfs {
   /** True when `name` (relative to the device directory, no `..`) exists. */
   fileExists(devpath: string, name: string): boolean {
     const path = this.pathOf(devpath);
-    return path !== null && isSafeAttributeName(name) && existsSync(join(path, name));
+    return path !== null && isSafeAttributeName(name) && existsSync(`${path}/${name}`);
   }
 
-  /** A view of one device whose attribute reads are cached for the life of the view (one event). */
-  device(devpath: string): DeviceView {
-    return new DeviceView(this, devpath);
+  /**
+   * A view of one device whose reads are cached for the life of the view (one event);
+   * with an AncestorCache, its parents' views are shared across events.
+   */
+  device(devpath: string, ancestors?: AncestorCache): DeviceView {
+    return new DeviceView(this, devpath, ancestors);
   }
 
+  // A missing file is the common case in parent walks; a thrown ENOENT costs about 20 µs,
+  // a stat that does not throw under 1 µs.
   #read(devpath: string, file: string): string | undefined {
     const path = this.pathOf(devpath);
     if (path === null) return undefined;
+    const full = `${path}/${file}`;
+    if (statSync(full, { throwIfNoEntry: false }) === undefined) return undefined;
     try {
-      return readFileSync(join(path, file), 'utf8');
+      return readFileSync(full, 'utf8');
     } catch {
       return undefined;
     }
@@ -140,31 +153,36 @@ export class Sysfs {
   #linkName(devpath: string, link: string): string | undefined {
     const path = this.pathOf(devpath);
     if (path === null) return undefined;
+    const full = `${path}/${link}`;
+    if (lstatSync(full, { throwIfNoEntry: false }) === undefined) return undefined;
     try {
-      return basename(readlinkSync(join(path, link)));
+      return basename(readlinkSync(full));
     } catch {
       return undefined;
     }
   }
+
 }
 
 /** One device as rules see it: lazily read, cached attributes and the chain of parents. */
 export class DeviceView {
   readonly devpath: string;
   #sysfs: Sysfs;
-  #attributes = new Map<string, string | undefined>();
+  #attributes: Map<string, string | undefined> | undefined;
   #parents: DeviceView[] | undefined;
   #subsystem: string | undefined | null = null;
   #driver: string | undefined | null = null;
   #properties: Properties | undefined;
+  #ancestors: AncestorCache | undefined;
 
-  constructor(sysfs: Sysfs, devpath: string) {
+  constructor(sysfs: Sysfs, devpath: string, ancestors?: AncestorCache) {
     this.#sysfs = sysfs;
     this.devpath = devpath;
+    this.#ancestors = ancestors;
   }
 
   get kernel(): string {
-    return basename(this.devpath);
+    return this.devpath.slice(this.devpath.lastIndexOf('/') + 1);
   }
 
   get subsystem(): string | undefined {
@@ -178,8 +196,11 @@ export class DeviceView {
   }
 
   attribute(name: string): string | undefined {
-    if (!this.#attributes.has(name)) this.#attributes.set(name, this.#sysfs.attribute(this.devpath, name));
-    return this.#attributes.get(name);
+    this.#attributes ??= new Map();
+    if (this.#attributes.has(name)) return this.#attributes.get(name);
+    const value = this.#sysfs.attribute(this.devpath, name);
+    this.#attributes.set(name, value);
+    return value;
   }
 
   /** The properties of the device's `uevent` file (empty when it is gone). */
@@ -195,7 +216,9 @@ export class DeviceView {
 
   /** Ancestors that are devices, nearest first. */
   parents(): DeviceView[] {
-    this.#parents ??= this.#sysfs.parents(this.devpath).map((devpath) => new DeviceView(this.#sysfs, devpath));
+    this.#parents ??= this.#ancestors
+      ? this.#ancestors.of(this.devpath)
+      : this.#sysfs.parents(this.devpath).map((devpath) => new DeviceView(this.#sysfs, devpath));
     return this.#parents;
   }
 }

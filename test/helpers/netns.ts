@@ -42,11 +42,26 @@ export class Netns {
     this.run(process.execPath, '-e', `const fs=require('fs');for(let i=0;i<${count};i++)fs.writeFileSync(${JSON.stringify(sysfsPath)},${JSON.stringify(action)})`);
   }
 
-  /** Like writeUevents, in the background: resolves with the writer's exit code. */
-  startUevents(sysfsPath: string, action: string, count: number): { done: Promise<number | null>; child: ChildProcess } {
-    const script = `const fs=require('fs');for(let i=0;i<${count};i++)fs.writeFileSync(${JSON.stringify(sysfsPath)},${JSON.stringify(action)})`;
-    const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', script], { stdio: 'ignore' });
-    return { child, done: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  /**
+   * Writes `action` to a uevent file in the background until `stop()`; resolves with the
+   * number of writes, so a test can run other steps during a storm of known size.
+   */
+  startUevents(sysfsPath: string, action: string): { stop(): Promise<number>; child: ChildProcess } {
+    const script = `const fs=require('fs');let n=0,go=true;process.on('SIGUSR1',()=>{go=false});` +
+      `(function burst(){for(let i=0;i<200&&go;i++){fs.writeFileSync(${JSON.stringify(sysfsPath)},${JSON.stringify(action)});n++}` +
+      `if(go)setImmediate(burst);else process.stdout.write(String(n))})()`;
+    const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return {
+      child,
+      async stop() {
+        child.kill('SIGUSR1');
+        await exited;
+        return Number(out);
+      },
+    };
   }
 
   delete(): void {

@@ -75,7 +75,8 @@ describe.skipIf(!canUseNamespaces())('hotplugd command line with real kernel eve
     // The monitor is listening once it has bound its socket; a bridge added too early is simply retried.
     await waitFor(() => {
       netns.ip('link', 'add', 'm0', 'type', 'bridge');
-      const seen = output.includes('"devpath":"/devices/virtual/net/m0"');
+      // The add itself, not the remove of an earlier round that the monitor caught.
+      const seen = output.split('\n').some((line) => line.includes('"devpath":"/devices/virtual/net/m0"') && line.includes('"action":"add"'));
       netns.ip('link', 'del', 'm0');
       return seen;
     }, 10_000, 'the monitor to print m0');

@@ -5,7 +5,7 @@ import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { HotplugError } from '../errors.js';
 import { parseByteSize, parseCommandArgs, parsePositiveInt, type Command } from './args.js';
 import { DEFAULT_RULES_DIRS } from './paths.js';
-import { DEFAULT_CONTROL_PATH } from '../daemon/control.js';
+import { defaultControlPath } from '../daemon/control.js';
 
 const usage = `Usage: hotplugd daemon [options]
 
@@ -20,7 +20,7 @@ Options:
                           ${DEFAULT_RULES_DIRS.join(', ')})
   --sysfs ROOT            sysfs root (default: /sys)
   --control PATH          control socket, used by 'hotplugd reload'
-                          (default: ${DEFAULT_CONTROL_PATH})
+                          (default: ${defaultControlPath()})
   --no-watch              do not reload rules when a rules directory changes
   --no-coldplug           do not record the devices present at start
   --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 128M as udevd; as root
@@ -69,7 +69,7 @@ export const daemonCommand: Command = {
       logger,
       receiveBufferBytes: parseByteSize('daemon', 'receive-buffer', values['receive-buffer'], DEFAULT_RECEIVE_BUFFER_BYTES),
       queueCapacity: parsePositiveInt('daemon', 'queue-size', values['queue-size']),
-      controlPath: values.control ?? DEFAULT_CONTROL_PATH,
+      controlPath: values.control ?? defaultControlPath(),
       watchRules: !values['no-watch'],
     });
     return await new Promise<number>((resolve, reject) => {

@@ -1,5 +1,5 @@
 // `hotplugd reload`: ask the running daemon to load its rules again.
-import { DEFAULT_CONTROL_PATH, sendControlRequest } from '../daemon/control.js';
+import { defaultControlPath, sendControlRequest } from '../daemon/control.js';
 import { formatDiagnostic, type Diagnostic } from '../rules/model.js';
 import { parseCommandArgs, type Command } from './args.js';
 
@@ -10,7 +10,7 @@ replace the running ones only if they load without errors; otherwise the
 errors are printed and the daemon keeps its previous rules.
 
 Options:
-  --control PATH   the daemon's control socket (default: ${DEFAULT_CONTROL_PATH})
+  --control PATH   the daemon's control socket (default: ${defaultControlPath()})
   -h, --help       show this help
 
 Exit status: 0 when the new rules are in use, 1 when they had errors or the
@@ -23,7 +23,7 @@ export const reloadCommand: Command = {
   async run(argv) {
     const values = parseCommandArgs('reload', usage, argv, { control: { type: 'string' } });
     if (values === null) return 0;
-    const reply = await sendControlRequest(values.control ?? DEFAULT_CONTROL_PATH, { command: 'reload' });
+    const reply = await sendControlRequest(values.control ?? defaultControlPath(), { command: 'reload' });
     for (const d of (reply.diagnostics as Diagnostic[] | undefined) ?? []) console.error(formatDiagnostic(d));
     if (!reply.ok) {
       console.error(`hotplugd reload: ${reply.error}`);

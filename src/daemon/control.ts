@@ -3,10 +3,16 @@
 // with the daemon issue.
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { HotplugError } from '../errors.js';
 
-export const DEFAULT_CONTROL_PATH = '/run/hotplugd/control.sock';
+/** /run/hotplugd/control.sock as root; for other users, under their runtime directory. */
+export function defaultControlPath(): string {
+  if (process.getuid?.() === 0) return '/run/hotplugd/control.sock';
+  const runtime = process.env.XDG_RUNTIME_DIR || join(tmpdir(), `hotplugd-${process.getuid?.() ?? 'user'}`);
+  return join(runtime, 'hotplugd', 'control.sock');
+}
 const MAX_REQUEST_BYTES = 64 * 1024;
 
 export type ControlReply = { ok: true; [key: string]: unknown } | { ok: false; error: string; [key: string]: unknown };
@@ -36,7 +42,7 @@ export class ControlServer {
 
   /** Listens; a stale socket file is replaced, a live one means another daemon runs. */
   async listen(): Promise<void> {
-    mkdirSync(dirname(this.#path), { recursive: true });
+    mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 });
     if (existsSync(this.#path)) {
       if (await isAnswering(this.#path)) throw new HotplugError('ERUNNING', `Another hotplugd answers on ${this.#path}; stop it first or use --control`);
       unlinkSync(this.#path);

@@ -107,3 +107,25 @@ describe('hotplugd rules check', () => {
     expect(noSub.stderr).toMatch(/expected a subcommand: check/);
   });
 });
+
+describe('rules and the daemon command line', () => {
+  it('the daemon refuses to start with rule errors: exit 3, each problem logged with its place', () => {
+    const root = tree({ 'rules/10-bad.yaml': 'rules:\n  - match: { subsytem: tty }\n' });
+    const result = spawnSync(
+      process.execPath,
+      [CLI, 'daemon', '--rules-dir', join(root, 'rules'), '--db', join(root, 'h.db'), '--control', join(root, 'c.sock'), '--no-coldplug', '--log-format', 'json'],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(result.status).toBe(3);
+    const lines = result.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: number });
+    expect(lines.map((l) => l.msg)).toContain(`${root}/rules/10-bad.yaml:2:14: error: unknown key "subsytem" in match (did you mean "subsystem"?)`);
+    expect(lines.at(-1)?.msg).toBe('hotplugd stopped');
+  });
+
+  it('hotplugd reload says when no daemon answers', () => {
+    const root = tree({});
+    const result = spawnSync(process.execPath, [CLI, 'reload', '--control', join(root, 'none.sock')], { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(`Failed to reach hotplugd on ${root}/none.sock: is hotplugd running?\n`);
+  });
+});

@@ -43,13 +43,14 @@ export class Netns {
   }
 
   /**
-   * Writes `action` to a uevent file in the background until `stop()`; resolves with the
-   * number of writes, so a test can run other steps during a storm of known size.
+   * Writes `action` to a uevent file in the background (bursts of 100 every 10 ms, at most
+   * 10,000/s, so a slow machine still catches up) until `stop()`, which resolves with the
+   * number of writes: a test can run other steps during a storm of known size.
    */
   startUevents(sysfsPath: string, action: string): { stop(): Promise<number>; child: ChildProcess } {
     const script = `const fs=require('fs');let n=0,go=true;process.on('SIGUSR1',()=>{go=false});` +
-      `(function burst(){for(let i=0;i<200&&go;i++){fs.writeFileSync(${JSON.stringify(sysfsPath)},${JSON.stringify(action)});n++}` +
-      `if(go)setImmediate(burst);else process.stdout.write(String(n))})()`;
+      `(function burst(){for(let i=0;i<100&&go;i++){fs.writeFileSync(${JSON.stringify(sysfsPath)},${JSON.stringify(action)});n++}` +
+      `if(go)setTimeout(burst,10);else process.stdout.write(String(n))})()`;
     const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));

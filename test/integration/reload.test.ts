@@ -78,7 +78,7 @@ describe.skipIf(!canUseNamespaces())('rule reload', () => {
     await seen('v5');
 
     const written = await storm.stop();
-    expect(written).toBeGreaterThan(1000);
+    expect(written).toBeGreaterThan(100);
     const lo = () => countEvents(daemon.dbPath, "devpath = ? AND action = 'change'", LO);
     await waitFor(() => lo() >= written, 60_000, `${written} recorded events`);
     expect(await daemon.stop()).toBe(0);
@@ -95,5 +95,5 @@ describe.skipIf(!canUseNamespaces())('rule reload', () => {
     // Events were evaluated with v1, v2, v4 and v5 (v3 was refused): the reloads happened mid-storm.
     expect([...new Set(order)]).toEqual([1, 2, 4, 5]);
     expect(daemon.logs.some((l) => l.msg.startsWith('Failed to reload rules'))).toBe(true);
-  });
+  }, 120_000);
 });

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 // The kernel caps one uevent at UEVENT_BUFFER_SIZE (2048) plus the header; a read
@@ -276,6 +278,26 @@ static napi_value close_watcher(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// mknod(path, isBlock, mode, major, minor): a device node where devtmpfs did not make one.
+// Node.js has no mknod; this is the only reason it lives here.
+static napi_value make_node(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  char path[4096];
+  size_t length = 0;
+  int32_t block = 0, mode = 0, major_number = 0, minor_number = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &length) != napi_ok || length >= sizeof path - 1 ||
+      !get_int(env, argv[1], &block) || !get_int(env, argv[2], &mode) || !get_int(env, argv[3], &major_number) ||
+      !get_int(env, argv[4], &minor_number)) {
+    napi_throw_type_error(env, "EINVAL", "mknod(path, isBlock, mode, major, minor) expects a string and four integers");
+    return NULL;
+  }
+  dev_t device = makedev((unsigned)major_number, (unsigned)minor_number);
+  if (mknod(path, (block ? S_IFBLK : S_IFCHR) | ((mode_t)mode & 07777), device) < 0) return throw_errno(env, "mknod", errno);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, open_socket, NULL, NULL, NULL, napi_default, NULL},
@@ -284,6 +306,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, start, NULL, NULL, NULL, napi_default, NULL},
       {"stop", NULL, stop, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, close_watcher, NULL, NULL, NULL, napi_default, NULL},
+      {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,0 +1,67 @@
+// Real processes: timeouts, exit codes, signals, environment and argv, output bounds.
+import { describe, expect, it } from 'vitest';
+import { ProgramPool, runProgram } from './run.js';
+
+const NODE = process.execPath;
+const js = (code: string) => [NODE, '-e', code];
+
+describe('runProgram', () => {
+  it('passes argv exactly and only the given environment, stdin closed, cwd /', async () => {
+    const hostile = ['$(reboot)', ';rm -rf /', 'a\nb', '`id`', 'x'.repeat(4096), '../../etc/passwd'];
+    const result = await runProgram(
+      [...js('process.stdout.write(JSON.stringify({argv: process.argv.slice(1), env: process.env, cwd: process.cwd(), stdin: require("fs").readFileSync(0, "utf8")}))'), ...hostile],
+      { env: { ACTION: 'add', DEVNAME: 'ttyUSB0', WEIRD: 'x;$(y)' }, maxOutputBytes: 64 * 1024 },
+    );
+    expect(result).toMatchObject({ ok: true, exitCode: 0, signal: null, timedOut: false, error: null });
+    const seen = JSON.parse(result.stdout!) as { argv: string[]; env: Record<string, string>; cwd: string; stdin: string };
+    expect(seen.argv).toEqual(hostile);
+    expect(seen.env).toMatchObject({ ACTION: 'add', DEVNAME: 'ttyUSB0', WEIRD: 'x;$(y)' });
+    expect(Object.keys(seen.env).filter((k) => !['ACTION', 'DEVNAME', 'WEIRD', 'PATH'].includes(k))).toEqual([]);
+    expect(seen.cwd).toBe('/');
+    expect(seen.stdin).toBe('');
+  });
+
+  it('records a crash with its exit code and stderr', async () => {
+    const result = await runProgram(js('console.error("boom"); process.exit(3)'), { env: {} });
+    expect(result).toMatchObject({ ok: false, exitCode: 3, error: 'exit code 3', timedOut: false, stderr: 'boom\n' });
+  });
+
+  it('kills a program that sleeps forever at its timeout, children included', async () => {
+    const started = Date.now();
+    const result = await runProgram(
+      js('require("child_process").spawn(process.execPath, ["-e", "setInterval(()=>{}, 1000)"], {stdio: "inherit"}); setInterval(() => {}, 1000)'),
+      { env: {}, timeoutMs: 300, graceMs: 200 },
+    );
+    expect(result).toMatchObject({ ok: false, timedOut: true, signal: 'SIGTERM', error: 'timed out after 300 ms' });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('escalates to SIGKILL when SIGTERM is ignored', async () => {
+    const result = await runProgram(js('process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'), { env: {}, timeoutMs: 200, graceMs: 200 });
+    expect(result).toMatchObject({ timedOut: true, signal: 'SIGKILL' });
+  });
+
+  it('keeps at most maxOutputBytes of output and drains the rest', async () => {
+    const result = await runProgram(js('process.stdout.write("y".repeat(1 << 20))'), { env: {}, maxOutputBytes: 100 });
+    expect(result.ok).toBe(true);
+    expect(result.stdout).toBe(`${'y'.repeat(100)}\n[truncated]`);
+  });
+
+  it('records a program that cannot be started', async () => {
+    const result = await runProgram(['/nonexistent/program'], { env: {} });
+    expect(result).toMatchObject({ ok: false, error: 'ENOENT: cannot run /nonexistent/program' });
+  });
+});
+
+describe('ProgramPool', () => {
+  it('runs at most its limit at once and queues the rest', async () => {
+    const pool = new ProgramPool(3);
+    let peak = 0;
+    const watch = setInterval(() => (peak = Math.max(peak, pool.running)), 5);
+    const results = await Promise.all(Array.from({ length: 9 }, () => pool.run(js('setTimeout(() => {}, 100)'), { env: {} })));
+    clearInterval(watch);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(peak).toBe(3);
+    expect(pool.running).toBe(0);
+  });
+});

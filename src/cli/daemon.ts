@@ -11,14 +11,17 @@ const usage = `Usage: hotplugd daemon [options]
 
 Receive every kernel uevent, evaluate the rules for it and record it in the
 device history. Devices already present are processed at start as 'add'
-events (coldplug). Programs and device node changes that rules ask for are not
-carried out yet: the plan is logged at debug level.
+events (coldplug). What rules ask for is carried out and recorded: device node
+owner/group/mode, symlinks, attribute writes and programs.
 
 Options:
   --db PATH               history database (default: ${defaultDbPath()})
   --rules-dir DIR         a rules directory; repeat for several (default:
                           ${DEFAULT_RULES_DIRS.join(', ')})
   --sysfs ROOT            sysfs root (default: /sys)
+  --dev ROOT              where device nodes and symlinks live (default: /dev)
+  --dry-run               evaluate the rules and log what would be done; do nothing
+  --max-programs N        programs from rules running at once (default: 16)
   --control PATH          control socket, used by 'hotplugd reload'
                           (default: ${defaultControlPath()})
   --no-watch              do not reload rules when a rules directory changes
@@ -45,6 +48,9 @@ export const daemonCommand: Command = {
       db: { type: 'string' },
       'rules-dir': { type: 'string', multiple: true },
       sysfs: { type: 'string' },
+      dev: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      'max-programs': { type: 'string' },
       control: { type: 'string' },
       'no-watch': { type: 'boolean' },
       'no-coldplug': { type: 'boolean' },
@@ -71,6 +77,9 @@ export const daemonCommand: Command = {
       queueCapacity: parsePositiveInt('daemon', 'queue-size', values['queue-size']),
       controlPath: values.control ?? defaultControlPath(),
       watchRules: !values['no-watch'],
+      devRoot: values.dev ?? '/dev',
+      dryRun: values['dry-run'] ?? false,
+      maxPrograms: parsePositiveInt('daemon', 'max-programs', values['max-programs']),
     });
     return await new Promise<number>((resolve, reject) => {
       let stopping = false;

@@ -11,7 +11,10 @@ import { AncestorCache } from '../uevent/ancestors.js';
 import type { Uevent } from '../uevent/event.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { evaluate } from '../rules/evaluate.js';
-import type { Evaluation } from '../rules/plan.js';
+import type { Evaluation, Plan } from '../rules/plan.js';
+import { ActionExecutor } from '../actions/execute.js';
+import type { ActionResult } from '../actions/results.js';
+import { ProgramPool } from '../actions/run.js';
 import type { Accounts } from '../rules/accounts.js';
 import { ControlServer } from './control.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
@@ -32,6 +35,10 @@ export interface DaemonOptions {
   controlPath?: string;
   /** Where device nodes and symlinks live (`/dev`). */
   devRoot?: string;
+  /** Evaluate and log what would be done, but do nothing. */
+  dryRun?: boolean;
+  /** Programs from rules running at once (default 16). */
+  maxPrograms?: number;
   /** Reload rules when a rule directory changes (default true). */
   watchRules?: boolean;
   accounts?: Accounts;
@@ -59,6 +66,8 @@ export class Daemon {
   #registry = new DeviceRegistry();
   #rules: LiveRules;
   #ancestors: AncestorCache;
+  #executor: ActionExecutor;
+  actionsFailed = 0;
   #control: ControlServer | undefined;
   #seqnums = new SeqnumTracker();
   #listeners = new Set<ProcessedListener>();
@@ -73,6 +82,7 @@ export class Daemon {
     this.#log = options.logger;
     this.#sysfs = new Sysfs(options.sysfsRoot);
     this.#ancestors = new AncestorCache(this.#sysfs);
+    this.#executor = new ActionExecutor({ devRoot: options.devRoot ?? '/dev', sysfs: this.#sysfs, pool: new ProgramPool(options.maxPrograms) });
     this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts);
     this.#db = openHistoryDb(options.dbPath);
     this.#writer = new HistoryWriter(this.#db, {
@@ -104,6 +114,9 @@ export class Daemon {
       recorded: this.#writer.committed,
       recordFailures: this.#writer.failed,
       evaluationFailures: this.evaluationFailures,
+      actionsFailed: this.actionsFailed,
+      programsRunning: this.#executor.pool.running,
+      programsWaiting: this.#executor.pool.waiting,
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
     };
@@ -218,7 +231,7 @@ export class Daemon {
   #handle(event: Uevent): void {
     let evaluation: Evaluation | undefined;
     try {
-      // Import programs are not run yet (the actions issue): they are listed as not run.
+      // Import programs are not run yet: they are listed as not run.
       this.#forgetCachedDevice(event);
       evaluation = evaluate(this.#rules.current, {
         event,
@@ -238,7 +251,8 @@ export class Daemon {
     }
     try {
       this.#registry.apply(event);
-      this.#writer.recordEvent(event);
+      const eventId = this.#writer.recordEvent(event);
+      if (evaluation) this.#act(event, eventId, evaluation.plan);
     } catch (error) {
       this.#log.error(
         { seqnum: event.seqnum, devpath: event.devpath, action: event.action, err: error },
@@ -253,6 +267,41 @@ export class Daemon {
         this.#log.warn({ err: error }, `Failed to notify a subscriber: ${describeError(error)}`);
       }
     }
+  }
+
+  #act(event: Uevent, eventId: number, plan: Plan): void {
+    if (this.#options.dryRun) {
+      if (plan.run.length > 0 || plan.symlinks.length > 0 || plan.owner || plan.group || plan.mode !== null || plan.attrs.length > 0) {
+        this.#log.info(
+          { seqnum: event.seqnum, devpath: event.devpath, action: event.action, devnode: plan.devnode, symlinks: plan.symlinks,
+            owner: plan.owner?.name, group: plan.group?.name, mode: plan.mode?.toString(8), attrs: plan.attrs, run: plan.run.map((r) => r.argv) },
+          'Dry run: would act',
+        );
+      }
+      return;
+    }
+    for (const result of this.#executor.applyDevice(event, plan)) this.#recordAction(event, eventId, result);
+    if (plan.run.length === 0) return;
+    this.#executor.runPrograms(plan).then(
+      (results) => {
+        for (const result of results) this.#recordAction(event, eventId, result);
+      },
+      (error: unknown) => this.#log.error({ devpath: event.devpath, err: error }, `Failed to run programs: ${describeError(error)}`),
+    );
+  }
+
+  #recordAction(event: Uevent, eventId: number, result: ActionResult): void {
+    if (!result.ok) {
+      this.actionsFailed++;
+      this.#log.warn(
+        { seqnum: event.seqnum, devpath: event.devpath, action: event.action, kind: result.kind, target: result.target, rule: result.rule, error: result.error },
+        `Failed to apply ${result.kind} ${result.target}: ${result.error}`,
+      );
+    } else {
+      this.#log.debug({ seqnum: event.seqnum, devpath: event.devpath, kind: result.kind, target: result.target, durationMs: result.durationMs }, 'Action done');
+    }
+    if (this.#stopped) return; // the database is closed; the log line above is what remains
+    this.#writer.recordAction(eventId, result);
   }
 
   // The event's device may be an ancestor of later events: it must be read again.

@@ -32,6 +32,24 @@ const MIGRATIONS: readonly string[] = [
      at          INTEGER NOT NULL,
      detail      TEXT NOT NULL
    );`,
+  `CREATE TABLE actions (
+     id          INTEGER PRIMARY KEY,
+     event_id    INTEGER NOT NULL,
+     kind        TEXT NOT NULL,
+     target      TEXT NOT NULL,
+     rule        TEXT,
+     ok          INTEGER NOT NULL,
+     error       TEXT,
+     exit_code   INTEGER,
+     signal      TEXT,
+     timed_out   INTEGER,
+     duration_ms REAL NOT NULL,
+     argv        TEXT,
+     stdout      TEXT,
+     stderr      TEXT,
+     finished_at INTEGER NOT NULL
+   );
+   CREATE INDEX actions_event ON actions (event_id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

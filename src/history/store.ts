@@ -2,6 +2,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { HistoryDb } from './db.js';
 import type { Uevent } from '../uevent/event.js';
+import type { ActionResult } from '../actions/results.js';
 
 /** Kinds of history entries that are not device events. */
 export type IncidentKind = 'seqnum-gap' | 'overflow';
@@ -39,16 +40,27 @@ export interface HistoryWriterOptions {
 
 // Many rows per statement: the per-statement cost is then paid once per 50 rows.
 const ROWS_PER_INSERT = 50;
-const EVENT_COLUMNS = 'seqnum, action, devpath, subsystem, devtype, devname, driver, major, minor, source, received_at, properties';
+const EVENT_COLUMNS = 'id, seqnum, action, devpath, subsystem, devtype, devname, driver, major, minor, source, received_at, properties';
 
 function insertEventsSql(rows: number): string {
-  const row = `(${Array(12).fill('?').join(', ')})`;
+  const row = `(${Array(13).fill('?').join(', ')})`;
   return `INSERT INTO events (${EVENT_COLUMNS}) VALUES ${Array(rows).fill(row).join(', ')}`;
 }
 
-function pushEventValues(values: unknown[], e: Uevent): unknown[] {
+interface PendingEvent {
+  id: number;
+  event: Uevent;
+}
+
+interface PendingAction {
+  eventId: number;
+  result: ActionResult;
+  at: number;
+}
+
+function pushEventValues(values: unknown[], { id, event: e }: PendingEvent): unknown[] {
   values.push(
-    e.seqnum ?? null, e.action, e.devpath, e.subsystem, e.devtype ?? null, e.devname ?? null,
+    id, e.seqnum ?? null, e.action, e.devpath, e.subsystem, e.devtype ?? null, e.devname ?? null,
     e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, JSON.stringify(e.properties),
   );
   return values;
@@ -60,7 +72,11 @@ export class HistoryWriter {
   #insertEvent: Statement;
   #insertEvents: Statement;
   #insertIncident: Statement;
-  #events: Uevent[] = [];
+  #insertAction: Statement;
+  #events: PendingEvent[] = [];
+  #actions: PendingAction[] = [];
+  // Ids are given here, not by SQLite, so actions can name their event before it is committed.
+  #nextEventId: number;
   #incidents: Incident[] = [];
   #timer: NodeJS.Timeout | undefined;
   #batchSize: number;
@@ -77,14 +93,28 @@ export class HistoryWriter {
     this.#insertEvent = db.prepare(insertEventsSql(1));
     this.#insertEvents = db.prepare(insertEventsSql(ROWS_PER_INSERT));
     this.#insertIncident = db.prepare('INSERT INTO incidents (kind, at, detail) VALUES (?, ?, ?)');
+    this.#insertAction = db.prepare(
+      `INSERT INTO actions (event_id, kind, target, rule, ok, error, exit_code, signal, timed_out, duration_ms, argv, stdout, stderr, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#nextEventId = (db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as { next: number }).next;
   }
 
   get pending(): number {
-    return this.#events.length + this.#incidents.length;
+    return this.#events.length + this.#incidents.length + this.#actions.length;
   }
 
-  recordEvent(event: Uevent): void {
-    this.#events.push(event);
+  /** Queues the event and returns the id its row will have. */
+  recordEvent(event: Uevent): number {
+    const id = this.#nextEventId++;
+    this.#events.push({ id, event });
+    this.#schedule();
+    return id;
+  }
+
+  /** Queues the outcome of one action of the event with this id. */
+  recordAction(eventId: number, result: ActionResult, at = Date.now()): void {
+    this.#actions.push({ eventId, result, at });
     this.#schedule();
   }
 
@@ -99,9 +129,11 @@ export class HistoryWriter {
     this.#timer = undefined;
     const events = this.#events;
     const incidents = this.#incidents;
-    if (events.length === 0 && incidents.length === 0) return;
+    const actions = this.#actions;
+    if (events.length === 0 && incidents.length === 0 && actions.length === 0) return;
     this.#events = [];
     this.#incidents = [];
+    this.#actions = [];
     try {
       this.#db.transaction(() => {
         let i = 0;
@@ -112,11 +144,19 @@ export class HistoryWriter {
         }
         for (; i < events.length; i++) this.#insertEvent.run(pushEventValues([], events[i]!));
         for (const i of incidents) this.#insertIncident.run(i.kind, i.at, JSON.stringify(i.detail));
+        for (const { eventId, result: r, at } of actions) {
+          this.#insertAction.run(
+            eventId, r.kind, r.target, r.rule, r.ok ? 1 : 0, r.error, r.exitCode ?? null, r.signal ?? null,
+            r.timedOut === undefined ? null : r.timedOut ? 1 : 0, r.durationMs, r.argv ? JSON.stringify(r.argv) : null,
+            r.stdout ?? null, r.stderr ?? null, at,
+          );
+        }
       })();
-      this.committed += events.length + incidents.length;
+      this.committed += events.length + incidents.length + actions.length;
     } catch (error) {
-      this.failed += events.length + incidents.length;
-      this.#onError(error as Error, events.length + incidents.length);
+      const rows = events.length + incidents.length + actions.length;
+      this.failed += rows;
+      this.#onError(error as Error, rows);
     }
   }
 

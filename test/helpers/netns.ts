@@ -85,6 +85,8 @@ export class DaemonProcess {
   readonly dbPath: string;
   /** A control socket beside the database, so parallel daemons do not collide. */
   readonly controlPath: string;
+  /** A dev root beside the database. */
+  readonly devRoot: string;
   readonly logs: LogLine[] = [];
   readonly child: ChildProcess;
   #exited: Promise<number | null>;
@@ -92,7 +94,11 @@ export class DaemonProcess {
   constructor(netns: Netns | undefined, dbPath: string, args: string[] = []) {
     this.dbPath = dbPath;
     this.controlPath = join(dirname(dbPath), 'control.sock');
-    const argv = [CLI, 'daemon', '--db', dbPath, '--control', this.controlPath, '--log-format', 'json', '--log-level', 'debug', ...args];
+    this.devRoot = join(dirname(dbPath), 'dev');
+    // Tests never touch the machine's /dev, and run no rules unless they bring their own
+    // (the shipped ones would load modules for every device a coldplug of /sys finds).
+    const defaults = ['--dev', this.devRoot, ...(args.includes('--rules-dir') ? [] : ['--rules-dir', join(dirname(dbPath), 'no-rules.d')])];
+    const argv = [CLI, 'daemon', '--db', dbPath, '--control', this.controlPath, '--log-format', 'json', '--log-level', 'debug', ...defaults, ...args];
     this.child = netns
       ? spawn('ip', ['netns', 'exec', netns.name, process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
       : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,0 +1,55 @@
+// Carrying out a plan. Device steps (node, links, attributes) are quick file operations
+// done in event order; programs run afterwards, one after another for the event and
+// concurrently with other events' programs (bounded by the pool), so intake never waits.
+// Every step is its own result; a failed step never stops the others.
+import type { Plan } from '../rules/plan.js';
+import type { Uevent } from '../uevent/event.js';
+import type { Sysfs } from '../uevent/sysfs.js';
+import { applyAttributes } from './attrs.js';
+import { applyDeviceNode } from './devnode.js';
+import { LinkTable } from './links.js';
+import type { ActionResult } from './results.js';
+import { ProgramPool } from './run.js';
+
+export interface ExecutorOptions {
+  devRoot: string;
+  sysfs: Sysfs;
+  pool?: ProgramPool;
+}
+
+export class ActionExecutor {
+  readonly links: LinkTable;
+  readonly pool: ProgramPool;
+  #devRoot: string;
+  #sysfs: Sysfs;
+
+  constructor(options: ExecutorOptions) {
+    this.#devRoot = options.devRoot;
+    this.#sysfs = options.sysfs;
+    this.links = new LinkTable(options.devRoot);
+    this.pool = options.pool ?? new ProgramPool();
+  }
+
+  /** Node, links and attributes for one event. */
+  applyDevice(event: Uevent, plan: Plan): ActionResult[] {
+    const results: ActionResult[] = [];
+    if (event.action === 'remove') {
+      results.push(...this.links.remove(event.devpath));
+      return results;
+    }
+    const node = applyDeviceNode(this.#devRoot, event, plan);
+    if (node) results.push(node);
+    if (plan.devnode !== null) results.push(...this.links.update(event.devpath, plan.devnode, plan.symlinks, plan.linkPriority));
+    results.push(...applyAttributes(this.#sysfs, event.devpath, plan.attrs));
+    return results;
+  }
+
+  /** The plan's programs, in order; resolves with one result each. */
+  async runPrograms(plan: Plan): Promise<ActionResult[]> {
+    const results: ActionResult[] = [];
+    for (const program of plan.run) {
+      results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs: program.timeoutMs, rule: program.rule }));
+    }
+    return results;
+  }
+}

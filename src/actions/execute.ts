@@ -2,6 +2,7 @@
 // done in event order; programs run afterwards, one after another for the event and
 // concurrently with other events' programs (bounded by the pool), so intake never waits.
 // Every step is its own result; a failed step never stops the others.
+import { mkdirSync } from 'node:fs';
 import type { Plan } from '../rules/plan.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Sysfs } from '../uevent/sysfs.js';
@@ -28,6 +29,11 @@ export class ActionExecutor {
     this.#sysfs = options.sysfs;
     this.links = new LinkTable(options.devRoot);
     this.pool = options.pool ?? new ProgramPool();
+  }
+
+  /** Creates the dev root when it does not exist (a test root, or a board without devtmpfs). */
+  prepare(): void {
+    mkdirSync(this.#devRoot, { recursive: true, mode: 0o755 });
   }
 
   /** Node, links and attributes for one event. */

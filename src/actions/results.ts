@@ -31,6 +31,7 @@ export function attempt(kind: ActionKind, target: string, rule: string | null, s
     return { kind, target, rule, ok: true, error: null, durationMs: performance.now() - started };
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    return { kind, target, rule, ok: false, error: e.code ? `${e.code}: ${e.message}` : e.message, durationMs: performance.now() - started };
+    const message = e.code && !e.message.startsWith(e.code) ? `${e.code}: ${e.message}` : e.message;
+    return { kind, target, rule, ok: false, error: message, durationMs: performance.now() - started };
   }
 }

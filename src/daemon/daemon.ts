@@ -152,6 +152,7 @@ export class Daemon {
       await this.#control.listen();
     }
     if (this.#options.watchRules !== false) this.#rules.watch();
+    if (!this.#options.dryRun) this.#executor.prepare();
     this.#source = new KernelUeventSource(
       {
         onEvent: (event) => this.#accept(event),

@@ -1,0 +1,148 @@
+// The daemon carrying out plans: device nodes, links and programs, with a fake sysfs
+// coldplugged and with real kernel events, each test in its own network namespace.
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openHistoryDb } from '../../src/history/db.js';
+import { buildFakeSysfs } from '../helpers/fake-sysfs.js';
+import { loadUeventFixtures } from '../helpers/fixtures.js';
+import { DaemonProcess, Netns, canUseNamespaces, countEvents, makeTempDir, waitFor } from '../helpers/netns.js';
+
+const SHIPPED = join(import.meta.dirname, '..', '..', 'rules.d');
+const SERIAL_USB = '/devices/pci0000:00/0000:00:08.1/0000:04:00.3/usb1/1-2/1-2.2';
+const TTY = `${SERIAL_USB}/1-2.2:1.0/ttyUSB0/tty/ttyUSB0`;
+// Writes its argv and environment to OUT_DIR/<pid>.json: what a program from a rule received
+// (programs of different events run concurrently, so each writes its own file).
+const RECORDER = `const fs=require('fs');` +
+  `fs.writeFileSync(process.env.OUT_DIR+'/'+process.pid+'.json',JSON.stringify({argv:process.argv.slice(1),env:process.env,cwd:process.cwd()}))`;
+
+interface ActionRow { kind: string; target: string; ok: number; error: string | null; exit_code: number | null; signal: string | null; timed_out: number | null; argv: string | null; rule: string | null }
+
+function actions(dbPath: string): ActionRow[] {
+  const db = openHistoryDb(dbPath, { readonly: true });
+  try {
+    return db.prepare('SELECT * FROM actions ORDER BY id').all() as ActionRow[];
+  } catch {
+    return [];
+  } finally {
+    db.close();
+  }
+}
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+function setup(prefix: string) {
+  const netns = new Netns(prefix);
+  cleanups.push(() => netns.delete());
+  const dir = makeTempDir(prefix);
+  cleanups.push(() => dir.remove());
+  const rules = join(dir.path, 'rules.d');
+  const out = join(dir.path, 'out');
+  mkdirSync(rules);
+  mkdirSync(out);
+  return { netns, dir: dir.path, rules, out };
+}
+
+async function start(netns: Netns, dir: string, args: string[]): Promise<DaemonProcess> {
+  const daemon = new DaemonProcess(netns, join(dir, 'history.db'), ['--no-watch', ...args]);
+  cleanups.push(() => daemon.kill());
+  await daemon.waitForLog('hotplugd started');
+  return daemon;
+}
+
+describe.skipIf(!canUseNamespaces())('actions', () => {
+  it('makes the node, owner/group/mode and links of a coldplugged USB serial adapter, and runs its program', async () => {
+    const { netns, dir, rules, out } = setup('act-serial');
+    const fixture = loadUeventFixtures().find((f) => f.scenario === 'usb-serial-ch340')!;
+    const fake = buildFakeSysfs(fixture.sysfs!);
+    cleanups.push(() => fake.remove());
+    writeFileSync(join(fake.root, TTY, 'uevent'), 'MAJOR=188\nMINOR=0\nDEVNAME=ttyUSB0\n');
+    writeFileSync(join(rules, '99-test.yaml'), `rules:
+  - name: record-serial
+    match: { action: add, subsystem: tty, kernel: "ttyUSB*" }
+    set: { env: { OUT_DIR: ${JSON.stringify(out)} } }
+    run: [[${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(RECORDER)}, "$devnode", "$env{ID_SERIAL}"]]
+`);
+    const daemon = await start(netns, dir, ['--sysfs', fake.root, '--rules-dir', rules, '--rules-dir', SHIPPED]);
+    await waitFor(() => readdirSync(out).length === 1, 20_000, 'the program of the rule');
+    await waitFor(() => actions(daemon.dbPath).some((a) => a.kind === 'program'), 20_000, 'the program recorded');
+    expect(await daemon.stop()).toBe(0);
+
+    const node = lstatSync(join(daemon.devRoot, 'ttyUSB0'));
+    expect(node.isCharacterDevice()).toBe(true);
+    expect([Math.floor(node.rdev / 256), node.rdev % 256]).toEqual([188, 0]);
+    expect(node.mode & 0o7777).toBe(0o660);
+    expect(node.gid).toBe(20); // dialout
+    expect(readlinkSync(join(daemon.devRoot, 'serial/by-id/usb-1a86_7523-if00-port0'))).toBe('../../ttyUSB0');
+    expect(readlinkSync(join(daemon.devRoot, 'serial/by-path/usb-1-2.2:1.0-port0'))).toBe('../../ttyUSB0');
+
+    const seen = JSON.parse(readFileSync(join(out, readdirSync(out)[0]!), 'utf8')) as { argv: string[]; env: Record<string, string>; cwd: string };
+    expect(seen.argv).toEqual([join(daemon.devRoot, 'ttyUSB0'), '1a86_7523']);
+    expect(seen.env).toMatchObject({ ACTION: 'add', DEVPATH: TTY, ID_SERIAL: '1a86_7523', DEVLINKS: expect.stringContaining('serial/by-id') });
+    expect(seen.cwd).toBe('/');
+    const rows = actions(daemon.dbPath);
+    expect(rows.filter((r) => r.kind !== 'program').map((r) => [r.kind, r.target.slice(daemon.devRoot.length), r.ok])).toEqual([
+      ['node', '/ttyUSB0', 1],
+      ['symlink', '/serial/by-id/usb-1a86_7523-if00-port0', 1],
+      ['symlink', '/serial/by-path/usb-1-2.2:1.0-port0', 1],
+    ]);
+    expect(rows.find((r) => r.kind === 'program')).toMatchObject({ ok: 1, exit_code: 0, rule: expect.stringContaining('record-serial (') });
+  });
+
+  it('passes hostile interface names to programs as plain arguments, and records timeouts and crashes', async () => {
+    const { netns, dir, rules, out } = setup('act-hostile');
+    writeFileSync(join(rules, '10-test.yaml'), `rules:
+  - name: record
+    match: { action: add, subsystem: net, kernel: "!lo" }
+    set: { env: { OUT_DIR: ${JSON.stringify(out)} } }
+    run: [[${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(RECORDER)}, "$kernel", "$env{INTERFACE}"]]
+  - name: hang
+    match: { action: add, subsystem: net, kernel: slow0 }
+    run: [{ argv: [${JSON.stringify(process.execPath)}, "-e", "setInterval(() => {}, 1000)"], timeout: 300ms }]
+  - name: crash
+    match: { action: add, subsystem: net, kernel: crash0 }
+    run: [[${JSON.stringify(process.execPath)}, "-e", "process.exit(7)"]]
+`);
+    const daemon = await start(netns, dir, ['--no-coldplug', '--rules-dir', rules]);
+    // The kernel accepts these interface names; a shell would run the commands in them.
+    const hostile = ['h;id>hx', 'h`id`x', '$(id)'];
+    hostile.forEach((name, i) => netns.ip('link', 'add', name, 'type', 'veth', 'peer', 'name', `peer${i}`));
+    netns.ip('link', 'add', 'slow0', 'type', 'veth', 'peer', 'name', 'slow1');
+    netns.ip('link', 'add', 'crash0', 'type', 'veth', 'peer', 'name', 'crash1');
+    // A recorder for each of the ten interfaces, plus the hanging and the crashing program.
+    await waitFor(() => actions(daemon.dbPath).filter((a) => a.kind === 'program').length >= 12, 20_000, 'twelve programs recorded');
+    expect(await daemon.stop()).toBe(0);
+
+    const received = readdirSync(out).map((f) => (JSON.parse(readFileSync(join(out, f), 'utf8')) as { argv: string[] }).argv);
+    for (const name of hostile) expect(received).toContainEqual([name, name]);
+    expect(existsSync('/hx')).toBe(false);
+    const rows = actions(daemon.dbPath);
+    expect(rows.find((r) => r.rule?.startsWith('hang '))).toMatchObject({ ok: 0, timed_out: 1, signal: 'SIGTERM', error: 'timed out after 300 ms' });
+    expect(rows.find((r) => r.rule?.startsWith('crash '))).toMatchObject({ ok: 0, exit_code: 7, timed_out: 0, error: 'exit code 7' });
+  });
+
+  it('keeps taking events while 200 programs from a storm wait for the pool', async () => {
+    const { netns, dir, rules } = setup('act-storm');
+    writeFileSync(join(rules, '10-test.yaml'), `rules:
+  - name: slow-program
+    match: { action: change, subsystem: net, kernel: lo }
+    run: [["/bin/sleep", "0.2"]]
+`);
+    const daemon = await start(netns, dir, ['--no-coldplug', '--rules-dir', rules, '--max-programs', '8']);
+    const started = Date.now();
+    netns.writeUevents('/sys/class/net/lo/uevent', 'change', 200);
+    const lo = () => countEvents(daemon.dbPath, "devpath = '/devices/virtual/net/lo' AND action = 'change'");
+    await waitFor(() => lo() === 200, 20_000, '200 recorded events');
+    const intakeMs = Date.now() - started;
+    const programsWhenAllRecorded = actions(daemon.dbPath).length;
+    // 200 programs of 0.2 s, 8 at a time, need at least 5 s; intake did not wait for them.
+    expect(programsWhenAllRecorded).toBeLessThan(100);
+    expect(intakeMs).toBeLessThan(5000);
+    await waitFor(() => actions(daemon.dbPath).length === 200, 30_000, '200 programs recorded');
+    expect(await daemon.stop()).toBe(0);
+    expect(actions(daemon.dbPath).every((a) => a.ok === 1)).toBe(true);
+  }, 60_000);
+});

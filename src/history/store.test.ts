@@ -94,3 +94,31 @@ describe('history database', () => {
     db.close();
   });
 });
+
+describe('schema version 2', () => {
+  it('migrates a version 1 file in place, keeping its rows, and numbers new events after them', () => {
+    const path = join(dir, 'v1.db');
+    const v1 = new Database(path);
+    v1.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY, seqnum INTEGER, action TEXT NOT NULL, devpath TEXT NOT NULL,
+      subsystem TEXT NOT NULL, devtype TEXT, devname TEXT, driver TEXT, major INTEGER, minor INTEGER, source TEXT NOT NULL,
+      received_at INTEGER NOT NULL, properties TEXT NOT NULL);
+      CREATE INDEX events_devpath ON events (devpath, id); CREATE INDEX events_received_at ON events (received_at);
+      CREATE TABLE incidents (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at INTEGER NOT NULL, detail TEXT NOT NULL);
+      INSERT INTO events VALUES (7, 1, 'add', '/devices/x', 'net', NULL, NULL, NULL, NULL, NULL, 'kernel', 0, '{}');
+      PRAGMA user_version = 1;`);
+    v1.close();
+    const db = openHistoryDb(path);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(listEvents(db).map((e) => e.id)).toEqual([7]);
+    const writer = new HistoryWriter(db);
+    const id = writer.recordEvent(events[0]!);
+    expect(id).toBe(8);
+    writer.recordAction(id, { kind: 'program', target: '/bin/true', rule: 'r (f:1:1)', ok: false, error: 'exit code 1', durationMs: 3, argv: ['/bin/true'], exitCode: 1, signal: null, timedOut: false, stdout: '', stderr: '' });
+    writer.flush();
+    expect(db.prepare('SELECT event_id, kind, ok, exit_code, timed_out, argv FROM actions').all()).toEqual([
+      { event_id: 8, kind: 'program', ok: 0, exit_code: 1, timed_out: 0, argv: '["/bin/true"]' },
+    ]);
+    expect(listEvents(db).map((e) => e.id)).toEqual([7, 8]);
+    db.close();
+  });
+});

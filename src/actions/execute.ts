@@ -10,17 +10,21 @@ import { applyAttributes } from './attrs.js';
 import { applyDeviceNode } from './devnode.js';
 import { LinkTable } from './links.js';
 import type { ActionResult } from './results.js';
+import { ModuleLoader } from './modules.js';
 import { ProgramPool } from './run.js';
 
 export interface ExecutorOptions {
   devRoot: string;
   sysfs: Sysfs;
   pool?: ProgramPool;
+  /** The modprobe program (default: found in /sbin, /usr/sbin, ...). */
+  modprobe?: string;
 }
 
 export class ActionExecutor {
   readonly links: LinkTable;
   readonly pool: ProgramPool;
+  readonly modules: ModuleLoader;
   #devRoot: string;
   #sysfs: Sysfs;
 
@@ -29,6 +33,7 @@ export class ActionExecutor {
     this.#sysfs = options.sysfs;
     this.links = new LinkTable(options.devRoot);
     this.pool = options.pool ?? new ProgramPool();
+    this.modules = new ModuleLoader(this.pool, options.modprobe);
   }
 
   /** Creates the dev root when it does not exist (a test root, or a board without devtmpfs). */
@@ -50,9 +55,13 @@ export class ActionExecutor {
     return results;
   }
 
-  /** The plan's programs, in order; resolves with one result each. */
+  /** The plan's modules, then its programs, in order; resolves with one result each that ran. */
   async runPrograms(plan: Plan): Promise<ActionResult[]> {
     const results: ActionResult[] = [];
+    for (const module of plan.modules) {
+      const result = await this.modules.load(module, plan.properties);
+      if (result) results.push(result);
+    }
     for (const program of plan.run) {
       results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs: program.timeoutMs, rule: program.rule }));
     }

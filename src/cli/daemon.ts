@@ -22,6 +22,8 @@ Options:
   --dev ROOT              where device nodes and symlinks live (default: /dev)
   --dry-run               evaluate the rules and log what would be done; do nothing
   --max-programs N        programs from rules running at once (default: 16)
+  --modprobe PATH         the modprobe program (default: /sbin/modprobe or
+                          wherever it is)
   --control PATH          control socket, used by 'hotplugd reload'
                           (default: ${defaultControlPath()})
   --no-watch              do not reload rules when a rules directory changes
@@ -51,6 +53,7 @@ export const daemonCommand: Command = {
       dev: { type: 'string' },
       'dry-run': { type: 'boolean' },
       'max-programs': { type: 'string' },
+      modprobe: { type: 'string' },
       control: { type: 'string' },
       'no-watch': { type: 'boolean' },
       'no-coldplug': { type: 'boolean' },
@@ -80,6 +83,7 @@ export const daemonCommand: Command = {
       devRoot: values.dev ?? '/dev',
       dryRun: values['dry-run'] ?? false,
       maxPrograms: parsePositiveInt('daemon', 'max-programs', values['max-programs']),
+      ...(values.modprobe ? { modprobe: values.modprobe } : {}),
     });
     return await new Promise<number>((resolve, reject) => {
       let stopping = false;

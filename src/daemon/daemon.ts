@@ -39,6 +39,8 @@ export interface DaemonOptions {
   dryRun?: boolean;
   /** Programs from rules running at once (default 16). */
   maxPrograms?: number;
+  /** The modprobe program (default: found in /sbin, /usr/sbin, ...). */
+  modprobe?: string;
   /** Reload rules when a rule directory changes (default true). */
   watchRules?: boolean;
   accounts?: Accounts;
@@ -82,7 +84,12 @@ export class Daemon {
     this.#log = options.logger;
     this.#sysfs = new Sysfs(options.sysfsRoot);
     this.#ancestors = new AncestorCache(this.#sysfs);
-    this.#executor = new ActionExecutor({ devRoot: options.devRoot ?? '/dev', sysfs: this.#sysfs, pool: new ProgramPool(options.maxPrograms) });
+    this.#executor = new ActionExecutor({
+      devRoot: options.devRoot ?? '/dev',
+      sysfs: this.#sysfs,
+      pool: new ProgramPool(options.maxPrograms),
+      ...(options.modprobe ? { modprobe: options.modprobe } : {}),
+    });
     this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts);
     this.#db = openHistoryDb(options.dbPath);
     this.#writer = new HistoryWriter(this.#db, {
@@ -117,6 +124,7 @@ export class Daemon {
       actionsFailed: this.actionsFailed,
       programsRunning: this.#executor.pool.running,
       programsWaiting: this.#executor.pool.waiting,
+      modprobeRuns: this.#executor.modules.runs,
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
     };
@@ -272,17 +280,17 @@ export class Daemon {
 
   #act(event: Uevent, eventId: number, plan: Plan): void {
     if (this.#options.dryRun) {
-      if (plan.run.length > 0 || plan.symlinks.length > 0 || plan.owner || plan.group || plan.mode !== null || plan.attrs.length > 0) {
+      if (plan.run.length > 0 || plan.modules.length > 0 || plan.symlinks.length > 0 || plan.owner || plan.group || plan.mode !== null || plan.attrs.length > 0) {
         this.#log.info(
           { seqnum: event.seqnum, devpath: event.devpath, action: event.action, devnode: plan.devnode, symlinks: plan.symlinks,
-            owner: plan.owner?.name, group: plan.group?.name, mode: plan.mode?.toString(8), attrs: plan.attrs, run: plan.run.map((r) => r.argv) },
+            owner: plan.owner?.name, group: plan.group?.name, mode: plan.mode?.toString(8), attrs: plan.attrs, modules: plan.modules.map((m) => m.alias), run: plan.run.map((r) => r.argv) },
           'Dry run: would act',
         );
       }
       return;
     }
     for (const result of this.#executor.applyDevice(event, plan)) this.#recordAction(event, eventId, result);
-    if (plan.run.length === 0) return;
+    if (plan.run.length === 0 && plan.modules.length === 0) return;
     this.#executor.runPrograms(plan).then(
       (results) => {
         for (const result of results) this.#recordAction(event, eventId, result);

@@ -122,6 +122,7 @@ class EvaluationState implements SubstitutionSource {
       tags: [],
       attrs: [],
       run: [],
+      modules: [],
       imports: [],
       warnings: [],
     };
@@ -337,6 +338,11 @@ class EvaluationState implements SubstitutionSource {
         const name = expandTemplate(a.name, this, 'path');
         if (!isSafeRelativePath(name)) this.plan.warnings.push(`${origin()}: refused attribute path "${name}"`);
         else this.plan.attrs.push({ name, value: expandTemplate(a.value, this), rule: origin() });
+        return undefined;
+      }
+      case 'module': {
+        const alias = expandTemplate(a.alias, this);
+        if (alias !== '' && !this.plan.modules.some((m) => m.alias === alias)) this.plan.modules.push({ alias, rule: origin() });
         return undefined;
       }
       case 'run': {

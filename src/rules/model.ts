@@ -47,7 +47,8 @@ export type Assignment =
   | { kind: 'mode'; at: SourceLocation; mode: number; final?: boolean }
   | { kind: 'tag'; at: SourceLocation; op: 'add' | 'remove'; value: Template }
   | { kind: 'attr'; at: SourceLocation; name: Template; value: Template }
-  | { kind: 'run'; at: SourceLocation; argv: Template[]; timeoutMs: number | undefined; import: boolean; final?: boolean };
+  | { kind: 'run'; at: SourceLocation; argv: Template[]; timeoutMs: number | undefined; import: boolean; final?: boolean }
+  | { kind: 'module'; at: SourceLocation; alias: Template };
 
 export interface Rule {
   /** The rule's name, or `file:line` when it has none. */

@@ -16,6 +16,12 @@ export interface PlannedImport extends PlannedRun {
   ran: boolean;
 }
 
+/** A kernel module to load (`modprobe -b -q -- ALIAS`), by alias such as a MODALIAS. */
+export interface PlannedModule {
+  alias: string;
+  rule: string;
+}
+
 export interface PlannedAttr {
   name: string;
   value: string;
@@ -41,6 +47,7 @@ export interface Plan {
   tags: string[];
   attrs: PlannedAttr[];
   run: PlannedRun[];
+  modules: PlannedModule[];
   imports: PlannedImport[];
   /** Values a rule produced that were refused (an unsafe symlink, a bad tag) and why. */
   warnings: string[];
@@ -81,6 +88,7 @@ export function evaluationToJson({ plan, trace }: Evaluation): Record<string, un
     tags: plan.tags,
     attrs: plan.attrs,
     run: plan.run.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule })),
+    modules: plan.modules,
     imports: plan.imports.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule, ran: r.ran })),
     warnings: plan.warnings,
     trace: trace.map((t) => ({

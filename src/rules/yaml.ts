@@ -20,7 +20,7 @@ import {
 import { YamlReader, isMap, isSeq, type YamlNode } from './yaml-nodes.js';
 
 const TOP_KEYS = ['rules'] as const;
-const RULE_KEYS = ['name', 'description', 'match', 'set', 'append', 'remove', 'run', 'stop'] as const;
+const RULE_KEYS = ['name', 'description', 'match', 'set', 'append', 'remove', 'run', 'load_module', 'stop'] as const;
 const MATCH_KEYS = [...DEVICE_FIELDS, 'env', 'attrs', 'tags', 'exists', 'parent'] as const;
 const PARENT_KEYS = [...PARENT_FIELDS, 'attrs'] as const;
 const SET_KEYS = ['env', 'symlink', 'link_priority', 'name', 'owner', 'group', 'mode', 'tags', 'attrs'] as const;
@@ -84,6 +84,7 @@ class RuleCompiler {
       else if (key === 'append') this.#append(value);
       else if (key === 'remove') this.#remove(value);
       else if (key === 'run') this.#run(value);
+      else if (key === 'load_module') this.#loadModule(value);
       else if (key === 'stop') stop = r.boolean(value, 'stop') ?? false;
     }
     if (!pairs.some((p) => p.key === 'match')) r.warn(node, `rule "${name}" has no "match": it applies to every event`);
@@ -320,6 +321,13 @@ class RuleCompiler {
         continue;
       }
       this.#assignments.push({ kind: 'run', at: r.at(item), argv: argv as Template[], timeoutMs, import: importOutput });
+    }
+  }
+
+  #loadModule(node: YamlNode): void {
+    for (const item of this.#reader.strings(node, 'load_module') ?? []) {
+      const alias = this.#template(item.node, item.value, 'load_module');
+      if (alias) this.#assignments.push({ kind: 'module', at: this.#reader.at(item.node), alias });
     }
   }
 

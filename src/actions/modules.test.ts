@@ -1,0 +1,50 @@
+// Module loading with a stand-in modprobe (a real process that logs its argv).
+import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeTempDir } from '../../test/helpers/netns.js';
+import { ModuleLoader } from './modules.js';
+import { ProgramPool } from './run.js';
+
+let dir: { path: string; remove(): void };
+let modprobe: string;
+const log = () => readFileSync(join(dir.path, 'log'), 'utf8').trim().split('\n').filter(Boolean);
+
+beforeEach(() => {
+  dir = makeTempDir('modprobe');
+  modprobe = join(dir.path, 'modprobe');
+  writeFileSync(join(dir.path, 'log'), '');
+  // Slow enough that concurrent requests overlap; fails for aliases starting with "bad".
+  writeFileSync(modprobe, `#!${process.execPath}
+const alias = process.argv.at(-1);
+require('fs').appendFileSync(${JSON.stringify(join(dir.path, 'log'))}, process.argv.slice(2).join(' ') + '\\n');
+setTimeout(() => process.exit(alias.startsWith('bad') ? 1 : 0), 100);
+`);
+  chmodSync(modprobe, 0o755);
+});
+afterEach(() => dir.remove());
+
+describe('ModuleLoader', () => {
+  it('runs modprobe once for a storm of the same alias, and once per distinct alias', async () => {
+    const loader = new ModuleLoader(new ProgramPool(4), modprobe);
+    const requests = Array.from({ length: 50 }, (_, i) => loader.load({ alias: i % 10 === 0 ? 'usb:other' : 'usb:v1A86p7523', rule: 'r' }, {}));
+    const results = (await Promise.all(requests)).filter((r) => r !== undefined);
+    expect(log().sort()).toEqual(['-b -q -- usb:other', '-b -q -- usb:v1A86p7523']);
+    expect(results.map((r) => [r.kind, r.target, r.ok])).toEqual([['module', 'usb:other', true], ['module', 'usb:v1A86p7523', true]]);
+    // Loaded once: later events with the alias run nothing.
+    expect(await loader.load({ alias: 'usb:v1A86p7523', rule: 'r' }, {})).toBeUndefined();
+    expect(loader.runs).toBe(2);
+  });
+
+  it('records a failed load and tries again next time', async () => {
+    const loader = new ModuleLoader(new ProgramPool(), modprobe);
+    expect(await loader.load({ alias: 'bad:alias', rule: 'r' }, {})).toMatchObject({ kind: 'module', ok: false, error: 'exit code 1' });
+    expect(await loader.load({ alias: 'bad:alias', rule: 'r' }, {})).toMatchObject({ ok: false });
+    expect(log()).toHaveLength(2);
+  });
+
+  it('says so when there is no modprobe', async () => {
+    const loader = new ModuleLoader(new ProgramPool(), undefined);
+    expect(await loader.load({ alias: 'x', rule: 'r' }, {})).toMatchObject({ ok: false, error: 'modprobe not found' });
+  });
+});

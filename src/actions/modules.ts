@@ -1,0 +1,61 @@
+// Loading kernel modules by alias (a MODALIAS): `modprobe -b -q -- ALIAS`. A storm of
+// identical aliases (every port of a hub, every coldplugged device of one kind) runs
+// modprobe once: a running load is shared, and a loaded alias is not loaded again.
+import { existsSync } from 'node:fs';
+import type { PlannedModule } from '../rules/plan.js';
+import type { ActionResult } from './results.js';
+import type { ProgramPool } from './run.js';
+
+const MODPROBE_CANDIDATES = ['/sbin/modprobe', '/usr/sbin/modprobe', '/bin/modprobe', '/usr/bin/modprobe'];
+// Aliases remembered as loaded; past this many the memory starts over (a reload costs one modprobe).
+const MAX_REMEMBERED = 8192;
+
+/** Where modprobe is on this system, if anywhere. */
+export function findModprobe(): string | undefined {
+  return MODPROBE_CANDIDATES.find((path) => existsSync(path));
+}
+
+export class ModuleLoader {
+  readonly modprobe: string | undefined;
+  #pool: ProgramPool;
+  #loaded = new Set<string>();
+  #loading = new Map<string, Promise<ActionResult>>();
+  /** modprobe runs started (the rest were deduplicated). */
+  runs = 0;
+
+  constructor(pool: ProgramPool, modprobe = findModprobe()) {
+    this.#pool = pool;
+    this.modprobe = modprobe;
+  }
+
+  /** One result when modprobe ran for this request; none when the alias was already loaded or loading. */
+  async load(module: PlannedModule, env: Record<string, string>): Promise<ActionResult | undefined> {
+    if (this.#loaded.has(module.alias)) return undefined;
+    const running = this.#loading.get(module.alias);
+    if (running) {
+      await running;
+      return undefined;
+    }
+    const load = this.#run(module, env);
+    this.#loading.set(module.alias, load);
+    try {
+      const result = await load;
+      if (result.ok) {
+        if (this.#loaded.size >= MAX_REMEMBERED) this.#loaded.clear();
+        this.#loaded.add(module.alias);
+      }
+      return result;
+    } finally {
+      this.#loading.delete(module.alias);
+    }
+  }
+
+  async #run(module: PlannedModule, env: Record<string, string>): Promise<ActionResult> {
+    if (this.modprobe === undefined) {
+      return { kind: 'module', target: module.alias, rule: module.rule, ok: false, error: 'modprobe not found', durationMs: 0 };
+    }
+    this.runs++;
+    const result = await this.#pool.run([this.modprobe, '-b', '-q', '--', module.alias], { env, rule: module.rule });
+    return { ...result, kind: 'module', target: module.alias };
+  }
+}

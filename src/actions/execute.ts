@@ -11,6 +11,7 @@ import { applyDeviceNode } from './devnode.js';
 import { LinkTable } from './links.js';
 import type { ActionResult } from './results.js';
 import { ModuleLoader } from './modules.js';
+import { renameInterface } from './rename.js';
 import { ProgramPool } from './run.js';
 
 export interface ExecutorOptions {
@@ -55,9 +56,11 @@ export class ActionExecutor {
     return results;
   }
 
-  /** The plan's modules, then its programs, in order; resolves with one result each that ran. */
-  async runPrograms(plan: Plan): Promise<ActionResult[]> {
+  /** The interface rename, the plan's modules, then its programs, in order; one result each that ran. */
+  async runPrograms(event: Uevent, plan: Plan): Promise<ActionResult[]> {
     const results: ActionResult[] = [];
+    const rename = await renameInterface(this.pool, event, plan);
+    if (rename) results.push(rename);
     for (const module of plan.modules) {
       const result = await this.modules.load(module, plan.properties);
       if (result) results.push(result);

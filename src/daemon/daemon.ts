@@ -290,8 +290,8 @@ export class Daemon {
       return;
     }
     for (const result of this.#executor.applyDevice(event, plan)) this.#recordAction(event, eventId, result);
-    if (plan.run.length === 0 && plan.modules.length === 0) return;
-    this.#executor.runPrograms(plan).then(
+    if (plan.run.length === 0 && plan.modules.length === 0 && plan.name === null) return;
+    this.#executor.runPrograms(event, plan).then(
       (results) => {
         for (const result of results) this.#recordAction(event, eventId, result);
       },

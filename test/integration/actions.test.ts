@@ -124,6 +124,24 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
     expect(rows.find((r) => r.rule?.startsWith('crash '))).toMatchObject({ ok: 0, exit_code: 7, timed_out: 0, error: 'exit code 7' });
   });
 
+  it('renames a network interface as a rule says, and records it', async () => {
+    const { netns, dir, rules } = setup('act-rename');
+    writeFileSync(join(rules, '10-test.yaml'), `rules:
+  - name: name-lan
+    match: { action: add, subsystem: net, kernel: "va*" }
+    set: { name: "lan$number" }
+`);
+    const daemon = await start(netns, dir, ['--no-coldplug', '--rules-dir', rules]);
+    netns.ip('link', 'add', 'va7', 'type', 'veth', 'peer', 'name', 'vb7');
+    await waitFor(() => countEvents(daemon.dbPath, "action = 'move' AND devpath = '/devices/virtual/net/lan7'") === 1, 20_000, 'the move event of lan7');
+    await waitFor(() => actions(daemon.dbPath).some((a) => a.kind === 'rename'), 20_000, 'the rename recorded');
+    expect(await daemon.stop()).toBe(0);
+    expect(netns.ip('-o', 'link', 'show', 'lan7')).toContain('lan7@vb7');
+    expect(actions(daemon.dbPath).filter((a) => a.kind === 'rename')).toEqual([
+      expect.objectContaining({ target: 'va7 -> lan7', ok: 1, exit_code: 0 }),
+    ]);
+  });
+
   it('keeps taking events while 200 programs from a storm wait for the pool', async () => {
     const { netns, dir, rules } = setup('act-storm');
     writeFileSync(join(rules, '10-test.yaml'), `rules:

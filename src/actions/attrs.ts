@@ -7,6 +7,15 @@ import type { PlannedAttr } from '../rules/plan.js';
 import type { Sysfs } from '../uevent/sysfs.js';
 import { attempt, type ActionResult } from './results.js';
 
+/**
+ * USB authorization, USBGuard-style: `authorized` = 0 refuses the device (the kernel unbinds
+ * its drivers), 1 allows it. Recorded as `refuse` or `authorize`.
+ */
+export function applyAuthorization(sysfs: Sysfs, devpath: string, decision: { allow: boolean; rule: string }): ActionResult {
+  const [result] = applyAttributes(sysfs, devpath, [{ name: 'authorized', value: decision.allow ? '1' : '0', rule: decision.rule }]);
+  return { ...(result as ActionResult), kind: decision.allow ? 'authorize' : 'refuse', target: devpath };
+}
+
 export function applyAttributes(sysfs: Sysfs, devpath: string, attrs: readonly PlannedAttr[]): ActionResult[] {
   return attrs.map((attr) =>
     attempt('attr', `${devpath}/${attr.name}`, attr.rule, () => {

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import type { Plan } from '../rules/plan.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Sysfs } from '../uevent/sysfs.js';
-import { applyAttributes } from './attrs.js';
+import { applyAttributes, applyAuthorization } from './attrs.js';
 import { applyDeviceNode } from './devnode.js';
 import { LinkTable } from './links.js';
 import type { ActionResult } from './results.js';
@@ -53,6 +53,7 @@ export class ActionExecutor {
     if (node) results.push(node);
     if (plan.devnode !== null) results.push(...this.links.update(event.devpath, plan.devnode, plan.symlinks, plan.linkPriority));
     results.push(...applyAttributes(this.#sysfs, event.devpath, plan.attrs));
+    if (plan.authorize !== null) results.push(applyAuthorization(this.#sysfs, event.devpath, plan.authorize));
     return results;
   }
 

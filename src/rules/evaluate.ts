@@ -121,6 +121,7 @@ class EvaluationState implements SubstitutionSource {
       mode: null,
       tags: [],
       attrs: [],
+      authorize: null,
       run: [],
       modules: [],
       imports: [],
@@ -340,6 +341,10 @@ class EvaluationState implements SubstitutionSource {
         else this.plan.attrs.push({ name, value: expandTemplate(a.value, this), rule: origin() });
         return undefined;
       }
+      case 'authorize':
+        if (this.event.subsystem !== 'usb') this.plan.warnings.push(`${origin()}: "authorize" applies to USB devices only; ignored`);
+        else this.plan.authorize = { allow: a.authorize, rule: origin() };
+        return undefined;
       case 'module': {
         const alias = expandTemplate(a.alias, this);
         if (alias !== '' && !this.plan.modules.some((m) => m.alias === alias)) this.plan.modules.push({ alias, rule: origin() });

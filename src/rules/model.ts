@@ -48,7 +48,8 @@ export type Assignment =
   | { kind: 'tag'; at: SourceLocation; op: 'add' | 'remove'; value: Template }
   | { kind: 'attr'; at: SourceLocation; name: Template; value: Template }
   | { kind: 'run'; at: SourceLocation; argv: Template[]; timeoutMs: number | undefined; import: boolean; final?: boolean }
-  | { kind: 'module'; at: SourceLocation; alias: Template };
+  | { kind: 'module'; at: SourceLocation; alias: Template }
+  | { kind: 'authorize'; at: SourceLocation; authorize: boolean };
 
 export interface Rule {
   /** The rule's name, or `file:line` when it has none. */

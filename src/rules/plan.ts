@@ -46,6 +46,8 @@ export interface Plan {
   mode: number | null;
   tags: string[];
   attrs: PlannedAttr[];
+  /** USB authorization: false refuses the device (writes 0 to `authorized`), true allows it. */
+  authorize: { allow: boolean; rule: string } | null;
   run: PlannedRun[];
   modules: PlannedModule[];
   imports: PlannedImport[];
@@ -87,6 +89,7 @@ export function evaluationToJson({ plan, trace }: Evaluation): Record<string, un
     mode: plan.mode === null ? null : plan.mode.toString(8).padStart(4, '0'),
     tags: plan.tags,
     attrs: plan.attrs,
+    authorize: plan.authorize,
     run: plan.run.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule })),
     modules: plan.modules,
     imports: plan.imports.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule, ran: r.ran })),

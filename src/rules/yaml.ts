@@ -23,7 +23,7 @@ const TOP_KEYS = ['rules'] as const;
 const RULE_KEYS = ['name', 'description', 'match', 'set', 'append', 'remove', 'run', 'load_module', 'stop'] as const;
 const MATCH_KEYS = [...DEVICE_FIELDS, 'env', 'attrs', 'tags', 'exists', 'parent'] as const;
 const PARENT_KEYS = [...PARENT_FIELDS, 'attrs'] as const;
-const SET_KEYS = ['env', 'symlink', 'link_priority', 'name', 'owner', 'group', 'mode', 'tags', 'attrs'] as const;
+const SET_KEYS = ['env', 'symlink', 'link_priority', 'name', 'owner', 'group', 'mode', 'tags', 'attrs', 'authorize'] as const;
 const APPEND_KEYS = ['env'] as const;
 const REMOVE_KEYS = ['env', 'symlink', 'tags'] as const;
 const RUN_KEYS = ['argv', 'timeout', 'import'] as const;
@@ -219,6 +219,9 @@ class RuleCompiler {
           const template = this.#template(item.node, item.value, 'tags');
           if (template) this.#assignments.push({ kind: 'tag', at: r.at(item.node), op: 'add', value: template });
         }
+      } else if (key === 'authorize') {
+        const authorize = r.boolean(value, 'authorize');
+        if (authorize !== undefined) this.#assignments.push({ kind: 'authorize', at, authorize });
       } else if (key === 'attrs') {
         for (const pair of r.namedPairs(value, 'set.attrs')) {
           const name = this.#template(pair.keyNode, pair.key, 'set.attrs');

@@ -124,6 +124,31 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
     expect(rows.find((r) => r.rule?.startsWith('crash '))).toMatchObject({ ok: 0, exit_code: 7, timed_out: 0, error: 'exit code 7' });
   });
 
+  it('refuses a USB device that the default-deny example policy does not allow, and records it', async () => {
+    const policy = readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'usb-allowlist.yaml'), 'utf8');
+    for (const allowCh340 of [false, true]) {
+      const { netns, dir, rules } = setup(allowCh340 ? 'act-allow' : 'act-refuse');
+      const fixture = loadUeventFixtures().find((f) => f.scenario === 'usb-serial-ch340')!;
+      const fake = buildFakeSysfs(fixture.sysfs!);
+      cleanups.push(() => fake.remove());
+      writeFileSync(join(fake.root, SERIAL_USB, 'uevent'), 'DEVTYPE=usb_device\n');
+      // The allowed run lists the CH340 in place of the example's FTDI adapter.
+      writeFileSync(join(rules, '10-usb-allowlist.yaml'), allowCh340 ? policy.replace('idVendor: "0403", idProduct: "6001"', 'idVendor: "1a86", idProduct: "7523"') : policy);
+      const daemon = await start(netns, dir, ['--sysfs', fake.root, '--rules-dir', rules]);
+      await waitFor(() => countEvents(daemon.dbPath, "source = 'coldplug'") === fake.devices.length, 20_000, 'coldplug recorded');
+      expect(await daemon.stop()).toBe(0);
+      const authorized = readFileSync(join(fake.root, SERIAL_USB, 'authorized'), 'utf8').trim();
+      const refusals = actions(daemon.dbPath).filter((a) => a.kind === 'refuse');
+      if (allowCh340) {
+        expect(authorized).toBe('1');
+        expect(refusals).toEqual([]);
+      } else {
+        expect(authorized).toBe('0');
+        expect(refusals).toEqual([expect.objectContaining({ target: SERIAL_USB, ok: 1, rule: expect.stringContaining('usb-refuse-the-rest (') })]);
+      }
+    }
+  });
+
   it('renames a network interface as a rule says, and records it', async () => {
     const { netns, dir, rules } = setup('act-rename');
     writeFileSync(join(rules, '10-test.yaml'), `rules:

@@ -11,10 +11,13 @@ const schema = JSON.parse(readFileSync(join(REPO, 'schema', 'rules.schema.json')
 const validate = new Ajv2020.default({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
 
 describe('rules.schema.json', () => {
-  const shipped = readdirSync(join(REPO, 'rules.d')).filter((f) => f.endsWith('.yaml'));
+  const shipped = [
+    ...readdirSync(join(REPO, 'rules.d')).filter((f) => f.endsWith('.yaml')).map((f) => join('rules.d', f)),
+    ...readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => join('examples', f)),
+  ];
   it.each(shipped)('accepts the shipped %s', (file) => {
     // Parsed as an editor would (core schema: 0660 is a number, true a boolean).
-    const ok = validate(parse(readFileSync(join(REPO, 'rules.d', file), 'utf8')));
+    const ok = validate(parse(readFileSync(join(REPO, file), 'utf8')));
     expect(validate.errors ?? []).toEqual([]);
     expect(ok).toBe(true);
   });

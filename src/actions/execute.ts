@@ -12,7 +12,7 @@ import { LinkTable } from './links.js';
 import type { ActionResult } from './results.js';
 import { ModuleLoader } from './modules.js';
 import { renameInterface } from './rename.js';
-import { ProgramPool } from './run.js';
+import { DEFAULT_PROGRAM_TIMEOUT_MS, ProgramPool } from './run.js';
 
 export interface ExecutorOptions {
   devRoot: string;
@@ -20,6 +20,8 @@ export interface ExecutorOptions {
   pool?: ProgramPool;
   /** The modprobe program (default: found in /sbin, /usr/sbin, ...). */
   modprobe?: string;
+  /** For programs whose rule sets no timeout (default 30 s). */
+  programTimeoutMs?: number;
 }
 
 export class ActionExecutor {
@@ -28,6 +30,7 @@ export class ActionExecutor {
   readonly modules: ModuleLoader;
   #devRoot: string;
   #sysfs: Sysfs;
+  #programTimeoutMs: number;
 
   constructor(options: ExecutorOptions) {
     this.#devRoot = options.devRoot;
@@ -35,6 +38,7 @@ export class ActionExecutor {
     this.links = new LinkTable(options.devRoot);
     this.pool = options.pool ?? new ProgramPool();
     this.modules = new ModuleLoader(this.pool, options.modprobe);
+    this.#programTimeoutMs = options.programTimeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS;
   }
 
   /** Creates the dev root when it does not exist (a test root, or a board without devtmpfs). */
@@ -67,7 +71,7 @@ export class ActionExecutor {
       if (result) results.push(result);
     }
     for (const program of plan.run) {
-      results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs: program.timeoutMs, rule: program.rule }));
+      results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs: program.timeoutMs ?? this.#programTimeoutMs, rule: program.rule }));
     }
     return results;
   }

@@ -37,6 +37,18 @@ function collect(stream: NodeJS.ReadableStream | null, max: number): () => { tex
   return () => ({ text: Buffer.concat(chunks).toString('utf8'), truncated });
 }
 
+// Process groups of programs still running: killed when the daemon stops, since a detached
+// group would otherwise outlive it.
+const runningGroups = new Set<number>();
+
+/** Sends SIGKILL to every program still running (the daemon is stopping). Returns how many. */
+export function killRunningPrograms(): number {
+  const count = runningGroups.size;
+  for (const pid of runningGroups) killGroup(pid, 'SIGKILL');
+  runningGroups.clear();
+  return count;
+}
+
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (pid === undefined) return;
   try {
@@ -66,6 +78,7 @@ export async function runProgram(argv: string[], options: ProgramOptions): Promi
     cleanup: true,
     encoding: 'buffer',
   });
+  if (subprocess.pid !== undefined) runningGroups.add(subprocess.pid);
   const stdout = collect(subprocess.stdout, max);
   const stderr = collect(subprocess.stderr, max);
   let timedOut = false;
@@ -80,6 +93,7 @@ export async function runProgram(argv: string[], options: ProgramOptions): Promi
   clearTimeout(killTimer);
   // Whatever the program left behind in its group goes with it.
   killGroup(subprocess.pid, 'SIGKILL');
+  if (subprocess.pid !== undefined) runningGroups.delete(subprocess.pid);
   const out = stdout();
   const err = stderr();
   const exitCode = result.exitCode ?? null;
@@ -133,8 +147,13 @@ export class ProgramPool {
     }
   }
 
-  /** Resolves when nothing runs or waits. */
-  async idle(): Promise<void> {
-    while (this.running > 0 || this.#waiting.length > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  /** Resolves true when nothing runs or waits, false when `timeoutMs` passed first. */
+  async idle(timeoutMs = Infinity): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.running > 0 || this.#waiting.length > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return true;
   }
 }

@@ -3,7 +3,7 @@ import { defaultDbPath } from '../history/db.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { HotplugError } from '../errors.js';
-import { parseByteSize, parseCommandArgs, parsePositiveInt, type Command } from './args.js';
+import { parseByteSize, parseCommandArgs, parseDuration, parsePositiveInt, type Command } from './args.js';
 import { DEFAULT_RULES_DIRS } from './paths.js';
 import { defaultControlPath } from '../daemon/control.js';
 
@@ -22,6 +22,7 @@ Options:
   --dev ROOT              where device nodes and symlinks live (default: /dev)
   --dry-run               evaluate the rules and log what would be done; do nothing
   --max-programs N        programs from rules running at once (default: 16)
+  --program-timeout DUR   for programs whose rule sets no timeout (default: 30s)
   --modprobe PATH         the modprobe program (default: /sbin/modprobe or
                           wherever it is)
   --control PATH          control socket, used by 'hotplugd reload'
@@ -35,7 +36,8 @@ Options:
   --log-format FORMAT     json, pretty or auto (pretty on a terminal; default: auto)
   -h, --help              show this help
 
-Signals: SIGTERM or SIGINT stop the daemon after recording every accepted event;
+Signals: SIGTERM or SIGINT stop the daemon after recording every accepted event
+and giving running programs 5 s to finish (then they are killed);
 SIGHUP reloads the rules (kept unchanged if the new ones have errors).
 
 Exit status: 0 after a signal, 1 on an internal error, 2 on a usage error,
@@ -53,6 +55,7 @@ export const daemonCommand: Command = {
       dev: { type: 'string' },
       'dry-run': { type: 'boolean' },
       'max-programs': { type: 'string' },
+      'program-timeout': { type: 'string' },
       modprobe: { type: 'string' },
       control: { type: 'string' },
       'no-watch': { type: 'boolean' },
@@ -83,6 +86,7 @@ export const daemonCommand: Command = {
       devRoot: values.dev ?? '/dev',
       dryRun: values['dry-run'] ?? false,
       maxPrograms: parsePositiveInt('daemon', 'max-programs', values['max-programs']),
+      programTimeoutMs: parseDuration('daemon', 'program-timeout', values['program-timeout']),
       ...(values.modprobe ? { modprobe: values.modprobe } : {}),
     });
     return await new Promise<number>((resolve, reject) => {
@@ -90,8 +94,10 @@ export const daemonCommand: Command = {
       const stop = (signal: string) => {
         stopping = true;
         logger.info({ signal }, 'Stopping');
-        daemon.stop();
-        resolve(0);
+        daemon.stopGracefully().then(
+          () => resolve(0),
+          (error: unknown) => reject(error as Error),
+        );
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

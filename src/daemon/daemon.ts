@@ -14,7 +14,7 @@ import { evaluate } from '../rules/evaluate.js';
 import type { Evaluation, Plan } from '../rules/plan.js';
 import { ActionExecutor } from '../actions/execute.js';
 import type { ActionResult } from '../actions/results.js';
-import { ProgramPool } from '../actions/run.js';
+import { ProgramPool, killRunningPrograms } from '../actions/run.js';
 import type { Accounts } from '../rules/accounts.js';
 import { ControlServer } from './control.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
@@ -41,12 +41,15 @@ export interface DaemonOptions {
   maxPrograms?: number;
   /** The modprobe program (default: found in /sbin, /usr/sbin, ...). */
   modprobe?: string;
+  /** For programs whose rule sets no timeout. */
+  programTimeoutMs?: number | undefined;
   /** Reload rules when a rule directory changes (default true). */
   watchRules?: boolean;
   accounts?: Accounts;
 }
 
 export const DEFAULT_QUEUE_CAPACITY = 8192;
+export const DEFAULT_STOP_GRACE_MS = 5000;
 const REJECT_LOG_INTERVAL_MS = 10_000;
 
 export type ProcessedListener = (event: Uevent, evaluation: Evaluation | undefined) => void;
@@ -88,6 +91,7 @@ export class Daemon {
       devRoot: options.devRoot ?? '/dev',
       sysfs: this.#sysfs,
       pool: new ProgramPool(options.maxPrograms),
+      ...(options.programTimeoutMs ? { programTimeoutMs: options.programTimeoutMs } : {}),
       ...(options.modprobe ? { modprobe: options.modprobe } : {}),
     });
     this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts);
@@ -213,14 +217,28 @@ export class Daemon {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Stops reading, handles what was accepted, commits it, closes the database. */
+  /**
+   * Stops reading and handles what was accepted, then gives running programs up to
+   * `graceMs` to finish (their outcomes are recorded) before stop() kills the rest.
+   */
+  async stopGracefully(graceMs = DEFAULT_STOP_GRACE_MS): Promise<void> {
+    if (this.#stopped) return;
+    this.#source?.close();
+    this.#queue.drain();
+    const finished = await this.#executor.pool.idle(graceMs);
+    if (!finished) this.#log.warn({ running: this.#executor.pool.running, waiting: this.#executor.pool.waiting, graceMs }, 'Programs still running at stop are killed');
+    this.stop();
+  }
+
+  /** Stops reading, handles what was accepted, kills running programs, commits, closes the database. */
   stop(): void {
     if (this.#stopped) return;
-    this.#stopped = true;
     this.#source?.close();
     this.#rules.close();
     this.#control?.close();
     this.#queue.drain();
+    this.#stopped = true;
+    killRunningPrograms();
     this.#writer.flush();
     this.#db.close();
     this.#log.info({ counters: this.counters, uptimeMs: Date.now() - this.startedAt }, 'hotplugd stopped');

@@ -149,6 +149,38 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
     }
   });
 
+  it('on SIGTERM lets a short program finish and be recorded, and kills one that would not end', async () => {
+    const { netns, dir, rules, out } = setup('act-stop');
+    const pidFile = join(out, 'hang.pid');
+    writeFileSync(join(rules, '10-test.yaml'), `rules:
+  - name: short
+    match: { action: add, subsystem: net, kernel: short0 }
+    run: [["/bin/sleep", "1"]]
+  - name: endless
+    match: { action: add, subsystem: net, kernel: endless0 }
+    run: [{ argv: [${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(`require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)`)}], timeout: 60m }]
+`);
+    const daemon = await start(netns, dir, ['--no-coldplug', '--rules-dir', rules]);
+    netns.ip('link', 'add', 'endless0', 'type', 'veth', 'peer', 'name', 'endless1');
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 20_000, 'the endless program');
+    netns.ip('link', 'add', 'short0', 'type', 'veth', 'peer', 'name', 'short1');
+    await waitFor(() => countEvents(daemon.dbPath, "devpath = '/devices/virtual/net/short0'") === 1, 20_000, 'short0 recorded');
+    const started = Date.now();
+    expect(await daemon.stop()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(actions(daemon.dbPath).find((a) => a.rule?.startsWith('short '))).toMatchObject({ ok: 1, exit_code: 0 });
+    expect(daemon.logs.some((l) => l.msg === 'Programs still running at stop are killed')).toBe(true);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 5000, 'the endless program to be gone');
+  });
+
   it('renames a network interface as a rule says, and records it', async () => {
     const { netns, dir, rules } = setup('act-rename');
     writeFileSync(join(rules, '10-test.yaml'), `rules:

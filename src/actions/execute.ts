@@ -30,7 +30,7 @@ export class ActionExecutor {
   readonly modules: ModuleLoader;
   #devRoot: string;
   #sysfs: Sysfs;
-  #programTimeoutMs: number;
+  readonly programTimeoutMs: number;
 
   constructor(options: ExecutorOptions) {
     this.#devRoot = options.devRoot;
@@ -38,7 +38,7 @@ export class ActionExecutor {
     this.links = new LinkTable(options.devRoot);
     this.pool = options.pool ?? new ProgramPool();
     this.modules = new ModuleLoader(this.pool, options.modprobe);
-    this.#programTimeoutMs = options.programTimeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS;
+    this.programTimeoutMs = options.programTimeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS;
   }
 
   /** Creates the dev root when it does not exist (a test root, or a board without devtmpfs). */
@@ -71,7 +71,7 @@ export class ActionExecutor {
       if (result) results.push(result);
     }
     for (const program of plan.run) {
-      results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs: program.timeoutMs ?? this.#programTimeoutMs, rule: program.rule }));
+      results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs: program.timeoutMs ?? this.programTimeoutMs, rule: program.rule }));
     }
     return results;
   }

@@ -1,6 +1,5 @@
 // The daemon: kernel socket → queue → handle (rules, registry, history, subscribers).
 // Every step of handling one event is isolated: one bad event never stops the daemon.
-import { existsSync } from 'node:fs';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { HistoryWriter } from '../history/store.js';
 import { describeError } from '../errors.js';
@@ -8,12 +7,10 @@ import type { Logger } from '../log.js';
 import { KernelUeventSource, countMalformed, type Rejection } from '../uevent/source.js';
 import { Sysfs } from '../uevent/sysfs.js';
 import { AncestorCache } from '../uevent/ancestors.js';
+import { EventWorker, type ProcessedListener } from './worker.js';
 import type { Uevent } from '../uevent/event.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
-import { evaluate } from '../rules/evaluate.js';
-import type { Evaluation, Plan } from '../rules/plan.js';
 import { ActionExecutor } from '../actions/execute.js';
-import type { ActionResult } from '../actions/results.js';
 import { ProgramPool, killRunningPrograms } from '../actions/run.js';
 import type { Accounts } from '../rules/accounts.js';
 import { ControlServer } from './control.js';
@@ -52,13 +49,11 @@ export const DEFAULT_QUEUE_CAPACITY = 8192;
 export const DEFAULT_STOP_GRACE_MS = 5000;
 const REJECT_LOG_INTERVAL_MS = 10_000;
 
-export type ProcessedListener = (event: Uevent, evaluation: Evaluation | undefined) => void;
+
+export type { ProcessedListener };
 
 export class Daemon {
   readonly startedAt = Date.now();
-  processed = 0;
-  /** Events whose rule evaluation threw (a bug: logged, and the event still recorded). */
-  evaluationFailures = 0;
   /** Times the queue filled and reading the socket was paused. */
   readPauses = 0;
   #options: DaemonOptions;
@@ -70,12 +65,10 @@ export class Daemon {
   #queue: EventQueue<Uevent>;
   #registry = new DeviceRegistry();
   #rules: LiveRules;
-  #ancestors: AncestorCache;
   #executor: ActionExecutor;
-  actionsFailed = 0;
+  #worker: EventWorker;
   #control: ControlServer | undefined;
   #seqnums = new SeqnumTracker();
-  #listeners = new Set<ProcessedListener>();
   #overflowReports = 0;
   #overflowSinceLastGap = false;
   #resyncPending = false;
@@ -86,7 +79,6 @@ export class Daemon {
     this.#options = options;
     this.#log = options.logger;
     this.#sysfs = new Sysfs(options.sysfsRoot);
-    this.#ancestors = new AncestorCache(this.#sysfs);
     this.#executor = new ActionExecutor({
       devRoot: options.devRoot ?? '/dev',
       sysfs: this.#sysfs,
@@ -99,8 +91,21 @@ export class Daemon {
     this.#writer = new HistoryWriter(this.#db, {
       onError: (error, rows) => this.#log.error({ err: error, rows }, `Failed to record ${rows} history rows: ${error.message}`),
     });
+    this.#worker = new EventWorker({
+      sysfs: this.#sysfs,
+      sysfsRoot: options.sysfsRoot,
+      devRoot: options.devRoot ?? '/dev',
+      dryRun: options.dryRun ?? false,
+      ancestors: new AncestorCache(this.#sysfs),
+      rules: this.#rules,
+      executor: this.#executor,
+      writer: this.#writer,
+      registry: this.#registry,
+      log: this.#log,
+      canRecord: () => !this.#stopped,
+    });
     this.#queue = new EventQueue<Uevent>(options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY, {
-      handle: (event) => this.#handle(event),
+      handle: (event) => this.#worker.handle(event),
       onFull: () => {
         this.readPauses++;
         this.#source?.pause();
@@ -119,13 +124,14 @@ export class Daemon {
       malformed: source ? countMalformed(source) : 0,
       malformedByReason: source?.malformed,
       enobufs: source?.enobufs ?? 0,
-      processed: this.processed,
+      processed: this.#worker.processed,
       queued: this.#queue.length,
       readPauses: this.readPauses,
       recorded: this.#writer.committed,
       recordFailures: this.#writer.failed,
-      evaluationFailures: this.evaluationFailures,
-      actionsFailed: this.actionsFailed,
+      evaluationFailures: this.#worker.evaluationFailures,
+      actionsFailed: this.#worker.actionsFailed,
+      importing: this.#worker.importing,
       programsRunning: this.#executor.pool.running,
       programsWaiting: this.#executor.pool.waiting,
       modprobeRuns: this.#executor.modules.runs,
@@ -213,8 +219,8 @@ export class Daemon {
 
   /** Called for each processed event, failures of one listener isolated from the rest. */
   onProcessed(listener: ProcessedListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.#worker.listeners.add(listener);
+    return () => this.#worker.listeners.delete(listener);
   }
 
   /**
@@ -225,7 +231,9 @@ export class Daemon {
     if (this.#stopped) return;
     this.#source?.close();
     this.#queue.drain();
-    const finished = await this.#executor.pool.idle(graceMs);
+    const deadline = Date.now() + graceMs;
+    // Events waiting for an import program first: finishing them may start more programs.
+    const finished = (await this.#worker.idle(graceMs)) && (await this.#executor.pool.idle(Math.max(0, deadline - Date.now())));
     if (!finished) this.#log.warn({ running: this.#executor.pool.running, waiting: this.#executor.pool.waiting, graceMs }, 'Programs still running at stop are killed');
     this.stop();
   }
@@ -253,98 +261,6 @@ export class Daemon {
       this.#overflowSinceLastGap = false;
     }
     this.#queue.push(event);
-  }
-
-  #handle(event: Uevent): void {
-    let evaluation: Evaluation | undefined;
-    try {
-      // Import programs are not run yet: they are listed as not run.
-      this.#forgetCachedDevice(event);
-      evaluation = evaluate(this.#rules.current, {
-        event,
-        device: this.#sysfs.device(event.devpath, this.#ancestors),
-        devRoot: this.#options.devRoot ?? '/dev',
-        sysfsMount: this.#options.sysfsRoot,
-        fileExists: existsSync,
-        trace: 'matched',
-      });
-      if (this.#log.isLevelEnabled('debug')) this.#logEvaluation(event, evaluation);
-    } catch (error) {
-      this.evaluationFailures++;
-      this.#log.error(
-        { seqnum: event.seqnum, devpath: event.devpath, action: event.action, err: error },
-        `Failed to evaluate rules: ${describeError(error)}`,
-      );
-    }
-    try {
-      this.#registry.apply(event);
-      const eventId = this.#writer.recordEvent(event);
-      if (evaluation) this.#act(event, eventId, evaluation.plan);
-    } catch (error) {
-      this.#log.error(
-        { seqnum: event.seqnum, devpath: event.devpath, action: event.action, err: error },
-        `Failed to handle event: ${describeError(error)}`,
-      );
-    }
-    this.processed++;
-    for (const listener of this.#listeners) {
-      try {
-        listener(event, evaluation);
-      } catch (error) {
-        this.#log.warn({ err: error }, `Failed to notify a subscriber: ${describeError(error)}`);
-      }
-    }
-  }
-
-  #act(event: Uevent, eventId: number, plan: Plan): void {
-    if (this.#options.dryRun) {
-      if (plan.run.length > 0 || plan.modules.length > 0 || plan.symlinks.length > 0 || plan.owner || plan.group || plan.mode !== null || plan.attrs.length > 0) {
-        this.#log.info(
-          { seqnum: event.seqnum, devpath: event.devpath, action: event.action, devnode: plan.devnode, symlinks: plan.symlinks,
-            owner: plan.owner?.name, group: plan.group?.name, mode: plan.mode?.toString(8), attrs: plan.attrs, modules: plan.modules.map((m) => m.alias), run: plan.run.map((r) => r.argv) },
-          'Dry run: would act',
-        );
-      }
-      return;
-    }
-    for (const result of this.#executor.applyDevice(event, plan)) this.#recordAction(event, eventId, result);
-    if (plan.run.length === 0 && plan.modules.length === 0 && plan.name === null) return;
-    this.#executor.runPrograms(event, plan).then(
-      (results) => {
-        for (const result of results) this.#recordAction(event, eventId, result);
-      },
-      (error: unknown) => this.#log.error({ devpath: event.devpath, err: error }, `Failed to run programs: ${describeError(error)}`),
-    );
-  }
-
-  #recordAction(event: Uevent, eventId: number, result: ActionResult): void {
-    if (!result.ok) {
-      this.actionsFailed++;
-      this.#log.warn(
-        { seqnum: event.seqnum, devpath: event.devpath, action: event.action, kind: result.kind, target: result.target, rule: result.rule, error: result.error },
-        `Failed to apply ${result.kind} ${result.target}: ${result.error}`,
-      );
-    } else {
-      this.#log.debug({ seqnum: event.seqnum, devpath: event.devpath, kind: result.kind, target: result.target, durationMs: result.durationMs }, 'Action done');
-    }
-    if (this.#stopped) return; // the database is closed; the log line above is what remains
-    this.#writer.recordAction(eventId, result);
-  }
-
-  // The event's device may be an ancestor of later events: it must be read again.
-  #forgetCachedDevice(event: Uevent): void {
-    const gone = event.action === 'remove' || event.action === 'move';
-    this.#ancestors.forget(event.devpath, gone);
-    if (event.devpathOld !== undefined) this.#ancestors.forget(event.devpathOld, true);
-  }
-
-  #logEvaluation(event: Uevent, { plan, trace }: Evaluation): void {
-    const matched = trace.filter((t) => t.matched).map((t) => t.rule);
-    if (matched.length === 0) return;
-    this.#log.debug(
-      { seqnum: event.seqnum, devpath: event.devpath, action: event.action, matched, symlinks: plan.symlinks, run: plan.run.map((r) => r.argv) },
-      'Rules matched',
-    );
   }
 
   #onGap(gap: SeqnumGap, duringOverflow: boolean): void {

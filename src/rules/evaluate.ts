@@ -30,6 +30,8 @@ export interface EvaluationInput {
 /** A program whose output the rules want before they go on. */
 export interface ImportRequest {
   argv: string[];
+  /** The event's properties at this point of the rules: the program's environment. */
+  env: Record<string, string>;
   timeoutMs: number | undefined;
   rule: string;
 }
@@ -361,7 +363,7 @@ class EvaluationState implements SubstitutionSource {
           this.plan.run.push(entry);
           return undefined;
         }
-        return entry;
+        return { ...entry, env: this.#properties };
       }
     }
   }
@@ -382,7 +384,7 @@ class EvaluationState implements SubstitutionSource {
 
   /** Merges an import program's KEY=VALUE lines into the event. */
   imported(request: ImportRequest, result: ImportResult): void {
-    const entry: PlannedImport = { ...request, ran: result !== undefined };
+    const entry: PlannedImport = { argv: request.argv, timeoutMs: request.timeoutMs, rule: request.rule, ran: result !== undefined };
     this.plan.imports.push(entry);
     if (result === undefined) return;
     this.#result = result.stdout.trim();

@@ -12,7 +12,7 @@ export interface PlannedRun {
 
 /** A program whose KEY=VALUE output is merged into the event while rules are evaluated. */
 export interface PlannedImport extends PlannedRun {
-  /** False when it was not run (a dry run), so later rules did not see its output. */
+  /** False when it was not run (a dry run) or failed: later rules did not see its output. */
   ran: boolean;
 }
 

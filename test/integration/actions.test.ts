@@ -181,6 +181,28 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
     }, 5000, 'the endless program to be gone');
   });
 
+  it('runs import programs while the rules are evaluated, so later rules see their output', async () => {
+    const { netns, dir, rules, out } = setup('act-import');
+    writeFileSync(join(rules, '10-test.yaml'), `rules:
+  - name: identify
+    match: { action: add, subsystem: net, kernel: imp0 }
+    run: [{ argv: [${JSON.stringify(process.execPath)}, "-e", "console.log('ID_MADE_BY=imports ' + process.env.INTERFACE)"], import: true }]
+  - name: use-it
+    match: { action: add, subsystem: net, env: { ID_MADE_BY: "imports imp0" } }
+    set: { env: { OUT_DIR: ${JSON.stringify(out)} } }
+    run: [[${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(RECORDER)}, "$env{ID_MADE_BY}", "$result{1}"]]
+`);
+    const daemon = await start(netns, dir, ['--no-coldplug', '--rules-dir', rules]);
+    netns.ip('link', 'add', 'imp0', 'type', 'veth', 'peer', 'name', 'imp1');
+    await waitFor(() => readdirSync(out).length === 1, 20_000, 'the program of the second rule');
+    await waitFor(() => actions(daemon.dbPath).length === 2, 20_000, 'both programs recorded');
+    expect(await daemon.stop()).toBe(0);
+    const seen = JSON.parse(readFileSync(join(out, readdirSync(out)[0]!), 'utf8')) as { argv: string[]; env: Record<string, string> };
+    expect(seen.argv).toEqual(['imports imp0', 'imp0']); // $result{1}: the second word of the output
+    expect(seen.env.ID_MADE_BY).toBe('imports imp0');
+    expect(actions(daemon.dbPath).map((a) => [a.rule?.split(' ')[0], a.ok])).toEqual([['identify', 1], ['use-it', 1]]);
+  });
+
   it('renames a network interface as a rule says, and records it', async () => {
     const { netns, dir, rules } = setup('act-rename');
     writeFileSync(join(rules, '10-test.yaml'), `rules:

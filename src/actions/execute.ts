@@ -10,7 +10,9 @@ import { applyAttributes, applyAuthorization } from './attrs.js';
 import { applyDeviceNode } from './devnode.js';
 import { LinkTable } from './links.js';
 import type { ActionResult } from './results.js';
+import { JobSupervisor } from './jobs.js';
 import { ModuleLoader } from './modules.js';
+import { UnitStarter } from './units.js';
 import { renameInterface } from './rename.js';
 import { DEFAULT_PROGRAM_TIMEOUT_MS, ProgramPool } from './run.js';
 
@@ -28,6 +30,8 @@ export class ActionExecutor {
   readonly links: LinkTable;
   readonly pool: ProgramPool;
   readonly modules: ModuleLoader;
+  readonly jobs = new JobSupervisor();
+  readonly units: UnitStarter;
   #devRoot: string;
   #sysfs: Sysfs;
   readonly programTimeoutMs: number;
@@ -38,6 +42,7 @@ export class ActionExecutor {
     this.links = new LinkTable(options.devRoot);
     this.pool = options.pool ?? new ProgramPool();
     this.modules = new ModuleLoader(this.pool, options.modprobe);
+    this.units = new UnitStarter(this.pool);
     this.programTimeoutMs = options.programTimeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS;
   }
 

@@ -44,7 +44,7 @@ describe('ModuleLoader', () => {
   });
 
   it('says so when there is no modprobe', async () => {
-    const loader = new ModuleLoader(new ProgramPool(), undefined);
+    const loader = new ModuleLoader(new ProgramPool(), null);
     expect(await loader.load({ alias: 'x', rule: 'r' }, {})).toMatchObject({ ok: false, error: 'modprobe not found' });
   });
 });

@@ -16,16 +16,17 @@ export function findModprobe(): string | undefined {
 }
 
 export class ModuleLoader {
-  readonly modprobe: string | undefined;
+  readonly modprobe: string | null;
   #pool: ProgramPool;
   #loaded = new Set<string>();
   #loading = new Map<string, Promise<ActionResult>>();
   /** modprobe runs started (the rest were deduplicated). */
   runs = 0;
 
-  constructor(pool: ProgramPool, modprobe = findModprobe()) {
+  /** `modprobe`: its path, null for none, or undefined to look in the usual places. */
+  constructor(pool: ProgramPool, modprobe?: string | null) {
     this.#pool = pool;
-    this.modprobe = modprobe;
+    this.modprobe = modprobe === undefined ? (findModprobe() ?? null) : modprobe;
   }
 
   /** One result when modprobe ran for this request; none when the alias was already loaded or loading. */
@@ -51,7 +52,7 @@ export class ModuleLoader {
   }
 
   async #run(module: PlannedModule, env: Record<string, string>): Promise<ActionResult> {
-    if (this.modprobe === undefined) {
+    if (this.modprobe === null) {
       return { kind: 'module', target: module.alias, rule: module.rule, ok: false, error: 'modprobe not found', durationMs: 0 };
     }
     this.runs++;

@@ -135,6 +135,7 @@ export class Daemon {
       programsRunning: this.#executor.pool.running,
       programsWaiting: this.#executor.pool.waiting,
       modprobeRuns: this.#executor.modules.runs,
+      jobs: this.#executor.jobs.list().length,
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
     };
@@ -234,6 +235,7 @@ export class Daemon {
     const deadline = Date.now() + graceMs;
     // Events waiting for an import program first: finishing them may start more programs.
     const finished = (await this.#worker.idle(graceMs)) && (await this.#executor.pool.idle(Math.max(0, deadline - Date.now())));
+    await this.#executor.jobs.stopAll();
     if (!finished) this.#log.warn({ running: this.#executor.pool.running, waiting: this.#executor.pool.waiting, graceMs }, 'Programs still running at stop are killed');
     this.stop();
   }
@@ -247,6 +249,7 @@ export class Daemon {
     this.#queue.drain();
     this.#stopped = true;
     killRunningPrograms();
+    void this.#executor.jobs.stopAll(); // signals them now; stopGracefully waits for them
     this.#writer.flush();
     this.#db.close();
     this.#log.info({ counters: this.counters, uptimeMs: Date.now() - this.startedAt }, 'hotplugd stopped');

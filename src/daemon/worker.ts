@@ -143,12 +143,13 @@ export class EventWorker {
 
   #act(event: Uevent, eventId: number, plan: Plan): void {
     if (this.#p.dryRun) {
-      if (plan.run.length > 0 || plan.modules.length > 0 || plan.symlinks.length > 0 || plan.owner || plan.group || plan.mode !== null || plan.attrs.length > 0 || plan.authorize || plan.name) {
+      if (plan.run.length > 0 || plan.jobs.length > 0 || plan.units.length > 0 || plan.modules.length > 0 || plan.symlinks.length > 0 || plan.owner || plan.group || plan.mode !== null || plan.attrs.length > 0 || plan.authorize || plan.name) {
         this.#p.log.info(
           {
             seqnum: event.seqnum, devpath: event.devpath, action: event.action, devnode: plan.devnode, name: plan.name, symlinks: plan.symlinks,
             owner: plan.owner?.name, group: plan.group?.name, mode: plan.mode?.toString(8), attrs: plan.attrs, authorize: plan.authorize?.allow,
             modules: plan.modules.map((m) => m.alias), run: plan.run.map((r) => r.argv),
+            jobs: plan.jobs.map((j) => j.argv), units: plan.units.map((u) => u.unit),
           },
           'Dry run: would act',
         );
@@ -156,6 +157,7 @@ export class EventWorker {
       return;
     }
     for (const result of this.#p.executor.applyDevice(event, plan)) this.#recordAction(event, eventId, result);
+    this.#superviseJobs(event, eventId, plan);
     if (plan.run.length === 0 && plan.modules.length === 0 && plan.name === null) return;
     this.#p.executor.runPrograms(event, plan).then(
       (results) => {
@@ -163,6 +165,20 @@ export class EventWorker {
       },
       (error: unknown) => this.#p.log.error({ devpath: event.devpath, err: error }, `Failed to run programs: ${describeError(error)}`),
     );
+  }
+
+  // Jobs and units live as long as the device: started with it, stopped on its remove.
+  #superviseJobs(event: Uevent, eventId: number, plan: Plan): void {
+    const { jobs, units } = this.#p.executor;
+    const record = (result: ActionResult) => this.#recordAction(event, eventId, result);
+    const failed = (error: unknown) => this.#p.log.error({ devpath: event.devpath, err: error }, `Failed to stop jobs: ${describeError(error)}`);
+    if (event.action === 'remove') {
+      jobs.stopDevice(event.devpath).catch(failed);
+      units.stopDevice(event.devpath).then((results) => results.forEach(record), failed);
+      return;
+    }
+    for (const job of plan.jobs) jobs.ensure(event.devpath, job, plan.properties, record);
+    for (const { unit, rule } of plan.units) units.start(event.devpath, unit, rule).then(record, failed);
   }
 
   #recordAction(event: Uevent, eventId: number, result: ActionResult): void {

@@ -126,6 +126,8 @@ class EvaluationState implements SubstitutionSource {
       authorize: null,
       run: [],
       modules: [],
+      jobs: [],
+      units: [],
       imports: [],
       warnings: [],
     };
@@ -347,6 +349,16 @@ class EvaluationState implements SubstitutionSource {
         if (this.event.subsystem !== 'usb') this.plan.warnings.push(`${origin()}: "authorize" applies to USB devices only; ignored`);
         else this.plan.authorize = { allow: a.authorize, rule: origin() };
         return undefined;
+      case 'job':
+        this.plan.jobs.push({ argv: a.argv.map((t) => expandTemplate(t, this)), restart: a.restart, stopSignal: a.stopSignal, rule: origin() });
+        return undefined;
+      case 'unit': {
+        const unit = expandTemplate(a.unit, this, 'path');
+        // A unit name: systemd's characters only, so it cannot become an option or a path.
+        if (/^[A-Za-z0-9:_.@\\-]+\.(service|target|mount|socket|timer|path)$/.test(unit) && !unit.startsWith('-')) this.plan.units.push({ unit, rule: origin() });
+        else this.plan.warnings.push(`${origin()}: refused systemd unit name "${unit}"`);
+        return undefined;
+      }
       case 'module': {
         const alias = expandTemplate(a.alias, this);
         if (alias !== '' && !this.plan.modules.some((m) => m.alias === alias)) this.plan.modules.push({ alias, rule: origin() });

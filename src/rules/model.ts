@@ -49,7 +49,13 @@ export type Assignment =
   | { kind: 'attr'; at: SourceLocation; name: Template; value: Template }
   | { kind: 'run'; at: SourceLocation; argv: Template[]; timeoutMs: number | undefined; import: boolean; final?: boolean }
   | { kind: 'module'; at: SourceLocation; alias: Template }
-  | { kind: 'authorize'; at: SourceLocation; authorize: boolean };
+  | { kind: 'authorize'; at: SourceLocation; authorize: boolean }
+  | { kind: 'job'; at: SourceLocation; argv: Template[]; restart: RestartPolicy; stopSignal: string }
+  | { kind: 'unit'; at: SourceLocation; unit: Template };
+
+/** When a supervised job is started again after it ends. */
+export const RESTART_POLICIES = ['on-failure', 'always', 'never'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 
 export interface Rule {
   /** The rule's name, or `file:line` when it has none. */

@@ -22,6 +22,14 @@ export interface PlannedModule {
   rule: string;
 }
 
+/** A long-running program for as long as the device is there. */
+export interface PlannedJob {
+  argv: string[];
+  restart: 'on-failure' | 'always' | 'never';
+  stopSignal: string;
+  rule: string;
+}
+
 export interface PlannedAttr {
   name: string;
   value: string;
@@ -50,6 +58,9 @@ export interface Plan {
   authorize: { allow: boolean; rule: string } | null;
   run: PlannedRun[];
   modules: PlannedModule[];
+  jobs: PlannedJob[];
+  /** systemd units to start with the device (and stop when it goes). */
+  units: { unit: string; rule: string }[];
   imports: PlannedImport[];
   /** Values a rule produced that were refused (an unsafe symlink, a bad tag) and why. */
   warnings: string[];
@@ -92,6 +103,8 @@ export function evaluationToJson({ plan, trace }: Evaluation): Record<string, un
     authorize: plan.authorize,
     run: plan.run.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule })),
     modules: plan.modules,
+    jobs: plan.jobs.map((j) => ({ argv: j.argv, restart: j.restart, stop_signal: j.stopSignal, rule: j.rule })),
+    units: plan.units,
     imports: plan.imports.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule, ran: r.ran })),
     warnings: plan.warnings,
     trace: trace.map((t) => ({

@@ -103,3 +103,26 @@ rules:
     expect(compile('# only a comment\n')).toEqual({ rules: [], diagnostics: [] });
   });
 });
+
+describe('jobs and units', () => {
+  it('compiles a job with its restart policy and stop signal, and a systemd unit', () => {
+    const { rules, diagnostics } = compile(`rules:
+  - match: { subsystem: tty }
+    job: { argv: ["/usr/sbin/gpsd", "-N", "$devnode"], restart: always, stop_signal: SIGINT }
+    systemd_unit: "gpsd@$kernel.service"
+`);
+    expect(diagnostics).toEqual([]);
+    expect(rules[0]?.assignments.map((a) => a.kind)).toEqual(['job', 'unit']);
+    expect(rules[0]?.assignments[0]).toMatchObject({ restart: 'always', stopSignal: 'SIGINT' });
+  });
+
+  const problems: [string, string, string][] = [
+    ['bad restart', 'rules:\n  - job: { argv: [/bin/x], restart: sometimes }\n', 'test.yaml:2:37: error: restart: expected on-failure, always, never, got "sometimes"'],
+    ['bad signal', 'rules:\n  - job: { argv: [/bin/x], stop_signal: TERM }\n', 'test.yaml:2:41: error: stop_signal: expected one of SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGKILL, got "TERM"'],
+    ['relative job program', 'rules:\n  - job: { argv: [gpsd] }\n', 'test.yaml:2:19: error: job: the program "gpsd" must be an absolute path'],
+    ['job without argv', 'rules:\n  - job: { restart: always }\n', 'test.yaml:2:10: error: job: "argv" must be a list such as ["/usr/sbin/gpsd", "-N", "$devnode"]'],
+  ];
+  it.each(problems)('reports %s', (_, text, expected) => {
+    expect(messages(text)).toContain(expected);
+  });
+});

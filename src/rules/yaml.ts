@@ -15,12 +15,16 @@ import {
   type Diagnostic,
   type ParentCondition,
   type ParentField,
+  type RestartPolicy,
   type Rule,
+  RESTART_POLICIES,
 } from './model.js';
 import { YamlReader, isMap, isSeq, type YamlNode } from './yaml-nodes.js';
 
 const TOP_KEYS = ['rules'] as const;
-const RULE_KEYS = ['name', 'description', 'match', 'set', 'append', 'remove', 'run', 'load_module', 'stop'] as const;
+const RULE_KEYS = ['name', 'description', 'match', 'set', 'append', 'remove', 'run', 'load_module', 'job', 'systemd_unit', 'stop'] as const;
+const JOB_KEYS = ['argv', 'restart', 'stop_signal'] as const;
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'];
 const MATCH_KEYS = [...DEVICE_FIELDS, 'env', 'attrs', 'tags', 'exists', 'parent'] as const;
 const PARENT_KEYS = [...PARENT_FIELDS, 'attrs'] as const;
 const SET_KEYS = ['env', 'symlink', 'link_priority', 'name', 'owner', 'group', 'mode', 'tags', 'attrs', 'authorize'] as const;
@@ -85,6 +89,13 @@ class RuleCompiler {
       else if (key === 'remove') this.#remove(value);
       else if (key === 'run') this.#run(value);
       else if (key === 'load_module') this.#loadModule(value);
+      else if (key === 'job') this.#job(value);
+      else if (key === 'systemd_unit') {
+        for (const item of r.strings(value, 'systemd_unit') ?? []) {
+          const unit = this.#template(item.node, item.value, 'systemd_unit');
+          if (unit) this.#assignments.push({ kind: 'unit', at: r.at(item.node), unit });
+        }
+      }
       else if (key === 'stop') stop = r.boolean(value, 'stop') ?? false;
     }
     if (!pairs.some((p) => p.key === 'match')) r.warn(node, `rule "${name}" has no "match": it applies to every event`);
@@ -325,6 +336,38 @@ class RuleCompiler {
       }
       this.#assignments.push({ kind: 'run', at: r.at(item), argv: argv as Template[], timeoutMs, import: importOutput });
     }
+  }
+
+  #job(node: YamlNode): void {
+    const r = this.#reader;
+    let argvNode: YamlNode;
+    let restart: RestartPolicy = 'on-failure';
+    let stopSignal = 'SIGTERM';
+    for (const { key, value } of r.knownPairs(node, 'job', JOB_KEYS)) {
+      if (key === 'argv') argvNode = value;
+      else if (key === 'restart') {
+        const text = r.string(value, 'restart');
+        if (text !== undefined && (RESTART_POLICIES as readonly string[]).includes(text)) restart = text as RestartPolicy;
+        else if (text !== undefined) r.error(value, `restart: expected ${RESTART_POLICIES.join(', ')}, got "${text}"`);
+      } else {
+        const text = r.string(value, 'stop_signal');
+        if (text !== undefined && STOP_SIGNALS.includes(text)) stopSignal = text;
+        else if (text !== undefined) r.error(value, `stop_signal: expected one of ${STOP_SIGNALS.join(', ')}, got "${text}"`);
+      }
+    }
+    if (!isMap(node)) return;
+    if (!isSeq(argvNode)) {
+      r.error(argvNode ?? node, 'job: "argv" must be a list such as ["/usr/sbin/gpsd", "-N", "$devnode"]');
+      return;
+    }
+    const words = r.strings(argvNode, 'job argv') ?? [];
+    const argv = words.map((w) => this.#template(w.node, w.value, 'job argv'));
+    if (words.length === 0 || argv.some((t) => t === undefined)) return;
+    if (!words[0]?.value.startsWith('/')) {
+      r.error(words[0]?.node, `job: the program "${words[0]?.value ?? ''}" must be an absolute path`);
+      return;
+    }
+    this.#assignments.push({ kind: 'job', at: r.at(node), argv: argv as Template[], restart, stopSignal });
   }
 
   #loadModule(node: YamlNode): void {

@@ -203,6 +203,43 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
     expect(actions(daemon.dbPath).map((a) => [a.rule?.split(' ')[0], a.ok])).toEqual([['identify', 1], ['use-it', 1]]);
   });
 
+  it('supervises a job: started with its device, restarted when it dies, stopped on remove', async () => {
+    const { netns, dir, rules, out } = setup('act-job');
+    const pids = join(out, 'pids');
+    const script = `require('fs').appendFileSync(${JSON.stringify(pids)}, process.pid + '\\n'); setInterval(() => {}, 1000)`;
+    writeFileSync(join(rules, '10-test.yaml'), `rules:
+  - name: keeper
+    match: { action: add, subsystem: net, kernel: job0 }
+    job: { argv: [${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(script)}], restart: on-failure }
+`);
+    const daemon = await start(netns, dir, ['--no-coldplug', '--rules-dir', rules]);
+    const started = () => (existsSync(pids) ? readFileSync(pids, 'utf8').trim().split('\n').map(Number) : []);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    netns.ip('link', 'add', 'job0', 'type', 'veth', 'peer', 'name', 'job1');
+    await waitFor(() => started().length === 1, 20_000, 'the job to start');
+    process.kill(started()[0]!, 'SIGKILL');
+    await waitFor(() => started().length === 2, 20_000, 'the job to be restarted');
+    const second = started()[1]!;
+    expect(alive(second)).toBe(true);
+    netns.ip('link', 'del', 'job0');
+    await waitFor(() => !alive(second), 20_000, 'the job to stop with its device');
+    await waitFor(() => actions(daemon.dbPath).some((a) => a.kind === 'job-stop'), 20_000, 'the stop recorded');
+    expect(await daemon.stop()).toBe(0);
+    expect(actions(daemon.dbPath).map((a) => [a.kind, a.ok, a.error])).toEqual([
+      ['job-start', 1, null],
+      ['job-exit', 0, 'killed by SIGKILL'],
+      ['job-start', 1, null],
+      ['job-stop', 1, null],
+    ]);
+  });
+
   it('renames a network interface as a rule says, and records it', async () => {
     const { netns, dir, rules } = setup('act-rename');
     writeFileSync(join(rules, '10-test.yaml'), `rules:

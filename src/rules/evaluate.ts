@@ -7,6 +7,7 @@ import type { DeviceView } from '../uevent/sysfs.js';
 import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Template } from './format.js';
 import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from './model.js';
 import { ruleOrigin, type Evaluation, type Plan, type PlannedImport, type TraceEntry } from './plan.js';
+import { isNetName, isSafeRelativePath, isUnitName, unquote } from './names.js';
 import { selectRules, type IndexedRule, type RuleSet } from './ruleset.js';
 
 export interface EvaluationInput {
@@ -39,9 +40,6 @@ export interface ImportRequest {
 /** The output of an import program, or undefined when it was not run (dry run) or failed. */
 export type ImportResult = { stdout: string } | undefined;
 
-const MAX_NAME_BYTES = 255;
-const MAX_PATH_BYTES = 4095;
-const NET_NAME = /^[^\s/:]{1,15}$/;
 
 /** Evaluates with imports answered synchronously (or skipped when no runner is given). */
 export function evaluate(ruleSet: RuleSet, input: EvaluationInput, runImport?: (request: ImportRequest) => ImportResult): Evaluation {
@@ -319,7 +317,7 @@ class EvaluationState implements SubstitutionSource {
       case 'name': {
         const name = expandTemplate(a.value, this, 'path');
         if (this.event.subsystem !== 'net') this.plan.warnings.push(`${origin()}: "name" renames only network interfaces; ignored`);
-        else if (!NET_NAME.test(name) || name === '.' || name === '..') this.plan.warnings.push(`${origin()}: refused interface name "${name}"`);
+        else if (!isNetName(name)) this.plan.warnings.push(`${origin()}: refused interface name "${name}"`);
         else this.plan.name = name;
         return undefined;
       }
@@ -355,7 +353,7 @@ class EvaluationState implements SubstitutionSource {
       case 'unit': {
         const unit = expandTemplate(a.unit, this, 'path');
         // A unit name: systemd's characters only, so it cannot become an option or a path.
-        if (/^[A-Za-z0-9:_.@\\-]+\.(service|target|mount|socket|timer|path)$/.test(unit) && !unit.startsWith('-')) this.plan.units.push({ unit, rule: origin() });
+        if (isUnitName(unit)) this.plan.units.push({ unit, rule: origin() });
         else this.plan.warnings.push(`${origin()}: refused systemd unit name "${unit}"`);
         return undefined;
       }
@@ -420,15 +418,3 @@ class EvaluationState implements SubstitutionSource {
     return plan;
   }
 }
-
-function unquote(value: string): string {
-  const quoted = /^(['"])(.*)\1$/.exec(value);
-  return quoted ? (quoted[2] as string) : value;
-}
-
-/** A relative path that stays below its base: no empty, `.` or `..` segments, within name limits. */
-export function isSafeRelativePath(path: string): boolean {
-  if (path === '' || path.startsWith('/') || path.includes('\0') || Buffer.byteLength(path) > MAX_PATH_BYTES) return false;
-  return path.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && Buffer.byteLength(s) <= MAX_NAME_BYTES);
-}
-

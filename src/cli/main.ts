@@ -7,10 +7,11 @@ import { historyCommand } from './history.js';
 import { monitorCommand } from './monitor.js';
 import { reloadCommand } from './reload.js';
 import { rulesCommand } from './rules.js';
+import { statusCommand } from './status.js';
 import { testCommand } from './test.js';
 import { triggerCommand } from './trigger.js';
 
-const COMMANDS: readonly Command[] = [daemonCommand, monitorCommand, historyCommand, triggerCommand, testCommand, rulesCommand, reloadCommand];
+const COMMANDS: readonly Command[] = [daemonCommand, monitorCommand, historyCommand, triggerCommand, testCommand, rulesCommand, reloadCommand, statusCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

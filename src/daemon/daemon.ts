@@ -141,6 +141,17 @@ export class Daemon {
     };
   }
 
+  /** What `hotplugd status` shows: uptime, counters, the rule set, and supervised jobs. */
+  status() {
+    return {
+      pid: process.pid,
+      uptimeMs: Date.now() - this.startedAt,
+      counters: this.counters,
+      rules: { version: this.#rules.version, count: this.#rules.current.rules.length, files: this.#rules.current.files.length, failedReloads: this.#rules.failedReloads },
+      jobs: this.#executor.jobs.list(),
+    };
+  }
+
   /** The rule set events are evaluated against now. */
   get ruleSet() {
     return this.#rules.current;
@@ -167,6 +178,7 @@ export class Daemon {
           const reply = { rules: outcome.rules, files: outcome.files, version: outcome.version, diagnostics: outcome.diagnostics };
           return outcome.replaced ? { ok: true, ...reply } : { ok: false, error: 'the new rules have errors; the previous rules stay in use', ...reply };
         },
+        status: () => ({ ok: true, ...this.status() }),
       });
       await this.#control.listen();
     }

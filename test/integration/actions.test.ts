@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openHistoryDb } from '../../src/history/db.js';
 import { buildFakeSysfs } from '../helpers/fake-sysfs.js';
 import { loadUeventFixtures } from '../helpers/fixtures.js';
-import { DaemonProcess, Netns, canUseNamespaces, countEvents, makeTempDir, waitFor } from '../helpers/netns.js';
+import { execFileSync } from 'node:child_process';
+import { CLI, DaemonProcess, Netns, canUseNamespaces, countEvents, makeTempDir, waitFor } from '../helpers/netns.js';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'rules.d');
 const SERIAL_USB = '/devices/pci0000:00/0000:00:08.1/0000:04:00.3/usb1/1-2/1-2.2';
@@ -228,6 +229,9 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
     await waitFor(() => started().length === 2, 20_000, 'the job to be restarted');
     const second = started()[1]!;
     expect(alive(second)).toBe(true);
+    // `hotplugd status` shows the job, its pid and its restart.
+    const status = JSON.parse(execFileSync(process.execPath, [CLI, 'status', '--json', '--control', daemon.controlPath], { encoding: 'utf8' })) as { jobs: { pid: number; restarts: number; state: string; devpath: string }[] };
+    expect(status.jobs).toEqual([expect.objectContaining({ pid: second, restarts: 1, state: 'running', devpath: '/devices/virtual/net/job0' })]);
     netns.ip('link', 'del', 'job0');
     await waitFor(() => !alive(second), 20_000, 'the job to stop with its device');
     await waitFor(() => actions(daemon.dbPath).some((a) => a.kind === 'job-stop'), 20_000, 'the stop recorded');

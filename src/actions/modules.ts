@@ -22,6 +22,7 @@ export class ModuleLoader {
   #loading = new Map<string, Promise<ActionResult>>();
   /** modprobe runs started (the rest were deduplicated). */
   runs = 0;
+  #reportedMissing = false;
 
   /** `modprobe`: its path, null for none, or undefined to look in the usual places. */
   constructor(pool: ProgramPool, modprobe?: string | null) {
@@ -31,6 +32,12 @@ export class ModuleLoader {
 
   /** One result when modprobe ran for this request; none when the alias was already loaded or loading. */
   async load(module: PlannedModule, env: Record<string, string>): Promise<ActionResult | undefined> {
+    if (this.modprobe === null) {
+      // Said once: a board without modprobe would otherwise log a failure per alias.
+      if (this.#reportedMissing) return undefined;
+      this.#reportedMissing = true;
+      return { kind: 'module', target: module.alias, rule: module.rule, ok: false, error: 'modprobe not found (reported once; modules are not loaded)', durationMs: 0 };
+    }
     if (this.#loaded.has(module.alias)) return undefined;
     const running = this.#loading.get(module.alias);
     if (running) {
@@ -52,11 +59,9 @@ export class ModuleLoader {
   }
 
   async #run(module: PlannedModule, env: Record<string, string>): Promise<ActionResult> {
-    if (this.modprobe === null) {
-      return { kind: 'module', target: module.alias, rule: module.rule, ok: false, error: 'modprobe not found', durationMs: 0 };
-    }
+    const modprobe = this.modprobe as string;
     this.runs++;
-    const result = await this.#pool.run([this.modprobe, '-b', '-q', '--', module.alias], { env, rule: module.rule });
+    const result = await this.#pool.run([modprobe, '-b', '-q', '--', module.alias], { env, rule: module.rule });
     return { ...result, kind: 'module', target: module.alias };
   }
 }

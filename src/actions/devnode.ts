@@ -20,8 +20,8 @@ export function applyDeviceNode(devRoot: string, event: Uevent, plan: Plan): Act
   if (plan.devnode === null || event.action === 'remove') return undefined;
   if (event.major === undefined || event.minor === undefined) return undefined;
   const wantsAttributes = plan.owner !== null || plan.group !== null || plan.mode !== null;
-  const rule = null;
-  return attempt('node', plan.devnode, rule, () => {
+  // No single rule: owner, group and mode may each come from a different one.
+  return attempt('node', plan.devnode, null, () => {
     const path = insideRoot(devRoot, plan.devnode as string);
     let stat = lstatSync(path, { throwIfNoEntry: false });
     if (stat === undefined) {

@@ -4,13 +4,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { PlannedJob } from '../rules/plan.js';
 import type { ActionResult } from './results.js';
+import { DEFAULT_PATH, killGroup } from './system.js';
 
 const FIRST_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
 // A job that ran this long before ending starts its backoff over.
 const STABLE_AFTER_MS = 10_000;
 const STOP_GRACE_MS = 5000;
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export type JobRecorder = (result: ActionResult) => void;
 
@@ -104,15 +104,6 @@ class Job {
 
   #result(kind: 'job-start' | 'job-exit' | 'job-stop', ok: boolean, error: string | null, extra: Partial<ActionResult>): void {
     this.#record({ kind, target: this.#spec.argv[0] ?? '', rule: this.#spec.rule, ok, error, durationMs: 0, argv: this.#spec.argv, ...extra });
-  }
-}
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // gone already
   }
 }
 

@@ -1,19 +1,14 @@
 // Loading kernel modules by alias (a MODALIAS): `modprobe -b -q -- ALIAS`. A storm of
 // identical aliases (every port of a hub, every coldplugged device of one kind) runs
 // modprobe once: a running load is shared, and a loaded alias is not loaded again.
-import { existsSync } from 'node:fs';
 import type { PlannedModule } from '../rules/plan.js';
 import type { ActionResult } from './results.js';
 import type { ProgramPool } from './run.js';
+import { findProgram } from './system.js';
 
 const MODPROBE_CANDIDATES = ['/sbin/modprobe', '/usr/sbin/modprobe', '/bin/modprobe', '/usr/bin/modprobe'];
 // Aliases remembered as loaded; past this many the memory starts over (a reload costs one modprobe).
 const MAX_REMEMBERED = 8192;
-
-/** Where modprobe is on this system, if anywhere. */
-export function findModprobe(): string | undefined {
-  return MODPROBE_CANDIDATES.find((path) => existsSync(path));
-}
 
 export class ModuleLoader {
   readonly modprobe: string | null;
@@ -27,7 +22,7 @@ export class ModuleLoader {
   /** `modprobe`: its path, null for none, or undefined to look in the usual places. */
   constructor(pool: ProgramPool, modprobe?: string | null) {
     this.#pool = pool;
-    this.modprobe = modprobe === undefined ? (findModprobe() ?? null) : modprobe;
+    this.modprobe = modprobe === undefined ? findProgram(MODPROBE_CANDIDATES) : modprobe;
   }
 
   /** One result when modprobe ran for this request; none when the alias was already loaded or loading. */

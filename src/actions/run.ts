@@ -3,13 +3,12 @@
 // after a grace period), output kept up to a bound, and a global limit on how many run.
 import { execa } from 'execa';
 import type { ActionResult } from './results.js';
+import { DEFAULT_PATH, killGroup } from './system.js';
 
 export const DEFAULT_PROGRAM_TIMEOUT_MS = 30_000;
 export const DEFAULT_KILL_GRACE_MS = 2_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024;
 export const DEFAULT_MAX_PROGRAMS = 16;
-// Rules name programs by absolute path; PATH is for the scripts they start.
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface ProgramOptions {
   env: Record<string, string>;
@@ -47,15 +46,6 @@ export function killRunningPrograms(): number {
   for (const pid of runningGroups) killGroup(pid, 'SIGKILL');
   runningGroups.clear();
   return count;
-}
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal); // the program and everything it started
-  } catch {
-    // already gone
-  }
 }
 
 /** Runs one program to completion (or its timeout); never throws. */

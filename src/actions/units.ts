@@ -1,8 +1,8 @@
 // systemd units started with a device (udev's SYSTEMD_WANTS) and stopped when it goes:
 // `systemctl --no-block start|stop UNIT`, so the event queue never waits for systemd.
-import { existsSync } from 'node:fs';
 import type { ActionResult } from './results.js';
 import type { ProgramPool } from './run.js';
+import { findProgram } from './system.js';
 
 const SYSTEMCTL_CANDIDATES = ['/usr/bin/systemctl', '/bin/systemctl'];
 const SYSTEMCTL_TIMEOUT_MS = 30_000;
@@ -15,7 +15,7 @@ export class UnitStarter {
   /** `systemctl`: its path, null for none, or undefined to look in the usual places. */
   constructor(pool: ProgramPool, systemctl?: string | null) {
     this.#pool = pool;
-    this.systemctl = systemctl === undefined ? (SYSTEMCTL_CANDIDATES.find((p) => existsSync(p)) ?? null) : systemctl;
+    this.systemctl = systemctl === undefined ? findProgram(SYSTEMCTL_CANDIDATES) : systemctl;
   }
 
   async start(devpath: string, unit: string, rule: string): Promise<ActionResult> {

@@ -1,5 +1,6 @@
 // Shared argument handling: parseArgs with errors a person can act on, and help text.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseDurationMs } from '../duration.js';
 import { HotplugError } from '../errors.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -64,12 +65,11 @@ export function parsePositiveInt(command: string, name: string, value: string | 
 /** Durations such as 500ms, 30s, 2m (a bare number is seconds). */
 export function parseDuration(command: string, name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
-  const ms = match ? Number(match[1]) * (match[2] === 'ms' ? 1 : match[2] === 'm' ? 60_000 : 1000) : NaN;
-  if (!(ms > 0) || ms > 24 * 3600 * 1000) {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) {
     throw new HotplugError('EUSAGE', `hotplugd ${command}: --${name} expects a duration such as 500ms, 30s or 2m, got ${JSON.stringify(value)}`);
   }
-  return Math.round(ms);
+  return ms;
 }
 
 /** Byte sizes such as 65536, 512K, 16M. */

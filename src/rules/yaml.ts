@@ -2,6 +2,7 @@
 // is collected with file:line:column; a rule with an error is dropped, the rest load.
 import { basename } from 'node:path';
 import type { Node } from 'yaml';
+import { parseDurationMs } from '../duration.js';
 import type { Accounts } from './accounts.js';
 import { compileTemplate, TemplateError, type Template } from './format.js';
 import { compileValueMatcher, type ValueMatcher } from './match.js';
@@ -33,7 +34,6 @@ const REMOVE_KEYS = ['env', 'symlink', 'tags'] as const;
 const RUN_KEYS = ['argv', 'timeout', 'import'] as const;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
 // Cheap tests first: the first failing key ends a rule, and parents cost sysfs reads.
 const CONDITION_COST: Record<Condition['kind'], number> = { field: 0, env: 1, tag: 1, attr: 2, exists: 3, parent: 4 };
 
@@ -379,9 +379,8 @@ class RuleCompiler {
 
   #timeout(node: YamlNode): number | undefined {
     const text = this.#reader.string(node, 'timeout');
-    const m = text === undefined ? null : /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(text);
-    const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000) : NaN;
-    if (ms > 0 && ms <= MAX_TIMEOUT_MS) return Math.round(ms);
+    const ms = text === undefined ? undefined : parseDurationMs(text);
+    if (ms !== undefined) return ms;
     if (text !== undefined) this.#reader.error(node, `timeout: expected a duration such as "30s", "500ms" or "2m" (at most 24 h), got "${text}"`);
     return undefined;
   }

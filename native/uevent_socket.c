@@ -298,6 +298,35 @@ static napi_value make_node(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// send(fd, buffer, groups) -> bytes: one datagram to the multicast groups (root only:
+// the kernel refuses userspace multicast on this protocol without CAP_NET_ADMIN).
+// ECONNREFUSED means nobody listens, which is not an error for a broadcast.
+static napi_value send_datagram(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, groups;
+  char *data;
+  size_t length;
+  if (argc < 3 || !get_int(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], (void **)&data, &length) != napi_ok ||
+      !get_int(env, argv[2], &groups)) {
+    napi_throw_type_error(env, NULL, "send(fd, Buffer, groups) expects an fd, a Buffer and an integer");
+    return NULL;
+  }
+  struct sockaddr_nl destination;
+  memset(&destination, 0, sizeof destination);
+  destination.nl_family = AF_NETLINK;
+  destination.nl_groups = (uint32_t)groups;
+  ssize_t sent;
+  do {
+    sent = sendto(fd, data, length, 0, (struct sockaddr *)&destination, sizeof destination);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0 && errno != ECONNREFUSED) return throw_errno(env, "sendto(NETLINK_KOBJECT_UEVENT)", errno);
+  napi_value result;
+  CHECK(napi_create_int32(env, sent < 0 ? 0 : (int32_t)sent, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, open_socket, NULL, NULL, NULL, napi_default, NULL},
@@ -307,6 +336,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stop", NULL, stop, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, close_watcher, NULL, NULL, NULL, napi_default, NULL},
       {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, send_datagram, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -13,7 +13,7 @@ import type { ActionResult } from './results.js';
 import { JobSupervisor } from './jobs.js';
 import { ModuleLoader } from './modules.js';
 import { UnitStarter } from './units.js';
-import { renameInterface } from './rename.js';
+import { renameInterface, renameWanted } from './rename.js';
 import { DEFAULT_PROGRAM_TIMEOUT_MS, ProgramPool } from './run.js';
 
 export interface ExecutorOptions {
@@ -66,8 +66,16 @@ export class ActionExecutor {
     return results;
   }
 
-  /** The interface rename, the plan's modules, then its programs, in order; one result each that ran. */
-  async runPrograms(event: Uevent, plan: Plan): Promise<ActionResult[]> {
+  /** True when runPrograms() has something to run: the event then finishes asynchronously. */
+  hasPrograms(event: Uevent, plan: Plan): boolean {
+    return plan.run.length > 0 || plan.modules.length > 0 || renameWanted(event, plan);
+  }
+
+  /**
+   * The interface rename, the plan's modules, then its programs, in order; one result each
+   * that ran. No program runs past `deadline` (the event's time budget, epoch ms).
+   */
+  async runPrograms(event: Uevent, plan: Plan, deadline = Infinity): Promise<ActionResult[]> {
     const results: ActionResult[] = [];
     const rename = await renameInterface(this.pool, event, plan);
     if (rename) results.push(rename);
@@ -76,8 +84,18 @@ export class ActionExecutor {
       if (result) results.push(result);
     }
     for (const program of plan.run) {
-      results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs: program.timeoutMs ?? this.programTimeoutMs, rule: program.rule }));
+      const timeoutMs = Math.min(program.timeoutMs ?? this.programTimeoutMs, deadline - Date.now());
+      if (timeoutMs <= 0) {
+        results.push(budgetExhausted(program.argv, program.rule));
+        continue;
+      }
+      results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs, rule: program.rule }));
     }
     return results;
   }
+}
+
+/** A program that was not started because its event had used up its time budget. */
+export function budgetExhausted(argv: string[], rule: string): ActionResult {
+  return { kind: 'program', target: argv[0] ?? '', rule, ok: false, error: 'not run: the event used up its time budget', durationMs: 0, argv, timedOut: true };
 }

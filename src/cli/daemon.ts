@@ -1,4 +1,6 @@
-import { Daemon } from '../daemon/daemon.js';
+import { Daemon, DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/daemon.js';
+import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
+import { loadAccounts } from '../rules/accounts.js';
 import { defaultDbPath } from '../history/db.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
@@ -25,23 +27,39 @@ Options:
   --program-timeout DUR   for programs whose rule sets no timeout (default: 30s)
   --modprobe PATH         the modprobe program (default: /sbin/modprobe or
                           wherever it is)
-  --control PATH          control socket, used by 'hotplugd reload'
+  --control PATH          control socket for status, reload, settle, subscribe...
                           (default: ${defaultControlPath()})
+  --control-group GROUP   members may use the read-only control commands
+                          (status, settle, wait, subscribe); default: root only
   --no-watch              do not reload rules when a rules directory changes
   --no-coldplug           do not record the devices present at start
   --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 128M as udevd; as root
                           it is forced past net.core.rmem_max)
-  --queue-size N          events held in memory before reading pauses (default: 8192)
-  --log-level LEVEL       fatal, error, warn, info, debug, trace or silent (default: info)
+  --queue-size N          events held in memory before reading pauses (default: ${DEFAULT_QUEUE_CAPACITY})
+  --max-events N          events handled at once; events of one device, its parents
+                          and children always wait for each other (default: ${DEFAULT_MAX_EVENTS})
+  --event-timeout DUR     time budget of one event with its programs (default: ${DEFAULT_EVENT_TIMEOUT_MS / 1000}s)
+  --stop-timeout DUR      on SIGTERM, time to finish queued events before the rest are
+                          recorded unprocessed and programs killed (default: ${DEFAULT_STOP_TIMEOUT_MS / 1000}s)
+  --no-broadcast          do not pass processed events on to libudev (netlink group 2)
+                          and libudev-zero (group 4) listeners
+  --log-level LEVEL       fatal, error, warn, info, debug, trace or silent (default:
+                          $HOTPLUGD_LOG_LEVEL, else info; 'hotplugd log-level' changes it live)
   --log-format FORMAT     json, pretty or auto (pretty on a terminal; default: auto)
   -h, --help              show this help
 
-Signals: SIGTERM or SIGINT stop the daemon after recording every accepted event
-and giving running programs 5 s to finish (then they are killed);
-SIGHUP reloads the rules (kept unchanged if the new ones have errors).
+Signals: SIGTERM or SIGINT stop reading events, finish the queued ones (up to
+--stop-timeout), record everything and exit 0. SIGHUP reloads the rules (kept
+unchanged if the new ones have errors). Under systemd (Type=notify) it reports
+READY=1, STATUS=, RELOADING=1, STOPPING=1 and watchdog pings.
 
-Exit status: 0 after a signal, 1 on an internal error, 2 on a usage error,
-3 when the rules have errors at start (each is printed as file:line:column).`;
+Exit status: 0 after a signal or 'hotplugd exit', 1 on an internal error,
+2 on a usage error, 3 when the rules have errors at start (each is printed as
+file:line:column), 4 when a resource is unavailable (the kernel socket, the
+database, the control socket, or another hotplugd holds the lock).`;
+
+/** Errors about resources (exit 4) rather than bugs (exit 1). */
+const RESOURCE_ERRORS = new Set(['ESOCKET', 'EDB', 'EDBVERSION', 'ELOCKED', 'ELOCK', 'ERUNNING', 'EACCES', 'EADDRINUSE']);
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -62,18 +80,32 @@ export const daemonCommand: Command = {
       'no-coldplug': { type: 'boolean' },
       'receive-buffer': { type: 'string' },
       'queue-size': { type: 'string' },
+      'max-events': { type: 'string' },
+      'event-timeout': { type: 'string' },
+      'stop-timeout': { type: 'string' },
+      'control-group': { type: 'string' },
+      'no-broadcast': { type: 'boolean' },
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
     });
     if (values === null) return 0;
-    const level = values['log-level'] ?? 'info';
+    const level = values['log-level'] ?? process.env.HOTPLUGD_LOG_LEVEL ?? 'info';
     if (!isLogLevel(level)) throw new HotplugError('EUSAGE', `hotplugd daemon: --log-level expects one of fatal, error, warn, info, debug, trace, silent; got ${JSON.stringify(level)}`);
     const format = values['log-format'] ?? 'auto';
     if (format !== 'auto' && format !== 'json' && format !== 'pretty') {
       throw new HotplugError('EUSAGE', `hotplugd daemon: --log-format expects json, pretty or auto; got ${JSON.stringify(format)}`);
     }
+    let controlGroup: number | undefined;
+    if (values['control-group'] !== undefined) {
+      controlGroup = loadAccounts().group(values['control-group'])?.id;
+      if (controlGroup === undefined) throw new HotplugError('EUSAGE', `hotplugd daemon: --control-group: no group ${JSON.stringify(values['control-group'])} in /etc/group`);
+    }
+    const stopTimeoutMs = parseDuration('daemon', 'stop-timeout', values['stop-timeout']) ?? DEFAULT_STOP_TIMEOUT_MS;
     const logger = createLogger(level, format);
-    const daemon = new Daemon({
+    let requestStop: (reason: string) => void = () => {};
+    let daemon: Daemon;
+    try {
+      daemon = new Daemon({
       dbPath: values.db ?? defaultDbPath(),
       rulesDirs: values['rules-dir'] ?? DEFAULT_RULES_DIRS,
       sysfsRoot: values.sysfs ?? '/sys',
@@ -81,6 +113,11 @@ export const daemonCommand: Command = {
       logger,
       receiveBufferBytes: parseByteSize('daemon', 'receive-buffer', values['receive-buffer'], DEFAULT_RECEIVE_BUFFER_BYTES),
       queueCapacity: parsePositiveInt('daemon', 'queue-size', values['queue-size']),
+      maxEvents: parsePositiveInt('daemon', 'max-events', values['max-events']),
+      eventTimeoutMs: parseDuration('daemon', 'event-timeout', values['event-timeout']),
+      controlGroup,
+      broadcast: !values['no-broadcast'],
+      onExitRequest: () => requestStop('control'),
       controlPath: values.control ?? defaultControlPath(),
       watchRules: !values['no-watch'],
       devRoot: values.dev ?? '/dev',
@@ -88,17 +125,26 @@ export const daemonCommand: Command = {
       maxPrograms: parsePositiveInt('daemon', 'max-programs', values['max-programs']),
       programTimeoutMs: parseDuration('daemon', 'program-timeout', values['program-timeout']),
       ...(values.modprobe ? { modprobe: values.modprobe } : {}),
-    });
-    return await new Promise<number>((resolve, reject) => {
+      });
+    } catch (error) {
+      return startFailure(logger, error);
+    }
+    return await new Promise<number>((resolve) => {
       let stopping = false;
-      const stop = (signal: string) => {
+      const stop = (reason: string) => {
+        if (stopping) return;
         stopping = true;
-        logger.info({ signal }, 'Stopping');
-        daemon.stopGracefully().then(
+        logger.info({ reason }, 'Stopping');
+        daemon.stopGracefully(stopTimeoutMs).then(
           () => resolve(0),
-          (error: unknown) => reject(error as Error),
+          (error: unknown) => {
+            logger.fatal({ err: error }, `Failed to stop cleanly: ${(error as Error).message}`);
+            daemon.stop();
+            resolve(1);
+          },
         );
       };
+      requestStop = stop;
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => daemon.reloadRules('SIGHUP'));
@@ -118,8 +164,18 @@ export const daemonCommand: Command = {
       }, (error: unknown) => {
         stopping = true;
         daemon.stop();
-        reject(error as Error);
+        resolve(startFailure(logger, error));
       });
     });
   },
 };
+
+function startFailure(logger: ReturnType<typeof createLogger>, error: unknown): number {
+  const code = (error as { code?: string }).code;
+  if (error instanceof HotplugError || (code !== undefined && RESOURCE_ERRORS.has(code))) {
+    logger.fatal({ code }, (error as Error).message);
+    return code !== undefined && RESOURCE_ERRORS.has(code) ? 4 : 1;
+  }
+  logger.fatal({ err: error }, `hotplugd failed to start: ${(error as Error).message}`);
+  return 1;
+}

@@ -10,8 +10,13 @@ import { rulesCommand } from './rules.js';
 import { statusCommand } from './status.js';
 import { testCommand } from './test.js';
 import { triggerCommand } from './trigger.js';
+import { settleCommand, waitCommand } from './settle.js';
+import { exitCommand, logLevelCommand } from './admin.js';
 
-const COMMANDS: readonly Command[] = [daemonCommand, monitorCommand, historyCommand, triggerCommand, testCommand, rulesCommand, reloadCommand, statusCommand];
+const COMMANDS: readonly Command[] = [
+  daemonCommand, monitorCommand, historyCommand, triggerCommand, settleCommand, waitCommand, testCommand, rulesCommand,
+  statusCommand, reloadCommand, logLevelCommand, exitCommand,
+];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

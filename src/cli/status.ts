@@ -8,6 +8,8 @@ Show the running daemon's uptime, event and action counters, its rule set and
 its supervised jobs (with their restarts).
 
 Options:
+  --rules          also each rule's figures: events matched, actions and failed
+                   actions, action latency p50/p95
   --json           print the daemon's answer as one JSON object
   --control PATH   the daemon's control socket (default: ${defaultControlPath()})
   -h, --help       show this help`;
@@ -25,9 +27,9 @@ export const statusCommand: Command = {
   summary: "show the running daemon's counters, rules and jobs",
   usage,
   async run(argv) {
-    const values = parseCommandArgs('status', usage, argv, { control: { type: 'string' }, json: { type: 'boolean' } });
+    const values = parseCommandArgs('status', usage, argv, { control: { type: 'string' }, json: { type: 'boolean' }, rules: { type: 'boolean' } });
     if (values === null) return 0;
-    const reply = await sendControlRequest(values.control ?? defaultControlPath(), { command: 'status' });
+    const reply = await sendControlRequest(values.control ?? defaultControlPath(), { command: 'status', rules: values.rules ?? false });
     if (!reply.ok) {
       console.error(`hotplugd status: ${reply.error}`);
       return 1;
@@ -40,14 +42,32 @@ export const statusCommand: Command = {
     const rules = reply.rules as Record<string, number>;
     const jobs = reply.jobs as JobLine[];
     const lines = [
-      `pid ${String(reply.pid)}, up ${Math.round((reply.uptimeMs as number) / 1000)} s`,
-      `rules: ${rules.count} from ${rules.files} files (version ${rules.version}, ${rules.failedReloads} failed reloads)`,
-      `events: ${String(counters.received)} received, ${String(counters.processed)} processed, ${String(counters.forged)} forged, ${String(counters.malformed)} malformed, ${String(counters.enobufs)} ENOBUFS`,
+      `pid ${String(reply.pid)}, up ${Math.round((reply.uptimeMs as number) / 1000)} s, log level ${String(reply.logLevel)}`,
+      `rules: ${rules.count} from ${rules.files} files (version ${rules.version}, ${rules.failedReloads} failed reloads, last load: ${rules.loadErrors} errors, ${rules.loadWarnings} warnings)`,
+      `events: ${String(counters.received)} received, ${String(counters.processed)} processed, ${String(counters.queued)} queued (${String(counters.running)} running), ${String(counters.forged)} forged, ${String(counters.malformed)} malformed, ${String(counters.enobufs)} ENOBUFS`,
+      `subscribers: ${String(counters.subscribers)} (${String(counters.subscribersDropped)} dropped as too slow)`,
       `actions: ${String(counters.actionsFailed)} failed; programs ${String(counters.programsRunning)} running, ${String(counters.programsWaiting)} waiting`,
       `jobs: ${jobs.length}`,
       ...jobs.map((j) => `  ${j.state.padEnd(8)} pid ${j.pid ?? '-'}  restarts ${j.restarts}  ${j.devpath}  ${JSON.stringify(j.argv)}`),
     ];
+    if (values.rules) lines.push(...ruleLines(reply.ruleMetrics as RuleRow[]));
     console.log(lines.join('\n'));
     return 0;
   },
 };
+
+interface RuleRow {
+  rule: string;
+  matched: number;
+  actions: number;
+  failed: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
+function ruleLines(rows: RuleRow[]): string[] {
+  const ms = (value: number | null) => (value === null ? '-' : value.toFixed(1));
+  const table = [['MATCHED', 'ACTIONS', 'FAILED', 'P50 MS', 'P95 MS', 'RULE'], ...rows.map((r) => [String(r.matched), String(r.actions), String(r.failed), ms(r.p50Ms), ms(r.p95Ms), r.rule])];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  return ['', `rules that matched since start: ${rows.length}`, ...table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padStart(widths[i]!))).join('  '))];
+}

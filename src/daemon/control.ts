@@ -1,11 +1,16 @@
-// The control socket: a unix socket taking one JSON request line per connection and
-// answering one JSON line. Only `reload` for now; status, settle and subscribe come
-// with the daemon issue.
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+// The control socket: a unix socket (mode 0600, or 0660 with a control group) taking
+// one JSON request line per connection. Most commands answer one JSON line and close;
+// `subscribe` answers and then streams. Each peer's credentials decide what it may do:
+// root (or the daemon's own user) everything, members of the control group the
+// read-only commands, nobody else anything.
+import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { HotplugError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isSupplementaryMember } from '../rules/accounts.js';
+import { peerCredentials, type PeerCredentials } from './native.js';
 
 /** /run/hotplugd/control.sock as root; for other users, under their runtime directory. */
 export function defaultControlPath(): string {
@@ -13,10 +18,31 @@ export function defaultControlPath(): string {
   const runtime = process.env.XDG_RUNTIME_DIR || join(tmpdir(), `hotplugd-${process.getuid?.() ?? 'user'}`);
   return join(runtime, 'hotplugd', 'control.sock');
 }
-const MAX_REQUEST_BYTES = 64 * 1024;
+export const MAX_REQUEST_BYTES = 64 * 1024;
+/** A client has this long to send its request line. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 export type ControlReply = { ok: true; [key: string]: unknown } | { ok: false; error: string; [key: string]: unknown };
-export type ControlHandler = (request: Record<string, unknown>) => ControlReply;
+export type ControlRequest = Record<string, unknown> & { command: string };
+/** A handler answers (now or later), or returns 'streaming' after taking the socket over. */
+export type ControlHandler = (request: ControlRequest, client: ControlClient) => ControlReply | Promise<ControlReply> | 'streaming';
+
+export interface ControlClient {
+  socket: Socket;
+  credentials: PeerCredentials | undefined;
+}
+
+export interface ControlCommand {
+  /** Read-only commands are open to the control group; the others need root. */
+  readOnly: boolean;
+  handle: ControlHandler;
+}
+
+export interface ControlServerOptions {
+  /** Group (gid) whose members may use read-only commands; the socket becomes 0660. */
+  readGroup?: number | undefined;
+  log: Logger;
+}
 
 /** True when a daemon answers on the socket (so it must not be replaced). */
 function isAnswering(path: string): Promise<boolean> {
@@ -31,18 +57,25 @@ function isAnswering(path: string): Promise<boolean> {
 }
 
 export class ControlServer {
+  refused = 0;
+  malformed = 0;
   #server: Server | undefined;
   #path: string;
-  #handlers: Record<string, ControlHandler>;
+  #commands: Record<string, ControlCommand>;
+  #options: ControlServerOptions;
+  #clients = new Set<Socket>();
 
-  constructor(path: string, handlers: Record<string, ControlHandler>) {
+  constructor(path: string, commands: Record<string, ControlCommand>, options: ControlServerOptions) {
     this.#path = path;
-    this.#handlers = handlers;
+    this.#commands = commands;
+    this.#options = options;
   }
 
   /** Listens; a stale socket file is replaced, a live one means another daemon runs. */
   async listen(): Promise<void> {
-    mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 });
+    const group = this.#options.readGroup;
+    const dir = dirname(this.#path);
+    mkdirSync(dir, { recursive: true, mode: group === undefined ? 0o700 : 0o750 });
     if (existsSync(this.#path)) {
       if (await isAnswering(this.#path)) throw new HotplugError('ERUNNING', `Another hotplugd answers on ${this.#path}; stop it first or use --control`);
       unlinkSync(this.#path);
@@ -52,13 +85,19 @@ export class ControlServer {
       server.once('error', reject);
       server.listen(this.#path, () => resolve());
     });
-    chmodSync(this.#path, 0o600);
+    if (group !== undefined) {
+      chownSync(this.#path, process.getuid?.() ?? 0, group);
+      chmodSync(this.#path, 0o660);
+    } else {
+      chmodSync(this.#path, 0o600);
+    }
     this.#server = server;
   }
 
   close(): void {
     this.#server?.close();
     this.#server = undefined;
+    for (const socket of this.#clients) socket.destroy();
     try {
       unlinkSync(this.#path);
     } catch {
@@ -67,57 +106,91 @@ export class ControlServer {
   }
 
   #serve(socket: Socket): void {
+    this.#clients.add(socket);
+    socket.once('close', () => this.#clients.delete(socket));
+    const credentials = peerCredentials(socket);
     let buffer = '';
     socket.setEncoding('utf8');
     socket.on('error', () => socket.destroy());
-    socket.on('data', (chunk: string) => {
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+    const onData = (chunk: string) => {
       buffer += chunk;
       const newline = buffer.indexOf('\n');
       if (newline < 0 && buffer.length <= MAX_REQUEST_BYTES) return;
-      socket.removeAllListeners('data');
-      const reply = newline < 0 ? { ok: false, error: `request longer than ${MAX_REQUEST_BYTES} bytes` } : this.#dispatch(buffer.slice(0, newline));
-      socket.end(`${JSON.stringify(reply)}\n`);
-    });
+      socket.off('data', onData);
+      socket.setTimeout(0);
+      if (newline < 0) {
+        this.#refuse(socket, credentials, `request longer than ${MAX_REQUEST_BYTES} bytes`);
+        return;
+      }
+      void this.#dispatch(buffer.slice(0, newline), { socket, credentials });
+    };
+    socket.on('data', onData);
   }
 
-  #dispatch(line: string): ControlReply {
+  #refuse(socket: Socket, credentials: PeerCredentials | undefined, error: string, permission = false): void {
+    if (permission) this.refused++;
+    else this.malformed++;
+    this.#options.log.warn({ peer: credentials }, `Refused a control request: ${error}`);
+    socket.end(`${JSON.stringify({ ok: false, error })}\n`);
+  }
+
+  async #dispatch(line: string, client: ControlClient): Promise<void> {
+    const { socket, credentials } = client;
     let request: unknown;
     try {
       request = JSON.parse(line);
     } catch {
-      return { ok: false, error: 'request is not JSON' };
+      this.#refuse(socket, credentials, 'request is not JSON');
+      return;
     }
-    if (typeof request !== 'object' || request === null || typeof (request as { command?: unknown }).command !== 'string') {
-      return { ok: false, error: 'expected {"command": "..."}' };
+    if (typeof request !== 'object' || request === null || Array.isArray(request) || typeof (request as { command?: unknown }).command !== 'string') {
+      this.#refuse(socket, credentials, 'expected {"command": "..."}');
+      return;
     }
-    const command = (request as { command: string }).command;
-    const handler = Object.hasOwn(this.#handlers, command) ? this.#handlers[command] : undefined;
-    if (!handler) return { ok: false, error: `unknown command ${JSON.stringify(command)} (known: ${Object.keys(this.#handlers).join(', ')})` };
+    const name = (request as ControlRequest).command;
+    const command = Object.hasOwn(this.#commands, name) ? this.#commands[name] : undefined;
+    if (!command) {
+      this.#refuse(socket, credentials, `unknown command ${JSON.stringify(name)} (known: ${Object.keys(this.#commands).join(', ')})`);
+      return;
+    }
+    const denied = this.#denied(command, credentials);
+    if (denied) {
+      this.#refuse(socket, credentials, `${name}: ${denied}`, true);
+      return;
+    }
+    let reply: ControlReply | 'streaming';
     try {
-      return handler(request as Record<string, unknown>);
+      reply = await command.handle(request as ControlRequest, client);
     } catch (error) {
-      return { ok: false, error: (error as Error).message };
+      reply = { ok: false, error: (error as Error).message };
     }
+    if (reply !== 'streaming' && !socket.destroyed) socket.end(`${JSON.stringify(reply)}\n`);
+  }
+
+  #denied(command: ControlCommand, credentials: PeerCredentials | undefined): string | undefined {
+    if (!credentials) return 'permission denied (the peer cannot be identified)';
+    if (credentials.uid === 0 || credentials.uid === process.getuid?.()) return undefined;
+    // SO_PEERCRED gives the primary gid only; supplementary membership comes from /etc/group.
+    if (!command.readOnly) return `permission denied (needs root; uid ${credentials.uid} may only use read-only commands)`;
+    const group = this.#options.readGroup;
+    if (group !== undefined && (credentials.gid === group || isSupplementaryMember(credentials.uid, group))) return undefined;
+    return `permission denied (uid ${credentials.uid} is not in the control group)`;
   }
 }
 
 /** Sends one request to a running daemon and returns its reply. */
 export function sendControlRequest(path: string, request: Record<string, unknown>, timeoutMs = 10_000): Promise<ControlReply> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection(path);
+    const socket = connectControl(path, reject);
     let data = '';
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new HotplugError('ETIMEDOUT', `hotplugd did not answer on ${path} within ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.setEncoding('utf8');
     socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: string) => (data += chunk));
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const reason = error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? 'is hotplugd running?' : error.message;
-      reject(new HotplugError('ECONNECT', `Failed to reach hotplugd on ${path}: ${reason}`, { cause: error }));
-    });
+    socket.once('error', () => clearTimeout(timer));
     socket.once('end', () => {
       clearTimeout(timer);
       try {
@@ -127,4 +200,44 @@ export function sendControlRequest(path: string, request: Record<string, unknown
       }
     });
   });
+}
+
+/** A connection to the control socket whose connection errors become clear HotplugErrors. */
+export function connectControl(path: string, onError: (error: HotplugError) => void): Socket {
+  const socket = createConnection(path);
+  socket.setEncoding('utf8');
+  socket.once('error', (error: NodeJS.ErrnoException) => {
+    const reason = error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
+      ? 'is hotplugd running?'
+      : error.code === 'EACCES'
+        ? 'permission denied (root, or membership of the control group, is needed)'
+        : error.message;
+    onError(new HotplugError('ECONNECT', `Failed to reach hotplugd on ${path}: ${reason}`, { cause: error }));
+  });
+  return socket;
+}
+
+/**
+ * Sends a request and hands each line of the reply stream to `onLine` (the first line is
+ * the daemon's answer). Resolves when the daemon closes the stream.
+ */
+export function streamControlRequest(path: string, request: Record<string, unknown>, onLine: (line: string) => void): { done: Promise<void>; close(): void } {
+  let socket: Socket;
+  const done = new Promise<void>((resolve, reject) => {
+    socket = connectControl(path, reject);
+    let buffer = '';
+    socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        onLine(line);
+      }
+    });
+    socket.once('end', () => resolve());
+    socket.once('close', () => resolve());
+  });
+  return { done, close: () => socket.destroy() };
 }

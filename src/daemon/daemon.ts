@@ -1,23 +1,31 @@
-// The daemon: kernel socket → queue → handle (rules, registry, history, subscribers).
+// The daemon: kernel socket → scheduler (ordered per device) → worker (rules, actions,
+// history row) → listeners (subscribers, libudev broadcast, waiters, metrics).
 // Every step of handling one event is isolated: one bad event never stops the daemon.
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
-import { HistoryWriter } from '../history/store.js';
+import { HistoryWriter, processedRecord, type ProcessedRecord } from '../history/store.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { KernelUeventSource, countMalformed, type Rejection } from '../uevent/source.js';
 import { Sysfs } from '../uevent/sysfs.js';
 import { AncestorCache } from '../uevent/ancestors.js';
-import { EventWorker, type ProcessedListener } from './worker.js';
 import type { Uevent } from '../uevent/event.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { ActionExecutor } from '../actions/execute.js';
 import { ProgramPool, killRunningPrograms } from '../actions/run.js';
 import type { Accounts } from '../rules/accounts.js';
+import { Broadcaster } from './broadcaster.js';
+import { controlCommands } from './control-commands.js';
 import { ControlServer } from './control.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
-import { EventQueue } from './queue.js';
+import { RuleMetrics } from './metrics.js';
+import { acquireLock } from './native.js';
+import { SystemdNotifier } from './notify.js';
 import { DeviceRegistry } from './registry.js';
+import { EventScheduler } from './scheduler.js';
 import { SeqnumTracker, type SeqnumGap } from './seqnum.js';
+import { SubscriberHub } from './subscribers.js';
+import { DeviceWaiters } from './waiters.js';
+import { DEFAULT_EVENT_TIMEOUT_MS, EventWorker, type ProcessedEvent, type ProcessedListener } from './worker.js';
 
 export interface DaemonOptions {
   dbPath: string;
@@ -26,10 +34,16 @@ export interface DaemonOptions {
   coldplug: boolean;
   logger: Logger;
   receiveBufferBytes?: number;
-  /** Events held in memory before the daemon stops reading the socket. */
+  /** Events held (queued or running) before the daemon stops reading the socket. */
   queueCapacity?: number;
+  /** Events handled at once (those with programs overlap; the rest finish on the spot). */
+  maxEvents?: number;
+  /** The time budget of one event, its programs included (udev's event timeout). */
+  eventTimeoutMs?: number;
   /** The control socket; none when undefined. */
   controlPath?: string;
+  /** Group (gid) allowed the read-only control commands. */
+  controlGroup?: number | undefined;
   /** Where device nodes and symlinks live (`/dev`). */
   devRoot?: string;
   /** Evaluate and log what would be done, but do nothing. */
@@ -42,27 +56,37 @@ export interface DaemonOptions {
   programTimeoutMs?: number | undefined;
   /** Reload rules when a rule directory changes (default true). */
   watchRules?: boolean;
+  /** Pass processed events on to libudev (group 2) and libudev-zero (group 4) listeners (default true). */
+  broadcast?: boolean;
+  /** Asked over the control socket to exit: the owner should stop the daemon. */
+  onExitRequest?: () => void;
   accounts?: Accounts;
 }
 
 export const DEFAULT_QUEUE_CAPACITY = 8192;
-export const DEFAULT_STOP_GRACE_MS = 5000;
+export const DEFAULT_MAX_EVENTS = 64;
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const REJECT_LOG_INTERVAL_MS = 10_000;
+const STATUS_INTERVAL_MS = 5_000;
 
-
-export type { ProcessedListener };
+export type { ProcessedEvent, ProcessedListener };
 
 export class Daemon {
   readonly startedAt = Date.now();
   /** Times the queue filled and reading the socket was paused. */
   readPauses = 0;
+  readonly metrics = new RuleMetrics();
+  readonly subscribers: SubscriberHub;
+  readonly waiters: DeviceWaiters;
+  readonly notifier: SystemdNotifier;
   #options: DaemonOptions;
   #log: Logger;
   #sysfs: Sysfs;
   #db: HistoryDb;
   #writer: HistoryWriter;
   #source: KernelUeventSource | undefined;
-  #queue: EventQueue<Uevent>;
+  #broadcaster: Broadcaster | undefined;
+  #scheduler: EventScheduler<Uevent>;
   #registry = new DeviceRegistry();
   #rules: LiveRules;
   #executor: ActionExecutor;
@@ -73,12 +97,20 @@ export class Daemon {
   #overflowSinceLastGap = false;
   #resyncPending = false;
   #lastRejectLog = new Map<string, { at: number; suppressed: number }>();
+  #statusTimer: NodeJS.Timeout | undefined;
+  #stopping = false;
   #stopped = false;
+  /** Events recorded without processing because the daemon stopped first. */
+  unprocessedAtStop = 0;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
     this.#log = options.logger;
+    // One writer per database: event ids are handed out here, not by SQLite.
+    acquireLock(`${options.dbPath}.lock`, options.dbPath);
     this.#sysfs = new Sysfs(options.sysfsRoot);
+    this.notifier = new SystemdNotifier(options.logger);
+    this.subscribers = new SubscriberHub(options.logger);
     this.#executor = new ActionExecutor({
       devRoot: options.devRoot ?? '/dev',
       sysfs: this.#sysfs,
@@ -102,17 +134,28 @@ export class Daemon {
       writer: this.#writer,
       registry: this.#registry,
       log: this.#log,
+      eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
       canRecord: () => !this.#stopped,
     });
-    this.#queue = new EventQueue<Uevent>(options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY, {
-      handle: (event) => this.#worker.handle(event),
-      onFull: () => {
-        this.readPauses++;
-        this.#source?.pause();
+    this.#scheduler = new EventScheduler<Uevent>(
+      { capacity: options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY, maxRunning: options.maxEvents ?? DEFAULT_MAX_EVENTS },
+      {
+        handle: (event) => this.#worker.handle(event),
+        onFull: () => {
+          this.readPauses++;
+          this.#source?.pause();
+        },
+        onRoom: () => this.#source?.resume(),
+        onIdle: () => this.#resyncIfPending(),
       },
-      onRoom: () => this.#source?.resume(),
-      onIdle: () => this.#resyncIfPending(),
+    );
+    this.waiters = new DeviceWaiters({
+      devRoot: options.devRoot ?? '/dev',
+      sysfsRoot: options.sysfsRoot,
+      known: (devpath) => this.#registry.has(devpath),
+      pending: (devpath) => this.#scheduler.hasPending(devpath),
     });
+    this.#worker.listeners.add((processed) => this.#afterEvent(processed));
   }
 
   get counters() {
@@ -125,17 +168,23 @@ export class Daemon {
       malformedByReason: source?.malformed,
       enobufs: source?.enobufs ?? 0,
       processed: this.#worker.processed,
-      queued: this.#queue.length,
+      queued: this.#scheduler.length,
+      running: this.#scheduler.running,
       readPauses: this.readPauses,
       recorded: this.#writer.committed,
       recordFailures: this.#writer.failed,
       evaluationFailures: this.#worker.evaluationFailures,
       actionsFailed: this.#worker.actionsFailed,
-      importing: this.#worker.importing,
+      eventsTimedOut: this.#worker.timedOut,
       programsRunning: this.#executor.pool.running,
       programsWaiting: this.#executor.pool.waiting,
       modprobeRuns: this.#executor.modules.runs,
       jobs: this.#executor.jobs.list().length,
+      subscribers: this.subscribers.size,
+      subscribersDropped: this.subscribers.dropped,
+      broadcastFailures: this.#broadcaster?.failures ?? 0,
+      controlRefused: this.#control?.refused ?? 0,
+      controlMalformed: this.#control?.malformed ?? 0,
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
     };
@@ -143,11 +192,20 @@ export class Daemon {
 
   /** What `hotplugd status` shows: uptime, counters, the rule set, and supervised jobs. */
   status() {
+    const diagnostics = this.#rules.lastDiagnostics;
     return {
       pid: process.pid,
       uptimeMs: Date.now() - this.startedAt,
+      logLevel: this.#log.level,
       counters: this.counters,
-      rules: { version: this.#rules.version, count: this.#rules.current.rules.length, files: this.#rules.current.files.length, failedReloads: this.#rules.failedReloads },
+      rules: {
+        version: this.#rules.version,
+        count: this.#rules.current.rules.length,
+        files: this.#rules.current.files.length,
+        failedReloads: this.#rules.failedReloads,
+        loadErrors: diagnostics.filter((d) => d.severity === 'error').length,
+        loadWarnings: diagnostics.filter((d) => d.severity === 'warning').length,
+      },
       jobs: this.#executor.jobs.list(),
     };
   }
@@ -157,29 +215,57 @@ export class Daemon {
     return this.#rules.current;
   }
 
+  get logger(): Logger {
+    return this.#log;
+  }
+
   /** Loads the rules again; the running set is kept when the new one has errors. */
   reloadRules(reason: string): ReloadOutcome {
-    return this.#rules.reload(reason);
+    this.notifier.reloading();
+    const outcome = this.#rules.reload(reason);
+    this.notifier.reloaded(this.#statusLine());
+    return outcome;
+  }
+
+  /**
+   * Resolves true once every event the kernel has sent so far is processed (read from
+   * the socket, rules and programs done), false after `timeoutMs`.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.#source?.socket.readNow();
+      if (this.#scheduler.length === 0) return true;
+      if (!(await this.#scheduler.idle(Math.max(0, deadline - Date.now())))) return false;
+    }
+  }
+
+  /** Commits what is waiting and returns the newest recorded event id (a replay cursor). */
+  commitHistory(): number {
+    this.#writer.flush();
+    return this.#writer.lastEventId;
+  }
+
+  get historyDb(): HistoryDb {
+    return this.#db;
+  }
+
+  /** Asks the owner to stop (the control socket's `exit`). */
+  requestExit(): void {
+    this.#options.onExitRequest?.();
   }
 
   /**
    * Loads the rules (returning the outcome without starting when they have errors), opens
    * the control socket, then listens on the kernel socket before coldplugging, so
-   * nothing in between is missed.
+   * nothing in between is missed. Tells systemd READY=1 when all that is done.
    */
   async start(): Promise<ReloadOutcome> {
     const log = this.#log;
     const rules = this.#rules.loadInitial();
     if (rules.diagnostics.some((d) => d.severity === 'error')) return rules;
     if (this.#options.controlPath !== undefined) {
-      this.#control = new ControlServer(this.#options.controlPath, {
-        reload: () => {
-          const outcome = this.reloadRules('control');
-          const reply = { rules: outcome.rules, files: outcome.files, version: outcome.version, diagnostics: outcome.diagnostics };
-          return outcome.replaced ? { ok: true, ...reply } : { ok: false, error: 'the new rules have errors; the previous rules stay in use', ...reply };
-        },
-        status: () => ({ ok: true, ...this.status() }),
-      });
+      this.#control = new ControlServer(this.#options.controlPath, controlCommands(this), { readGroup: this.#options.controlGroup, log });
       await this.#control.listen();
     }
     if (this.#options.watchRules !== false) this.#rules.watch();
@@ -190,7 +276,7 @@ export class Daemon {
         onReject: (rejection) => this.#logRejection(rejection),
         onOverflow: (reports) => this.#onOverflow(reports),
         onError: (error) => log.error({ err: error }, `Failed to read the kernel uevent socket: ${error.message}`),
-        room: () => this.#queue.capacity - this.#queue.length,
+        room: () => this.#scheduler.capacity - this.#scheduler.length,
       },
       this.#options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
     );
@@ -202,6 +288,7 @@ export class Daemon {
         'Receive buffer is smaller than wanted (SO_RCVBUFFORCE needs CAP_NET_ADMIN): storms may lose events; run as root or raise net.core.rmem_max',
       );
     }
+    if (this.#options.broadcast !== false && !this.#options.dryRun) this.#broadcaster = new Broadcaster(log);
 
     this.#registry.seed(this.#sysfs);
     let coldplugged = 0;
@@ -210,12 +297,12 @@ export class Daemon {
       for (const devpath of this.#sysfs.enumerate()) {
         const event = this.#sysfs.synthesizeEvent(devpath, 'add', 'coldplug', now);
         if (event) {
-          this.#queue.push(event);
+          this.#scheduler.push(event);
           coldplugged++;
         }
       }
     }
-    if (this.#queue.length < this.#queue.capacity) socket.resume();
+    if (this.#scheduler.length < this.#scheduler.capacity) socket.resume();
     log.info(
       {
         db: this.#options.dbPath,
@@ -227,6 +314,11 @@ export class Daemon {
       },
       'hotplugd started',
     );
+    this.notifier.ready(this.#statusLine());
+    if (this.notifier.enabled) {
+      this.#statusTimer = setInterval(() => this.notifier.status(this.#statusLine()), STATUS_INTERVAL_MS);
+      this.#statusTimer.unref();
+    }
     return rules;
   }
 
@@ -237,34 +329,62 @@ export class Daemon {
   }
 
   /**
-   * Stops reading and handles what was accepted, then gives running programs up to
-   * `graceMs` to finish (their outcomes are recorded) before stop() kills the rest.
+   * Stops reading and processes what was accepted, up to `timeoutMs`. Events that have
+   * not started by then are recorded unprocessed and running programs are killed, so
+   * every accepted event is in the history when this resolves.
    */
-  async stopGracefully(graceMs = DEFAULT_STOP_GRACE_MS): Promise<void> {
-    if (this.#stopped) return;
+  async stopGracefully(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.notifier.stopping();
     this.#source?.close();
-    this.#queue.drain();
-    const deadline = Date.now() + graceMs;
-    // Events waiting for an import program first: finishing them may start more programs.
-    const finished = (await this.#worker.idle(graceMs)) && (await this.#executor.pool.idle(Math.max(0, deadline - Date.now())));
+    this.#rules.close();
+    if (!(await this.#scheduler.idle(timeoutMs))) {
+      const queued = this.#scheduler.takeQueued();
+      for (const event of queued) this.#writer.recordEvent(event, { note: 'not processed: the daemon stopped first' });
+      this.unprocessedAtStop = queued.length;
+      const killed = killRunningPrograms();
+      this.#log.warn({ unprocessed: queued.length, killed, timeoutMs }, 'Stop timeout: events not started were recorded unprocessed; running programs were killed');
+      await this.#scheduler.idle(3000);
+    }
     await this.#executor.jobs.stopAll();
-    if (!finished) this.#log.warn({ running: this.#executor.pool.running, waiting: this.#executor.pool.waiting, graceMs }, 'Programs still running at stop are killed');
     this.stop();
   }
 
-  /** Stops reading, handles what was accepted, kills running programs, commits, closes the database. */
+  /** Stops at once: kills running programs, commits what was recorded, closes the database. */
   stop(): void {
     if (this.#stopped) return;
+    this.#stopping = true;
+    clearInterval(this.#statusTimer);
     this.#source?.close();
+    this.#broadcaster?.close();
     this.#rules.close();
     this.#control?.close();
-    this.#queue.drain();
-    this.#stopped = true;
+    this.subscribers.closeAll();
+    this.waiters.cancelAll();
+    for (const event of this.#scheduler.takeQueued()) this.#writer.recordEvent(event, { note: 'not processed: the daemon stopped first' });
     killRunningPrograms();
     void this.#executor.jobs.stopAll(); // signals them now; stopGracefully waits for them
+    this.#stopped = true;
     this.#writer.flush();
     this.#db.close();
     this.#log.info({ counters: this.counters, uptimeMs: Date.now() - this.startedAt }, 'hotplugd stopped');
+  }
+
+  #afterEvent(processed: ProcessedEvent): void {
+    this.metrics.observe(processed.rules, processed.actions);
+    let record: ProcessedRecord | undefined;
+    if (this.subscribers.size > 0) {
+      record = processedRecord(processed.id, processed.event, processed.evaluation?.plan, processed.rules);
+      this.subscribers.publish(record);
+    }
+    this.#broadcaster?.send(processed.event, processed.evaluation?.plan);
+    this.waiters.check();
+  }
+
+  #statusLine(): string {
+    const c = this.counters;
+    return `${c.processed} events processed, ${c.queued} queued, ${c.actionsFailed} actions failed, rules v${c.rulesVersion}`;
   }
 
   #accept(event: Uevent): void {
@@ -275,7 +395,7 @@ export class Daemon {
       this.#onGap(gap, this.#overflowSinceLastGap);
       this.#overflowSinceLastGap = false;
     }
-    this.#queue.push(event);
+    this.#scheduler.push(event);
   }
 
   #onGap(gap: SeqnumGap, duringOverflow: boolean): void {
@@ -296,11 +416,11 @@ export class Daemon {
     }
     this.#resyncPending = true;
     // A queue that is already empty will not report idle again on its own.
-    if (this.#queue.length === 0) setImmediate(() => this.#resyncIfPending());
+    if (this.#scheduler.length === 0) setImmediate(() => this.#resyncIfPending());
   }
 
   #resyncIfPending(): void {
-    if (!this.#resyncPending || this.#stopped) return;
+    if (!this.#resyncPending || this.#stopping) return;
     this.#resyncPending = false;
     const reports = this.#overflowReports;
     this.#overflowReports = 0;
@@ -318,7 +438,7 @@ export class Daemon {
       detail: { enobufsReports: reports, resyncAdded: added, resyncRemoved: events.length - added },
     });
     this.#log.warn({ added, removed: events.length - added }, 'Resynced from sysfs after lost events');
-    for (const event of events) this.#queue.push(event);
+    for (const event of events) this.#scheduler.push(event);
   }
 
   #logRejection(rejection: Rejection): void {

@@ -23,6 +23,8 @@ export class LiveRules {
   /** Counts sets that were put in place, the first one included. */
   version = 0;
   failedReloads = 0;
+  /** Errors and warnings of the most recent load, kept or not. */
+  lastDiagnostics: Diagnostic[] = [];
   #dirs: readonly string[];
   #log: Logger;
   #accounts: Accounts | undefined;
@@ -95,6 +97,7 @@ export class LiveRules {
   }
 
   #logDiagnostics(diagnostics: Diagnostic[]): void {
+    this.lastDiagnostics = diagnostics;
     for (const d of diagnostics) {
       const fields = { file: d.at.file, line: d.at.line, column: d.at.column };
       if (d.severity === 'error') this.#log.error(fields, formatDiagnostic(d));

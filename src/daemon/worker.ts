@@ -1,21 +1,34 @@
-// Handling one event: rules → plan → actions → history row → subscribers. It never
-// throws: every step is isolated, and a failure is logged, counted and recorded.
-// An event whose rules import a program's output is finished when that program is.
+// Handling one event: rules (with their import programs) → device steps → programs →
+// history row → subscribers. It never throws: every step is isolated, and a failure is
+// logged, counted and recorded. An event without programs is handled synchronously;
+// one with programs returns a promise, and the scheduler holds later events of the
+// same device (and its parents and children) until it settles, as udevd does.
 import { existsSync } from 'node:fs';
-import type { ActionExecutor } from '../actions/execute.js';
+import { budgetExhausted, type ActionExecutor } from '../actions/execute.js';
 import type { ActionResult } from '../actions/results.js';
 import { describeError } from '../errors.js';
 import type { HistoryWriter } from '../history/store.js';
 import type { Logger } from '../log.js';
 import { evaluateSteps, type ImportRequest, type ImportResult } from '../rules/evaluate.js';
-import type { Evaluation, Plan } from '../rules/plan.js';
+import { ruleOrigin, type Evaluation, type Plan } from '../rules/plan.js';
 import type { AncestorCache } from '../uevent/ancestors.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Sysfs } from '../uevent/sysfs.js';
 import type { LiveRules } from './live-rules.js';
 import type { DeviceRegistry } from './registry.js';
 
-export type ProcessedListener = (event: Uevent, evaluation: Evaluation | undefined) => void;
+/** An event after its rules and actions, as subscribers receive it. */
+export interface ProcessedEvent {
+  /** Its history row id (0 when it could not be recorded: the daemon was stopping). */
+  id: number;
+  event: Uevent;
+  evaluation: Evaluation | undefined;
+  /** `name (file:line:column)` of each rule that matched. */
+  rules: string[];
+  actions: ActionResult[];
+}
+
+export type ProcessedListener = (processed: ProcessedEvent) => void;
 
 export interface WorkerParts {
   sysfs: Sysfs;
@@ -28,37 +41,37 @@ export interface WorkerParts {
   writer: HistoryWriter;
   registry: DeviceRegistry;
   log: Logger;
+  /** The whole event (imports and programs) must end within this (udev's event timeout). */
+  eventTimeoutMs: number;
   /** False once the database is closed: late results are then only logged. */
   canRecord: () => boolean;
 }
 
 type Steps = Generator<ImportRequest, Evaluation, ImportResult>;
 
+export const DEFAULT_EVENT_TIMEOUT_MS = 180_000;
+
+/** A logger bound to one event, made only when something is logged (pino children cost). */
+export function eventLogger(log: Logger, event: Uevent): Logger {
+  return log.child({ seqnum: event.seqnum, devpath: event.devpath, action: event.action });
+}
+
 export class EventWorker {
   processed = 0;
   /** Events whose rule evaluation threw (a bug: logged, and the event still recorded). */
   evaluationFailures = 0;
   actionsFailed = 0;
-  /** Events waiting for an import program before their rules can finish. */
-  importing = 0;
+  /** Events that used up their time budget. */
+  timedOut = 0;
   readonly listeners = new Set<ProcessedListener>();
   #p: WorkerParts;
-
-  /** Resolves true when no event waits for an import program, false after `timeoutMs`. */
-  async idle(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.importing > 0) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    return true;
-  }
 
   constructor(parts: WorkerParts) {
     this.#p = parts;
   }
 
-  handle(event: Uevent): void {
+  handle(event: Uevent): void | Promise<void> {
+    const deadline = Date.now() + this.#p.eventTimeoutMs;
     let steps: Steps;
     let step: IteratorResult<ImportRequest, Evaluation>;
     try {
@@ -74,34 +87,30 @@ export class EventWorker {
       step = steps.next();
     } catch (error) {
       this.#evaluationFailed(event, error);
-      this.#finish(event, undefined, []);
-      return;
+      return this.#act(event, undefined, [], deadline);
     }
-    if (step.done) {
-      this.#finish(event, step.value, []);
-      return;
-    }
-    this.importing++;
-    this.#finishImports(event, steps, step)
-      .then(
-        ({ evaluation, imports }) => this.#finish(event, evaluation, imports),
-        (error: unknown) => {
-          this.#evaluationFailed(event, error);
-          this.#finish(event, undefined, []);
-        },
-      )
-      .finally(() => this.importing--);
+    if (step.done) return this.#act(event, step.value, [], deadline);
+    return this.#finishImports(steps, step, deadline).then(
+      ({ evaluation, imports }) => this.#act(event, evaluation, imports, deadline),
+      (error: unknown) => {
+        this.#evaluationFailed(event, error);
+        return this.#act(event, undefined, [], deadline);
+      },
+    );
   }
 
   // Runs each import program the rules ask for (not in a dry run) and feeds its output back.
-  async #finishImports(event: Uevent, steps: Steps, first: IteratorResult<ImportRequest, Evaluation>) {
+  async #finishImports(steps: Steps, first: IteratorResult<ImportRequest, Evaluation>, deadline: number) {
     const imports: ActionResult[] = [];
     let step = first;
     while (!step.done) {
       const request = step.value;
       let output: ImportResult;
       if (!this.#p.dryRun) {
-        const result = await this.#p.executor.pool.run(request.argv, { env: request.env, timeoutMs: request.timeoutMs ?? this.#p.executor.programTimeoutMs, rule: request.rule });
+        const timeoutMs = Math.min(request.timeoutMs ?? this.#p.executor.programTimeoutMs, deadline - Date.now());
+        const result = timeoutMs > 0
+          ? await this.#p.executor.pool.run(request.argv, { env: request.env, timeoutMs, rule: request.rule })
+          : budgetExhausted(request.argv, request.rule);
         imports.push(result);
         if (result.ok) output = { stdout: result.stdout ?? '' };
       }
@@ -112,66 +121,83 @@ export class EventWorker {
 
   #evaluationFailed(event: Uevent, error: unknown): void {
     this.evaluationFailures++;
-    this.#p.log.error(
-      { seqnum: event.seqnum, devpath: event.devpath, action: event.action, err: error },
-      `Failed to evaluate rules: ${describeError(error)}`,
+    eventLogger(this.#p.log, event).error({ err: error }, `Failed to evaluate rules: ${describeError(error)}`);
+  }
+
+  // Device steps now; programs (if any) make the event asynchronous.
+  #act(event: Uevent, evaluation: Evaluation | undefined, imports: ActionResult[], deadline: number): void | Promise<void> {
+    if (evaluation && this.#p.log.isLevelEnabled('debug')) this.#logEvaluation(event, evaluation);
+    const actions = imports;
+    const plan = evaluation?.plan;
+    try {
+      this.#p.registry.apply(event);
+      if (plan && this.#p.dryRun) this.#logDryRun(event, plan);
+      else if (plan) actions.push(...this.#p.executor.applyDevice(event, plan));
+    } catch (error) {
+      eventLogger(this.#p.log, event).error({ err: error }, `Failed to handle event: ${describeError(error)}`);
+    }
+    if (!plan || this.#p.dryRun || !this.#p.executor.hasPrograms(event, plan)) {
+      this.#complete(event, evaluation, actions);
+      return;
+    }
+    return this.#p.executor.runPrograms(event, plan, deadline).then(
+      (results) => {
+        actions.push(...results);
+        if (results.some((r) => r.timedOut) && Date.now() >= deadline) {
+          this.timedOut++;
+          eventLogger(this.#p.log, event).warn({ timeoutMs: this.#p.eventTimeoutMs }, 'The event used up its time budget; its programs were stopped');
+        }
+        this.#complete(event, evaluation, actions);
+      },
+      (error: unknown) => {
+        eventLogger(this.#p.log, event).error({ err: error }, `Failed to run programs: ${describeError(error)}`);
+        this.#complete(event, evaluation, actions);
+      },
     );
   }
 
-  #finish(event: Uevent, evaluation: Evaluation | undefined, imports: ActionResult[]): void {
-    if (evaluation && this.#p.log.isLevelEnabled('debug')) this.#logEvaluation(event, evaluation);
-    try {
-      this.#p.registry.apply(event);
-      const eventId = this.#p.writer.recordEvent(event);
-      for (const result of imports) this.#recordAction(event, eventId, result);
-      if (evaluation) this.#act(event, eventId, evaluation.plan);
-    } catch (error) {
-      this.#p.log.error(
-        { seqnum: event.seqnum, devpath: event.devpath, action: event.action, err: error },
-        `Failed to handle event: ${describeError(error)}`,
-      );
+  #complete(event: Uevent, evaluation: Evaluation | undefined, actions: ActionResult[]): void {
+    const rules = evaluation ? evaluation.trace.filter((t) => t.matched).map((t) => ruleOrigin(t.rule, t.at)) : [];
+    let id = 0;
+    if (this.#p.canRecord()) {
+      try {
+        id = this.#p.writer.recordEvent(event, { plan: evaluation?.plan, rules });
+      } catch (error) {
+        eventLogger(this.#p.log, event).error({ err: error }, `Failed to record event: ${describeError(error)}`);
+      }
     }
+    for (const result of actions) this.#recordAction(event, id, result);
+    if (evaluation && !this.#p.dryRun) this.#superviseJobs(event, id, evaluation.plan);
     this.processed++;
+    const processed: ProcessedEvent = { id, event, evaluation, rules, actions };
     for (const listener of this.listeners) {
       try {
-        listener(event, evaluation);
+        listener(processed);
       } catch (error) {
         this.#p.log.warn({ err: error }, `Failed to notify a subscriber: ${describeError(error)}`);
       }
     }
   }
 
-  #act(event: Uevent, eventId: number, plan: Plan): void {
-    if (this.#p.dryRun) {
-      if (plan.run.length > 0 || plan.jobs.length > 0 || plan.units.length > 0 || plan.modules.length > 0 || plan.symlinks.length > 0 || plan.owner || plan.group || plan.mode !== null || plan.attrs.length > 0 || plan.authorize || plan.name) {
-        this.#p.log.info(
-          {
-            seqnum: event.seqnum, devpath: event.devpath, action: event.action, devnode: plan.devnode, name: plan.name, symlinks: plan.symlinks,
-            owner: plan.owner?.name, group: plan.group?.name, mode: plan.mode?.toString(8), attrs: plan.attrs, authorize: plan.authorize?.allow,
-            modules: plan.modules.map((m) => m.alias), run: plan.run.map((r) => r.argv),
-            jobs: plan.jobs.map((j) => j.argv), units: plan.units.map((u) => u.unit),
-          },
-          'Dry run: would act',
-        );
-      }
-      return;
+  #logDryRun(event: Uevent, plan: Plan): void {
+    if (plan.run.length > 0 || plan.jobs.length > 0 || plan.units.length > 0 || plan.modules.length > 0 || plan.symlinks.length > 0 || plan.owner || plan.group || plan.mode !== null || plan.attrs.length > 0 || plan.authorize || plan.name) {
+      eventLogger(this.#p.log, event).info(
+        {
+          devnode: plan.devnode, name: plan.name, symlinks: plan.symlinks,
+          owner: plan.owner?.name, group: plan.group?.name, mode: plan.mode?.toString(8), attrs: plan.attrs, authorize: plan.authorize?.allow,
+          modules: plan.modules.map((m) => m.alias), run: plan.run.map((r) => r.argv),
+          jobs: plan.jobs.map((j) => j.argv), units: plan.units.map((u) => u.unit),
+        },
+        'Dry run: would act',
+      );
     }
-    for (const result of this.#p.executor.applyDevice(event, plan)) this.#recordAction(event, eventId, result);
-    this.#superviseJobs(event, eventId, plan);
-    if (plan.run.length === 0 && plan.modules.length === 0 && plan.name === null) return;
-    this.#p.executor.runPrograms(event, plan).then(
-      (results) => {
-        for (const result of results) this.#recordAction(event, eventId, result);
-      },
-      (error: unknown) => this.#p.log.error({ devpath: event.devpath, err: error }, `Failed to run programs: ${describeError(error)}`),
-    );
   }
 
   // Jobs and units live as long as the device: started with it, stopped on its remove.
   #superviseJobs(event: Uevent, eventId: number, plan: Plan): void {
     const { jobs, units } = this.#p.executor;
     const record = (result: ActionResult) => this.#recordAction(event, eventId, result);
-    const failed = (error: unknown) => this.#p.log.error({ devpath: event.devpath, err: error }, `Failed to stop jobs: ${describeError(error)}`);
+    const failed = (error: unknown) => eventLogger(this.#p.log, event).error({ err: error }, `Failed to stop jobs: ${describeError(error)}`);
     if (event.action === 'remove') {
       jobs.stopDevice(event.devpath).catch(failed);
       units.stopDevice(event.devpath).then((results) => results.forEach(record), failed);
@@ -182,14 +208,13 @@ export class EventWorker {
   }
 
   #recordAction(event: Uevent, eventId: number, result: ActionResult): void {
-    const fields = { seqnum: event.seqnum, devpath: event.devpath, action: event.action, kind: result.kind, target: result.target, rule: result.rule };
     if (!result.ok) {
       this.actionsFailed++;
-      this.#p.log.warn({ ...fields, error: result.error }, `Failed to apply ${result.kind} ${result.target}: ${result.error}`);
-    } else {
-      this.#p.log.debug({ ...fields, durationMs: result.durationMs }, 'Action done');
+      eventLogger(this.#p.log, event).warn({ kind: result.kind, target: result.target, rule: result.rule, error: result.error }, `Failed to apply ${result.kind} ${result.target}: ${result.error}`);
+    } else if (this.#p.log.isLevelEnabled('debug')) {
+      eventLogger(this.#p.log, event).debug({ kind: result.kind, target: result.target, rule: result.rule, durationMs: result.durationMs }, 'Action done');
     }
-    if (this.#p.canRecord()) this.#p.writer.recordAction(eventId, result);
+    if (eventId > 0 && this.#p.canRecord()) this.#p.writer.recordAction(eventId, result);
   }
 
   // The event's device may be an ancestor of later events: it must be read again.
@@ -202,9 +227,6 @@ export class EventWorker {
   #logEvaluation(event: Uevent, { plan, trace }: Evaluation): void {
     const matched = trace.filter((t) => t.matched).map((t) => t.rule);
     if (matched.length === 0) return;
-    this.#p.log.debug(
-      { seqnum: event.seqnum, devpath: event.devpath, action: event.action, matched, symlinks: plan.symlinks, run: plan.run.map((r) => r.argv) },
-      'Rules matched',
-    );
+    eventLogger(this.#p.log, event).debug({ matched, symlinks: plan.symlinks, run: plan.run.map((r) => r.argv) }, 'Rules matched');
   }
 }

@@ -50,6 +50,15 @@ const MIGRATIONS: readonly string[] = [
      finished_at INTEGER NOT NULL
    );
    CREATE INDEX actions_event ON actions (event_id);`,
+  // What the rules did to the event (JSON: properties they set, symlinks, tags; NULL when
+  // no rule matched) and which rules matched it.
+  `ALTER TABLE events ADD COLUMN result TEXT;
+   CREATE TABLE rule_matches (
+     event_id    INTEGER NOT NULL,
+     rule        TEXT NOT NULL
+   );
+   CREATE INDEX rule_matches_event ON rule_matches (event_id);
+   CREATE INDEX rule_matches_rule ON rule_matches (rule, event_id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openHistoryDb, SCHEMA_VERSION } from './db.js';
-import { HistoryWriter, listEvents, listIncidents } from './store.js';
+import { HistoryWriter, iterateProcessed, listEvents, listIncidents, processedRecord } from './store.js';
+import type { Plan } from '../rules/plan.js';
 import { parseUevent } from '../uevent/parse.js';
 import { loadKernelCaptures } from '../../test/helpers/fixtures.js';
 
@@ -95,7 +96,7 @@ describe('history database', () => {
   });
 });
 
-describe('schema version 2', () => {
+describe('schema migrations', () => {
   it('migrates a version 1 file in place, keeping its rows, and numbers new events after them', () => {
     const path = join(dir, 'v1.db');
     const v1 = new Database(path);
@@ -108,7 +109,7 @@ describe('schema version 2', () => {
       PRAGMA user_version = 1;`);
     v1.close();
     const db = openHistoryDb(path);
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(listEvents(db).map((e) => e.id)).toEqual([7]);
     const writer = new HistoryWriter(db);
     const id = writer.recordEvent(events[0]!);
@@ -119,6 +120,32 @@ describe('schema version 2', () => {
       { event_id: 8, kind: 'program', ok: 0, exit_code: 1, timed_out: 0, argv: '["/bin/true"]' },
     ]);
     expect(listEvents(db).map((e) => e.id)).toEqual([7, 8]);
+    db.close();
+  });
+
+  it('records what the rules changed and which rules matched, and reads it back as subscribers see it', () => {
+    const db = openHistoryDb(join(dir, 'v3.db'));
+    const writer = new HistoryWriter(db);
+    const event = events[0]!;
+    const plan = {
+      properties: { ...event.properties, ID_SERIAL: 'x_1', DEVLINKS: '/dev/serial/by-id/x' },
+      symlinks: ['/dev/serial/by-id/x'],
+      tags: ['seat'],
+    } as unknown as Plan;
+    delete (plan.properties as Record<string, string>).SEQNUM;
+    const rules = ['serial (60-serial.yaml:3:3)', 'seat (70.yaml:1:3)'];
+    const id = writer.recordEvent(event, { plan, rules });
+    const plain = writer.recordEvent(events[1]!, { rules: [] });
+    writer.flush();
+    const replayed = [...iterateProcessed(db, 0, plain)];
+    expect(replayed.map((r) => r.id)).toEqual([id, plain]);
+    const live = processedRecord(id, event, plan, rules);
+    expect(replayed[0]).toEqual(live);
+    expect(live.properties).toMatchObject({ ID_SERIAL: 'x_1', DEVLINKS: '/dev/serial/by-id/x' });
+    expect(live.properties.SEQNUM).toBeUndefined();
+    expect(live).toMatchObject({ symlinks: ['/dev/serial/by-id/x'], tags: ['seat'], rules });
+    expect(replayed[1]).toMatchObject({ symlinks: [], tags: [], rules: [] });
+    expect(db.prepare('SELECT result FROM events WHERE id = ?').get(plain)).toEqual({ result: null });
     db.close();
   });
 });

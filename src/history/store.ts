@@ -3,6 +3,7 @@ import type { Statement } from 'better-sqlite3';
 import type { HistoryDb } from './db.js';
 import type { Uevent } from '../uevent/event.js';
 import type { ActionResult } from '../actions/results.js';
+import type { Plan } from '../rules/plan.js';
 
 /** Kinds of history entries that are not device events. */
 export type IncidentKind = 'seqnum-gap' | 'overflow';
@@ -30,6 +31,25 @@ export interface EventRecord {
   properties: Record<string, string>;
 }
 
+/** What the rules changed: recorded with the event when any rule matched. */
+export interface EventResult {
+  /** Properties the rules added or changed (the kernel's are in `properties`). */
+  properties: Record<string, string>;
+  /** Kernel properties the rules removed. */
+  removed?: string[];
+  symlinks: string[];
+  tags: string[];
+  /** Set when the event was recorded without being processed (the daemon stopped first). */
+  note?: string;
+}
+
+/** An event as subscribers receive it, live or replayed from the history. */
+export interface ProcessedRecord extends EventRecord {
+  symlinks: string[];
+  tags: string[];
+  rules: string[];
+}
+
 export interface HistoryWriterOptions {
   /** Commit when this many rows are waiting. */
   batchSize?: number;
@@ -40,16 +60,33 @@ export interface HistoryWriterOptions {
 
 // Many rows per statement: the per-statement cost is then paid once per 50 rows.
 const ROWS_PER_INSERT = 50;
-const EVENT_COLUMNS = 'id, seqnum, action, devpath, subsystem, devtype, devname, driver, major, minor, source, received_at, properties';
+const EVENT_COLUMNS = 'id, seqnum, action, devpath, subsystem, devtype, devname, driver, major, minor, source, received_at, properties, result';
 
 function insertEventsSql(rows: number): string {
-  const row = `(${Array(13).fill('?').join(', ')})`;
+  const row = `(${Array(14).fill('?').join(', ')})`;
   return `INSERT INTO events (${EVENT_COLUMNS}) VALUES ${Array(rows).fill(row).join(', ')}`;
 }
 
 interface PendingEvent {
   id: number;
   event: Uevent;
+  result: string | null;
+  rules: string[];
+}
+
+/** The rules' changes to an event, or null when they changed nothing. */
+export function eventResult(event: Uevent, plan: Plan | undefined, rules: readonly string[]): EventResult | null {
+  if (!plan || rules.length === 0) return null;
+  const properties: Record<string, string> = {};
+  const removed = Object.keys(event.properties).filter((key) => !(key in plan.properties));
+  let changed = plan.symlinks.length > 0 || plan.tags.length > 0 || removed.length > 0;
+  for (const [key, value] of Object.entries(plan.properties)) {
+    if (event.properties[key] === value) continue;
+    properties[key] = value;
+    changed = true;
+  }
+  if (!changed) return null;
+  return { properties, ...(removed.length > 0 ? { removed } : {}), symlinks: plan.symlinks, tags: plan.tags };
 }
 
 interface PendingAction {
@@ -58,10 +95,10 @@ interface PendingAction {
   at: number;
 }
 
-function pushEventValues(values: unknown[], { id, event: e }: PendingEvent): unknown[] {
+function pushEventValues(values: unknown[], { id, event: e, result }: PendingEvent): unknown[] {
   values.push(
     id, e.seqnum ?? null, e.action, e.devpath, e.subsystem, e.devtype ?? null, e.devname ?? null,
-    e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, JSON.stringify(e.properties),
+    e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, JSON.stringify(e.properties), result,
   );
   return values;
 }
@@ -73,6 +110,7 @@ export class HistoryWriter {
   #insertEvents: Statement;
   #insertIncident: Statement;
   #insertAction: Statement;
+  #insertRuleMatch: Statement;
   #events: PendingEvent[] = [];
   #actions: PendingAction[] = [];
   // Ids are given here, not by SQLite, so actions can name their event before it is committed.
@@ -97,6 +135,7 @@ export class HistoryWriter {
       `INSERT INTO actions (event_id, kind, target, rule, ok, error, exit_code, signal, timed_out, duration_ms, argv, stdout, stderr, finished_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.#insertRuleMatch = db.prepare('INSERT INTO rule_matches (event_id, rule) VALUES (?, ?)');
     this.#nextEventId = (db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as { next: number }).next;
   }
 
@@ -104,10 +143,17 @@ export class HistoryWriter {
     return this.#events.length + this.#incidents.length + this.#actions.length;
   }
 
-  /** Queues the event and returns the id its row will have. */
-  recordEvent(event: Uevent): number {
+  /** The id the last recorded event got (committed or not). */
+  get lastEventId(): number {
+    return this.#nextEventId - 1;
+  }
+
+  /** Queues the event (with what its rules did) and returns the id its row will have. */
+  recordEvent(event: Uevent, processing: { plan?: Plan | undefined; rules?: string[]; note?: string } = {}): number {
     const id = this.#nextEventId++;
-    this.#events.push({ id, event });
+    const rules = processing.rules ?? [];
+    const result = processing.note ? { properties: {}, symlinks: [], tags: [], note: processing.note } : eventResult(event, processing.plan, rules);
+    this.#events.push({ id, event, result: result && JSON.stringify(result), rules });
     this.#schedule();
     return id;
   }
@@ -143,6 +189,7 @@ export class HistoryWriter {
           this.#insertEvents.run(values);
         }
         for (; i < events.length; i++) this.#insertEvent.run(pushEventValues([], events[i]!));
+        for (const { id, rules } of events) for (const rule of rules) this.#insertRuleMatch.run(id, rule);
         for (const i of incidents) this.#insertIncident.run(i.kind, i.at, JSON.stringify(i.detail));
         for (const { eventId, result: r, at } of actions) {
           this.#insertAction.run(
@@ -169,6 +216,7 @@ export class HistoryWriter {
 interface EventRow extends Omit<EventRecord, 'received_at' | 'properties'> {
   received_at: number;
   properties: string;
+  result?: string | null;
 }
 
 /** The newest `limit` events (all when omitted), oldest first, one row at a time. */
@@ -199,6 +247,55 @@ export function toEventRecord(row: EventRow): EventRecord {
     received_at: new Date(row.received_at).toISOString(),
     properties: JSON.parse(row.properties) as Record<string, string>,
   };
+}
+
+/** The kernel's properties with the rules' changes, as subscribers see an event. */
+export function toProcessedRecord(row: EventRow, rules: string[]): ProcessedRecord {
+  const record = toEventRecord(row);
+  const result = row.result ? (JSON.parse(row.result) as EventResult) : null;
+  if (result) {
+    for (const key of result.removed ?? []) delete record.properties[key];
+    Object.assign(record.properties, result.properties);
+  }
+  return { ...record, symlinks: result?.symlinks ?? [], tags: result?.tags ?? [], rules };
+}
+
+/** The subscriber record of an event just processed: the same shape replay reads back. */
+export function processedRecord(id: number, event: Uevent, plan: Plan | undefined, rules: string[]): ProcessedRecord {
+  const result = eventResult(event, plan, rules);
+  const e = event;
+  const row: EventRow = {
+    id, seqnum: e.seqnum ?? null, action: e.action, devpath: e.devpath, subsystem: e.subsystem, devtype: e.devtype ?? null,
+    devname: e.devname ?? null, driver: e.driver ?? null, major: e.major ?? null, minor: e.minor ?? null, source: e.source,
+    received_at: e.receivedAt, properties: JSON.stringify(e.properties), result: result && JSON.stringify(result),
+  };
+  return toProcessedRecord(row, rules);
+}
+
+/** Recorded events with ids in (afterId, upToId], oldest first, in pages of `page`. */
+export function* iterateProcessed(db: HistoryDb, afterId: number, upToId: number, page = 500): Generator<ProcessedRecord> {
+  const events = db.prepare('SELECT * FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?');
+  const matches = db.prepare('SELECT event_id, rule FROM rule_matches WHERE event_id > ? AND event_id <= ? ORDER BY rowid');
+  for (let from = afterId; from < upToId; ) {
+    const rows = events.all(from, upToId, page) as EventRow[];
+    if (rows.length === 0) return;
+    const last = rows[rows.length - 1]!.id;
+    const rules = new Map<number, string[]>();
+    for (const m of matches.all(from, last) as { event_id: number; rule: string }[]) {
+      let list = rules.get(m.event_id);
+      if (!list) rules.set(m.event_id, (list = []));
+      list.push(m.rule);
+    }
+    for (const row of rows) yield toProcessedRecord(row, rules.get(row.id) ?? []);
+    from = last;
+  }
+}
+
+/** The id of the first event received at or after `time` (epoch ms), minus one: a cursor. */
+export function cursorForTime(db: HistoryDb, time: number): number {
+  const row = db.prepare('SELECT min(id) AS id FROM events WHERE received_at >= ?').get(time) as { id: number | null };
+  if (row.id !== null) return row.id - 1;
+  return (db.prepare('SELECT coalesce(max(id), 0) AS id FROM events').get() as { id: number }).id;
 }
 
 export interface IncidentRecord {

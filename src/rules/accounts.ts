@@ -51,3 +51,19 @@ export function staticAccounts(users: Record<string, number>, groups: Record<str
     group: (nameOrId) => resolve(groupMap, nameOrId),
   };
 }
+
+/** True when the user is listed as a member of the group in `<etc>/group` (read now). */
+export function isSupplementaryMember(uid: number, gid: number, etc = '/etc'): boolean {
+  let passwd: string;
+  let group: string;
+  try {
+    passwd = readFileSync(join(etc, 'passwd'), 'utf8');
+    group = readFileSync(join(etc, 'group'), 'utf8');
+  } catch {
+    return false;
+  }
+  const user = passwd.split('\n').map((line) => line.split(':')).find((fields) => fields[2] === String(uid))?.[0];
+  if (user === undefined) return false;
+  const entry = group.split('\n').map((line) => line.split(':')).find((fields) => fields[2] === String(gid));
+  return (entry?.[3] ?? '').split(',').includes(user);
+}

@@ -10,6 +10,7 @@ interface NativeSocket {
   start(handle: object): void;
   stop(handle: object): void;
   close(handle: object): void;
+  send(fd: number, buffer: Buffer, groups: number): number;
 }
 
 const native = createRequire(import.meta.url)('../../build/Release/uevent_socket.node') as NativeSocket;
@@ -79,6 +80,17 @@ export class KernelSocket {
     if (!this.#paused || this.#closed) return;
     this.#paused = false;
     native.start(this.#handle);
+  }
+
+  /** Reads what the kernel has queued now, if not paused (settle: nothing sent may stay unread). */
+  readNow(): void {
+    if (!this.#paused && !this.#closed) this.#read();
+  }
+
+  /** Sends one datagram to multicast `groups` (a bit mask); 0 bytes when nobody listens. */
+  send(datagram: Buffer, groups: number): number {
+    if (this.#closed) return 0;
+    return native.send(this.#fd, datagram, groups);
   }
 
   close(): void {

@@ -13,6 +13,8 @@ export interface TriggerOptions {
   /** Subsystem globs; a device matches if any matches. Empty: every device. */
   subsystems: string[];
   dryRun: boolean;
+  /** Tags each event: the kernel echoes it back as SYNTH_UUID (Linux 4.13+). */
+  uuid?: string;
 }
 
 export interface TriggerResult {
@@ -31,7 +33,7 @@ export function triggerDevices(sysfs: Sysfs, options: TriggerOptions): TriggerRe
   return selectDevices(sysfs, options.subsystems).map((devpath) => {
     if (options.dryRun) return { devpath };
     try {
-      writeFileSync(join(sysfs.pathOf(devpath)!, 'uevent'), options.action);
+      writeFileSync(join(sysfs.pathOf(devpath)!, 'uevent'), options.uuid ? `${options.action} ${options.uuid}` : options.action);
       return { devpath };
     } catch (error) {
       return { devpath, error: (error as Error).message };

@@ -1,0 +1,124 @@
+// System calls Node.js does not offer and the daemon needs: the credentials of a unix
+// socket peer (SO_PEERCRED), a datagram to systemd's notify socket (sd_notify), and an
+// advisory lock that dies with the process (flock), for "one daemon at a time".
+#define _GNU_SOURCE  // struct ucred
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+  napi_value code, msg, error, errno_value;
+  napi_create_string_utf8(env, err == EWOULDBLOCK ? "EWOULDBLOCK" : "ESYSCALL", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, err, &errno_value);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int get_string(napi_env env, napi_value value, char *out, size_t size) {
+  size_t length = 0;
+  return napi_get_value_string_utf8(env, value, out, size, &length) == napi_ok && length < size - 1;
+}
+
+static void set_int(napi_env env, napi_value object, const char *name, int64_t value) {
+  napi_value v;
+  napi_create_int64(env, value, &v);
+  napi_set_named_property(env, object, name, v);
+}
+
+// peercred(fd) -> { pid, uid, gid } of the process at the other end of a unix socket.
+static napi_value peercred(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "peercred(fd) expects an fd");
+    return NULL;
+  }
+  struct ucred cred;
+  socklen_t length = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) < 0) return throw_errno(env, "getsockopt(SO_PEERCRED)", errno);
+  napi_value result;
+  napi_create_object(env, &result);
+  set_int(env, result, "pid", cred.pid);
+  set_int(env, result, "uid", cred.uid);
+  set_int(env, result, "gid", cred.gid);
+  return result;
+}
+
+// notify(socketPath, message): one datagram to $NOTIFY_SOCKET ("@name" is abstract).
+static napi_value notify(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+  char message[4096];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !get_string(env, argv[0], path, sizeof path) ||
+      !get_string(env, argv[1], message, sizeof message)) {
+    napi_throw_type_error(env, "EINVAL", "notify(path, message) expects a socket path and a message under 4 KiB");
+    return NULL;
+  }
+  struct sockaddr_un address;
+  memset(&address, 0, sizeof address);
+  address.sun_family = AF_UNIX;
+  size_t path_length = strlen(path);
+  if (path_length == 0 || path_length > sizeof address.sun_path) {
+    napi_throw_error(env, "EINVAL", "NOTIFY_SOCKET is empty or too long");
+    return NULL;
+  }
+  memcpy(address.sun_path, path, path_length);
+  if (path[0] == '@') address.sun_path[0] = '\0';
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket(AF_UNIX)", errno);
+  socklen_t address_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
+  ssize_t sent = sendto(fd, message, strlen(message), MSG_NOSIGNAL, (struct sockaddr *)&address, address_length);
+  int err = errno;
+  close(fd);
+  if (sent < 0) return throw_errno(env, "sendto(NOTIFY_SOCKET)", err);
+  return NULL;
+}
+
+// lock(path) -> fd: an exclusive flock held until the process exits; EWOULDBLOCK if taken.
+static napi_value lock(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char path[4096];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_string(env, argv[0], path, sizeof path)) {
+    napi_throw_type_error(env, "EINVAL", "lock(path) expects a path");
+    return NULL;
+  }
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return throw_errno(env, "open", errno);
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "flock", err);
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"peercred", NULL, peercred, NULL, NULL, NULL, napi_default, NULL},
+      {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
+      {"lock", NULL, lock, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

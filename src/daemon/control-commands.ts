@@ -1,0 +1,110 @@
+// What each control command does. Read-only ones (status, settle, subscribe, wait)
+// are open to the control group; the rest need root.
+import { parseDurationMs } from '../duration.js';
+import { cursorForTime } from '../history/store.js';
+import { isLogLevel, LOG_LEVELS } from '../log.js';
+import type { ControlCommand, ControlReply, ControlRequest } from './control.js';
+import type { Daemon } from './daemon.js';
+import type { SubscriptionFilter } from './subscribers.js';
+
+/** Longest a client may ask the daemon to wait (settle, wait). */
+const MAX_WAIT_MS = 24 * 3600 * 1000;
+const DEFAULT_WAIT_MS = 120_000;
+
+function stringList(request: ControlRequest, key: string): string[] | undefined {
+  const value = request[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new Error(`${key}: expected a list of strings`);
+  return value as string[];
+}
+
+function timeout(request: ControlRequest): number {
+  const value = request.timeoutMs ?? DEFAULT_WAIT_MS;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error('timeoutMs: expected a number of milliseconds');
+  return Math.min(value, MAX_WAIT_MS);
+}
+
+/** A replay cursor: a history id, or a time (ISO 8601, epoch ms, or a duration ago such as "10m"). */
+function cursor(daemon: Daemon, value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  if (typeof value === 'string') {
+    const ago = /^\d+(\.\d+)?(ms|s|m|h)$/.test(value) ? parseDurationMs(value) : undefined;
+    const time = ago !== undefined ? Date.now() - ago : Date.parse(value);
+    if (!Number.isNaN(time)) return cursorForTime(daemon.historyDb, time);
+  }
+  throw new Error(`cursor: expected a history id, a time (ISO 8601) or a duration ago such as "10m"; got ${JSON.stringify(value)}`);
+}
+
+export function controlCommands(daemon: Daemon): Record<string, ControlCommand> {
+  return {
+    status: {
+      readOnly: true,
+      handle: (request) => ({ ok: true, ...daemon.status(), ...(request.rules === true ? { ruleMetrics: daemon.metrics.rows() } : {}) }),
+    },
+    reload: {
+      readOnly: false,
+      handle: (): ControlReply => {
+        const outcome = daemon.reloadRules('control');
+        const reply = { rules: outcome.rules, files: outcome.files, version: outcome.version, diagnostics: outcome.diagnostics };
+        return outcome.replaced ? { ok: true, ...reply } : { ok: false, error: 'the new rules have errors; the previous rules stay in use', ...reply };
+      },
+    },
+    settle: {
+      readOnly: true,
+      handle: async (request): Promise<ControlReply> => {
+        const ms = timeout(request);
+        return (await daemon.settle(ms)) ? { ok: true, processed: daemon.counters.processed } : { ok: false, error: `events still queued after ${ms} ms`, queued: daemon.counters.queued };
+      },
+    },
+    'log-level': {
+      readOnly: false,
+      handle: (request): ControlReply => {
+        const level = request.level;
+        if (typeof level !== 'string' || !isLogLevel(level)) return { ok: false, error: `level: expected one of ${LOG_LEVELS.join(', ')}` };
+        const previous = daemon.logger.level;
+        daemon.logger.level = level;
+        daemon.logger.info({ previous, level }, 'Log level changed');
+        return { ok: true, previous, level };
+      },
+    },
+    exit: {
+      readOnly: false,
+      handle: (): ControlReply => {
+        // After the reply is on its way.
+        setImmediate(() => daemon.requestExit());
+        return { ok: true };
+      },
+    },
+    subscribe: {
+      readOnly: true,
+      handle: (request, client) => {
+        const filter: SubscriptionFilter = {};
+        const subsystems = stringList(request, 'subsystems');
+        const actions = stringList(request, 'actions');
+        const tags = stringList(request, 'tags');
+        if (subsystems) filter.subsystems = subsystems;
+        if (actions) filter.actions = actions;
+        if (tags) filter.tags = tags;
+        const after = cursor(daemon, request.cursor);
+        // Commit, read the newest id and register in one turn: no event can slip between.
+        const upTo = daemon.commitHistory();
+        client.socket.write(`${JSON.stringify({ ok: true, cursor: upTo })}\n`);
+        daemon.subscribers.add(client.socket, filter, after === undefined ? undefined : { db: daemon.historyDb, afterId: after, upToId: upTo });
+        return 'streaming';
+      },
+    },
+    wait: {
+      readOnly: true,
+      handle: async (request): Promise<ControlReply> => {
+        const path = request.path;
+        if (typeof path !== 'string' || !/^\/(dev|sys|devices)\//.test(path)) return { ok: false, error: 'path: expected /dev/..., /sys/... or a devpath (/devices/...)' };
+        const ms = timeout(request);
+        const removed = request.removed === true;
+        return (await daemon.waiters.wait({ path, removed }, ms))
+          ? { ok: true }
+          : { ok: false, error: `${path} was not ${removed ? 'removed' : 'present and processed'} within ${ms} ms` };
+      },
+    },
+  };
+}

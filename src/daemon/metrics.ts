@@ -1,0 +1,72 @@
+// Per-rule figures for `hotplugd status --rules`: how many events each rule matched,
+// how many of the actions it asked for failed, and the latency of those actions
+// (p50/p95 over the most recent samples, so memory stays bounded).
+import type { ActionResult } from '../actions/results.js';
+
+const SAMPLES_PER_RULE = 512;
+
+interface RuleFigures {
+  matched: number;
+  actions: number;
+  failed: number;
+  samples: Float64Array;
+  sampleCount: number;
+}
+
+export interface RuleMetricsRow {
+  rule: string;
+  matched: number;
+  actions: number;
+  failed: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
+function percentile(sorted: Float64Array, fraction: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+
+export class RuleMetrics {
+  #rules = new Map<string, RuleFigures>();
+
+  #figures(rule: string): RuleFigures {
+    let figures = this.#rules.get(rule);
+    if (!figures) {
+      figures = { matched: 0, actions: 0, failed: 0, samples: new Float64Array(SAMPLES_PER_RULE), sampleCount: 0 };
+      this.#rules.set(rule, figures);
+    }
+    return figures;
+  }
+
+  observe(rules: readonly string[], actions: readonly ActionResult[]): void {
+    for (const rule of rules) this.#figures(rule).matched++;
+    for (const action of actions) if (action.rule !== null) this.observeAction(action);
+  }
+
+  observeAction(action: ActionResult): void {
+    if (action.rule === null) return;
+    const figures = this.#figures(action.rule);
+    figures.actions++;
+    if (!action.ok) figures.failed++;
+    figures.samples[figures.sampleCount++ % SAMPLES_PER_RULE] = action.durationMs;
+  }
+
+  /** Rules seen so far, most matched first. */
+  rows(): RuleMetricsRow[] {
+    const rows: RuleMetricsRow[] = [];
+    for (const [rule, f] of this.#rules) {
+      const sorted = f.samples.slice(0, Math.min(f.sampleCount, SAMPLES_PER_RULE)).sort();
+      rows.push({
+        rule,
+        matched: f.matched,
+        actions: f.actions,
+        failed: f.failed,
+        p50Ms: sorted.length ? round(percentile(sorted, 0.5)) : null,
+        p95Ms: sorted.length ? round(percentile(sorted, 0.95)) : null,
+      });
+    }
+    return rows.sort((a, b) => b.matched - a.matched || a.rule.localeCompare(b.rule));
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;

@@ -91,7 +91,7 @@ export class DaemonProcess {
   readonly child: ChildProcess;
   #exited: Promise<number | null>;
 
-  constructor(netns: Netns | undefined, dbPath: string, args: string[] = []) {
+  constructor(netns: Netns | undefined, dbPath: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env) {
     this.dbPath = dbPath;
     this.controlPath = join(dirname(dbPath), 'control.sock');
     this.devRoot = join(dirname(dbPath), 'dev');
@@ -100,8 +100,8 @@ export class DaemonProcess {
     const defaults = ['--dev', this.devRoot, ...(args.includes('--rules-dir') ? [] : ['--rules-dir', join(dirname(dbPath), 'no-rules.d')])];
     const argv = [CLI, 'daemon', '--db', dbPath, '--control', this.controlPath, '--log-format', 'json', '--log-level', 'debug', ...defaults, ...args];
     this.child = netns
-      ? spawn('ip', ['netns', 'exec', netns.name, process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
-      : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+      ? spawn('ip', ['netns', 'exec', netns.name, process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], env })
+      : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
     let partial = '';
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
@@ -126,6 +126,18 @@ export class DaemonProcess {
     const line = this.log(msg);
     if (!line) throw new Error(`daemon exited before logging "${msg}":\n${this.logs.map((l) => l.msg).join('\n')}`);
     return line;
+  }
+
+  /** Runs `hotplugd ARGS --control <this daemon's socket>` (in the namespace when given) to its end. */
+  async cli(netns: Netns | undefined, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; endedAt: number }> {
+    const argv = [CLI, ...args, '--control', this.controlPath];
+    const child = netns ? spawn('ip', ['netns', 'exec', netns.name, process.execPath, ...argv]) : spawn(process.execPath, argv);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    return { code, stdout, stderr, endedAt: Date.now() };
   }
 
   signal(name: NodeJS.Signals): void {

@@ -168,6 +168,7 @@ export class Daemon {
       malformedByReason: source?.malformed,
       enobufs: source?.enobufs ?? 0,
       processed: this.#worker.processed,
+      unprocessedAtStop: this.unprocessedAtStop,
       queued: this.#scheduler.length,
       running: this.#scheduler.running,
       readPauses: this.readPauses,

@@ -118,9 +118,11 @@ describe.skipIf(!canUseNamespaces())('the daemon as a service', () => {
     match: { action: add, subsystem: net, kernel: "lu*" }
     set: { env: { HOTPLUGD_SEEN: "yes" }, tags: [hotplugd-test] }
 `);
+    // The subsystem and tag matches run as a BPF filter on our header's MurmurHash2 values
+    // and tag bloom filter: the event shows only if we computed them as libudev does.
     // libudev only listens on group 2 where udevd would run: /dev is devtmpfs or
     // /run/udev/control exists. Give the monitor a private /run with that file.
-    const script = `mount --make-rprivate / && mount -t tmpfs tmpfs /run && mkdir -p /run/udev && : > /run/udev/control && exec ${udevadm} monitor --udev --property`;
+    const script = `mount --make-rprivate / && mount -t tmpfs tmpfs /run && mkdir -p /run/udev && : > /run/udev/control && exec ${udevadm} monitor --udev --property --subsystem-match=net --tag-match=hotplugd-test`;
     const monitor = spawn('ip', ['netns', 'exec', netns.name, 'unshare', '--mount', 'sh', '-c', script]);
     cleanups.push(() => monitor.kill('SIGKILL'));
     let udevOut = '';
@@ -131,10 +133,13 @@ describe.skipIf(!canUseNamespaces())('the daemon as a service', () => {
     raw.stdout.setEncoding('utf8').on('data', (chunk: string) => (rawOut += chunk));
     await waitFor(() => udevOut.includes('UDEV - the event which udev sends out'), 10_000, 'udevadm monitor to listen');
     await new Promise((resolve) => setTimeout(resolve, 200)); // and the raw listener
+    netns.writeUevents('/sys/class/net/lo/uevent', 'change', 1); // net, but untagged: filtered out
     netns.ip('link', 'add', 'lu0', 'type', 'veth', 'peer', 'name', 'lu1');
     await waitFor(() => /UDEV  \[[\d.]+\] add +\/devices\/virtual\/net\/lu0 \(net\)/.test(udevOut) && udevOut.includes('HOTPLUGD_SEEN=yes'), 10_000, 'udevadm monitor to print our event');
     expect(udevOut).toMatch(/INTERFACE=lu0/);
     expect(udevOut).toMatch(/TAGS=:hotplugd-test:/);
+    expect(udevOut).not.toMatch(/change +\/devices\/virtual\/net\/lo/);
+    expect(rawOut).toContain('change@/devices/virtual/net/lo'); // group 4 has no filter
     await waitFor(() => rawOut.includes('add@/devices/virtual/net/lu0'), 10_000, 'the group 4 listener to receive our event');
     const line = rawOut.split('\n').find((l) => l.includes('add@/devices/virtual/net/lu0'))!;
     expect(JSON.parse(line)).toMatchObject({ properties: expect.arrayContaining(['ACTION=add', 'INTERFACE=lu0', 'HOTPLUGD_SEEN=yes']) });

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { RuleMetrics } from './metrics.js';
+import type { ActionResult } from '../actions/results.js';
+
+const action = (rule: string, ok: boolean, durationMs: number): ActionResult => ({ kind: 'program', target: '/bin/x', rule, ok, error: ok ? null : 'exit code 1', durationMs });
+
+describe('RuleMetrics', () => {
+  it('counts matches and failed actions per rule and gives latency percentiles', () => {
+    const metrics = new RuleMetrics();
+    for (let i = 1; i <= 100; i++) metrics.observe(['a (f:1:3)'], [action('a (f:1:3)', i % 10 !== 0, i)]);
+    metrics.observe(['b (f:9:3)'], []);
+    expect(metrics.rows()).toEqual([
+      { rule: 'a (f:1:3)', matched: 100, actions: 100, failed: 10, p50Ms: 51, p95Ms: 96 },
+      { rule: 'b (f:9:3)', matched: 1, actions: 0, failed: 0, p50Ms: null, p95Ms: null },
+    ]);
+  });
+
+  it('keeps a bounded window of recent samples', () => {
+    const metrics = new RuleMetrics();
+    for (let i = 0; i < 2000; i++) metrics.observeAction(action('a', true, i < 1000 ? 1000 : 1));
+    expect(metrics.rows()[0]).toMatchObject({ actions: 2000, p95Ms: 1 });
+  });
+});

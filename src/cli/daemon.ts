@@ -172,6 +172,7 @@ export const daemonCommand: Command = {
 
 function startFailure(logger: ReturnType<typeof createLogger>, error: unknown): number {
   const code = (error as { code?: string }).code;
+  if (code === 'EUSAGE') throw error;
   if (error instanceof HotplugError || (code !== undefined && RESOURCE_ERRORS.has(code))) {
     logger.fatal({ code }, (error as Error).message);
     return code !== undefined && RESOURCE_ERRORS.has(code) ? 4 : 1;

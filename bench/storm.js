@@ -55,7 +55,7 @@ async function stormOnce(run) {
   let daemon;
   try {
     const logs = [];
-    daemon = spawn('ip', ['netns', 'exec', netns, process.execPath, CLI, 'daemon', '--db', dbPath, '--no-coldplug', '--log-format', 'json'], {
+    daemon = spawn('ip', ['netns', 'exec', netns, process.execPath, CLI, 'daemon', '--db', dbPath, '--no-coldplug', '--log-format', 'json', ...(process.env.STORM_DAEMON_ARGS ?? '').split(' ').filter(Boolean)], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     daemon.stderr.setEncoding('utf8').on('data', (chunk) => logs.push(...chunk.split('\n').filter(Boolean)));

@@ -2,7 +2,7 @@
 // format, to libudev-zero listeners (group 4), from a netlink socket of its own.
 import type { Logger } from '../log.js';
 import type { Plan } from '../rules/plan.js';
-import { LIBUDEV_GROUP, RAW_GROUP, kernelFormatMessage, libudevMessage, type BroadcastEvent } from '../uevent/broadcast.js';
+import { LIBUDEV_GROUP, RAW_GROUP, broadcastMessages, type BroadcastEvent } from '../uevent/broadcast.js';
 import type { Uevent } from '../uevent/event.js';
 import { KernelSocket } from '../uevent/netlink.js';
 
@@ -35,8 +35,9 @@ export class Broadcaster {
       tags: plan?.tags ?? [],
     };
     try {
-      socket.send(libudevMessage(message), LIBUDEV_GROUP);
-      socket.send(kernelFormatMessage(message), RAW_GROUP);
+      const { libudev, kernel } = broadcastMessages(message);
+      socket.send(libudev, LIBUDEV_GROUP);
+      socket.send(kernel, RAW_GROUP);
     } catch (error) {
       this.failures++;
       if (this.failures === 1) {

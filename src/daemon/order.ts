@@ -21,10 +21,17 @@ export interface OrderEntry<T> {
   paths: string[];
 }
 
-/** `/a/b/c` → `/a`, `/a/b` (proper ancestors, outermost first). */
+// A storm repeats the same few devpaths: their ancestor lists are kept, not rebuilt.
+const ancestorCache = new Map<string, string[]>();
+
+/** `/a/b/c` → `/a`, `/a/b` (proper ancestors, outermost first). Do not modify the result. */
 export function ancestorPaths(devpath: string): string[] {
-  const ancestors: string[] = [];
+  let ancestors = ancestorCache.get(devpath);
+  if (ancestors) return ancestors;
+  ancestors = [];
   for (let i = devpath.indexOf('/', 1); i > 0; i = devpath.indexOf('/', i + 1)) ancestors.push(devpath.slice(0, i));
+  if (ancestorCache.size >= 4096) ancestorCache.clear();
+  ancestorCache.set(devpath, ancestors);
   return ancestors;
 }
 

@@ -45,8 +45,16 @@ export function murmurHash2(bytes: Uint8Array, seed = 0): number {
   return h >>> 0;
 }
 
+// Subsystems, devtypes and tags are few: their hashes are computed once.
+const hashes = new Map<string, number>();
 function stringHash(text: string): number {
-  return murmurHash2(Buffer.from(text, 'utf8'));
+  let hash = hashes.get(text);
+  if (hash === undefined) {
+    if (hashes.size >= 4096) hashes.clear();
+    hash = murmurHash2(Buffer.from(text, 'utf8'));
+    hashes.set(text, hash);
+  }
+  return hash;
 }
 
 /** The 64-bit tag bloom filter as [hi, lo]: four bits per tag, from its hash. */
@@ -64,15 +72,14 @@ export function tagBloom(tags: readonly string[]): [number, number] {
   return [hi >>> 0, lo >>> 0];
 }
 
-function propertiesBlob(properties: Record<string, string>, order: readonly string[]): Buffer {
-  const seen = new Set<string>();
-  const parts: string[] = [];
-  for (const key of [...order, ...Object.keys(properties)]) {
-    if (seen.has(key) || properties[key] === undefined) continue;
-    seen.add(key);
-    parts.push(`${key}=${properties[key]}\0`);
+/** `KEY=VALUE\0` for each property, ACTION, DEVPATH and SUBSYSTEM first (as udevd sends them). */
+function propertiesText(properties: Record<string, string>): string {
+  let text = `ACTION=${properties.ACTION}\0DEVPATH=${properties.DEVPATH}\0SUBSYSTEM=${properties.SUBSYSTEM}\0`;
+  for (const key in properties) {
+    if (key === 'ACTION' || key === 'DEVPATH' || key === 'SUBSYSTEM') continue;
+    text += `${key}=${properties[key]}\0`;
   }
-  return Buffer.from(parts.join(''), 'utf8');
+  return text;
 }
 
 export interface BroadcastEvent {
@@ -85,27 +92,33 @@ export interface BroadcastEvent {
   tags: readonly string[];
 }
 
-/** One libudev monitor datagram. The header's sizes are in host order, hashes in network order. */
-export function libudevMessage(event: BroadcastEvent): Buffer {
-  const properties = propertiesBlob(event.properties, ['ACTION', 'DEVPATH', 'SUBSYSTEM']);
-  const message = Buffer.alloc(LIBUDEV_HEADER_BYTES + properties.length);
-  message.write('libudev\0', 0, 'latin1');
-  message.writeUInt32BE(LIBUDEV_MAGIC, 8);
-  const writeHost = (value: number, offset: number) => (HOST_LITTLE_ENDIAN ? message.writeUInt32LE(value, offset) : message.writeUInt32BE(value, offset));
+/**
+ * The two datagrams for one event, sharing one buffer: the libudev one (header sizes in
+ * host order, hashes in network order) and the kernel-format one (`ACTION@DEVPATH\0`).
+ */
+export function broadcastMessages(event: BroadcastEvent): { libudev: Buffer; kernel: Buffer } {
+  const properties = propertiesText(event.properties);
+  const header = `${event.action}@${event.devpath}\0`;
+  const propertiesLength = Buffer.byteLength(properties);
+  const headerLength = Buffer.byteLength(header);
+  const buffer = Buffer.allocUnsafe(LIBUDEV_HEADER_BYTES + propertiesLength + headerLength + propertiesLength);
+  buffer.write('libudev\0', 0, 'latin1');
+  buffer.writeUInt32BE(LIBUDEV_MAGIC, 8);
+  const writeHost = (value: number, offset: number) => (HOST_LITTLE_ENDIAN ? buffer.writeUInt32LE(value, offset) : buffer.writeUInt32BE(value, offset));
   writeHost(LIBUDEV_HEADER_BYTES, 12);
   writeHost(LIBUDEV_HEADER_BYTES, 16);
-  writeHost(properties.length, 20);
-  message.writeUInt32BE(stringHash(event.subsystem), 24);
-  message.writeUInt32BE(event.devtype ? stringHash(event.devtype) : 0, 28);
-  const [hi, lo] = tagBloom(event.tags);
-  message.writeUInt32BE(hi, 32);
-  message.writeUInt32BE(lo, 36);
-  properties.copy(message, LIBUDEV_HEADER_BYTES);
-  return message;
+  writeHost(propertiesLength, 20);
+  buffer.writeUInt32BE(stringHash(event.subsystem), 24);
+  buffer.writeUInt32BE(event.devtype ? stringHash(event.devtype) : 0, 28);
+  const [hi, lo] = event.tags.length > 0 ? tagBloom(event.tags) : [0, 0];
+  buffer.writeUInt32BE(hi, 32);
+  buffer.writeUInt32BE(lo, 36);
+  buffer.write(properties, LIBUDEV_HEADER_BYTES, 'utf8');
+  const kernelStart = LIBUDEV_HEADER_BYTES + propertiesLength;
+  buffer.write(header, kernelStart, 'utf8');
+  buffer.write(properties, kernelStart + headerLength, 'utf8');
+  return { libudev: buffer.subarray(0, kernelStart), kernel: buffer.subarray(kernelStart) };
 }
 
-/** One datagram in the kernel's format: `ACTION@DEVPATH\0` then `KEY=VALUE\0` each. */
-export function kernelFormatMessage(event: BroadcastEvent): Buffer {
-  const header = Buffer.from(`${event.action}@${event.devpath}\0`, 'utf8');
-  return Buffer.concat([header, propertiesBlob(event.properties, ['ACTION', 'DEVPATH', 'SUBSYSTEM'])]);
-}
+export const libudevMessage = (event: BroadcastEvent): Buffer => broadcastMessages(event).libudev;
+export const kernelFormatMessage = (event: BroadcastEvent): Buffer => broadcastMessages(event).kernel;

@@ -298,7 +298,7 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
     const status = () => JSON.parse(execFileSync(process.execPath, [CLI, 'status', '--json', '--control', daemon.controlPath], { encoding: 'utf8' })) as { counters: Record<string, number> };
     netns.writeUevents('/sys/class/net/lo/uevent', 'change', 100);
     // All 100 were read at once; a device's events then run one after another (udev's rule).
-    await waitFor(() => status().counters.received >= 100, 10_000, '100 events read');
+    await waitFor(() => (status().counters.received ?? 0) >= 100, 10_000, '100 events read');
     expect(status().counters.processed).toBeLessThan(100);
     const lo = () => countEvents(daemon.dbPath, "devpath = '/devices/virtual/net/lo' AND action = 'change'");
     await waitFor(() => lo() === 100, 30_000, '100 recorded events');

@@ -192,7 +192,7 @@ describe.skipIf(!canUseNamespaces())('the daemon as a service', () => {
     // Those not started by the stop timeout are recorded, marked as not processed.
     const unprocessed = countEvents(daemon.dbPath, `devpath = '${LO}' AND result LIKE '%not processed: the daemon stopped first%'`);
     expect(unprocessed).toBe(final.unprocessedAtStop);
-    expect(final.processed + final.unprocessedAtStop).toBe(final.accepted);
+    expect(final.processed! + final.unprocessedAtStop!).toBe(final.accepted);
   }, 60_000);
 });
 

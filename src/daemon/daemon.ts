@@ -3,9 +3,8 @@
 // Every step of handling one event is isolated: one bad event never stops the daemon.
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { HistoryWriter, processedRecord, type ProcessedRecord } from '../history/store.js';
-import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { KernelUeventSource, countMalformed, type Rejection } from '../uevent/source.js';
+import { KernelUeventSource, countMalformed } from '../uevent/source.js';
 import { Sysfs } from '../uevent/sysfs.js';
 import { AncestorCache } from '../uevent/ancestors.js';
 import type { Uevent } from '../uevent/event.js';
@@ -22,7 +21,7 @@ import { acquireLock } from './native.js';
 import { SystemdNotifier } from './notify.js';
 import { DeviceRegistry } from './registry.js';
 import { EventScheduler } from './scheduler.js';
-import { SeqnumTracker, type SeqnumGap } from './seqnum.js';
+import { Intake } from './intake.js';
 import { SubscriberHub } from './subscribers.js';
 import { DeviceWaiters } from './waiters.js';
 import { DEFAULT_EVENT_TIMEOUT_MS, EventWorker, type ProcessedEvent, type ProcessedListener } from './worker.js';
@@ -66,7 +65,6 @@ export interface DaemonOptions {
 export const DEFAULT_QUEUE_CAPACITY = 8192;
 export const DEFAULT_MAX_EVENTS = 64;
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-const REJECT_LOG_INTERVAL_MS = 10_000;
 const STATUS_INTERVAL_MS = 5_000;
 
 export type { ProcessedEvent, ProcessedListener };
@@ -92,11 +90,7 @@ export class Daemon {
   #executor: ActionExecutor;
   #worker: EventWorker;
   #control: ControlServer | undefined;
-  #seqnums = new SeqnumTracker();
-  #overflowReports = 0;
-  #overflowSinceLastGap = false;
-  #resyncPending = false;
-  #lastRejectLog = new Map<string, { at: number; suppressed: number }>();
+  #intake: Intake;
   #statusTimer: NodeJS.Timeout | undefined;
   #stopping = false;
   #stopped = false;
@@ -146,7 +140,7 @@ export class Daemon {
           this.#source?.pause();
         },
         onRoom: () => this.#source?.resume(),
-        onIdle: () => this.#resyncIfPending(),
+        onIdle: () => this.#intake.resyncIfPending(),
       },
     );
     this.waiters = new DeviceWaiters({
@@ -154,6 +148,17 @@ export class Daemon {
       sysfsRoot: options.sysfsRoot,
       known: (devpath) => this.#registry.has(devpath),
       pending: (devpath) => this.#scheduler.hasPending(devpath),
+    });
+    this.#intake = new Intake({
+      writer: this.#writer,
+      log: this.#log,
+      registry: this.#registry,
+      sysfs: this.#sysfs,
+      push: (event) => this.#scheduler.push(event),
+      queued: () => this.#scheduler.length,
+      stopping: () => this.#stopping,
+      receiveBufferBytes: () => this.#source?.socket.receiveBufferBytes,
+      enobufs: () => this.#source?.counters.enobufs,
     });
     this.#worker.listeners.add((processed) => this.#afterEvent(processed));
   }
@@ -273,9 +278,9 @@ export class Daemon {
     if (!this.#options.dryRun) this.#executor.prepare();
     this.#source = new KernelUeventSource(
       {
-        onEvent: (event) => this.#accept(event),
-        onReject: (rejection) => this.#logRejection(rejection),
-        onOverflow: (reports) => this.#onOverflow(reports),
+        onEvent: (event) => this.#intake.accept(event),
+        onReject: (rejection) => this.#intake.logRejection(rejection),
+        onOverflow: (reports) => this.#intake.onOverflow(reports),
         onError: (error) => log.error({ err: error }, `Failed to read the kernel uevent socket: ${error.message}`),
         room: () => this.#scheduler.capacity - this.#scheduler.length,
       },
@@ -386,74 +391,5 @@ export class Daemon {
   #statusLine(): string {
     const c = this.counters;
     return `${c.processed} events processed, ${c.queued} queued, ${c.actionsFailed} actions failed, rules v${c.rulesVersion}`;
-  }
-
-  #accept(event: Uevent): void {
-    const gap = this.#seqnums.observe(event.seqnum);
-    if (gap) {
-      // The kernel reports ENOBUFS before handing over what it had buffered, so the
-      // jump shows only after those: an overflow explains the next gap, not the next event.
-      this.#onGap(gap, this.#overflowSinceLastGap);
-      this.#overflowSinceLastGap = false;
-    }
-    this.#scheduler.push(event);
-  }
-
-  #onGap(gap: SeqnumGap, duringOverflow: boolean): void {
-    // Other network namespaces' events also leave gaps; only an overflow means loss.
-    this.#writer.recordIncident({ kind: 'seqnum-gap', at: Date.now(), detail: { ...gap, duringOverflow } });
-    if (duringOverflow) this.#log.warn(gap, `Missed ${gap.missed} kernel events (SEQNUM ${gap.after + 1}..${gap.before - 1})`);
-    else this.#log.debug(gap, 'SEQNUM gap (events for other network namespaces, or lost)');
-  }
-
-  #onOverflow(reports: number): void {
-    this.#overflowReports += reports;
-    this.#overflowSinceLastGap = true;
-    if (!this.#resyncPending) {
-      this.#log.warn(
-        { receiveBufferBytes: this.#source?.socket.receiveBufferBytes, enobufs: this.#source?.counters.enobufs },
-        'Kernel events were lost (ENOBUFS: receive buffer full); resyncing from sysfs. To avoid it, raise --receive-buffer or run as root',
-      );
-    }
-    this.#resyncPending = true;
-    // A queue that is already empty will not report idle again on its own.
-    if (this.#scheduler.length === 0) setImmediate(() => this.#resyncIfPending());
-  }
-
-  #resyncIfPending(): void {
-    if (!this.#resyncPending || this.#stopping) return;
-    this.#resyncPending = false;
-    const reports = this.#overflowReports;
-    this.#overflowReports = 0;
-    let events: Uevent[];
-    try {
-      events = this.#registry.diff(this.#sysfs);
-    } catch (error) {
-      this.#log.error({ err: error }, `Failed to resync from sysfs: ${describeError(error)}`);
-      return;
-    }
-    const added = events.filter((e) => e.action === 'add').length;
-    this.#writer.recordIncident({
-      kind: 'overflow',
-      at: Date.now(),
-      detail: { enobufsReports: reports, resyncAdded: added, resyncRemoved: events.length - added },
-    });
-    this.#log.warn({ added, removed: events.length - added }, 'Resynced from sysfs after lost events');
-    for (const event of events) this.#scheduler.push(event);
-  }
-
-  #logRejection(rejection: Rejection): void {
-    // One line per reason per interval: a flood of forged datagrams must not flood the log.
-    const now = Date.now();
-    const last = this.#lastRejectLog.get(rejection.reason);
-    if (last && now - last.at < REJECT_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    this.#lastRejectLog.set(rejection.reason, { at: now, suppressed: 0 });
-    this.#log.warn(
-      { reason: rejection.reason, senderPort: rejection.senderPort, suppressedSinceLast: last?.suppressed ?? 0 },
-      `Dropped a datagram: ${rejection.detail}`,
-    );
   }
 }

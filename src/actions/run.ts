@@ -136,14 +136,4 @@ export class ProgramPool {
       this.#waiting.shift()?.();
     }
   }
-
-  /** Resolves true when nothing runs or waits, false when `timeoutMs` passed first. */
-  async idle(timeoutMs = Infinity): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.running > 0 || this.#waiting.length > 0) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    return true;
-  }
 }

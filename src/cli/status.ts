@@ -1,5 +1,6 @@
 // `hotplugd status`: what the running daemon is doing.
 import { defaultControlPath, sendControlRequest } from '../daemon/control.js';
+import type { RuleMetricsRow } from '../daemon/metrics.js';
 import { parseCommandArgs, type Command } from './args.js';
 
 const usage = `Usage: hotplugd status [options]
@@ -50,22 +51,13 @@ export const statusCommand: Command = {
       `jobs: ${jobs.length}`,
       ...jobs.map((j) => `  ${j.state.padEnd(8)} pid ${j.pid ?? '-'}  restarts ${j.restarts}  ${j.devpath}  ${JSON.stringify(j.argv)}`),
     ];
-    if (values.rules) lines.push(...ruleLines(reply.ruleMetrics as RuleRow[]));
+    if (values.rules) lines.push(...ruleLines(reply.ruleMetrics as RuleMetricsRow[]));
     console.log(lines.join('\n'));
     return 0;
   },
 };
 
-interface RuleRow {
-  rule: string;
-  matched: number;
-  actions: number;
-  failed: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-}
-
-function ruleLines(rows: RuleRow[]): string[] {
+function ruleLines(rows: RuleMetricsRow[]): string[] {
   const ms = (value: number | null) => (value === null ? '-' : value.toFixed(1));
   const table = [['MATCHED', 'ACTIONS', 'FAILED', 'P50 MS', 'P95 MS', 'RULE'], ...rows.map((r) => [String(r.matched), String(r.actions), String(r.failed), ms(r.p50Ms), ms(r.p95Ms), r.rule])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));

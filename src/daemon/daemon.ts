@@ -328,12 +328,6 @@ export class Daemon {
     return rules;
   }
 
-  /** Called for each processed event, failures of one listener isolated from the rest. */
-  onProcessed(listener: ProcessedListener): () => void {
-    this.#worker.listeners.add(listener);
-    return () => this.#worker.listeners.delete(listener);
-  }
-
   /**
    * Stops reading and processes what was accepted, up to `timeoutMs`. Events that have
    * not started by then are recorded unprocessed and running programs are killed, so

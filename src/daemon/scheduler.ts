@@ -56,11 +56,6 @@ export class EventScheduler<T extends OrderKey> {
     return this.#running;
   }
 
-  /** Events that wait for an earlier conflicting one. */
-  get blocked(): number {
-    return this.#pending - this.#running - this.#ready.size;
-  }
-
   /** True while an event on exactly this devpath is queued or running. */
   hasPending(devpath: string): boolean {
     return this.#tracker.hasPending(devpath);

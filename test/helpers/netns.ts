@@ -1,7 +1,7 @@
 // Real kernel events in isolation: a fresh network namespace per test file, a real
 // daemon process in it, and cleanup of every namespace, process and temp dir.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -191,4 +191,22 @@ export function countEvents(dbPath: string, where: string, ...params: unknown[])
 export function makeTempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `hotplugd-${prefix}-`));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A namespace, a temp dir and a started daemon (no coldplug, no rule watch) with `rules`
+ * as its only rule file; each is registered in `cleanups` to be removed after the test.
+ */
+export async function startRuleDaemon(prefix: string, cleanups: (() => void)[], rules?: string, args: string[] = [], env?: NodeJS.ProcessEnv) {
+  const netns = new Netns(prefix);
+  cleanups.push(() => netns.delete());
+  const dir = makeTempDir(prefix);
+  cleanups.push(() => dir.remove());
+  const rulesDir = join(dir.path, 'rules.d');
+  mkdirSync(rulesDir);
+  if (rules !== undefined) writeFileSync(join(rulesDir, '10-test.yaml'), rules);
+  const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--no-watch', '--rules-dir', rulesDir, ...args], env);
+  cleanups.push(() => daemon.kill());
+  await daemon.waitForLog('hotplugd started');
+  return { netns, daemon, dir: dir.path };
 }

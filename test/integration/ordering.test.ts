@@ -1,10 +1,11 @@
 // udev's ordering with real kernel events: a device's events, its parent's and its
 // children's run one after another, unrelated devices' at once; and the commands that
 // wait for the daemon (settle, wait, trigger --settle) return only when the work is done.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonProcess, Netns, canUseNamespaces, makeTempDir } from '../helpers/netns.js';
+import { canUseNamespaces, startRuleDaemon } from '../helpers/netns.js';
 
 const NET = '/devices/virtual/net';
 const ONE_QUEUE = ['numtxqueues', '1', 'numrxqueues', '1'];
@@ -14,19 +15,11 @@ afterEach(() => {
 });
 
 async function setup(prefix: string, rules: string, args: string[] = []) {
-  const netns = new Netns(prefix);
-  cleanups.push(() => netns.delete());
-  const dir = makeTempDir(prefix);
-  cleanups.push(() => dir.remove());
-  const rulesDir = join(dir.path, 'rules.d');
-  mkdirSync(rulesDir);
-  const log = join(dir.path, 'steps.log');
+  const log = join(tmpdir(), `hotplugd-steps-${prefix}-${process.pid}-${Date.now()}.log`);
   writeFileSync(log, '');
-  writeFileSync(join(rulesDir, '10-test.yaml'), rules.replaceAll('@LOG@', JSON.stringify(log)).replaceAll('@NODE@', JSON.stringify(process.execPath)));
-  const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--no-watch', '--rules-dir', rulesDir, ...args]);
-  cleanups.push(() => daemon.kill());
-  await daemon.waitForLog('hotplugd started');
-  return { netns, daemon, dir: dir.path, log };
+  cleanups.push(() => rmSync(log, { force: true }));
+  const started = await startRuleDaemon(prefix, cleanups, rules.replaceAll('@LOG@', JSON.stringify(log)).replaceAll('@NODE@', JSON.stringify(process.execPath)), args);
+  return { ...started, log };
 }
 
 // A program that logs "start NAME t", sleeps, then logs "end NAME t" (appends are atomic).

@@ -3,11 +3,11 @@
 // from a cursor in the middle of a storm), libudev and raw rebroadcast, sd_notify,
 // the single-instance lock, and SIGTERM during a storm.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonProcess, Netns, canUseNamespaces, countEvents, makeTempDir, waitFor } from '../helpers/netns.js';
+import { DaemonProcess, canUseNamespaces, countEvents, makeTempDir, startRuleDaemon, waitFor } from '../helpers/netns.js';
 import type { ProcessedRecord } from '../../src/history/store.js';
 
 const LO = '/devices/virtual/net/lo';
@@ -17,18 +17,8 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
 });
 
-async function setup(prefix: string, args: string[] = [], rules?: string, env?: NodeJS.ProcessEnv) {
-  const netns = new Netns(prefix);
-  cleanups.push(() => netns.delete());
-  const dir = makeTempDir(prefix);
-  cleanups.push(() => dir.remove());
-  const rulesDir = join(dir.path, 'rules.d');
-  mkdirSync(rulesDir);
-  if (rules) writeFileSync(join(rulesDir, '10-test.yaml'), rules);
-  const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--no-watch', '--rules-dir', rulesDir, ...args], env);
-  cleanups.push(() => daemon.kill());
-  await daemon.waitForLog('hotplugd started');
-  return { netns, daemon, dir: dir.path };
+function setup(prefix: string, args: string[] = [], rules?: string, env?: NodeJS.ProcessEnv) {
+  return startRuleDaemon(prefix, cleanups, rules, args, env);
 }
 
 /** Sends raw bytes to the control socket as uid/gid (via setpriv) and returns the reply. */

@@ -2,6 +2,8 @@ import { Daemon, DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOU
 import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
 import { loadAccounts } from '../rules/accounts.js';
 import { defaultDbPath } from '../history/db.js';
+import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
+import { parseSizeBytes, parseSpanMs } from '../history/time.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { HotplugError } from '../errors.js';
@@ -41,6 +43,12 @@ Options:
   --event-timeout DUR     time budget of one event with its programs (default: ${DEFAULT_EVENT_TIMEOUT_MS / 1000}s)
   --stop-timeout DUR      on SIGTERM, time to finish queued events before the rest are
                           recorded unprocessed and programs killed (default: ${DEFAULT_STOP_TIMEOUT_MS / 1000}s)
+  --history-max-age SPAN  delete history older than this, e.g. 90d, 12w, 36h (default:
+                          90d; 'none' keeps everything)
+  --history-max-rows N    keep at most N events (default: none)
+  --history-max-size SIZE keep the database under SIZE, e.g. 200M, 1G (default: 200M;
+                          'none' for no limit). Retention runs a chunk at a time
+                          between events, at start and every minute
   --no-broadcast          do not pass processed events on to libudev (netlink group 2)
                           and libudev-zero (group 4) listeners
   --log-level LEVEL       fatal, error, warn, info, debug, trace or silent (default:
@@ -85,6 +93,9 @@ export const daemonCommand: Command = {
       'stop-timeout': { type: 'string' },
       'control-group': { type: 'string' },
       'no-broadcast': { type: 'boolean' },
+      'history-max-age': { type: 'string' },
+      'history-max-rows': { type: 'string' },
+      'history-max-size': { type: 'string' },
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
     });
@@ -100,6 +111,7 @@ export const daemonCommand: Command = {
       controlGroup = loadAccounts().group(values['control-group'])?.id;
       if (controlGroup === undefined) throw new HotplugError('EUSAGE', `hotplugd daemon: --control-group: no group ${JSON.stringify(values['control-group'])} in /etc/group`);
     }
+    const retention = parseRetention(values);
     const stopTimeoutMs = parseDuration('daemon', 'stop-timeout', values['stop-timeout']) ?? DEFAULT_STOP_TIMEOUT_MS;
     const logger = createLogger(level, format);
     let requestStop: (reason: string) => void = () => {};
@@ -117,6 +129,7 @@ export const daemonCommand: Command = {
       eventTimeoutMs: parseDuration('daemon', 'event-timeout', values['event-timeout']),
       controlGroup,
       broadcast: !values['no-broadcast'],
+      retention,
       onExitRequest: () => requestStop('control'),
       controlPath: values.control ?? defaultControlPath(),
       watchRules: !values['no-watch'],
@@ -169,6 +182,21 @@ export const daemonCommand: Command = {
     });
   },
 };
+
+function parseRetention(values: { 'history-max-age'?: string; 'history-max-rows'?: string; 'history-max-size'?: string }): RetentionLimits {
+  const limit = <T>(option: string, text: string | undefined, fallback: T | undefined, parse: (text: string) => T | undefined, expected: string) => {
+    if (text === undefined) return fallback;
+    if (text === 'none') return undefined;
+    const value = parse(text);
+    if (value === undefined) throw new HotplugError('EUSAGE', `hotplugd daemon: --${option} expects ${expected} or none; got ${JSON.stringify(text)}`);
+    return value;
+  };
+  return {
+    maxAgeMs: limit('history-max-age', values['history-max-age'], DEFAULT_RETENTION.maxAgeMs, parseSpanMs, 'a span such as 90d or 36h'),
+    maxRows: limit('history-max-rows', values['history-max-rows'], undefined, (t) => (/^\d+$/.test(t) && Number(t) > 0 ? Number(t) : undefined), 'a whole number above 0'),
+    maxBytes: limit('history-max-size', values['history-max-size'], DEFAULT_RETENTION.maxBytes, parseSizeBytes, 'a size such as 200M'),
+  };
+}
 
 function startFailure(logger: ReturnType<typeof createLogger>, error: unknown): number {
   const code = (error as { code?: string }).code;

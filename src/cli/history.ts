@@ -1,52 +1,152 @@
-import { defaultDbPath, openHistoryDb } from '../history/db.js';
-import { iterateEvents, listIncidents, type EventRecord } from '../history/store.js';
-import { parseCommandArgs, parsePositiveInt, type Command } from './args.js';
+import { defaultDbPath, openHistoryDb, type HistoryDb } from '../history/db.js';
+import { listIncidents } from '../history/store.js';
+import { lastEventId, queryEvents, resolveDevice, type HistoryFilter, type HistoryRecord } from '../history/query.js';
+import { parseTimeArg } from '../history/time.js';
+import { HotplugError } from '../errors.js';
+import { parseCommandArgs, parsePositiveInt, usageError, type Command } from './args.js';
+import { csvField, localTime, StreamingTable, writeLine } from './output.js';
 
-const usage = `Usage: hotplugd history [--db PATH] [--json] [--limit N] [--incidents]
+const usage = `Usage: hotplugd history [options]
 
-List recorded events, oldest first.
+List recorded events, oldest first, with the rules that matched and the actions
+taken.
 
-Options:
-  --db PATH      history database (default: ${defaultDbPath()})
-  --json         one JSON object per line: id, seqnum, action, devpath, subsystem,
-                 devtype, devname, driver, major, minor, source (kernel, coldplug,
-                 resync), received_at (ISO 8601) and properties
-  --limit N      only the newest N entries (still printed oldest first)
-  --incidents    list incidents instead of events: SEQNUM gaps (kernel events
-                 this daemon never received) and overflows (ENOBUFS and resync)
-  -h, --help     show this help`;
+Filters (all must hold; repeated options of one kind: any may match):
+  --device X         a physical device: vendor:product[:serial] (0781:5583), a
+                     serial, an identity key (usb:0781:5583:4C53...), a devpath,
+                     /dev/NODE or a kernel name (sdb, eth0); every event of that
+                     device (a USB stick's interfaces and disks too)
+  --subsystem GLOB   e.g. block, usb*, tty
+  --action ACTION    add, remove, change, move, bind, unbind, ...
+  --since TIME       TIME: 1h, 2d, 30m (ago), today, yesterday, or ISO 8601
+  --until TIME       (2026-11-22, 2026-11-22T10:00, 2026-11-22T10:00:00Z)
+  --property K=V     a property after the rules, V a glob (ID_VENDOR_ID=0781)
 
-function formatRow(record: EventRecord): string {
-  const seqnum = record.seqnum === null ? '-' : String(record.seqnum);
-  return `${record.received_at}  ${seqnum.padStart(8)}  ${record.source.padEnd(8)}  ${record.action.padEnd(7)}  ${record.subsystem.padEnd(10)}  ${record.devpath}`;
+Output:
+  --limit N          only the newest N matching events
+  --json             one JSON object per line: id, seqnum, action, devpath,
+                     subsystem, devtype, devname, driver, major, minor, source,
+                     received_at, properties, device, result, rules, actions
+  --csv              CSV with a header line
+  --follow           then print new events as they are recorded (Ctrl-C ends);
+                     without --limit or --since, starts from the newest 10
+  --incidents        list incidents instead: SEQNUM gaps, overflows, database
+                     replacements, rows lost
+  --db PATH          history database (default: ${defaultDbPath()})
+  -h, --help         show this help
+
+The table shows local times; JSON and CSV show UTC (ISO 8601).`;
+
+const FOLLOW_POLL_MS = 250;
+
+function parseTime(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const time = parseTimeArg(text);
+  if (time === undefined) throw usageError('history', `--${option}: expected 1h, 2d, today, yesterday or an ISO 8601 time; got ${JSON.stringify(text)}`);
+  return time;
 }
 
-/** Writes a line, waiting when stdout is full, so a large history streams in bounded memory. */
-async function writeLine(line: string): Promise<void> {
-  if (!process.stdout.write(`${line}\n`)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+function parseProperty(text: string): { key: string; glob: string } {
+  const at = text.indexOf('=');
+  const key = text.slice(0, at);
+  if (at <= 0 || !/^[A-Za-z0-9_.:-]+$/.test(key)) throw usageError('history', `--property: expected KEY=VALUE; got ${JSON.stringify(text)}`);
+  return { key, glob: text.slice(at + 1) };
+}
+
+function summary(record: HistoryRecord): string {
+  const parts: string[] = [];
+  if (record.result?.note) parts.push(record.result.note);
+  const rules = record.rules.map((r) => r.replace(/ \(.*\)$/, ''));
+  if (rules.length > 0) parts.push(`rules: ${rules.join(', ')}`);
+  const failed = record.actions.filter((a) => !a.ok);
+  if (record.actions.length > 0) parts.push(`${record.actions.length} action${record.actions.length === 1 ? '' : 's'}${failed.length > 0 ? ` (${failed.length} failed: ${failed.map((a) => a.error).join('; ')})` : ''}`);
+  return parts.join('; ') || '-';
+}
+
+const CSV_COLUMNS = ['id', 'received_at', 'seqnum', 'action', 'subsystem', 'devpath', 'devtype', 'devname', 'driver', 'major', 'minor', 'source', 'device', 'rules', 'actions', 'properties'] as const;
+
+type Printer = { print(record: HistoryRecord): Promise<void>; flush(): Promise<void> };
+
+function printer(format: 'table' | 'json' | 'csv'): Printer {
+  if (format === 'json') return { print: (r) => writeLine(JSON.stringify(r)), flush: async () => {} };
+  if (format === 'csv') {
+    let header = false;
+    return {
+      async print(r) {
+        if (!header) await writeLine(CSV_COLUMNS.join(','));
+        header = true;
+        const row = { ...r, rules: r.rules.join('; '), actions: summary({ ...r, rules: [] }) };
+        await writeLine(CSV_COLUMNS.map((c) => csvField(row[c])).join(','));
+      },
+      flush: async () => {},
+    };
+  }
+  const table = new StreamingTable(['ID', 'TIME', 'ACTION', 'SUBSYSTEM', 'DEVICE', 'WHAT HAPPENED']);
+  return {
+    print: (r) => table.add([String(r.id), localTime(r.received_at), r.action, r.subsystem, r.devname ?? r.devpath, summary(r)]),
+    flush: () => table.flush(),
+  };
+}
+
+function deviceFilter(db: HistoryDb, device: string | undefined): number[] | undefined {
+  if (device === undefined) return undefined;
+  const devices = resolveDevice(db, device);
+  if (devices.length === 0) throw new HotplugError('ENODEVICE', `hotplugd history: no device ${JSON.stringify(device)} in the history`);
+  return devices.map((d) => d.id);
 }
 
 export const historyCommand: Command = {
   name: 'history',
-  summary: 'list recorded device events',
+  summary: 'list recorded device events, filtered',
   usage,
   async run(argv) {
     const values = parseCommandArgs('history', usage, argv, {
       db: { type: 'string' },
+      device: { type: 'string' },
+      subsystem: { type: 'string', multiple: true },
+      action: { type: 'string', multiple: true },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      property: { type: 'string', multiple: true },
       json: { type: 'boolean' },
+      csv: { type: 'boolean' },
       limit: { type: 'string' },
+      follow: { type: 'boolean' },
       incidents: { type: 'boolean' },
     });
     if (values === null) return 0;
-    const limit = parsePositiveInt('history', 'limit', values.limit);
+    if (values.json && values.csv) throw usageError('history', 'give --json or --csv, not both');
+    let limit = parsePositiveInt('history', 'limit', values.limit);
+    const filter: HistoryFilter = {
+      subsystems: values.subsystem,
+      actions: values.action,
+      since: parseTime('since', values.since),
+      until: parseTime('until', values.until),
+      properties: values.property?.map(parseProperty),
+    };
+    if (values.follow && limit === undefined && filter.since === undefined) limit = 10;
     const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
     try {
       if (values.incidents) {
         for (const incident of listIncidents(db, { limit })) {
-          await writeLine(values.json ? JSON.stringify(incident) : `${incident.at}  ${incident.kind.padEnd(10)}  ${JSON.stringify(incident.detail)}`);
+          await writeLine(values.json ? JSON.stringify(incident) : `${incident.at}  ${incident.kind.padEnd(17)}  ${JSON.stringify(incident.detail)}`);
         }
-      } else {
-        for (const record of iterateEvents(db, { limit })) await writeLine(values.json ? JSON.stringify(record) : formatRow(record));
+        return 0;
+      }
+      filter.deviceIds = deviceFilter(db, values.device);
+      const out = printer(values.json ? 'json' : values.csv ? 'csv' : 'table');
+      let upTo = lastEventId(db);
+      for (const record of queryEvents(db, filter, { limit, upToId: upTo })) await out.print(record);
+      await out.flush();
+      while (values.follow) {
+        await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
+        const top = lastEventId(db);
+        if (top <= upTo) continue;
+        // A device first seen now is a new devices row: resolve the name again.
+        if (values.device !== undefined) filter.deviceIds = resolveDevice(db, values.device).map((d) => d.id);
+        for (const record of queryEvents(db, filter, { afterId: upTo, upToId: top })) await out.print(record);
+        await out.flush();
+        upTo = top;
       }
     } finally {
       db.close();

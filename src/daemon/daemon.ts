@@ -1,8 +1,9 @@
 // The daemon: kernel socket → scheduler (ordered per device) → worker (rules, actions,
 // history row) → listeners (subscribers, libudev broadcast, waiters, metrics).
 // Every step of handling one event is isolated: one bad event never stops the daemon.
-import { openHistoryDb, type HistoryDb } from '../history/db.js';
-import { HistoryWriter, processedRecord, type ProcessedRecord } from '../history/store.js';
+import type { HistoryDb } from '../history/db.js';
+import { processedRecord, type ProcessedRecord } from '../history/store.js';
+import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
 import type { Logger } from '../log.js';
 import { KernelUeventSource, countMalformed } from '../uevent/source.js';
 import { Sysfs } from '../uevent/sysfs.js';
@@ -24,6 +25,7 @@ import { EventScheduler } from './scheduler.js';
 import { Intake } from './intake.js';
 import { SubscriberHub } from './subscribers.js';
 import { DeviceWaiters } from './waiters.js';
+import { HistoryKeeper } from './history-keeper.js';
 import { DEFAULT_EVENT_TIMEOUT_MS, EventWorker, type ProcessedEvent, type ProcessedListener } from './worker.js';
 
 export interface DaemonOptions {
@@ -60,6 +62,8 @@ export interface DaemonOptions {
   /** Asked over the control socket to exit: the owner should stop the daemon. */
   onExitRequest?: () => void;
   accounts?: Accounts;
+  /** History retention (default: 90 days or 200 MiB). */
+  retention?: RetentionLimits;
 }
 
 export const DEFAULT_QUEUE_CAPACITY = 8192;
@@ -80,8 +84,7 @@ export class Daemon {
   #options: DaemonOptions;
   #log: Logger;
   #sysfs: Sysfs;
-  #db: HistoryDb;
-  #writer: HistoryWriter;
+  #history: HistoryKeeper;
   #source: KernelUeventSource | undefined;
   #broadcaster: Broadcaster | undefined;
   #scheduler: EventScheduler<Uevent>;
@@ -113,10 +116,7 @@ export class Daemon {
       ...(options.modprobe ? { modprobe: options.modprobe } : {}),
     });
     this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts);
-    this.#db = openHistoryDb(options.dbPath);
-    this.#writer = new HistoryWriter(this.#db, {
-      onError: (error, rows) => this.#log.error({ err: error, rows }, `Failed to record ${rows} history rows: ${error.message}`),
-    });
+    this.#history = new HistoryKeeper({ path: options.dbPath, log: options.logger, sysfs: this.#sysfs, retention: options.retention ?? DEFAULT_RETENTION });
     this.#worker = new EventWorker({
       sysfs: this.#sysfs,
       sysfsRoot: options.sysfsRoot,
@@ -125,7 +125,8 @@ export class Daemon {
       ancestors: new AncestorCache(this.#sysfs),
       rules: this.#rules,
       executor: this.#executor,
-      writer: this.#writer,
+      writer: this.#history.writer,
+      identities: this.#history.identities,
       registry: this.#registry,
       log: this.#log,
       eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
@@ -150,7 +151,7 @@ export class Daemon {
       pending: (devpath) => this.#scheduler.hasPending(devpath),
     });
     this.#intake = new Intake({
-      writer: this.#writer,
+      writer: this.#history.writer,
       log: this.#log,
       registry: this.#registry,
       sysfs: this.#sysfs,
@@ -177,8 +178,12 @@ export class Daemon {
       queued: this.#scheduler.length,
       running: this.#scheduler.running,
       readPauses: this.readPauses,
-      recorded: this.#writer.committed,
-      recordFailures: this.#writer.failed,
+      recorded: this.#history.writer.committed,
+      recordFailures: this.#history.writer.failedCommits,
+      recordsWaiting: this.#history.writer.pending,
+      recordsLost: this.#history.writer.lost,
+      historyReplaced: this.#history.replaced,
+      retentionDeleted: this.#history.retentionDeleted,
       evaluationFailures: this.#worker.evaluationFailures,
       actionsFailed: this.#worker.actionsFailed,
       eventsTimedOut: this.#worker.timedOut,
@@ -248,12 +253,12 @@ export class Daemon {
 
   /** Commits what is waiting and returns the newest recorded event id (a replay cursor). */
   commitHistory(): number {
-    this.#writer.flush();
-    return this.#writer.lastEventId;
+    this.#history.writer.flush();
+    return this.#history.writer.lastEventId;
   }
 
   get historyDb(): HistoryDb {
-    return this.#db;
+    return this.#history.db;
   }
 
   /** Asks the owner to stop (the control socket's `exit`). */
@@ -320,6 +325,7 @@ export class Daemon {
       },
       'hotplugd started',
     );
+    this.#history.startRetention();
     this.notifier.ready(this.#statusLine());
     if (this.notifier.enabled) {
       this.#statusTimer = setInterval(() => this.notifier.status(this.#statusLine()), STATUS_INTERVAL_MS);
@@ -341,7 +347,7 @@ export class Daemon {
     this.#rules.close();
     if (!(await this.#scheduler.idle(timeoutMs))) {
       const queued = this.#scheduler.takeQueued();
-      for (const event of queued) this.#writer.recordEvent(event, { note: 'not processed: the daemon stopped first' });
+      for (const event of queued) this.#recordUnprocessed(event);
       this.unprocessedAtStop = queued.length;
       const killed = killRunningPrograms();
       this.#log.warn({ unprocessed: queued.length, killed, timeoutMs }, 'Stop timeout: events not started were recorded unprocessed; running programs were killed');
@@ -362,13 +368,16 @@ export class Daemon {
     this.#control?.close();
     this.subscribers.closeAll();
     this.waiters.cancelAll();
-    for (const event of this.#scheduler.takeQueued()) this.#writer.recordEvent(event, { note: 'not processed: the daemon stopped first' });
+    for (const event of this.#scheduler.takeQueued()) this.#recordUnprocessed(event);
     killRunningPrograms();
     void this.#executor.jobs.stopAll(); // signals them now; stopGracefully waits for them
     this.#stopped = true;
-    this.#writer.flush();
-    this.#db.close();
+    this.#history.close();
     this.#log.info({ counters: this.counters, uptimeMs: Date.now() - this.startedAt }, 'hotplugd stopped');
+  }
+
+  #recordUnprocessed(event: Uevent): void {
+    this.#history.writer.recordEvent(event, { note: 'not processed: the daemon stopped first', device: this.#history.identities.of(event) });
   }
 
   #afterEvent(processed: ProcessedEvent): void {

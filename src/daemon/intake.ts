@@ -1,7 +1,7 @@
 // What arrives from the kernel before it is queued: SEQNUM gaps, buffer overflows (with
 // a resync from sysfs once the queue is empty), and rate-limited logs of dropped datagrams.
 import { describeError } from '../errors.js';
-import type { HistoryWriter } from '../history/store.js';
+import type { HistoryWriter } from '../history/writer.js';
 import type { Logger } from '../log.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Rejection } from '../uevent/source.js';

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { budgetExhausted, type ActionExecutor } from '../actions/execute.js';
 import type { ActionResult } from '../actions/results.js';
 import { describeError } from '../errors.js';
-import type { HistoryWriter } from '../history/store.js';
+import type { HistoryWriter } from '../history/writer.js';
+import type { DeviceIdentities } from '../history/devices.js';
 import type { Logger } from '../log.js';
 import { evaluateSteps, type ImportRequest, type ImportResult } from '../rules/evaluate.js';
 import { ruleOrigin, type Evaluation, type Plan } from '../rules/plan.js';
@@ -39,6 +40,7 @@ export interface WorkerParts {
   rules: LiveRules;
   executor: ActionExecutor;
   writer: HistoryWriter;
+  identities: DeviceIdentities;
   registry: DeviceRegistry;
   log: Logger;
   /** The whole event (imports and programs) must end within this (udev's event timeout). */
@@ -161,7 +163,7 @@ export class EventWorker {
     let id = 0;
     if (this.#p.canRecord()) {
       try {
-        id = this.#p.writer.recordEvent(event, { plan: evaluation?.plan, rules });
+        id = this.#p.writer.recordEvent(event, { plan: evaluation?.plan, rules, device: this.#p.identities.of(event) });
       } catch (error) {
         eventLogger(this.#p.log, event).error({ err: error }, `Failed to record event: ${describeError(error)}`);
       }

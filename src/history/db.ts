@@ -4,11 +4,12 @@ import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { HotplugError } from '../errors.js';
+import { backfillDevices } from './backfill.js';
 
 export type HistoryDb = Database.Database;
 
 /** Each entry upgrades the schema by one version; never edit one that has shipped. */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly (string | ((db: HistoryDb) => void))[] = [
   `CREATE TABLE events (
      id          INTEGER PRIMARY KEY,
      seqnum      INTEGER,
@@ -59,6 +60,36 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX rule_matches_event ON rule_matches (event_id);
    CREATE INDEX rule_matches_rule ON rule_matches (rule, event_id);`,
+  // Physical devices (a USB device by vendor:product:serial) and the names their events
+  // carried, for `--device sdb`. Few indexes on events: each costs every recorded event.
+  (db) => {
+    db.exec(`CREATE TABLE devices (
+       id          INTEGER PRIMARY KEY,
+       key         TEXT NOT NULL UNIQUE,
+       subsystem   TEXT NOT NULL,
+       devpath     TEXT NOT NULL,
+       vendor_id   TEXT,
+       product_id  TEXT,
+       serial      TEXT,
+       vendor      TEXT,
+       model       TEXT,
+       first_seen  INTEGER NOT NULL,
+       last_seen   INTEGER NOT NULL
+     );
+     CREATE INDEX devices_devpath ON devices (devpath);
+     CREATE TABLE device_names (
+       name        TEXT NOT NULL,
+       device_id   INTEGER NOT NULL,
+       PRIMARY KEY (name, device_id)
+     ) WITHOUT ROWID;
+     ALTER TABLE events ADD COLUMN device_id INTEGER;
+     DROP INDEX events_received_at;
+     DROP INDEX events_devpath;
+     CREATE INDEX events_time ON events (received_at, subsystem);
+     CREATE INDEX events_device ON events (device_id, id);
+     CREATE INDEX incidents_at ON incidents (at);`);
+    backfillDevices(db);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -87,6 +118,8 @@ export function openHistoryDb(path: string, options: { readonly?: boolean } = {}
     }
     return db;
   }
+  // Only a file without tables can switch: then retention can give freed pages back.
+  if ((db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number }).n === 0) db.pragma('auto_vacuum = INCREMENTAL');
   db.pragma('journal_mode = WAL');
   // NORMAL in WAL mode: a power cut can lose the last commits, never corrupt the file.
   db.pragma('synchronous = NORMAL');
@@ -100,8 +133,10 @@ function migrate(db: HistoryDb, path: string): void {
     throw new HotplugError('EDBVERSION', `${path} has schema version ${version}; this hotplugd knows up to ${SCHEMA_VERSION}`);
   }
   for (let next = version; next < MIGRATIONS.length; next++) {
+    const migration = MIGRATIONS[next]!;
     db.transaction(() => {
-      db.exec(MIGRATIONS[next]!);
+      if (typeof migration === 'string') db.exec(migration);
+      else migration(db);
       db.pragma(`user_version = ${next + 1}`);
     })();
   }

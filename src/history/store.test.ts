@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openHistoryDb, SCHEMA_VERSION } from './db.js';
-import { HistoryWriter, iterateProcessed, listEvents, listIncidents, processedRecord } from './store.js';
+import { iterateProcessed, listEvents, listIncidents, processedRecord } from './store.js';
+import { HistoryWriter } from './writer.js';
 import type { Plan } from '../rules/plan.js';
 import { parseUevent } from '../uevent/parse.js';
 import { loadKernelCaptures } from '../../test/helpers/fixtures.js';
@@ -83,17 +84,6 @@ describe('history database', () => {
     db.close();
   });
 
-  it('counts a failed batch instead of throwing', () => {
-    const db = openHistoryDb(join(dir, 'h.db'));
-    const errors: string[] = [];
-    const writer = new HistoryWriter(db, { onError: (error, rows) => errors.push(`${rows}: ${error.message}`) });
-    db.exec('DROP TABLE events');
-    writer.recordEvent(events[0]!);
-    expect(() => writer.flush()).not.toThrow();
-    expect(writer.failed).toBe(1);
-    expect(errors[0]).toMatch(/^1: .*events/);
-    db.close();
-  });
 });
 
 describe('schema migrations', () => {
@@ -105,12 +95,21 @@ describe('schema migrations', () => {
       received_at INTEGER NOT NULL, properties TEXT NOT NULL);
       CREATE INDEX events_devpath ON events (devpath, id); CREATE INDEX events_received_at ON events (received_at);
       CREATE TABLE incidents (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at INTEGER NOT NULL, detail TEXT NOT NULL);
-      INSERT INTO events VALUES (7, 1, 'add', '/devices/x', 'net', NULL, NULL, NULL, NULL, NULL, 'kernel', 0, '{}');
+      INSERT INTO events VALUES (5, 1, 'add', '/devices/pci0000:00/usb1/1-1', 'usb', 'usb_device', NULL, NULL, NULL, NULL, 'kernel', 0,
+        '{"ACTION":"add","PRODUCT":"1e3d/2093/100"}');
+      INSERT INTO events VALUES (6, 2, 'add', '/devices/pci0000:00/usb1/1-1/1-1:1.0/host2', 'scsi', NULL, NULL, NULL, NULL, NULL, 'kernel', 1, '{}');
+      INSERT INTO events VALUES (7, 3, 'add', '/devices/x', 'net', NULL, NULL, NULL, NULL, NULL, 'kernel', 2, '{}');
       PRAGMA user_version = 1;`);
     v1.close();
     const db = openHistoryDb(path);
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
-    expect(listEvents(db).map((e) => e.id)).toEqual([7]);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(listEvents(db).map((e) => e.id)).toEqual([5, 6, 7]);
+    // Every old row gets its physical device: the USB stick by vendor:product and port (no serial was recorded).
+    expect(db.prepare('SELECT e.id, d.key, d.first_seen, d.last_seen FROM events e JOIN devices d ON d.id = e.device_id ORDER BY e.id').all()).toEqual([
+      { id: 5, key: 'usb:1e3d:2093@1-1', first_seen: 0, last_seen: 1 },
+      { id: 6, key: 'usb:1e3d:2093@1-1', first_seen: 0, last_seen: 1 },
+      { id: 7, key: 'net:/devices/x', first_seen: 2, last_seen: 2 },
+    ]);
     const writer = new HistoryWriter(db);
     const id = writer.recordEvent(events[0]!);
     expect(id).toBe(8);
@@ -119,7 +118,7 @@ describe('schema migrations', () => {
     expect(db.prepare('SELECT event_id, kind, ok, exit_code, timed_out, argv FROM actions').all()).toEqual([
       { event_id: 8, kind: 'program', ok: 0, exit_code: 1, timed_out: 0, argv: '["/bin/true"]' },
     ]);
-    expect(listEvents(db).map((e) => e.id)).toEqual([7, 8]);
+    expect(listEvents(db).map((e) => e.id)).toEqual([5, 6, 7, 8]);
     db.close();
   });
 

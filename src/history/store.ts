@@ -1,12 +1,17 @@
-// Recording events and incidents in batches, and reading them back.
-import type { Statement } from 'better-sqlite3';
+// The history's record shapes, and reading them back.
 import type { HistoryDb } from './db.js';
 import type { Uevent } from '../uevent/event.js';
-import type { ActionResult } from '../actions/results.js';
 import type { Plan } from '../rules/plan.js';
+import type { DeviceIdentity } from './devices.js';
 
 /** Kinds of history entries that are not device events. */
-export type IncidentKind = 'seqnum-gap' | 'overflow';
+export type IncidentKind =
+  | 'seqnum-gap'
+  | 'overflow'
+  // The database file was corrupt: moved aside and a new one started.
+  | 'database-replaced'
+  // Rows that could not be recorded (the disk stayed full, for example) and were given up.
+  | 'history-lost';
 
 export interface Incident {
   kind: IncidentKind;
@@ -50,30 +55,6 @@ export interface ProcessedRecord extends EventRecord {
   rules: string[];
 }
 
-export interface HistoryWriterOptions {
-  /** Commit when this many rows are waiting. */
-  batchSize?: number;
-  /** Commit at the latest this long after the first waiting row. */
-  flushDelayMs?: number;
-  onError?(error: Error, rows: number): void;
-}
-
-// Many rows per statement: the per-statement cost is then paid once per 50 rows.
-const ROWS_PER_INSERT = 50;
-const EVENT_COLUMNS = 'id, seqnum, action, devpath, subsystem, devtype, devname, driver, major, minor, source, received_at, properties, result';
-
-function insertEventsSql(rows: number): string {
-  const row = `(${Array(14).fill('?').join(', ')})`;
-  return `INSERT INTO events (${EVENT_COLUMNS}) VALUES ${Array(rows).fill(row).join(', ')}`;
-}
-
-interface PendingEvent {
-  id: number;
-  event: Uevent;
-  result: string | null;
-  rules: string[];
-}
-
 /** The rules' changes to an event, or null when they changed nothing. */
 export function eventResult(event: Uevent, plan: Plan | undefined, rules: readonly string[]): EventResult | null {
   if (!plan || rules.length === 0) return null;
@@ -89,131 +70,7 @@ export function eventResult(event: Uevent, plan: Plan | undefined, rules: readon
   return { properties, ...(removed.length > 0 ? { removed } : {}), symlinks: plan.symlinks, tags: plan.tags };
 }
 
-interface PendingAction {
-  eventId: number;
-  result: ActionResult;
-  at: number;
-}
-
-function pushEventValues(values: unknown[], { id, event: e, result }: PendingEvent): unknown[] {
-  values.push(
-    id, e.seqnum ?? null, e.action, e.devpath, e.subsystem, e.devtype ?? null, e.devname ?? null,
-    e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, JSON.stringify(e.properties), result,
-  );
-  return values;
-}
-
-/** Buffers rows and commits them in one transaction per batch, so a storm costs few fsyncs. */
-export class HistoryWriter {
-  #db: HistoryDb;
-  #insertEvent: Statement;
-  #insertEvents: Statement;
-  #insertIncident: Statement;
-  #insertAction: Statement;
-  #insertRuleMatch: Statement;
-  #events: PendingEvent[] = [];
-  #actions: PendingAction[] = [];
-  // Ids are given here, not by SQLite, so actions can name their event before it is committed.
-  #nextEventId: number;
-  #incidents: Incident[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #batchSize: number;
-  #flushDelayMs: number;
-  #onError: (error: Error, rows: number) => void;
-  committed = 0;
-  failed = 0;
-
-  constructor(db: HistoryDb, options: HistoryWriterOptions = {}) {
-    this.#db = db;
-    this.#batchSize = options.batchSize ?? 2000;
-    this.#flushDelayMs = options.flushDelayMs ?? 5;
-    this.#onError = options.onError ?? (() => {});
-    this.#insertEvent = db.prepare(insertEventsSql(1));
-    this.#insertEvents = db.prepare(insertEventsSql(ROWS_PER_INSERT));
-    this.#insertIncident = db.prepare('INSERT INTO incidents (kind, at, detail) VALUES (?, ?, ?)');
-    this.#insertAction = db.prepare(
-      `INSERT INTO actions (event_id, kind, target, rule, ok, error, exit_code, signal, timed_out, duration_ms, argv, stdout, stderr, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.#insertRuleMatch = db.prepare('INSERT INTO rule_matches (event_id, rule) VALUES (?, ?)');
-    this.#nextEventId = (db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as { next: number }).next;
-  }
-
-  get pending(): number {
-    return this.#events.length + this.#incidents.length + this.#actions.length;
-  }
-
-  /** The id the last recorded event got (committed or not). */
-  get lastEventId(): number {
-    return this.#nextEventId - 1;
-  }
-
-  /** Queues the event (with what its rules did) and returns the id its row will have. */
-  recordEvent(event: Uevent, processing: { plan?: Plan | undefined; rules?: string[]; note?: string } = {}): number {
-    const id = this.#nextEventId++;
-    const rules = processing.rules ?? [];
-    const result = processing.note ? { properties: {}, symlinks: [], tags: [], note: processing.note } : eventResult(event, processing.plan, rules);
-    this.#events.push({ id, event, result: result && JSON.stringify(result), rules });
-    this.#schedule();
-    return id;
-  }
-
-  /** Queues the outcome of one action of the event with this id. */
-  recordAction(eventId: number, result: ActionResult, at = Date.now()): void {
-    this.#actions.push({ eventId, result, at });
-    this.#schedule();
-  }
-
-  recordIncident(incident: Incident): void {
-    this.#incidents.push(incident);
-    this.#schedule();
-  }
-
-  /** Commits everything waiting now. On failure the batch is counted and reported, not retried. */
-  flush(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const events = this.#events;
-    const incidents = this.#incidents;
-    const actions = this.#actions;
-    if (events.length === 0 && incidents.length === 0 && actions.length === 0) return;
-    this.#events = [];
-    this.#incidents = [];
-    this.#actions = [];
-    try {
-      this.#db.transaction(() => {
-        let i = 0;
-        for (; i + ROWS_PER_INSERT <= events.length; i += ROWS_PER_INSERT) {
-          const values: unknown[] = [];
-          for (let j = i; j < i + ROWS_PER_INSERT; j++) pushEventValues(values, events[j]!);
-          this.#insertEvents.run(values);
-        }
-        for (; i < events.length; i++) this.#insertEvent.run(pushEventValues([], events[i]!));
-        for (const { id, rules } of events) for (const rule of rules) this.#insertRuleMatch.run(id, rule);
-        for (const i of incidents) this.#insertIncident.run(i.kind, i.at, JSON.stringify(i.detail));
-        for (const { eventId, result: r, at } of actions) {
-          this.#insertAction.run(
-            eventId, r.kind, r.target, r.rule, r.ok ? 1 : 0, r.error, r.exitCode ?? null, r.signal ?? null,
-            r.timedOut === undefined ? null : r.timedOut ? 1 : 0, r.durationMs, r.argv ? JSON.stringify(r.argv) : null,
-            r.stdout ?? null, r.stderr ?? null, at,
-          );
-        }
-      })();
-      this.committed += events.length + incidents.length + actions.length;
-    } catch (error) {
-      const rows = events.length + incidents.length + actions.length;
-      this.failed += rows;
-      this.#onError(error as Error, rows);
-    }
-  }
-
-  #schedule(): void {
-    if (this.pending >= this.#batchSize) this.flush();
-    else this.#timer ??= setTimeout(() => this.flush(), this.#flushDelayMs);
-  }
-}
-
-interface EventRow extends Omit<EventRecord, 'received_at' | 'properties'> {
+export interface EventRow extends Omit<EventRecord, 'received_at' | 'properties'> {
   received_at: number;
   properties: string;
   result?: string | null;
@@ -315,4 +172,30 @@ export function listIncidents(db: HistoryDb, options: { limit?: number } = {}): 
     at: new Date(row.at).toISOString(),
     detail: JSON.parse(row.detail) as Record<string, unknown>,
   }));
+}
+
+interface DeviceRow {
+  id: number;
+  key: string;
+  subsystem: string;
+  devpath: string;
+  vendor_id: string | null;
+  product_id: string | null;
+  serial: string | null;
+  vendor: string | null;
+  model: string | null;
+  first_seen: number;
+  last_seen: number;
+}
+
+/** The identity last recorded at `devpath`: for a USB device gone from sysfs. */
+export function recordedIdentity(db: HistoryDb, devpath: string): DeviceIdentity | undefined {
+  const row = db
+    .prepare('SELECT * FROM devices WHERE devpath = ? ORDER BY last_seen DESC LIMIT 1')
+    .get(devpath) as DeviceRow | undefined;
+  if (!row) return undefined;
+  return {
+    key: row.key, subsystem: row.subsystem, devpath: row.devpath, vendorId: row.vendor_id ?? undefined, productId: row.product_id ?? undefined,
+    serial: row.serial ?? undefined, vendor: row.vendor ?? undefined, model: row.model ?? undefined,
+  };
 }

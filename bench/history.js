@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// History benchmark: N events (default 1,000,000) recorded through the daemon's own path
+// (HistoryWriter: batched commits, device identities, rule matches, actions) into a real
+// SQLite file, then the figures an operator cares about: rows/s, bytes per event on disk,
+// and query latencies at that size (a device's timeline, the last 24 h by subsystem),
+// plus the cost of one retention step. Events are the recorded kernel events of
+// ../shared/fixtures/uevents, spread over 30 days and over 1,000 USB devices.
+// Prints a Markdown table and writes bench/results/history.json.
+// Usage: npm run bench:history [-- --events N]
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openHistoryDb } from '../dist/history/db.js';
+import { HistoryWriter } from '../dist/history/writer.js';
+import { queryEvents, resolveDevice } from '../dist/history/query.js';
+import { Retention } from '../dist/history/retention.js';
+import { usbDevicePath } from '../dist/history/devices.js';
+import { createProperties, eventFromProperties } from '../dist/uevent/event.js';
+
+const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' } } });
+const EVENTS = Number(values.events);
+const DEVICES = 1000;
+const SPAN_MS = 30 * 86_400_000;
+const REPO = new URL('..', import.meta.url).pathname;
+const FIXTURES = join(REPO, '..', 'shared', 'fixtures', 'uevents');
+
+const templates = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.json'))
+  .flatMap((f) => JSON.parse(readFileSync(join(FIXTURES, f), 'utf8')).events ?? [])
+  .filter((e) => e.layer === 'kernel' && e.env_in_source && e.env.DEVPATH && e.env.SUBSYSTEM && e.env.ACTION);
+
+const dir = mkdtempSync(join(tmpdir(), 'hotplugd-bench-history-'));
+const path = join(dir, 'history.db');
+const result = { events: EVENTS, devices: DEVICES, templates: templates.length };
+try {
+  const db = openHistoryDb(path);
+  const writer = new HistoryWriter(db);
+  const end = Date.now();
+  const start = end - SPAN_MS;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < EVENTS; i++) {
+    const template = templates[i % templates.length];
+    const properties = createProperties();
+    for (const [key, value] of Object.entries(template.env)) properties[key] = value;
+    properties.SEQNUM = String(i + 1);
+    const event = eventFromProperties(properties, start + Math.floor((i * SPAN_MS) / EVENTS), 'kernel');
+    const usbPath = usbDevicePath(event.devpath);
+    // A device's events come together (a plug sequence), as on a board.
+    const n = Math.floor(i / templates.length) % DEVICES;
+    const device = usbPath
+      ? { key: `usb:0781:5583:SERIAL${n}`, subsystem: 'usb', devpath: usbPath, vendorId: '0781', productId: '5583', serial: `SERIAL${n}` }
+      : { key: `${event.subsystem}:${event.devpath}`, subsystem: event.subsystem, devpath: event.devpath };
+    const matched = i % 3 === 0;
+    const id = writer.recordEvent(event, { rules: matched ? ['usb-serial (50-usb.yaml:3:3)'] : [], device });
+    if (matched) writer.recordAction(id, { kind: 'symlink', target: '/dev/serial/by-id/x', rule: 'usb-serial (50-usb.yaml:3:3)', ok: true, error: null, durationMs: 0.2 });
+  }
+  writer.flush();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  result.recordSeconds = Number(seconds.toFixed(2));
+  result.rowsPerSecond = Math.round(EVENTS / seconds);
+  result.bytesPerEvent = Math.round(statSync(path).size / EVENTS);
+  result.fileMiB = Number((statSync(path).size / 1048576).toFixed(1));
+
+  const time = (fn, runs = 20) => {
+    fn();
+    const samples = [];
+    for (let r = 0; r < runs; r++) {
+      const t = process.hrtime.bigint();
+      fn();
+      samples.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    samples.sort((a, b) => a - b);
+    return { medianMs: Number(samples[Math.floor(runs / 2)].toFixed(2)), maxMs: Number(samples[runs - 1].toFixed(2)) };
+  };
+  const reader = openHistoryDb(path, { readonly: true });
+  const now = end;
+  result.queries = {
+    'device timeline (--device 0781:5583:SERIAL42 --limit 100)': time(() => {
+      const ids = resolveDevice(reader, '0781:5583:SERIAL42').map((d) => d.id);
+      return [...queryEvents(reader, { deviceIds: ids }, { limit: 100 })].length;
+    }),
+    'device by kernel name (--device sdb --limit 100)': time(() => {
+      const ids = resolveDevice(reader, 'sdb').map((d) => d.id);
+      return [...queryEvents(reader, { deviceIds: ids }, { limit: 100 })].length;
+    }),
+    'last 24 h by subsystem (counts)': time(() =>
+      reader.prepare('SELECT subsystem, count(*) AS n FROM events WHERE received_at >= ? GROUP BY subsystem').all(now - 86_400_000)),
+    'last 24 h of one subsystem (--since 24h --subsystem block --limit 100)': time(() =>
+      [...queryEvents(reader, { since: now - 86_400_000, subsystems: ['block'] }, { limit: 100 })].length),
+  };
+  reader.close();
+  const retention = new Retention(db, { maxRows: EVENTS - 10_000 });
+  result.retentionStep = time(() => retention.step(), 5);
+  db.close();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+console.log(`| history, ${EVENTS.toLocaleString('en')} events | |`);
+console.log('|---|---|');
+console.log(`| recorded | ${result.rowsPerSecond.toLocaleString('en')} events/s (${result.recordSeconds} s) |`);
+console.log(`| on disk | ${result.bytesPerEvent} bytes/event (${result.fileMiB} MiB) |`);
+for (const [name, t] of Object.entries(result.queries)) console.log(`| ${name} | median ${t.medianMs} ms, max ${t.maxMs} ms |`);
+console.log(`| retention step (2,000 events with actions and matches) | median ${result.retentionStep.medianMs} ms, max ${result.retentionStep.maxMs} ms |`);
+mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
+writeFileSync(join(REPO, 'bench', 'results', 'history.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -1,0 +1,94 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openHistoryDb, type HistoryDb } from './db.js';
+import { Retention, type RetentionStep } from './retention.js';
+import { HistoryWriter } from './writer.js';
+import { createProperties, eventFromProperties } from '../uevent/event.js';
+
+let dir: string;
+let db: HistoryDb;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hotplugd-retention-'));
+  db = openHistoryDb(join(dir, 'h.db'));
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const DAY = 86_400_000;
+const NOW = Date.parse('2026-11-22T12:00:00Z');
+
+/** `count` events, one per `spacingMs` ending at `end`, each with an action and a rule match. */
+function record(count: number, end: number, spacingMs: number, padding = 0): void {
+  const writer = new HistoryWriter(db, { batchSize: 5000 });
+  for (let i = 0; i < count; i++) {
+    const properties = createProperties();
+    Object.assign(properties, { ACTION: 'change', DEVPATH: '/devices/virtual/net/lo', SUBSYSTEM: 'net', PAD: 'x'.repeat(padding) });
+    const id = writer.recordEvent(eventFromProperties(properties, end - (count - 1 - i) * spacingMs, 'kernel'), {
+      rules: ['r (a.yaml:1:3)'],
+      device: { key: 'net:/devices/virtual/net/lo', subsystem: 'net', devpath: '/devices/virtual/net/lo' },
+    });
+    writer.recordAction(id, { kind: 'program', target: '/bin/true', rule: 'r (a.yaml:1:3)', ok: true, error: null, durationMs: 1 });
+  }
+  writer.flush();
+}
+
+function runToEnd(retention: Retention): RetentionStep[] {
+  const steps: RetentionStep[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const step = retention.step(NOW);
+    steps.push(step);
+    if (step.done) return steps;
+  }
+  throw new Error('retention never finished');
+}
+
+const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+describe('retention', () => {
+  it('deletes events older than the age limit, with their actions and rule matches, a chunk per step', () => {
+    record(1000, NOW, DAY / 10); // 100 days, ten events a day
+    const steps = runToEnd(new Retention(db, { maxAgeMs: 30 * DAY }, 100));
+    expect(Math.max(...steps.map((s) => s.deleted))).toBeLessThanOrEqual(100);
+    expect(steps.filter((s) => s.deleted > 0).length).toBeGreaterThanOrEqual(7);
+    const oldest = (db.prepare('SELECT min(received_at) AS t FROM events').get() as { t: number }).t;
+    expect(oldest).toBeGreaterThanOrEqual(NOW - 30 * DAY);
+    expect(oldest).toBeLessThan(NOW - 29 * DAY);
+    expect(count('events')).toBe(count('actions'));
+    expect(count('events')).toBe(count('rule_matches'));
+    // The device still has events, so it stays.
+    expect(count('devices')).toBe(1);
+  });
+
+  it('keeps the newest rows under the row limit', () => {
+    record(350, NOW, 1000);
+    const steps = runToEnd(new Retention(db, { maxRows: 100 }, 50));
+    expect(count('events')).toBe(100);
+    expect((db.prepare('SELECT min(id) AS id FROM events').get() as { id: number }).id).toBe(251);
+    expect(steps.filter((s) => s.deleted > 0).map((s) => s.deleted)).toEqual([50, 50, 50, 50, 50]);
+    expect(steps.every((s) => s.done || s.reasons.includes('rows'))).toBe(true);
+  });
+
+  it('keeps the database under the size limit and gives the freed pages back to the file system', () => {
+    record(4000, NOW, 1000, 1000); // about 4 MB of properties
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const before = statSync(join(dir, 'h.db')).size;
+    const retention = new Retention(db, { maxBytes: 1024 * 1024 }, 500);
+    expect(retention.usedBytes()).toBeGreaterThan(3 * 1024 * 1024);
+    runToEnd(retention);
+    expect(retention.usedBytes()).toBeLessThanOrEqual(1024 * 1024);
+    expect(count('events')).toBeGreaterThan(0);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    expect(statSync(join(dir, 'h.db')).size).toBeLessThan(before / 2);
+  });
+
+  it('forgets devices without events once they are older than the age limit', () => {
+    record(10, NOW - 60 * DAY, 1000);
+    runToEnd(new Retention(db, { maxAgeMs: 30 * DAY }));
+    expect(count('events')).toBe(0);
+    expect(count('devices')).toBe(0);
+  });
+});

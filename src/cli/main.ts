@@ -12,9 +12,11 @@ import { testCommand } from './test.js';
 import { triggerCommand } from './trigger.js';
 import { settleCommand, waitCommand } from './settle.js';
 import { exitCommand, logLevelCommand } from './admin.js';
+import { infoCommand } from './info.js';
+import { sessionsCommand } from './sessions.js';
 
 const COMMANDS: readonly Command[] = [
-  daemonCommand, monitorCommand, historyCommand, triggerCommand, settleCommand, waitCommand, testCommand, rulesCommand,
+  daemonCommand, monitorCommand, historyCommand, infoCommand, sessionsCommand, triggerCommand, settleCommand, waitCommand, testCommand, rulesCommand,
   statusCommand, reloadCommand, logLevelCommand, exitCommand,
 ];
 

@@ -6,10 +6,12 @@ import { evaluate } from '../rules/evaluate.js';
 import { loadRules } from '../rules/load.js';
 import { formatDiagnostic, formatLocation } from '../rules/model.js';
 import { evaluationToJson, type Evaluation } from '../rules/plan.js';
-import { parseCommandLine, usageError, type Command } from './args.js';
+import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
+import { replay } from './replay.js';
 import { DEFAULT_RULES_DIRS } from './paths.js';
 
 const usage = `Usage: hotplugd test [options] (DEVPATH | --event FILE)
+       hotplugd test --replay --rules-dir DIR... [replay options]
 
 Dry run: evaluate the rules for one device and print every rule looked at
 (matched, or the first key that failed), then the plan: properties, device
@@ -29,7 +31,21 @@ Options:
   --sysfs ROOT       sysfs root (default: /sys)
   --dev ROOT         where device nodes and links live (default: /dev)
   --json             print one JSON object (its shape is documented in the README)
-  -h, --help         show this help`;
+  -h, --help         show this help
+
+Replay: recorded events from the history evaluated against the rules in use
+(--base-rules-dir, default the directories above) and the proposed ones
+(--rules-dir, required); lists each event whose plan would change (rules
+matched, properties, node, links, owner/group/mode, tags, attributes,
+programs, modules, jobs, units) as before → after. Nothing is executed.
+Exit status 0 when no plan changes, 1 when some do.
+  --replay               replay recorded events
+  --base-rules-dir DIR   the rules in use (repeatable)
+  --since TIME           only events since TIME (1h, 2d, yesterday, ISO 8601)
+  --until TIME           only events before TIME
+  --device X             only events of this device (as in 'hotplugd history')
+  --limit N              only the newest N events
+  --db PATH              history database`;
 
 /** The properties of a recorded event: a history record, a properties object, or KEY=VALUE lines. */
 export function parseRecordedEvent(text: string): Record<string, string> {
@@ -110,9 +126,26 @@ export const testCommand: Command = {
       sysfs: { type: 'string' },
       dev: { type: 'string' },
       json: { type: 'boolean' },
+      replay: { type: 'boolean' },
+      'base-rules-dir': { type: 'string', multiple: true },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      device: { type: 'string' },
+      limit: { type: 'string' },
+      db: { type: 'string' },
     });
     if (parsed === null) return 0;
     const { values, positionals } = parsed;
+    if (values.replay) {
+      if (positionals.length > 0 || values.event !== undefined) throw usageError('test', '--replay takes no DEVPATH or --event');
+      if (!values['rules-dir']) throw usageError('test', '--replay needs the proposed rules: --rules-dir DIR');
+      return replay({
+        db: values.db, rulesDirs: values['rules-dir'], baseRulesDirs: values['base-rules-dir'], since: values.since, until: values.until,
+        device: values.device, limit: parsePositiveInt('test', 'limit', values.limit), sysfs: values.sysfs, dev: values.dev, json: values.json,
+      });
+    }
+    const replayOnly = (['base-rules-dir', 'since', 'until', 'device', 'limit', 'db'] as const).find((o) => values[o] !== undefined);
+    if (replayOnly) throw usageError('test', `--${replayOnly} goes with --replay`);
     if (positionals.length > 1) throw usageError('test', `expected one DEVPATH, got ${positionals.length}`);
     if ((positionals.length === 1) === (values.event !== undefined)) throw usageError('test', 'give either a DEVPATH or --event FILE');
     const sysfs = new Sysfs(values.sysfs ?? '/sys');

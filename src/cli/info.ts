@@ -1,0 +1,118 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultDbPath, openHistoryDb, type HistoryDb } from '../history/db.js';
+import { usbDevicePath } from '../history/devices.js';
+import { queryEvents, resolveDevice, type DeviceRecord, type HistoryRecord } from '../history/query.js';
+import { toProcessedRecord, type EventRow, type ProcessedRecord } from '../history/store.js';
+import { resolveDevpath } from '../daemon/waiters.js';
+import { HotplugError } from '../errors.js';
+import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
+import { localTime, printable, writeLine } from './output.js';
+
+const usage = `Usage: hotplugd info [options] (DEVPATH | /sys/PATH | /dev/NODE | NAME)
+
+A device as hotplugd last processed it: its properties (the kernel's, with what
+the rules set), symlinks and tags, the physical device it belongs to, and its
+recent timeline. NAME is a kernel name such as sdb, ttyUSB0 or eth0. Works for
+devices that are gone too, from the history.
+
+Options:
+  --limit N      events in the timeline (default: 20)
+  --json         one JSON object: devpath, present, device, last, timeline
+  --db PATH      history database (default: ${defaultDbPath()})
+  --sysfs ROOT   sysfs root (default: /sys)
+  --dev ROOT     where device nodes live (default: /dev)
+  -h, --help     show this help`;
+
+interface Resolved {
+  devpath: string;
+  present: boolean;
+}
+
+/** The devpath a user-given name means: from sysfs while present, else from the history. */
+function resolve(db: HistoryDb, name: string, sysfsRoot: string, devRoot: string): Resolved | undefined {
+  const state = { devRoot, sysfsRoot, known: () => false, pending: () => false };
+  let devpath = name.startsWith('/dev/') || name.startsWith('/sys/') ? resolveDevpath(name, state) : name.startsWith('/devices/') ? name : undefined;
+  if (devpath === undefined && !name.includes('/')) {
+    const classDir = join(sysfsRoot, 'class');
+    const classes = existsSync(classDir) ? readdirSync(classDir) : [];
+    const found = ['block', ...classes].map((c) => (c === 'block' ? join(sysfsRoot, 'block', name) : join(classDir, c, name))).find((p) => existsSync(p));
+    if (found) devpath = resolveDevpath(`/sys${found.slice(sysfsRoot.length)}`, state);
+  }
+  if (devpath !== undefined) return { devpath, present: existsSync(join(sysfsRoot, devpath)) };
+  // Gone from sysfs: the newest recorded event carrying that name.
+  const row = db
+    .prepare(
+      `SELECT devpath FROM events WHERE device_id IN (SELECT device_id FROM device_names WHERE name = ?)
+       AND (devname = ? OR devpath = ? OR substr(devpath, -length(?) - 1) = '/' || ?) ORDER BY id DESC LIMIT 1`,
+    )
+    .get(name, name, name, name, name) as { devpath: string } | undefined;
+  return row ? { devpath: row.devpath, present: existsSync(join(sysfsRoot, row.devpath)) } : undefined;
+}
+
+function lastProcessed(db: HistoryDb, devpath: string, devices: DeviceRecord[]): ProcessedRecord | undefined {
+  const row = db
+    .prepare(
+      `SELECT * FROM events WHERE device_id IN (SELECT value FROM json_each(?)) AND devpath = ? AND action != 'remove' ORDER BY id DESC LIMIT 1`,
+    )
+    .get(JSON.stringify(devices.map((d) => d.id)), devpath) as EventRow | undefined;
+  if (!row) return undefined;
+  const rules = db.prepare('SELECT rule FROM rule_matches WHERE event_id = ?').all(row.id) as { rule: string }[];
+  return toProcessedRecord(row, rules.map((r) => r.rule));
+}
+
+function timelineLine(r: HistoryRecord): string {
+  const failed = r.actions.filter((a) => !a.ok).length;
+  const actions = r.actions.length > 0 ? `  ${r.actions.length} action${r.actions.length > 1 ? 's' : ''}${failed ? ` (${failed} failed)` : ''}` : '';
+  return `  ${localTime(r.received_at)}  ${r.action.padEnd(7)}  ${r.devname ?? r.devpath}${actions}`;
+}
+
+export const infoCommand: Command = {
+  name: 'info',
+  summary: 'a device: properties, links, tags and recent timeline',
+  usage,
+  async run(argv) {
+    const parsed = parseCommandLine('info', usage, argv, {
+      db: { type: 'string' },
+      sysfs: { type: 'string' },
+      dev: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (parsed === null) return 0;
+    if (parsed.positionals.length !== 1) throw usageError('info', 'give one device: a devpath, /sys/..., /dev/NODE or a kernel name');
+    const name = parsed.positionals[0]!;
+    const limit = parsePositiveInt('info', 'limit', parsed.values.limit) ?? 20;
+    const db = openHistoryDb(parsed.values.db ?? defaultDbPath(), { readonly: true });
+    try {
+      const resolved = resolve(db, name, parsed.values.sysfs ?? '/sys', parsed.values.dev ?? '/dev');
+      if (!resolved) throw new HotplugError('ENODEVICE', `hotplugd info: no device ${JSON.stringify(name)} in sysfs or in the history`);
+      const { devpath, present } = resolved;
+      const devices = resolveDevice(db, usbDevicePath(devpath) ?? devpath);
+      const last = devices.length > 0 ? lastProcessed(db, devpath, devices) : undefined;
+      const timeline = devices.length > 0 ? [...queryEvents(db, { deviceIds: devices.map((d) => d.id) }, { limit })] : [];
+      if (parsed.values.json) {
+        await writeLine(JSON.stringify({ devpath, present, device: devices[0] ?? null, last: last ?? null, timeline }));
+        return 0;
+      }
+      const out: string[] = [`devpath    ${devpath}${present ? '' : '  (not present now)'}`];
+      const device = devices[0];
+      if (device) {
+        out.push(`device     ${device.key}${device.vendor || device.model ? `  (${[device.vendor, device.model].filter(Boolean).join(' ')})` : ''}`);
+        out.push(`first seen ${localTime(new Date(device.first_seen).toISOString())}, last seen ${localTime(new Date(device.last_seen).toISOString())}`);
+      }
+      if (last) {
+        out.push(`recorded   ${localTime(last.received_at)} (${last.action}, event ${last.id})`);
+        out.push(`symlinks   ${last.symlinks.join(' ') || '-'}`, `tags       ${last.tags.join(' ') || '-'}`, `rules      ${last.rules.join(', ') || '-'}`);
+        out.push('', 'properties:', ...Object.entries(last.properties).map(([k, v]) => `  ${k}=${v}`));
+      } else {
+        out.push('', 'No processed event for this devpath in the history.');
+      }
+      if (timeline.length > 0) out.push('', `timeline of the device (newest ${timeline.length}):`, ...timeline.map(timelineLine));
+      for (const line of out) await writeLine(printable(line));
+    } finally {
+      db.close();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,83 @@
+import { defaultDbPath, openHistoryDb } from '../history/db.js';
+import { resolveDevice, type DeviceRecord } from '../history/query.js';
+import { devicesWithSessions, humanDuration, pairSessions, plugEvents, type Session } from '../history/sessions.js';
+import { HotplugError } from '../errors.js';
+import { parseCommandArgs, type Command } from './args.js';
+import { localTime, printable, writeLine } from './output.js';
+
+const usage = `Usage: hotplugd sessions [--device X] [--all] [--json] [--db PATH]
+
+Plug-in sessions per physical device: when it was first seen, how often it was
+plugged, and each plug and unplug with the port and how long it stayed. A USB
+device is recognised by vendor:product:serial, in whatever port it is plugged.
+
+Options:
+  --device X   one device (as in 'hotplugd history --device'); lists its sessions
+  --all        include devices that are not USB (network interfaces, ...)
+  --json       one JSON object per device: the device and its sessions
+  --db PATH    history database (default: ${defaultDbPath()})
+  -h, --help   show this help
+
+An end the history does not know is shown as '?': the device was plugged before
+the history began, or was unplugged while the daemon was not running.`;
+
+function describeDevice(d: DeviceRecord): string {
+  if (!d.key.startsWith('usb:')) return d.key;
+  const name = [d.vendor, d.model].filter(Boolean).join(' ');
+  return `USB ${d.vendor_id}:${d.product_id}${name ? ` ${name}` : ''}${d.serial ? ` serial ${d.serial}` : ' (no serial)'}`;
+}
+
+function summaryLine(device: DeviceRecord, sessions: Session[], now: number): string {
+  const last = sessions[sessions.length - 1];
+  let lastText = '';
+  if (last) {
+    const plugged = last.pluggedAt ?? device.first_seen;
+    const still = last.unpluggedAt === null && !last.endMissed;
+    const length = still ? `${humanDuration(now - plugged)} so far (no unplug recorded)` : last.unpluggedAt !== null && last.pluggedAt !== null ? `for ${humanDuration(last.unpluggedAt - last.pluggedAt)}` : 'for an unknown time';
+    lastText = `, last on port ${last.port} ${length}`;
+  }
+  const plugs = sessions.filter((s) => s.pluggedAt !== null).length;
+  return `${describeDevice(device)}: first seen ${localTime(new Date(device.first_seen).toISOString())}, plugged ${plugs} time${plugs === 1 ? '' : 's'}${lastText}`;
+}
+
+function sessionLine(s: Session, now: number): string {
+  const at = (t: number | null) => (t === null ? '?'.padEnd(23) : localTime(new Date(t).toISOString()));
+  const end = s.unpluggedAt !== null ? at(s.unpluggedAt) : s.endMissed ? '? (unplug not recorded)' : 'still plugged';
+  const length = s.pluggedAt !== null && s.unpluggedAt !== null ? humanDuration(s.unpluggedAt - s.pluggedAt) : s.pluggedAt !== null && !s.endMissed && s.unpluggedAt === null ? `${humanDuration(now - s.pluggedAt)} so far` : '?';
+  return `  ${at(s.pluggedAt)}${s.presentAtStart ? '*' : ' '} → ${end.padEnd(23)}  ${length.padEnd(16)}  port ${s.port}`;
+}
+
+export const sessionsCommand: Command = {
+  name: 'sessions',
+  summary: 'plug-in sessions per physical device',
+  usage,
+  async run(argv) {
+    const values = parseCommandArgs('sessions', usage, argv, {
+      db: { type: 'string' },
+      device: { type: 'string' },
+      all: { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (values === null) return 0;
+    const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
+    const now = Date.now();
+    try {
+      const devices = values.device !== undefined ? resolveDevice(db, values.device) : devicesWithSessions(db, { usbOnly: !values.all });
+      if (values.device !== undefined && devices.length === 0) throw new HotplugError('ENODEVICE', `hotplugd sessions: no device ${JSON.stringify(values.device)} in the history`);
+      for (const device of devices) {
+        const sessions = pairSessions(plugEvents(db, device));
+        if (values.json) {
+          await writeLine(JSON.stringify({ device, sessions }));
+          continue;
+        }
+        await writeLine(printable(summaryLine(device, sessions, now)));
+        if (values.device === undefined) continue;
+        for (const session of sessions) await writeLine(printable(sessionLine(session, now)));
+        if (sessions.some((s) => s.presentAtStart)) await writeLine('  * present when the daemon started: plugged at or before this time');
+      }
+    } finally {
+      db.close();
+    }
+    return 0;
+  },
+};

@@ -23,7 +23,7 @@ describe('hotplugd command line', () => {
   });
 
   it('lists the commands, and refuses an unknown one with exit status 2', () => {
-    expect(hotplugd('--help').stdout).toMatch(/daemon .*\n.*monitor .*\n.*history .*\n.*trigger/);
+    expect(hotplugd('--help').stdout).toMatch(/daemon .*\n.*monitor .*\n.*history .*\n.*info .*\n.*sessions .*\n.*trigger/);
     const unknown = hotplugd('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);

@@ -43,7 +43,8 @@ export class Retention {
     this.#incremental = db.pragma('auto_vacuum', { simple: true }) === 2;
     this.#sql = {
       oldest: db.prepare('SELECT id, received_at FROM events ORDER BY id LIMIT 1'),
-      bounds: db.prepare('SELECT min(id) AS first, max(id) AS last FROM events'),
+      // Two subqueries: SQLite answers min() and max() from the index ends only one at a time.
+      bounds: db.prepare('SELECT (SELECT min(id) FROM events) AS first, (SELECT max(id) FROM events) AS last'),
       ageCutoff: db.prepare('SELECT max(id) AS id FROM (SELECT id, received_at FROM events ORDER BY id LIMIT ?) WHERE received_at < ?'),
       events: db.prepare('DELETE FROM events WHERE id <= ?'),
       actions: db.prepare('DELETE FROM actions WHERE event_id <= ?'),

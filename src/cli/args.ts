@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDurationMs } from '../duration.js';
 import { HotplugError } from '../errors.js';
+import { parseSizeBytes, parseTimeArg } from '../history/time.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -72,13 +73,19 @@ export function parseDuration(command: string, name: string, value: string | und
   return ms;
 }
 
+/** A point in time: 1h or 2d ago, today, yesterday, or ISO 8601. */
+export function parseTimeOption(command: string, name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const time = parseTimeArg(value);
+  if (time === undefined) throw usageError(command, `--${name}: expected 1h, 2d, today, yesterday or an ISO 8601 time; got ${JSON.stringify(value)}`);
+  return time;
+}
+
 /** Byte sizes such as 65536, 512K, 16M. */
 export function parseByteSize(command: string, name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const match = /^([0-9]+)([KMG]?)$/i.exec(value);
-  const scale = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(match?.[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G'];
-  const bytes = match ? Number(match[1]) * scale : NaN;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes > 2 ** 31 - 1) {
+  const bytes = parseSizeBytes(value);
+  if (bytes === undefined || bytes > 2 ** 31 - 1) {
     throw new HotplugError('EUSAGE', `hotplugd ${command}: --${name} expects a size such as 65536, 512K or 16M (below 2G), got ${JSON.stringify(value)}`);
   }
   return bytes;

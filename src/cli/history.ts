@@ -1,9 +1,8 @@
 import { defaultDbPath, openHistoryDb, type HistoryDb } from '../history/db.js';
 import { listIncidents } from '../history/store.js';
 import { lastEventId, queryEvents, resolveDevice, type HistoryFilter, type HistoryRecord } from '../history/query.js';
-import { parseTimeArg } from '../history/time.js';
 import { HotplugError } from '../errors.js';
-import { parseCommandArgs, parsePositiveInt, usageError, type Command } from './args.js';
+import { parseCommandArgs, parsePositiveInt, parseTimeOption, usageError, type Command } from './args.js';
 import { csvField, localTime, StreamingTable, writeLine } from './output.js';
 
 const usage = `Usage: hotplugd history [options]
@@ -38,13 +37,6 @@ Output:
 The table shows local times; JSON and CSV show UTC (ISO 8601).`;
 
 const FOLLOW_POLL_MS = 250;
-
-function parseTime(option: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const time = parseTimeArg(text);
-  if (time === undefined) throw usageError('history', `--${option}: expected 1h, 2d, today, yesterday or an ISO 8601 time; got ${JSON.stringify(text)}`);
-  return time;
-}
 
 function parseProperty(text: string): { key: string; glob: string } {
   const at = text.indexOf('=');
@@ -88,10 +80,11 @@ function printer(format: 'table' | 'json' | 'csv'): Printer {
   };
 }
 
-function deviceFilter(db: HistoryDb, device: string | undefined): number[] | undefined {
+/** The ids of the devices `--device` names; an error when the history knows none. */
+export function deviceFilter(command: string, db: HistoryDb, device: string | undefined): number[] | undefined {
   if (device === undefined) return undefined;
   const devices = resolveDevice(db, device);
-  if (devices.length === 0) throw new HotplugError('ENODEVICE', `hotplugd history: no device ${JSON.stringify(device)} in the history`);
+  if (devices.length === 0) throw new HotplugError('ENODEVICE', `hotplugd ${command}: no device ${JSON.stringify(device)} in the history`);
   return devices.map((d) => d.id);
 }
 
@@ -120,8 +113,8 @@ export const historyCommand: Command = {
     const filter: HistoryFilter = {
       subsystems: values.subsystem,
       actions: values.action,
-      since: parseTime('since', values.since),
-      until: parseTime('until', values.until),
+      since: parseTimeOption('history', 'since', values.since),
+      until: parseTimeOption('history', 'until', values.until),
       properties: values.property?.map(parseProperty),
     };
     if (values.follow && limit === undefined && filter.since === undefined) limit = 10;
@@ -133,7 +126,7 @@ export const historyCommand: Command = {
         }
         return 0;
       }
-      filter.deviceIds = deviceFilter(db, values.device);
+      filter.deviceIds = deviceFilter('history', db, values.device);
       const out = printer(values.json ? 'json' : values.csv ? 'csv' : 'table');
       let upTo = lastEventId(db);
       for (const record of queryEvents(db, filter, { limit, upToId: upTo })) await out.print(record);

@@ -2,8 +2,7 @@
 // use and the proposed ones), listing the events whose plan would change, and how.
 import { existsSync } from 'node:fs';
 import { defaultDbPath, openHistoryDb } from '../history/db.js';
-import { queryEvents, resolveDevice, type HistoryFilter } from '../history/query.js';
-import { parseTimeArg } from '../history/time.js';
+import { queryEvents, type HistoryFilter } from '../history/query.js';
 import { evaluate } from '../rules/evaluate.js';
 import { loadRules } from '../rules/load.js';
 import { formatDiagnostic } from '../rules/model.js';
@@ -12,7 +11,8 @@ import { diffPlans, planDigest, type PlanChange } from '../rules/plan-diff.js';
 import { eventFromProperties } from '../uevent/event.js';
 import { Sysfs } from '../uevent/sysfs.js';
 import { HotplugError } from '../errors.js';
-import { usageError } from './args.js';
+import { parseTimeOption } from './args.js';
+import { deviceFilter } from './history.js';
 import { localTime, printable, writeLine } from './output.js';
 import { DEFAULT_RULES_DIRS } from './paths.js';
 
@@ -36,13 +36,6 @@ function loadOrFail(dirs: string[], what: string): RuleSet {
   return loaded.ruleSet;
 }
 
-function time(option: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = parseTimeArg(text);
-  if (value === undefined) throw usageError('test', `--${option}: expected 1h, 2d, today, yesterday or an ISO 8601 time; got ${JSON.stringify(text)}`);
-  return value;
-}
-
 const show = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
 
 /** Returns the exit status: 0 when no plan changes, 1 when some do (like diff). */
@@ -54,11 +47,11 @@ export async function replay(options: ReplayOptions): Promise<number> {
   let replayed = 0;
   let changed = 0;
   try {
-    const filter: HistoryFilter = { since: time('since', options.since), until: time('until', options.until) };
-    if (options.device !== undefined) {
-      filter.deviceIds = resolveDevice(db, options.device).map((d) => d.id);
-      if (filter.deviceIds.length === 0) throw new HotplugError('ENODEVICE', `hotplugd test --replay: no device ${JSON.stringify(options.device)} in the history`);
-    }
+    const filter: HistoryFilter = {
+      since: parseTimeOption('test', 'since', options.since),
+      until: parseTimeOption('test', 'until', options.until),
+      deviceIds: deviceFilter('test --replay', db, options.device),
+    };
     for (const record of queryEvents(db, filter, { limit: options.limit })) {
       if (record.result?.note) continue; // never processed: nothing to compare
       replayed++;

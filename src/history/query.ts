@@ -2,7 +2,9 @@
 // which devices a name the user typed means.
 import type { HistoryDb } from './db.js';
 import { usbDevicePath } from './devices.js';
-import { toEventRecord, type EventRecord, type EventResult, type EventRow } from './store.js';
+import { toEventRecord, type DeviceRecord, type EventRecord, type EventResult, type EventRow } from './store.js';
+
+export type { DeviceRecord };
 
 export interface HistoryFilter {
   /** Physical devices (devices.id); see `resolveDevice`. */
@@ -131,20 +133,6 @@ function withDetails(db: HistoryDb, rows: HistoryRow[]): HistoryRecord[] {
     rules: rules.get(row.id) ?? [],
     actions: actions.get(row.id) ?? [],
   }));
-}
-
-export interface DeviceRecord {
-  id: number;
-  key: string;
-  subsystem: string;
-  devpath: string;
-  vendor_id: string | null;
-  product_id: string | null;
-  serial: string | null;
-  vendor: string | null;
-  model: string | null;
-  first_seen: number;
-  last_seen: number;
 }
 
 /**

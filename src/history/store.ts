@@ -174,7 +174,8 @@ export function listIncidents(db: HistoryDb, options: { limit?: number } = {}): 
   }));
 }
 
-interface DeviceRow {
+/** A `devices` row. */
+export interface DeviceRecord {
   id: number;
   key: string;
   subsystem: string;
@@ -192,7 +193,7 @@ interface DeviceRow {
 export function recordedIdentity(db: HistoryDb, devpath: string): DeviceIdentity | undefined {
   const row = db
     .prepare('SELECT * FROM devices WHERE devpath = ? ORDER BY last_seen DESC LIMIT 1')
-    .get(devpath) as DeviceRow | undefined;
+    .get(devpath) as DeviceRecord | undefined;
   if (!row) return undefined;
   return {
     key: row.key, subsystem: row.subsystem, devpath: row.devpath, vendorId: row.vendor_id ?? undefined, productId: row.product_id ?? undefined,

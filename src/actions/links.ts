@@ -2,7 +2,7 @@
 // claims it with a priority; the highest claim (the newest among equals) owns it. Links
 // are replaced atomically (a temporary name, then rename), point relatively at the node,
 // and are removed or handed to the next claimant when their device goes.
-import { lstatSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { HotplugError } from '../errors.js';
 import { ensureParentDirectories, insideRoot } from './paths.js';
@@ -78,6 +78,18 @@ export class LinkTable {
     return best;
   }
 
+  // As udev: directories that only held links (by-id/, serial/...) go with their last link.
+  #removeEmptyParents(path: string): void {
+    for (let dir = dirname(path); dir.startsWith(`${this.devRoot}/`); dir = dirname(dir)) {
+      try {
+        if (readdirSync(dir).length > 0) return;
+        rmdirSync(dir);
+      } catch {
+        return;
+      }
+    }
+  }
+
   // Makes the file system agree with the table for one link; no result when it already does.
   #sync(link: string): ActionResult | undefined {
     const winner = this.#winner(link);
@@ -98,6 +110,7 @@ export class LinkTable {
       if (existing !== undefined && !existing.isSymbolicLink()) throw new HotplugError('EEXIST', `${path} exists and is not a symlink`);
       if (target === undefined) {
         unlinkSync(path);
+        this.#removeEmptyParents(path);
         return;
       }
       ensureParentDirectories(this.devRoot, path);

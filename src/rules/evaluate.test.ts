@@ -179,7 +179,7 @@ describe('assignments', () => {
     const yaml = `rules:
   - run: [{ argv: ["/lib/id-helper", "$kernel"], import: true }]
   - match: { env: { ID_FOO: bar } }
-    set: { symlink: "foo/$result{1}" }
+    set: { symlink: "foo/$result{2}" }
 `;
     const seen: string[][] = [];
     const { plan, trace } = run(yaml, ttyEvent(), (request) => {

@@ -1,14 +1,17 @@
 // The one rule engine: event + sysfs view → plan + trace. It decides and does nothing:
 // reads go through the DeviceView, and import programs are requested from the caller
 // (a generator step), so the daemon can run them and a dry run can skip them.
-import { basename } from 'node:path';
 import type { Uevent } from '../uevent/event.js';
 import type { DeviceView } from '../uevent/sysfs.js';
+import type { Accounts } from './accounts.js';
 import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Template } from './format.js';
 import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from './model.js';
 import { ruleOrigin, type Evaluation, type Plan, type PlannedImport, type TraceEntry } from './plan.js';
 import { isNetName, isSafeRelativePath, isUnitName, unquote } from './names.js';
 import { selectRules, type IndexedRule, type RuleSet } from './ruleset.js';
+import { NO_SYSTEM, type DeviceDatabase, type SystemView } from './system-view.js';
+import { applyUdevAssignment, programPath, udevLookup, udevTest, type UdevState } from './udev/semantics.js';
+import { runImportCondition, type ConditionOutcome } from './udev/imports.js';
 
 export interface EvaluationInput {
   event: Uevent;
@@ -20,6 +23,14 @@ export interface EvaluationInput {
   sysfsMount?: string;
   /** For absolute `exists` tests; relative ones ask the device view. */
   fileExists?: (path: string) => boolean;
+  /** Files, kernel parameters and `[subsystem/name]` devices, for udev rules (default: none visible). */
+  system?: SystemView;
+  /** What hotplugd recorded for devices at their last event (udev's database): IMPORT{db}, IMPORT{parent}, TAGS. */
+  database?: DeviceDatabase;
+  /** For OWNER and GROUP values that are substituted per event. */
+  accounts?: Accounts;
+  /** Where udev rules find programs named without a path (default /usr/lib/udev). */
+  programDir?: string;
   /**
    * `all` (the default, for dry runs) looks at every rule, skipping the index, and traces
    * each with the key that failed; `matched` (the daemon's path) uses the index and traces
@@ -30,6 +41,8 @@ export interface EvaluationInput {
 
 /** A program whose output the rules want before they go on. */
 export interface ImportRequest {
+  /** `import`: KEY=VALUE lines are merged; `program` (udev's PROGRAM): the output becomes `$result`. */
+  purpose?: 'import' | 'program';
   argv: string[];
   /** The event's properties at this point of the rules: the program's environment. */
   env: Record<string, string>;
@@ -38,7 +51,7 @@ export interface ImportRequest {
 }
 
 /** The output of an import program, or undefined when it was not run (dry run) or failed. */
-export type ImportResult = { stdout: string } | undefined;
+export type ImportResult = { stdout: string; raw?: Uint8Array } | undefined;
 
 
 /** Evaluates with imports answered synchronously (or skipped when no runner is given). */
@@ -68,9 +81,14 @@ export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): Genera
   const rules = traceFailures
     ? ruleSet.unindexed
     : selectRules(ruleSet.candidates(input.event.action, input.event.subsystem), (attr) => state.ancestorValues(attr));
+  // After a GOTO, rules before its LABEL are passed over.
+  let resumeAt = 0;
   for (const indexed of rules) {
+    if (indexed.position < resumeAt) continue;
     const rule = indexed.rule;
-    const failed = state.match(indexed);
+    if (rule.appliesTo !== undefined && !state.canApply(rule.appliesTo)) continue;
+    state.beginRule(rule);
+    const failed = indexed.effectful ? yield* state.matchWithPrograms(indexed) : state.match(indexed);
     if (failed !== undefined) {
       if (traceFailures) trace.push({ rule: rule.name, at: rule.at, matched: false, failedKey: failed });
       continue;
@@ -80,31 +98,38 @@ export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): Genera
       const request = state.apply(rule, assignment);
       if (request) state.imported(request, yield request);
     }
+    if (indexed.gotoPosition !== undefined) resumeAt = indexed.gotoPosition;
     if (rule.stop) break;
   }
   return { plan: state.finish(), trace };
 }
 
-class EvaluationState implements SubstitutionSource {
+class EvaluationState implements SubstitutionSource, UdevState {
   readonly event: Uevent;
   readonly device: DeviceView | undefined;
   readonly devRoot: string;
-  #input: EvaluationInput;
+  readonly input: EvaluationInput;
+  readonly system: SystemView;
   #properties: Record<string, string>;
   #ownProperties = false;
-  #links: string[] = [];
-  #tags = new Set<string>();
-  #final = new Set<Assignment['kind']>();
-  #matchedParent: DeviceView | undefined;
-  #result = '';
+  links: string[] = [];
+  tags = new Set<string>();
+  #final = new Set<string>();
+  matchedParent: DeviceView | undefined;
+  /** `$result`: the output of the last PROGRAM (udev) or import program. */
+  result: string | undefined;
   #kernel: string | undefined;
+  /** The dialect of the rule being evaluated, and udev's per-rule string_escape option. */
+  dialect: Rule['dialect'];
+  escape: 'unset' | 'none' | 'replace' = 'unset';
   readonly plan: Plan;
 
   constructor(input: EvaluationInput) {
-    this.#input = input;
+    this.input = input;
     this.event = input.event;
     this.device = input.device;
     this.devRoot = input.devRoot ?? '/dev';
+    this.system = input.system ?? NO_SYSTEM;
     this.#properties = input.event.properties;
     const devname = this.event.properties.DEVNAME;
     this.plan = {
@@ -121,6 +146,9 @@ class EvaluationState implements SubstitutionSource {
       mode: null,
       tags: [],
       attrs: [],
+      sysctls: [],
+      dbPersist: false,
+      watch: null,
       authorize: null,
       run: [],
       modules: [],
@@ -131,17 +159,57 @@ class EvaluationState implements SubstitutionSource {
     };
   }
 
+  /** The kernel name; `!` stands for `/` as in udev. */
   get kernel(): string {
-    this.#kernel ??= basename(this.event.devpath);
+    this.#kernel ??= this.event.devpath.slice(this.event.devpath.lastIndexOf('/') + 1).replaceAll('!', '/');
     return this.#kernel;
+  }
+
+  get properties(): Record<string, string> {
+    return this.#properties;
+  }
+
+  /** udev's line mask: a rule whose only effects are on a device node or an interface name. */
+  canApply(appliesTo: ReadonlySet<'devnode' | 'netif'>): boolean {
+    if (this.event.action === 'remove') return false;
+    return (appliesTo.has('devnode') && this.hasDevnode) || (appliesTo.has('netif') && this.#properties.IFINDEX !== undefined);
+  }
+
+  get hasDevnode(): boolean {
+    return this.#properties.MAJOR !== undefined && this.#properties.MINOR !== undefined;
+  }
+
+  beginRule(rule: Rule): void {
+    this.dialect = rule.dialect;
+    // udev keeps the parent a rule matched for later rules' $id and $attr; our own rules do not.
+    if (rule.dialect === 'udev') this.escape = 'unset';
+    else this.matchedParent = undefined;
   }
 
   /** The first condition of the rule that fails, or undefined when the rule matches. */
   match({ checks }: IndexedRule): string | undefined {
-    this.#matchedParent = undefined;
     for (let i = 0; i < checks.length; i++) {
       const condition = checks[i] as Condition;
       if (!this.#test(condition)) return condition.key;
+    }
+    return undefined;
+  }
+
+  /** As match(), for rules with udev's PROGRAM and IMPORT: those run (through the caller) in rule order. */
+  *matchWithPrograms({ checks }: IndexedRule): Generator<ImportRequest, string | undefined, ImportResult> {
+    for (const condition of checks) {
+      let passed: boolean;
+      if (condition.kind === 'program' || condition.kind === 'import') {
+        let outcome: ConditionOutcome = runImportCondition(this, condition);
+        while (outcome.request !== undefined) {
+          const request = { ...outcome.request, rule: condition.key };
+          const result = yield request;
+          this.plan.imports.push({ argv: request.argv, timeoutMs: request.timeoutMs, rule: `${condition.key} (${condition.at.file}:${condition.at.line})`, ran: result !== undefined });
+          outcome = outcome.resume(result);
+        }
+        passed = outcome.passed;
+      } else passed = this.#test(condition);
+      if (!passed) return condition.key;
     }
     return undefined;
   }
@@ -159,7 +227,7 @@ class EvaluationState implements SubstitutionSource {
     return values;
   }
 
-  #field(field: DeviceField): string | undefined {
+  field(field: DeviceField): string | undefined {
     const e = this.event;
     switch (field) {
       case 'action':
@@ -182,48 +250,75 @@ class EvaluationState implements SubstitutionSource {
   #test(condition: Condition): boolean {
     switch (condition.kind) {
       case 'field':
-        return condition.matcher.test(this.#field(condition.field));
+        return condition.matcher.test(this.field(condition.field));
       case 'env':
         return condition.matcher.test(this.#properties[condition.name]);
-      case 'attr':
-        return condition.matcher.test(this.device?.attribute(condition.name));
+      case 'attr': {
+        const value = this.device?.attribute(condition.name);
+        if (value === undefined && condition.absent === 'fails') return false;
+        return condition.matcher.test(condition.trim ? value?.trimEnd() : value);
+      }
       case 'tag':
-        return condition.matcher.testAny(this.#tags);
+        return condition.matcher.testAny(this.tags);
       case 'exists': {
+        if (this.dialect === 'udev') return udevTest(this, condition);
         const path = expandTemplate(condition.path, this);
-        const exists = path.startsWith('/') ? (this.#input.fileExists?.(path) ?? false) : (this.device?.fileExists(path) ?? false);
+        const exists = path.startsWith('/') ? (this.input.fileExists?.(path) ?? false) : (this.device?.fileExists(path) ?? false);
         return exists === condition.expect;
       }
       case 'parent':
         return this.#matchParent(condition.conditions);
+      case 'result':
+        return condition.matcher.test(this.result);
+      case 'links':
+        return condition.matcher.testAny(this.links);
+      case 'name':
+        return condition.matcher.test(this.plan.name ?? undefined);
+      case 'sysctl':
+        return condition.matcher.test(this.system.sysctl(expandTemplate(condition.name, this))?.trim());
+      case 'const':
+        return condition.matcher.test(this.system.constant(condition.name));
+      case 'program':
+      case 'import':
+        // Only reached through matchWithPrograms; a rule set marks such rules effectful.
+        return false;
     }
   }
 
-  // Like udev's KERNELS/SUBSYSTEMS/DRIVERS/ATTRS: the device itself, then each ancestor.
+  // Like udev's KERNELS/SUBSYSTEMS/DRIVERS/ATTRS/TAGS: the device itself, then each ancestor.
   #matchParent(conditions: ParentCondition[]): boolean {
     const device = this.device;
-    if (device === undefined) return false;
-    if (this.#parentMatches(device, true, conditions)) {
-      this.#matchedParent = device;
-      return true;
-    }
-    for (const candidate of device.parents()) {
-      if (this.#parentMatches(candidate, false, conditions)) {
-        this.#matchedParent = candidate;
+    if (device !== undefined) {
+      if (this.#parentMatches(device, true, conditions)) {
+        this.matchedParent = device;
         return true;
       }
+      for (const candidate of device.parents()) {
+        if (this.#parentMatches(candidate, false, conditions)) {
+          this.matchedParent = candidate;
+          return true;
+        }
+      }
     }
+    if (this.dialect === 'udev') this.matchedParent = undefined;
     return false;
   }
 
   #parentMatches(candidate: DeviceView, self: boolean, conditions: ParentCondition[]): boolean {
     for (let i = 0; i < conditions.length; i++) {
       const c = conditions[i] as ParentCondition;
+      if (c.kind === 'tag') {
+        if (!c.matcher.testAny(self ? this.tags : (this.input.database?.tags(candidate.devpath) ?? []))) return false;
+        continue;
+      }
       let value: string | undefined;
-      if (c.kind === 'attr') value = candidate.attribute(c.name);
-      else if (c.field === 'kernel') value = candidate.kernel;
+      if (c.kind === 'attr') {
+        value = candidate.attribute(c.name);
+        if (value === undefined && c.absent === 'fails') return false;
+        if (c.trim) value = value?.trimEnd();
+      } else if (c.field === 'kernel') value = candidate.kernel;
       else if (c.field === 'subsystem') value = self ? this.event.subsystem : candidate.subsystem;
-      else if (c.field === 'driver') value = self ? this.#field('driver') : candidate.driver;
+      else if (c.field === 'driver') value = self ? this.field('driver') : candidate.driver;
       else value = self ? this.#properties.DEVTYPE : candidate.properties().DEVTYPE;
       if (!c.matcher.test(value)) return false;
     }
@@ -231,7 +326,8 @@ class EvaluationState implements SubstitutionSource {
   }
 
   lookup(name: SubstitutionName, arg: string | undefined): string {
-    const parent = this.#matchedParent ?? this.device;
+    if (this.dialect === 'udev') return udevLookup(this, name, arg);
+    const parent = this.matchedParent ?? this.device;
     switch (name) {
       case 'kernel':
         return this.kernel;
@@ -242,7 +338,7 @@ class EvaluationState implements SubstitutionSource {
       case 'id':
         return parent?.kernel ?? '';
       case 'driver':
-        return parent === this.device || parent === undefined ? (this.#field('driver') ?? '') : (parent.driver ?? '');
+        return parent === this.device || parent === undefined ? (this.field('driver') ?? '') : (parent.driver ?? '');
       case 'attr':
         return this.#attribute(arg ?? '');
       case 'env':
@@ -252,17 +348,17 @@ class EvaluationState implements SubstitutionSource {
       case 'minor':
         return this.#properties.MINOR ?? '';
       case 'result':
-        return this.#result;
+        return this.result ?? '';
       case 'parent':
         return this.device?.parents()[0]?.properties().DEVNAME ?? '';
       case 'name':
         return this.plan.name ?? this.#properties.DEVNAME ?? this.kernel;
       case 'links':
-        return this.#links.join(' ');
+        return this.links.join(' ');
       case 'root':
         return this.devRoot;
       case 'sys':
-        return this.#input.sysfsMount ?? '/sys';
+        return this.input.sysfsMount ?? '/sys';
       case 'devnode':
         return this.plan.devnode ?? '';
     }
@@ -274,14 +370,14 @@ class EvaluationState implements SubstitutionSource {
     const device = this.device;
     if (device === undefined) return '';
     let value = device.attribute(name);
-    if (value === undefined && this.#matchedParent !== undefined) value = this.#matchedParent.attribute(name);
+    if (value === undefined && this.matchedParent !== undefined) value = this.matchedParent.attribute(name);
     else if (value === undefined) {
       for (const parent of device.parents()) if ((value = parent.attribute(name)) !== undefined) break;
     }
     return value?.trimEnd() ?? '';
   }
 
-  #writableProperties(): Record<string, string> {
+  writableProperties(): Record<string, string> {
     if (!this.#ownProperties) {
       this.#properties = Object.assign(Object.create(null) as Record<string, string>, this.#properties);
       this.#ownProperties = true;
@@ -289,14 +385,24 @@ class EvaluationState implements SubstitutionSource {
     return this.#properties;
   }
 
+  /** True the first time; false once a `:=` of this kind made the value final. */
+  claimFinal(kind: string, final: boolean | undefined): boolean {
+    if (this.#final.has(kind)) return false;
+    if (final) this.#final.add(kind);
+    return true;
+  }
+
   /** Applies one assignment; returns an import request when the rules need a program's output. */
   apply(rule: Rule, a: Assignment): ImportRequest | undefined {
-    if (this.#final.has(a.kind)) return undefined;
-    if ('final' in a && a.final) this.#final.add(a.kind);
     const origin = (): string => ruleOrigin(rule.name, a.at);
+    if (rule.dialect === 'udev') {
+      applyUdevAssignment(this, a, origin);
+      return undefined;
+    }
+    if (!this.claimFinal(a.kind, 'final' in a ? a.final : undefined)) return undefined;
     switch (a.kind) {
       case 'env': {
-        const properties = this.#writableProperties();
+        const properties = this.writableProperties();
         if (a.op === 'remove') delete properties[a.name];
         else {
           const old = properties[a.name];
@@ -322,19 +428,17 @@ class EvaluationState implements SubstitutionSource {
         return undefined;
       }
       case 'owner':
-        this.plan.owner = a.account;
-        return undefined;
       case 'group':
-        this.plan.group = a.account;
+        if ('account' in a) this.plan[a.kind] = a.account;
         return undefined;
       case 'mode':
-        this.plan.mode = a.mode;
+        if ('mode' in a) this.plan.mode = a.mode;
         return undefined;
       case 'tag': {
         const tag = expandTemplate(a.value, this, 'path');
         if (tag === '' || tag.includes('/')) this.plan.warnings.push(`${origin()}: refused tag "${tag}"`);
-        else if (a.op === 'add') this.#tags.add(tag);
-        else this.#tags.delete(tag);
+        else if (a.op === 'remove') this.tags.delete(tag);
+        else this.tags.add(tag);
         return undefined;
       }
       case 'attr': {
@@ -359,7 +463,7 @@ class EvaluationState implements SubstitutionSource {
       }
       case 'module': {
         const alias = expandTemplate(a.alias, this);
-        if (alias !== '' && !this.plan.modules.some((m) => m.alias === alias)) this.plan.modules.push({ alias, rule: origin() });
+        this.addModule(alias, origin());
         return undefined;
       }
       case 'run': {
@@ -375,11 +479,19 @@ class EvaluationState implements SubstitutionSource {
         }
         return { ...entry, env: this.#properties };
       }
+      default:
+        // udev-only assignments (escape, sysctl, seclabel, options, run-command) come from udev rules.
+        this.plan.warnings.push(`${origin()}: "${a.kind}" is not supported in this rule language; ignored`);
+        return undefined;
     }
   }
 
+  addModule(alias: string, rule: string): void {
+    if (alias !== '' && !this.plan.modules.some((m) => m.alias === alias)) this.plan.modules.push({ alias, rule });
+  }
+
   #symlink(op: 'add' | 'remove' | 'reset', template: Template, origin: () => string): void {
-    if (op === 'reset') this.#links = [];
+    if (op === 'reset') this.links = [];
     // As in udev, one value may hold several links separated by whitespace.
     for (const link of expandTemplate(template, this, 'path').split(/\s+/)) {
       if (link === '') continue;
@@ -387,8 +499,8 @@ class EvaluationState implements SubstitutionSource {
         this.plan.warnings.push(`${origin()}: refused symlink "${link}": it would leave ${this.devRoot} or is too long`);
         continue;
       }
-      if (op === 'remove') this.#links = this.#links.filter((l) => l !== link);
-      else if (!this.#links.includes(link)) this.#links.push(link);
+      if (op === 'remove') this.links = this.links.filter((l) => l !== link);
+      else if (!this.links.includes(link)) this.links.push(link);
     }
   }
 
@@ -397,8 +509,8 @@ class EvaluationState implements SubstitutionSource {
     const entry: PlannedImport = { argv: request.argv, timeoutMs: request.timeoutMs, rule: request.rule, ran: result !== undefined };
     this.plan.imports.push(entry);
     if (result === undefined) return;
-    this.#result = result.stdout.trim();
-    const properties = this.#writableProperties();
+    this.result = result.stdout.trim();
+    const properties = this.writableProperties();
     for (const line of result.stdout.split('\n')) {
       const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
       if (match) properties[match[1] as string] = unquote(match[2] as string);
@@ -407,10 +519,12 @@ class EvaluationState implements SubstitutionSource {
 
   finish(): Plan {
     const plan = this.plan;
-    plan.symlinks = this.#links.map((link) => `${this.devRoot}/${link}`);
-    plan.tags = [...this.#tags];
+    plan.symlinks = this.links.map((link) => `${this.devRoot}/${link}`);
+    plan.tags = [...this.tags];
+    // As udev: a device given to a group is readable and writable by it unless a mode was set.
+    if (plan.mode === null && plan.group !== null && plan.group.id > 0) plan.mode = 0o660;
     if (plan.symlinks.length > 0 || plan.tags.length > 0) {
-      const properties = this.#writableProperties();
+      const properties = this.writableProperties();
       if (plan.symlinks.length > 0) properties.DEVLINKS = plan.symlinks.join(' ');
       if (plan.tags.length > 0) properties.TAGS = `:${plan.tags.join(':')}:`;
     }

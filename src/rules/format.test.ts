@@ -62,9 +62,11 @@ describe('templates', () => {
 
   it('selects words of $result', () => {
     const source = { lookup: () => ' one two  three ' };
-    expect(expandTemplate(compileTemplate('$result{1}'), source)).toBe('two');
-    expect(expandTemplate(compileTemplate('%c{1+}'), source)).toBe('two three');
+    // As udev: words count from 1, and {0} is the whole output.
+    expect(expandTemplate(compileTemplate('$result{2}'), source)).toBe('two');
+    expect(expandTemplate(compileTemplate('%c{2+}'), source)).toBe('two three');
     expect(expandTemplate(compileTemplate('$result{9}'), source)).toBe('');
+    expect(expandTemplate(compileTemplate('$result{0}'), source)).toBe(' one two  three ');
   });
 
   it('sanitises substituted text, not the literal text, in paths', () => {

@@ -52,8 +52,11 @@ function canonical(name: string): SubstitutionName {
   return (CANONICAL[name] ?? name) as SubstitutionName;
 }
 
-/** Compiles `text`; throws TemplateError for unknown substitutions or missing `{argument}`s. */
-export function compileTemplate(text: string): Template {
+/**
+ * Compiles `text`; throws TemplateError for unknown substitutions or missing `{argument}`s.
+ * `lenient` (udev's own behaviour) keeps an unknown `$word` or `%x` as literal text instead.
+ */
+export function compileTemplate(text: string, options: { lenient?: boolean } = {}): Template {
   const parts: TemplatePart[] = [];
   let literal = '';
   let i = 0;
@@ -75,6 +78,11 @@ export function compileTemplate(text: string): Template {
       c === '$'
         ? BY_LENGTH.find((s) => text.startsWith(s.name, i + 1))
         : SUBSTITUTIONS.find((s) => s.letter !== undefined && s.letter === next);
+    if (entry === undefined && options.lenient) {
+      literal += c;
+      i++;
+      continue;
+    }
     if (entry === undefined) {
       const word = c === '$' ? (/^[A-Za-z_]*/.exec(text.slice(i + 1))?.[0] ?? '') : (next ?? '');
       throw new TemplateError(
@@ -89,7 +97,8 @@ export function compileTemplate(text: string): Template {
       if (close < 0) throw new TemplateError(`unterminated "{" after "${text.slice(start, i)}"`, i);
       arg = text.slice(i + 1, close);
       i = close + 1;
-      if (entry.arg === 'none') throw new TemplateError(`"${text.slice(start, close + 1)}" takes no {argument}`, start);
+      if (entry.arg === 'none' && options.lenient) arg = undefined;
+      else if (entry.arg === 'none') throw new TemplateError(`"${text.slice(start, close + 1)}" takes no {argument}`, start);
     }
     if (entry.arg === 'required' && !arg) {
       throw new TemplateError(`"${text.slice(start, i)}" needs an argument, e.g. "${c === '$' ? `$${entry.name}` : `%${entry.letter}`}{NAME}"`, start);
@@ -129,11 +138,12 @@ export function expandTemplate(template: Template, source: SubstitutionSource, e
   return out;
 }
 
-/** `$result{N}`: the Nth word (from 0); `$result{N+}`: that word and the rest. */
-function selectWords(value: string, arg: string): string {
-  const words = value.trim().split(/\s+/).filter((w) => w !== '');
+/** As udev: `$result{N}` is the Nth word (from 1; 0 is the whole output); `$result{N+}` that word and the rest. */
+export function selectWords(value: string, arg: string): string {
   const n = Number.parseInt(arg, 10);
-  return arg.endsWith('+') ? words.slice(n).join(' ') : (words[n] ?? '');
+  if (n === 0) return value;
+  const words = value.trim().split(/\s+/).filter((w) => w !== '');
+  return arg.endsWith('+') ? words.slice(n - 1).join(' ') : (words[n - 1] ?? '');
 }
 
 // udev keeps alphanumerics, `#+-.:=@_` and non-ASCII letters in device-derived names.

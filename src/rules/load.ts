@@ -4,11 +4,25 @@ import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'no
 import { join } from 'node:path';
 import { loadAccounts, type Accounts } from './accounts.js';
 import type { Diagnostic, Rule } from './model.js';
+import { compileMdevConf } from './mdev/compile.js';
 import { RuleSet, type RuleFile } from './ruleset.js';
+import { compileUdevRules } from './udev/compile.js';
 import { compileYamlRules } from './yaml.js';
 
-/** File name endings of rule files, and the front end that reads each. */
-export const RULE_FILE_EXTENSIONS = ['.yaml', '.yml'] as const;
+/** File name endings of rule files: hotplugd's YAML, udev's .rules, busybox's mdev.conf. */
+export const RULE_FILE_EXTENSIONS = ['.yaml', '.yml', '.rules', 'mdev.conf'] as const;
+
+/** udev's rule directories, highest priority first (a file overrides one of the same name below it). */
+export const UDEV_RULES_DIRS = ['/etc/udev/rules.d', '/run/udev/rules.d', '/usr/local/lib/udev/rules.d', '/usr/lib/udev/rules.d', '/lib/udev/rules.d'];
+
+export type RuleFormat = 'yaml' | 'udev' | 'mdev';
+
+/** The rule language of a file, by its name. */
+export function ruleFormat(path: string): RuleFormat {
+  if (path.endsWith('.rules')) return 'udev';
+  if (path.endsWith('mdev.conf')) return 'mdev';
+  return 'yaml';
+}
 
 export interface LoadResult {
   ruleSet: RuleSet;
@@ -65,6 +79,9 @@ export function loadRuleFile(path: string, accounts: Accounts): { rules: Rule[];
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     return { rules: [], diagnostics: [{ severity: 'error', at: { file: path, line: 1, column: 1 }, message: `cannot read the file (${reason})` }] };
   }
+  const format = ruleFormat(path);
+  if (format === 'udev') return compileUdevRules(text, path, accounts);
+  if (format === 'mdev') return compileMdevConf(text, path, accounts);
   return compileYamlRules(text, path, accounts);
 }
 
@@ -97,6 +114,7 @@ function loadRulePaths(candidates: Candidate[], options: LoadOptions): LoadResul
     diagnostics.push(...result.diagnostics);
     files.push({ path, overrides, masked: false, rules: result.rules.length });
   }
-  return { ruleSet: new RuleSet(rules, files), diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
+  // udev and mdev drop a bad line and load the rest: such errors do not stop a (re)load.
+  return { ruleSet: new RuleSet(rules, files), diagnostics, ok: !diagnostics.some((d) => d.severity === 'error' && !d.recovered) };
 }
 

@@ -54,6 +54,11 @@ export interface Plan {
   mode: number | null;
   tags: string[];
   attrs: PlannedAttr[];
+  /** Kernel parameters to write (udev's SYSCTL{net/ipv4/...}), names with `/`. */
+  sysctls: PlannedAttr[];
+  /** udev's OPTIONS: keep the database entry across a database cleanup; watch the node for writes. */
+  dbPersist: boolean;
+  watch: boolean | null;
   /** USB authorization: false refuses the device (writes 0 to `authorized`), true allows it. */
   authorize: { allow: boolean; rule: string } | null;
   run: PlannedRun[];
@@ -100,6 +105,9 @@ export function evaluationToJson({ plan, trace }: Evaluation): Record<string, un
     mode: plan.mode === null ? null : plan.mode.toString(8).padStart(4, '0'),
     tags: plan.tags,
     attrs: plan.attrs,
+    sysctls: plan.sysctls,
+    db_persist: plan.dbPersist,
+    watch: plan.watch,
     authorize: plan.authorize,
     run: plan.run.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule })),
     modules: plan.modules,

@@ -18,6 +18,10 @@ export interface IndexedRule {
   /** Its place in the set: rules always apply in this order. */
   position: number;
   checks: readonly Condition[];
+  /** It has udev's PROGRAM or IMPORT tests, which run programs while rules are matched. */
+  effectful: boolean;
+  /** udev's GOTO: the position of the LABEL rule evaluation resumes at after this rule matched. */
+  gotoPosition: number | undefined;
 }
 
 /**
@@ -67,6 +71,21 @@ function buildCandidates(rules: readonly IndexedRule[]): Candidates {
   return { always, byAncestorAttr };
 }
 
+// A GOTO jumps forward to the first rule of the same file with that LABEL.
+function resolveGotos(rules: readonly Rule[]): Map<number, number> {
+  const gotos = new Map<number, number>();
+  rules.forEach((rule, position) => {
+    if (rule.goto === undefined) return;
+    for (let target = position + 1; target < rules.length && (rules[target] as Rule).at.file === rule.at.file; target++) {
+      if ((rules[target] as Rule).label === rule.goto) {
+        gotos.set(position, target);
+        return;
+      }
+    }
+  });
+  return gotos;
+}
+
 // Pairs of (action, subsystem) are few (the kernel's actions × this machine's
 // subsystems); the cap only guards against something unexpected.
 const MAX_INDEX_ENTRIES = 4096;
@@ -84,8 +103,16 @@ export class RuleSet {
     this.rules = rules;
     this.files = files;
     this.loadedAt = loadedAt;
-    this.#indexed = rules.map((rule, position) => ({ rule, position, checks: rule.conditions.filter((c) => !isImpliedByIndex(c)) }));
-    this.unindexed = rules.map((rule, position) => ({ rule, position, checks: rule.conditions }));
+    const gotos = resolveGotos(rules);
+    const prepare = (rule: Rule, position: number, checks: readonly Condition[]): IndexedRule => ({
+      rule,
+      position,
+      checks,
+      effectful: checks.some((c) => c.kind === 'program' || c.kind === 'import'),
+      gotoPosition: gotos.get(position),
+    });
+    this.#indexed = rules.map((rule, position) => prepare(rule, position, rule.conditions.filter((c) => !isImpliedByIndex(c))));
+    this.unindexed = rules.map((rule, position) => prepare(rule, position, rule.conditions));
   }
 
   /** The rules that can match an event with this action and subsystem. */

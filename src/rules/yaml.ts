@@ -35,7 +35,7 @@ const RUN_KEYS = ['argv', 'timeout', 'import'] as const;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Cheap tests first: the first failing key ends a rule, and parents cost sysfs reads.
-const CONDITION_COST: Record<Condition['kind'], number> = { field: 0, env: 1, tag: 1, attr: 2, exists: 3, parent: 4 };
+const CONDITION_COST: Partial<Record<Condition['kind'], number>> = { field: 0, env: 1, tag: 1, attr: 2, exists: 3, parent: 4 };
 
 export interface CompileResult {
   rules: Rule[];
@@ -99,7 +99,7 @@ class RuleCompiler {
       else if (key === 'stop') stop = r.boolean(value, 'stop') ?? false;
     }
     if (!pairs.some((p) => p.key === 'match')) r.warn(node, `rule "${name}" has no "match": it applies to every event`);
-    const conditions = this.#conditions.sort((a, b) => CONDITION_COST[a.kind] - CONDITION_COST[b.kind]);
+    const conditions = this.#conditions.sort((a, b) => (CONDITION_COST[a.kind] ?? 9) - (CONDITION_COST[b.kind] ?? 9));
     return {
       name,
       at,

@@ -122,6 +122,17 @@ export class Sysfs {
     return eventFromProperties(properties, receivedAt, source);
   }
 
+  /** The names in the device's directory (or a safe subdirectory of it); empty when it is gone. */
+  list(devpath: string, subdirectory = ''): string[] {
+    const path = this.pathOf(devpath);
+    if (path === null || (subdirectory !== '' && !isSafeAttributeName(subdirectory))) return [];
+    try {
+      return readdirSync(subdirectory === '' ? path : `${path}/${subdirectory}`).sort();
+    } catch {
+      return [];
+    }
+  }
+
   /** True when `name` (relative to the device directory, no `..`) exists. */
   fileExists(devpath: string, name: string): boolean {
     const path = this.pathOf(devpath);
@@ -142,7 +153,10 @@ export class Sysfs {
     const path = this.pathOf(devpath);
     if (path === null) return undefined;
     const full = `${path}/${file}`;
-    if (statSync(full, { throwIfNoEntry: false }) === undefined) return undefined;
+    const stat = statSync(full, { throwIfNoEntry: false });
+    if (stat === undefined) return undefined;
+    // A link to a directory (driver, subsystem, module) reads, as in udev, as its target's name.
+    if (stat.isDirectory()) return lstatSync(full).isSymbolicLink() ? basename(readlinkSync(full)) : undefined;
     try {
       return readFileSync(full, 'utf8');
     } catch {
@@ -181,8 +195,9 @@ export class DeviceView {
     this.#ancestors = ancestors;
   }
 
+  /** The kernel name; `!` in a sysfs name stands for `/` (block/cciss!c0d0 is /dev/cciss/c0d0). */
   get kernel(): string {
-    return this.devpath.slice(this.devpath.lastIndexOf('/') + 1);
+    return this.devpath.slice(this.devpath.lastIndexOf('/') + 1).replaceAll('!', '/');
   }
 
   get subsystem(): string | undefined {
@@ -207,6 +222,11 @@ export class DeviceView {
   properties(): Properties {
     this.#properties ??= this.#sysfs.readUevent(this.devpath) ?? createProperties();
     return this.#properties;
+  }
+
+  /** The names in the device's directory, or in a subdirectory of it. */
+  entries(subdirectory = ''): string[] {
+    return this.#sysfs.list(this.devpath, subdirectory);
   }
 
   /** True when a file or directory exists at `name` inside the device directory. */

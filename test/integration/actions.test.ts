@@ -196,7 +196,7 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
   - name: use-it
     match: { action: add, subsystem: net, env: { ID_MADE_BY: "imports imp0" } }
     set: { env: { OUT_DIR: ${JSON.stringify(out)} } }
-    run: [[${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(RECORDER)}, "$env{ID_MADE_BY}", "$result{1}"]]
+    run: [[${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(RECORDER)}, "$env{ID_MADE_BY}", "$result{2}"]]
 `);
     const daemon = await start(netns, dir, ['--no-coldplug', '--rules-dir', rules]);
     netns.ip('link', 'add', 'imp0', 'type', 'veth', 'peer', 'name', 'imp1');
@@ -204,7 +204,7 @@ describe.skipIf(!canUseNamespaces())('actions', () => {
     await waitFor(() => actions(daemon.dbPath).length === 2, 20_000, 'both programs recorded');
     expect(await daemon.stop()).toBe(0);
     const seen = JSON.parse(readFileSync(join(out, readdirSync(out)[0]!), 'utf8')) as { argv: string[]; env: Record<string, string> };
-    expect(seen.argv).toEqual(['imports imp0', 'imp0']); // $result{1}: the second word of the output
+    expect(seen.argv).toEqual(['imports imp0', 'imp0']); // $result{2}: the second word of the output
     expect(seen.env.ID_MADE_BY).toBe('imports imp0');
     expect(actions(daemon.dbPath).map((a) => [a.rule?.split(' ')[0], a.ok])).toEqual([['identify', 1], ['use-it', 1]]);
   });

@@ -1,0 +1,31 @@
+// blkid: file system, partition table and RAID signatures of a block device, through the
+// blkid program in probe mode (`blkid -p -o udev`), whose output is udev's own
+// ID_FS_* / ID_PART_* properties. It reads the device, so it runs like an import program.
+import { existsSync } from 'node:fs';
+import type { Builtin } from './types.js';
+
+const CANDIDATES = ['/usr/sbin/blkid', '/sbin/blkid', '/usr/bin/blkid', '/bin/blkid'];
+let found: string | null | undefined;
+
+function blkidProgram(): string | undefined {
+  if (found === undefined) found = CANDIDATES.find((p) => existsSync(p)) ?? null;
+  return found ?? undefined;
+}
+
+export const blkid: Builtin = {
+  name: 'blkid',
+  summary: 'probe a block device for file systems and partition tables (the blkid program)',
+  run(argv, context) {
+    if (context.devnode === null) return { failed: 'blkid: the device has no device node' };
+    const program = blkidProgram();
+    if (program === undefined) return { failed: 'blkid: the blkid program is not installed (util-linux)' };
+    const args = ['-p', '-o', 'udev'];
+    for (const option of argv.slice(1)) {
+      const offset = /^(?:-o|--offset)=?(\d+)$/.exec(option);
+      if (offset) args.push('-O', offset[1] as string);
+      else if (option === '--noraid') args.push('--noraid');
+      // --hint=... has no equivalent in the blkid program; it only speeds up probing.
+    }
+    return { program: [program, ...args, context.devnode] };
+  },
+};

@@ -1,0 +1,14 @@
+// kmod: `RUN{builtin}+="kmod load $env{MODALIAS}"` loads modules by alias; hotplugd hands
+// them to its module loader (modprobe, after the rules), which records each outcome.
+import type { Builtin } from './types.js';
+
+export const kmod: Builtin = {
+  name: 'kmod',
+  summary: 'load kernel modules by alias: kmod load ALIAS...',
+  run(argv) {
+    if (argv[1] !== 'load') return { failed: `kmod: expected "kmod load ALIAS...", got "${argv.slice(1).join(' ')}"` };
+    const aliases = argv.slice(2).filter((a) => a !== '');
+    // Nothing to load (an empty $env{MODALIAS}) is not a failure, as in udev.
+    return { modules: aliases };
+  },
+};

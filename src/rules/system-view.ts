@@ -1,0 +1,93 @@
+// What udev rules may look at outside the event's own device: files (TEST, IMPORT{file}),
+// kernel parameters (SYSCTL), the kernel command line, constants, and other devices named
+// as `[subsystem/sysname]`. Behind an interface so tests and dry runs choose what is visible.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { arch } from 'node:os';
+
+export interface SystemView {
+  /** The file's type and permission bits (st_mode), or undefined when it does not exist. */
+  mode(path: string): number | undefined;
+  readFile(path: string): string | undefined;
+  /** Entries of a directory, for TEST and ATTR paths with a `*` component. */
+  list(path: string): string[];
+  sysctl(name: string): string | undefined;
+  cmdline(): string;
+  constant(name: 'arch' | 'virt' | 'cvm'): string;
+  /** The sysfs directory of `[subsystem/sysname]` (e.g. /sys/class/net/eth0), or undefined. */
+  classDevice(subsystem: string, sysname: string): string | undefined;
+  /** The sysfs mount (`/sys`, or a fake tree in tests). */
+  readonly sysfsRoot: string;
+}
+
+/** Properties and tags recorded for devices at their last event (udev's database). */
+export interface DeviceDatabase {
+  properties(devpath: string): Readonly<Record<string, string>> | undefined;
+  tags(devpath: string): readonly string[];
+}
+
+/** Sees nothing: for evaluations that must not read the machine. */
+export const NO_SYSTEM: SystemView = {
+  mode: () => undefined,
+  readFile: () => undefined,
+  list: () => [],
+  sysctl: () => undefined,
+  cmdline: () => '',
+  constant: () => '',
+  classDevice: () => undefined,
+  sysfsRoot: '/sys',
+};
+
+const ARCHITECTURES: Record<string, string> = { x64: 'x86-64', ia32: 'x86', arm: 'arm', arm64: 'arm64', riscv64: 'riscv64', ppc64: 'ppc64', s390x: 's390x', mips: 'mips' };
+
+function tryRead(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The running machine, with sysfs at `sysfsRoot` and kernel parameters under `procRoot`. */
+export function machineView(sysfsRoot = '/sys', procRoot = '/proc'): SystemView {
+  let cmdline: string | undefined;
+  return {
+    sysfsRoot,
+    mode(path) {
+      try {
+        return statSync(path, { throwIfNoEntry: false })?.mode;
+      } catch {
+        return undefined; // ENOTDIR, EACCES...: not there for a test
+      }
+    },
+    readFile: tryRead,
+    list(path) {
+      try {
+        return readdirSync(path);
+      } catch {
+        return [];
+      }
+    },
+    sysctl(name) {
+      const relative = name.replaceAll('.', '/');
+      if (relative.split('/').includes('..')) return undefined;
+      return tryRead(`${procRoot}/sys/${relative}`);
+    },
+    cmdline() {
+      cmdline ??= tryRead(`${procRoot}/cmdline`)?.trim() ?? '';
+      return cmdline;
+    },
+    constant(name) {
+      if (name === 'arch') return ARCHITECTURES[arch()] ?? arch();
+      if (name === 'virt') return tryRead(`${sysfsRoot}/class/dmi/id/sys_vendor`)?.includes('QEMU') ? 'qemu' : 'none';
+      return 'none';
+    },
+    classDevice(subsystem, sysname) {
+      if (/[/]|^\.\.?$/.test(subsystem) || sysname.includes('/') || sysname === '..' || sysname === '.') return undefined;
+      for (const dir of [`class/${subsystem}`, `bus/${subsystem}/devices`]) {
+        const path = `${sysfsRoot}/${dir}/${sysname}`;
+        if (statSync(path, { throwIfNoEntry: false }) !== undefined) return path;
+      }
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,35 @@
+// systemd's udev rules test suite, every case, against hotplugd: the pass rate overall
+// and per feature must stay at or above the goal; each failing case is listed with why.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { canUseNamespaces } from '../helpers/netns.js';
+import { featureReport, Harness, loadCases, prepareSysfs } from './udev-harness.js';
+
+const GOAL = 0.95;
+const root = canUseNamespaces();
+
+describe.runIf(root)('udev rules conformance (systemd test-udev.py cases)', () => {
+  const work = mkdtempSync(join(tmpdir(), 'hotplugd-conformance-'));
+  const devRoot = join(work, 'dev');
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it(`passes at least ${GOAL * 100}% of the cases`, () => {
+    const cases = loadCases();
+    const harness = new Harness(devRoot, prepareSysfs(work));
+    const failures = new Map<string, string>();
+    for (const c of cases) {
+      const failure = harness.run(c);
+      if (failure !== undefined) failures.set(c.id, `${c.desc}: ${failure}`);
+    }
+    const { markdown, rows } = featureReport(cases, failures);
+    const passed = cases.length - failures.size;
+    const summary = `udev conformance: ${passed}/${cases.length} cases passed (${((passed / cases.length) * 100).toFixed(1)}%)`;
+    const report = [summary, '', markdown, '', 'Failing cases:', ...[...failures].map(([id, why]) => `- ${id} ${why}`)].join('\n');
+    writeFileSync(join(tmpdir(), 'hotplugd-udev-conformance.md'), `${report}\n`);
+    console.log(report);
+    expect(rows.length).toBeGreaterThan(40);
+    expect(passed / cases.length).toBeGreaterThanOrEqual(GOAL);
+  }, 300_000);
+});

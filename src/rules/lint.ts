@@ -18,7 +18,6 @@ function neverMatches(condition: Condition): string | undefined {
   if (field === 'action' && matcher.exactValues?.every((a) => !(KERNEL_ACTIONS as readonly string[]).includes(a))) {
     return `the kernel sends no action ${matcher.source} (it sends ${KERNEL_ACTIONS.join(', ')})`;
   }
-  if (field === 'kernel' && positives.every((p) => p.includes('/'))) return `kernel names never contain "/" (${matcher.source})`;
   if (field === 'devpath' && positives.every((p) => !p.startsWith('/') && !p.startsWith('*'))) {
     return `devpaths always start with "/devices/" (${matcher.source})`;
   }

@@ -1,6 +1,7 @@
 import { Daemon, DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/daemon.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
 import { loadAccounts } from '../rules/accounts.js';
+import { UDEV_RULES_DIRS } from '../rules/load.js';
 import { defaultDbPath } from '../history/db.js';
 import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
 import { parseSizeBytes, parseSpanMs } from '../history/time.js';
@@ -22,6 +23,13 @@ Options:
   --db PATH               history database (default: ${defaultDbPath()})
   --rules-dir DIR         a rules directory; repeat for several (default:
                           ${DEFAULT_RULES_DIRS.join(', ')})
+  --udev                  also load udev's rule files (.rules in /etc/udev/rules.d,
+                          /run/udev/rules.d, /usr/local/lib/udev/rules.d,
+                          /usr/lib/udev/rules.d, /lib/udev/rules.d), ordered with
+                          hotplugd's own by file name, and keep udev's database
+                          in /run/udev for udevadm and libudev clients
+  --udev-db DIR           keep udev's database in DIR (default with --udev: /run/udev;
+                          'none' for none)
   --sysfs ROOT            sysfs root (default: /sys)
   --dev ROOT              where device nodes and symlinks live (default: /dev)
   --dry-run               evaluate the rules and log what would be done; do nothing
@@ -69,6 +77,12 @@ database, the control socket, or another hotplugd holds the lock).`;
 /** Errors about resources (exit 4) rather than bugs (exit 1). */
 const RESOURCE_ERRORS = new Set(['ESOCKET', 'EDB', 'EDBVERSION', 'ELOCKED', 'ELOCK', 'ERUNNING', 'EACCES', 'EADDRINUSE']);
 
+/** --udev-db DIR, or /run/udev with --udev; 'none' turns it off. */
+function udevDbOption(udev: boolean, dir: string | undefined): { udevDb?: string } {
+  const chosen = dir ?? (udev ? '/run/udev' : undefined);
+  return chosen === undefined || chosen === 'none' ? {} : { udevDb: chosen };
+}
+
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run the hotplug daemon',
@@ -77,6 +91,8 @@ export const daemonCommand: Command = {
     const values = parseCommandArgs('daemon', usage, argv, {
       db: { type: 'string' },
       'rules-dir': { type: 'string', multiple: true },
+      udev: { type: 'boolean' },
+      'udev-db': { type: 'string' },
       sysfs: { type: 'string' },
       dev: { type: 'string' },
       'dry-run': { type: 'boolean' },
@@ -119,7 +135,8 @@ export const daemonCommand: Command = {
     try {
       daemon = new Daemon({
       dbPath: values.db ?? defaultDbPath(),
-      rulesDirs: values['rules-dir'] ?? DEFAULT_RULES_DIRS,
+      rulesDirs: [...(values['rules-dir'] ?? DEFAULT_RULES_DIRS), ...(values.udev ? UDEV_RULES_DIRS : [])],
+      ...udevDbOption(values.udev ?? false, values['udev-db']),
       sysfsRoot: values.sysfs ?? '/sys',
       coldplug: !values['no-coldplug'],
       logger,

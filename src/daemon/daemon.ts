@@ -12,7 +12,9 @@ import type { Uevent } from '../uevent/event.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { ActionExecutor } from '../actions/execute.js';
 import { ProgramPool, killRunningPrograms } from '../actions/run.js';
-import type { Accounts } from '../rules/accounts.js';
+import { loadAccounts, type Accounts } from '../rules/accounts.js';
+import { machineView } from '../rules/system-view.js';
+import { UdevDatabase } from '../udevdb/database.js';
 import { Broadcaster } from './broadcaster.js';
 import { controlCommands } from './control-commands.js';
 import { ControlServer } from './control.js';
@@ -31,6 +33,8 @@ import { DEFAULT_EVENT_TIMEOUT_MS, EventWorker, type ProcessedEvent, type Proces
 export interface DaemonOptions {
   dbPath: string;
   rulesDirs: string[];
+  /** udev's runtime directory to write the device database in (/run/udev), or undefined for none. */
+  udevDb?: string;
   sysfsRoot: string;
   coldplug: boolean;
   logger: Logger;
@@ -131,6 +135,9 @@ export class Daemon {
       log: this.#log,
       eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
       canRecord: () => !this.#stopped,
+      udevDb: options.udevDb === undefined ? undefined : new UdevDatabase(options.udevDb),
+      system: machineView(options.sysfsRoot),
+      accounts: options.accounts ?? loadAccounts(),
     });
     this.#scheduler = new EventScheduler<Uevent>(
       { capacity: options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY, maxRunning: options.maxEvents ?? DEFAULT_MAX_EVENTS },

@@ -15,6 +15,9 @@ import { ruleOrigin, type Evaluation, type Plan } from '../rules/plan.js';
 import type { AncestorCache } from '../uevent/ancestors.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Sysfs } from '../uevent/sysfs.js';
+import type { Accounts } from '../rules/accounts.js';
+import type { SystemView } from '../rules/system-view.js';
+import type { UdevDatabase } from '../udevdb/database.js';
 import type { LiveRules } from './live-rules.js';
 import type { DeviceRegistry } from './registry.js';
 
@@ -47,6 +50,11 @@ export interface WorkerParts {
   eventTimeoutMs: number;
   /** False once the database is closed: late results are then only logged. */
   canRecord: () => boolean;
+  /** udev's database (/run/udev/data), written after each event when enabled. */
+  udevDb: UdevDatabase | undefined;
+  /** What udev rules may read besides the device (files, kernel parameters, other devices). */
+  system: SystemView;
+  accounts: Accounts;
 }
 
 type Steps = Generator<ImportRequest, Evaluation, ImportResult>;
@@ -84,6 +92,9 @@ export class EventWorker {
         devRoot: this.#p.devRoot,
         sysfsMount: this.#p.sysfsRoot,
         fileExists: existsSync,
+        system: this.#p.system,
+        accounts: this.#p.accounts,
+        ...(this.#p.udevDb ? { database: this.#p.udevDb } : {}),
         trace: 'matched',
       });
       step = steps.next();
@@ -135,6 +146,7 @@ export class EventWorker {
       this.#p.registry.apply(event);
       if (plan && this.#p.dryRun) this.#logDryRun(event, plan);
       else if (plan) actions.push(...this.#p.executor.applyDevice(event, plan));
+      if (!this.#p.dryRun) this.#p.udevDb?.update(event, plan);
     } catch (error) {
       eventLogger(this.#p.log, event).error({ err: error }, `Failed to handle event: ${describeError(error)}`);
     }

@@ -1,5 +1,6 @@
 // Substitutions in assigned values and program arguments: udev's `$kernel`/`%k` set,
 // driven by one table, compiled once at load time into literal and substitution parts.
+import { replaceWhitespace } from './udev/escape.js';
 
 /** udev's substitutions: long name, `%` letter, and whether it takes a `{argument}`. */
 export const SUBSTITUTIONS = [
@@ -120,8 +121,11 @@ export interface SubstitutionSource {
   lookup(name: SubstitutionName, arg: string | undefined): string;
 }
 
-/** How substituted text is escaped: kept as is, or made safe as part of a file name. */
-export type Escape = 'none' | 'path';
+/**
+ * How substituted text is escaped: kept as is, made safe as part of a file name, or (udev's
+ * SYMLINK values) with each run of whitespace as one `_`, except in `$result`.
+ */
+export type Escape = 'none' | 'path' | 'spaces';
 
 export function expandTemplate(template: Template, source: SubstitutionSource, escape: Escape = 'none'): string {
   if (template.constant !== undefined) return template.constant;
@@ -133,13 +137,15 @@ export function expandTemplate(template: Template, source: SubstitutionSource, e
     }
     let value = source.lookup(part.subst, part.arg);
     if (part.subst === 'result' && part.arg !== undefined) value = selectWords(value, part.arg);
-    out += escape === 'path' ? sanitizePathComponent(value) : value;
+    if (escape === 'path') value = sanitizePathComponent(value);
+    else if (escape === 'spaces' && part.subst !== 'result') value = replaceWhitespace(value);
+    out += value;
   }
   return out;
 }
 
 /** As udev: `$result{N}` is the Nth word (from 1; 0 is the whole output); `$result{N+}` that word and the rest. */
-export function selectWords(value: string, arg: string): string {
+function selectWords(value: string, arg: string): string {
   const n = Number.parseInt(arg, 10);
   if (n === 0) return value;
   const words = value.trim().split(/\s+/).filter((w) => w !== '');

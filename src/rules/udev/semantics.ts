@@ -5,12 +5,12 @@ import type { DeviceView } from '../../uevent/sysfs.js';
 import { builtin } from '../../builtins/registry.js';
 import type { BuiltinContext, BuiltinOutcome } from '../../builtins/types.js';
 import type { EvaluationInput } from '../evaluate.js';
-import { selectWords, type SubstitutionName, type SubstitutionSource, type Template } from '../format.js';
+import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Template } from '../format.js';
 import type { Assignment, Condition, DeviceField } from '../model.js';
 import { isNetName, isSafeRelativePath } from '../names.js';
 import type { Plan } from '../plan.js';
 import type { SystemView } from '../system-view.js';
-import { ALLOWED_IN_INPUT, isValidTag, normalizeDevlink, replaceChars, replaceWhitespace, splitCommand } from './escape.js';
+import { ALLOWED_IN_INPUT, isValidTag, normalizeDevlink, replaceChars, splitCommand } from './escape.js';
 
 /** The evaluation state udev semantics read and change (implemented by the evaluator). */
 export interface UdevState extends SubstitutionSource {
@@ -42,18 +42,7 @@ export function programPath(name: string, dir = UDEV_PROGRAM_DIR): string {
 
 /** Expands a template; with `spaces`, whitespace inside each substituted value becomes `_` (not in $result). */
 export function udevExpand(template: Template, state: UdevState, spaces = false): string {
-  if (template.constant !== undefined) return template.constant;
-  let out = '';
-  for (const part of template.parts) {
-    if (typeof part === 'string') {
-      out += part;
-      continue;
-    }
-    let value = state.lookup(part.subst, part.arg);
-    if (part.subst === 'result' && part.arg !== undefined) value = selectWords(value, part.arg);
-    out += spaces && part.subst !== 'result' ? replaceWhitespace(value) : value;
-  }
-  return out;
+  return expandTemplate(template, state, spaces ? 'spaces' : 'none');
 }
 
 /** `[subsystem/sysname]rest` → the sysfs path of that device followed by rest. */

@@ -4,13 +4,14 @@
 import type { Uevent } from '../uevent/event.js';
 import type { DeviceView } from '../uevent/sysfs.js';
 import type { Accounts } from './accounts.js';
-import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Template } from './format.js';
+import { expandTemplate, type SubstitutionName, type SubstitutionSource } from './format.js';
 import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from './model.js';
 import { ruleOrigin, type Evaluation, type Plan, type PlannedImport, type TraceEntry } from './plan.js';
-import { isNetName, isSafeRelativePath, isUnitName, unquote } from './names.js';
+import { unquote } from './names.js';
 import { selectRules, type IndexedRule, type RuleSet } from './ruleset.js';
+import { applyNativeAssignment } from './apply-native.js';
 import { NO_SYSTEM, type DeviceDatabase, type SystemView } from './system-view.js';
-import { applyUdevAssignment, programPath, udevLookup, udevTest, type UdevState } from './udev/semantics.js';
+import { applyUdevAssignment, udevLookup, udevTest, type UdevState } from './udev/semantics.js';
 import { runImportCondition, type ConditionOutcome } from './udev/imports.js';
 
 export interface EvaluationInput {
@@ -399,109 +400,11 @@ class EvaluationState implements SubstitutionSource, UdevState {
       applyUdevAssignment(this, a, origin);
       return undefined;
     }
-    if (!this.claimFinal(a.kind, 'final' in a ? a.final : undefined)) return undefined;
-    switch (a.kind) {
-      case 'env': {
-        const properties = this.writableProperties();
-        if (a.op === 'remove') delete properties[a.name];
-        else {
-          const old = properties[a.name];
-          let value = expandTemplate(a.value, this);
-          if (a.op === 'append' && old) value = value === '' ? old : `${old} ${value}`;
-          // As in udev, an empty value unsets the property.
-          if (value === '') delete properties[a.name];
-          else properties[a.name] = value;
-        }
-        return undefined;
-      }
-      case 'symlink':
-        this.#symlink(a.op, a.value, origin);
-        return undefined;
-      case 'link-priority':
-        this.plan.linkPriority = a.priority;
-        return undefined;
-      case 'name': {
-        const name = expandTemplate(a.value, this, 'path');
-        if (this.event.subsystem !== 'net') this.plan.warnings.push(`${origin()}: "name" renames only network interfaces; ignored`);
-        else if (!isNetName(name)) this.plan.warnings.push(`${origin()}: refused interface name "${name}"`);
-        else this.plan.name = name;
-        return undefined;
-      }
-      case 'owner':
-      case 'group':
-        if ('account' in a) this.plan[a.kind] = a.account;
-        return undefined;
-      case 'mode':
-        if ('mode' in a) this.plan.mode = a.mode;
-        return undefined;
-      case 'tag': {
-        const tag = expandTemplate(a.value, this, 'path');
-        if (tag === '' || tag.includes('/')) this.plan.warnings.push(`${origin()}: refused tag "${tag}"`);
-        else if (a.op === 'remove') this.tags.delete(tag);
-        else this.tags.add(tag);
-        return undefined;
-      }
-      case 'attr': {
-        const name = expandTemplate(a.name, this, 'path');
-        if (!isSafeRelativePath(name)) this.plan.warnings.push(`${origin()}: refused attribute path "${name}"`);
-        else this.plan.attrs.push({ name, value: expandTemplate(a.value, this), rule: origin() });
-        return undefined;
-      }
-      case 'authorize':
-        if (this.event.subsystem !== 'usb') this.plan.warnings.push(`${origin()}: "authorize" applies to USB devices only; ignored`);
-        else this.plan.authorize = { allow: a.authorize, rule: origin() };
-        return undefined;
-      case 'job':
-        this.plan.jobs.push({ argv: a.argv.map((t) => expandTemplate(t, this)), restart: a.restart, stopSignal: a.stopSignal, rule: origin() });
-        return undefined;
-      case 'unit': {
-        const unit = expandTemplate(a.unit, this, 'path');
-        // A unit name: systemd's characters only, so it cannot become an option or a path.
-        if (isUnitName(unit)) this.plan.units.push({ unit, rule: origin() });
-        else this.plan.warnings.push(`${origin()}: refused systemd unit name "${unit}"`);
-        return undefined;
-      }
-      case 'module': {
-        const alias = expandTemplate(a.alias, this);
-        this.addModule(alias, origin());
-        return undefined;
-      }
-      case 'run': {
-        const argv = a.argv.map((t) => expandTemplate(t, this));
-        if (!argv[0]?.startsWith('/')) {
-          this.plan.warnings.push(`${origin()}: refused to run "${argv[0] ?? ''}": not an absolute path`);
-          return undefined;
-        }
-        const entry = { argv, timeoutMs: a.timeoutMs, rule: origin() };
-        if (!a.import) {
-          this.plan.run.push(entry);
-          return undefined;
-        }
-        return { ...entry, env: this.#properties };
-      }
-      default:
-        // udev-only assignments (escape, sysctl, seclabel, options, run-command) come from udev rules.
-        this.plan.warnings.push(`${origin()}: "${a.kind}" is not supported in this rule language; ignored`);
-        return undefined;
-    }
+    return applyNativeAssignment(this, a, origin);
   }
 
   addModule(alias: string, rule: string): void {
     if (alias !== '' && !this.plan.modules.some((m) => m.alias === alias)) this.plan.modules.push({ alias, rule });
-  }
-
-  #symlink(op: 'add' | 'remove' | 'reset', template: Template, origin: () => string): void {
-    if (op === 'reset') this.links = [];
-    // As in udev, one value may hold several links separated by whitespace.
-    for (const link of expandTemplate(template, this, 'path').split(/\s+/)) {
-      if (link === '') continue;
-      if (!isSafeRelativePath(link)) {
-        this.plan.warnings.push(`${origin()}: refused symlink "${link}": it would leave ${this.devRoot} or is too long`);
-        continue;
-      }
-      if (op === 'remove') this.links = this.links.filter((l) => l !== link);
-      else if (!this.links.includes(link)) this.links.push(link);
-    }
   }
 
   /** Merges an import program's KEY=VALUE lines into the event. */

@@ -17,6 +17,7 @@ export interface UdevState extends SubstitutionSource {
   readonly input: EvaluationInput;
   readonly system: SystemView;
   readonly device: DeviceView | undefined;
+  readonly devRoot: string;
   readonly event: EvaluationInput['event'];
   readonly kernel: string;
   readonly properties: Record<string, string>;

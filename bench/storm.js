@@ -1,121 +1,107 @@
 #!/usr/bin/env node
-// Storm benchmark: N synthetic kernel events (`change` written to lo's uevent file in a
-// fresh network namespace) through the real daemon, from the first write to the last
-// row committed in the history. Prints a Markdown table and writes JSON to bench/results/.
-// Usage: npm run bench [-- --events N] [-- --runs R]   (root: needs a network namespace)
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Storm: N synthetic kernel events (`change` written to lo's uevent file in a fresh
+// network namespace) through hotplugd and through systemd-udevd, alternating A/B. An
+// event counts as processed when the daemon passes it on to libudev listeners (netlink
+// group 2), which both do after their rules and actions; for hotplugd it must also be
+// committed to the history. Time runs from the first write to the last event processed.
+// Usage: node bench/storm.js [--events 10000,100000] [--rounds 2]
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
+import { startHotplugd, startListener, startUdevd, writeUevents } from './lib/daemons.js';
+import { monotonicNs, peakRssMiB, requireRoot, round, sleep, treeCpuSeconds, treePeakRssMiB, withScope } from './lib/system.js';
+import { printAndSave } from './lib/report.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '100000' }, runs: { type: 'string', default: '3' } } });
-const EVENTS = Number(values.events);
-const RUNS = Number(values.runs);
-const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
-const LO = '/devices/virtual/net/lo';
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-
-if (process.getuid() !== 0) {
-  console.error('bench: needs root (network namespaces)');
-  process.exit(1);
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime + stime
-}
-
-function peakRssMiB(pid) {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
-  return Number(line.split(/\s+/)[1]) / 1024;
-}
-
-function recorded(dbPath) {
-  try {
-    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare("SELECT count(*) AS n FROM events WHERE devpath = ? AND action = 'change'").get(LO).n;
-    } finally {
-      db.close();
+export async function stormOnce(kind, events) {
+  return withScope(`storm-${kind}`, async (scope) => {
+    const daemon = kind === 'hotplugd' ? await startHotplugd(scope, { args: ['--no-coldplug'] }) : await startUdevd(scope);
+    const uuid = randomUUID();
+    const listener = await startListener(scope, uuid, events);
+    const cpuBefore = treeCpuSeconds(daemon.pid);
+    const written = writeUevents(scope, { count: events, uuid });
+    // udevd manages about 2,000 events/s here: allow it 10 minutes for 100k.
+    const heard = await listener.result(Math.max(60_000, events * 6));
+    let doneNs = BigInt(heard.lastNs);
+    let recorded = heard.received;
+    if (daemon.kind === 'hotplugd') {
+      const deadline = Date.now() + 60_000;
+      while ((recorded = daemon.recorded()) < events && Date.now() < deadline) await sleep(2);
+      // Done when both passed on and committed; this errs against hotplugd by one poll.
+      const committedNs = monotonicNs();
+      if (committedNs > doneNs) doneNs = committedNs;
+    } else {
+      await daemon.settle();
     }
-  } catch {
-    return 0;
-  }
-}
-
-async function stormOnce(run) {
-  const netns = `hpd-bench-${process.pid}-${run}`;
-  const dir = mkdtempSync(join(tmpdir(), 'hotplugd-bench-'));
-  const dbPath = join(dir, 'history.db');
-  execFileSync('ip', ['netns', 'add', netns]);
-  let daemon;
-  try {
-    const logs = [];
-    daemon = spawn('ip', ['netns', 'exec', netns, process.execPath, CLI, 'daemon', '--db', dbPath, '--no-coldplug', '--log-format', 'json', ...(process.env.STORM_DAEMON_ARGS ?? '').split(' ').filter(Boolean)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    daemon.stderr.setEncoding('utf8').on('data', (chunk) => logs.push(...chunk.split('\n').filter(Boolean)));
-    while (!logs.some((l) => l.includes('"hotplugd started"'))) {
-      if (daemon.exitCode !== null) throw new Error(`daemon exited: ${logs.join('\n')}`);
-      await sleep(20);
-    }
-    const cpuBefore = cpuSeconds(daemon.pid);
-    const started = process.hrtime.bigint();
-    // One writer process: the kernel sends one uevent per write.
-    execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e',
-      `const fs=require('fs');for(let i=0;i<${EVENTS};i++)fs.writeFileSync('/sys/class/net/lo/uevent','change')`]);
-    const written = process.hrtime.bigint();
-    const deadline = Date.now() + 300_000;
-    let count = 0;
-    while ((count = recorded(dbPath)) < EVENTS && Date.now() < deadline) await sleep(10);
-    const done = process.hrtime.bigint();
-    const cpu = cpuSeconds(daemon.pid) - cpuBefore;
-    const rss = peakRssMiB(daemon.pid);
-    daemon.kill('SIGTERM');
-    await new Promise((resolve) => daemon.once('exit', resolve));
-    const stopped = JSON.parse(logs.find((l) => l.includes('"hotplugd stopped"')) ?? '{}');
-    const seconds = Number(done - started) / 1e9;
+    const cpuSeconds = treeCpuSeconds(daemon.pid) - cpuBefore;
+    const peak = daemon.kind === 'hotplugd' ? peakRssMiB(daemon.pid) : treePeakRssMiB(daemon.pid);
+    const counters = await daemon.stop();
+    const seconds = Number(doneNs - written.startNs) / 1e9;
     return {
-      events: EVENTS,
-      recorded: recorded(dbPath),
-      lost: EVENTS - recorded(dbPath),
-      enobufs: stopped.counters?.enobufs ?? null,
-      seconds,
-      eventsPerSecond: Math.round(EVENTS / seconds),
-      kernelWriteSeconds: Number(written - started) / 1e9,
-      cpuSeconds: cpu,
-      peakRssMiB: Math.round(rss * 10) / 10,
+      daemon: kind,
+      events,
+      processed: heard.received,
+      recorded,
+      lost: events - Math.min(heard.received, recorded),
+      enobufs: counters?.enobufs ?? null,
+      listenerOverflows: heard.overflows,
+      seconds: round(seconds, 3),
+      eventsPerSecond: Math.round(events / seconds),
+      writeSeconds: round(Number(written.endNs - written.startNs) / 1e9, 3),
+      cpuSeconds: round(cpuSeconds, 2),
+      cpuMicrosecondsPerEvent: Math.round((cpuSeconds / events) * 1e6),
+      peakRssMiB: round(peak),
     };
-  } finally {
-    if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
-    execFileSync('ip', ['netns', 'delete', netns]);
-    rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/** hotplugd and udevd alternately, `rounds` times per size. */
+export async function runStorms(sizes, rounds, log = console.error) {
+  const runs = [];
+  for (const events of sizes) {
+    for (let r = 0; r < rounds; r++) {
+      for (const kind of ['hotplugd', 'udevd']) {
+        const result = await stormOnce(kind, events);
+        log(`storm ${events} ${kind} round ${r + 1}: ${result.eventsPerSecond} events/s, lost ${result.lost}`);
+        runs.push({ round: r + 1, ...result });
+      }
+    }
   }
-}
+  const summary = sizes.map((events) => {
+    const of = (kind) => runs.filter((r) => r.events === events && r.daemon === kind);
+    const best = (kind, key) => Math.max(...of(kind).map((r) => r[key]));
+    const mean = (kind, key) => of(kind).reduce((s, r) => s + r[key], 0) / of(kind).length;
+    return {
+      events,
+      hotplugdEventsPerSecond: Math.round(mean('hotplugd', 'eventsPerSecond')),
+      udevdEventsPerSecond: Math.round(mean('udevd', 'eventsPerSecond')),
+      ratio: round(mean('hotplugd', 'eventsPerSecond') / mean('udevd', 'eventsPerSecond')),
+      cpuRatio: round(mean('udevd', 'cpuMicrosecondsPerEvent') / mean('hotplugd', 'cpuMicrosecondsPerEvent')),
+      hotplugdLost: of('hotplugd').reduce((s, r) => s + r.lost, 0),
+      udevdLost: of('udevd').reduce((s, r) => s + r.lost, 0),
+      hotplugdPeakRssMiB: best('hotplugd', 'peakRssMiB'),
+      udevdPeakRssMiB: best('udevd', 'peakRssMiB'),
+    };
+  });
+  const rows = runs.map((r) =>
+    `| ${r.events} | ${r.round} | ${r.daemon} | ${r.eventsPerSecond} | ${r.seconds} | ${r.cpuSeconds} | ${r.cpuMicrosecondsPerEvent} | ${r.peakRssMiB} | ${r.processed} | ${r.recorded} | ${r.enobufs ?? '-'} | ${r.lost} |`);
+  const markdown = `## Storm: synthetic kernel events, end to end, hotplugd and systemd-udevd alternating
 
-const results = [];
-for (let run = 1; run <= RUNS; run++) {
-  const result = await stormOnce(run);
-  results.push(result);
-  console.error(`run ${run}/${RUNS}: ${result.eventsPerSecond} events/s, lost ${result.lost}, ENOBUFS ${result.enobufs}`);
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rows = results.map((r, i) =>
-  `| ${i + 1} | ${r.events} | ${r.eventsPerSecond} | ${r.seconds.toFixed(3)} | ${r.kernelWriteSeconds.toFixed(3)} | ${r.cpuSeconds.toFixed(2)} | ${r.peakRssMiB} | ${r.enobufs} | ${r.lost} |`);
-console.log(`## Storm: ${EVENTS} synthetic kernel events, end to end (received, parsed, queued, committed to SQLite)
-
-| run | events | events/s | seconds | kernel write s | daemon CPU s | peak RSS MiB | ENOBUFS | lost |
-|---|---|---|---|---|---|---|---|---|
+| events | round | daemon | events/s | seconds | CPU s | CPU µs/event | peak RSS MiB | passed on | recorded | ENOBUFS | lost |
+|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${rows.join('\n')}
 
-Median: ${median(results.map((r) => r.eventsPerSecond))} events/s; lost in all runs: ${results.reduce((n, r) => n + r.lost, 0)}.`);
+| events | hotplugd events/s (mean) | udevd events/s (mean) | ratio | CPU per event, udevd/hotplugd | lost hotplugd | lost udevd |
+|---:|---:|---:|---:|---:|---:|---:|
+${summary.map((s) => `| ${s.events} | ${s.hotplugdEventsPerSecond} | ${s.udevdEventsPerSecond} | ${s.ratio}× | ${s.cpuRatio}× | ${s.hotplugdLost} | ${s.udevdLost} |`).join('\n')}
 
-const outDir = new URL('./results/', import.meta.url).pathname;
-mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'storm.json'), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2)}\n`);
-if (results.some((r) => r.lost !== 0)) process.exitCode = 1;
+udevd's CPU and RSS include its worker processes. "passed on" is what a netlink group-2
+listener received; "recorded" is history rows for hotplugd, the same count for udevd.`;
+  return { markdown, json: { runs, summary } };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  requireRoot();
+  const { values } = parseArgs({ options: { events: { type: 'string', default: '10000,100000' }, rounds: { type: 'string', default: '2' } } });
+  const section = await runStorms(values.events.split(',').map(Number), Number(values.rounds));
+  printAndSave('storm', section);
+  if (section.json.summary.some((s) => s.hotplugdLost > 0)) process.exitCode = 1;
+}

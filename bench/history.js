@@ -7,7 +7,7 @@
 // ../shared/fixtures/uevents, spread over 30 days and over 1,000 USB devices.
 // Prints a Markdown table and writes bench/results/history.json.
 // Usage: npm run bench:history [-- --events N]
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,6 +17,7 @@ import { queryEvents, resolveDevice } from '../dist/history/query.js';
 import { Retention } from '../dist/history/retention.js';
 import { usbDevicePath } from '../dist/history/devices.js';
 import { createProperties, eventFromProperties } from '../dist/uevent/event.js';
+import { printAndSave } from './lib/report.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' } } });
 const EVENTS = Number(values.events);
@@ -98,11 +99,13 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-console.log(`| history, ${EVENTS.toLocaleString('en')} events | |`);
-console.log('|---|---|');
-console.log(`| recorded | ${result.rowsPerSecond.toLocaleString('en')} events/s (${result.recordSeconds} s) |`);
-console.log(`| on disk | ${result.bytesPerEvent} bytes/event (${result.fileMiB} MiB) |`);
-for (const [name, t] of Object.entries(result.queries)) console.log(`| ${name} | median ${t.medianMs} ms, max ${t.maxMs} ms |`);
-console.log(`| retention step (2,000 events with actions and matches) | median ${result.retentionStep.medianMs} ms, max ${result.retentionStep.maxMs} ms |`);
-mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
-writeFileSync(join(REPO, 'bench', 'results', 'history.json'), `${JSON.stringify(result, null, 2)}\n`);
+const rows = [
+  `| recorded | ${result.rowsPerSecond.toLocaleString('en')} events/s (${result.recordSeconds} s) |`,
+  `| on disk | ${result.bytesPerEvent} bytes/event (${result.fileMiB} MiB) |`,
+  ...Object.entries(result.queries).map(([name, t]) => `| ${name} | median ${t.medianMs} ms, max ${t.maxMs} ms |`),
+  `| retention step (2,000 events with actions and matches) | median ${result.retentionStep.medianMs} ms, max ${result.retentionStep.maxMs} ms |`,
+];
+printAndSave('history', {
+  markdown: `## History: ${EVENTS.toLocaleString('en')} events through the daemon's writer\n\n| figure | value |\n|---|---|\n${rows.join('\n')}`,
+  json: result,
+});

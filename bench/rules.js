@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Rule evaluation benchmark: recorded USB events (../shared/fixtures/uevents) evaluated
-// against a fake sysfs tree of the same devices, with the shipped rules and with 1,000
-// generated rules. As in the daemon, each event's own device is read afresh and its
+// against a fake sysfs tree of the same devices, with the shipped rules and with 10, 100,
+// 1,000 and 10,000 generated rules. As in the daemon, each event's own device is read afresh and its
 // ancestors come from a cache that drops a device when it gets an event. Prints a Markdown table and writes bench/results/rules.json.
 // Usage: npm run bench:rules [-- --seconds S]
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -13,9 +13,11 @@ import { loadRules } from '../dist/rules/load.js';
 import { createProperties, eventFromProperties } from '../dist/uevent/event.js';
 import { Sysfs } from '../dist/uevent/sysfs.js';
 import { AncestorCache } from '../dist/uevent/ancestors.js';
+import { printAndSave } from './lib/report.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' } } });
 const SECONDS = Number(values.seconds);
+const RULE_COUNTS = (process.env.RULE_COUNTS ?? "10,100,1000,10000").split(",").map(Number);
 const REPO = new URL('..', import.meta.url).pathname;
 const FIXTURES = join(REPO, '..', 'shared', 'fixtures', 'uevents');
 
@@ -61,13 +63,13 @@ function recordedEvents() {
   return events;
 }
 
-// 1,000 rules in the shapes vendors ship: per-product USB permissions (most common),
+// `count` rules in the shapes vendors ship: per-product USB permissions (most common),
 // kernel-name globs per subsystem, and property matches with no subsystem (no index help).
-function generatedRules(dir) {
+function generatedRules(dir, count) {
   mkdirSync(dir, { recursive: true });
   const lines = ['rules:'];
   const subsystems = ['tty', 'block', 'net', 'input', 'hidraw', 'sound'];
-  for (let i = 0; i < 1000; i++) {
+  for (let i = 0; i < count; i++) {
     const id = (0x1000 + i).toString(16);
     if (i % 10 < 5) {
       lines.push(`  - name: usb-${i}`, '    match:', '      action: add', '      subsystem: usb',
@@ -117,23 +119,27 @@ try {
   const sysfs = new Sysfs(sysfsRoot);
   const events = recordedEvents();
   const results = [];
-  for (const [label, dirs] of [
-    ['shipped rules', [join(REPO, 'rules.d')]],
-    ['1,000 generated rules + shipped', [generatedRules(join(root, 'gen')), join(REPO, 'rules.d')]],
-  ]) {
+  const sets = [['shipped rules', [join(REPO, 'rules.d')]]];
+  for (const count of RULE_COUNTS) sets.push([`${count.toLocaleString('en')} generated rules`, [generatedRules(join(root, `gen-${count}`), count)]]);
+  for (const [label, dirs] of sets) {
     const loadStarted = performance.now();
     const { ruleSet, ok, diagnostics } = loadRules(dirs);
     const loadMs = Math.round(performance.now() - loadStarted);
     if (!ok) throw new Error(`rules did not load: ${JSON.stringify(diagnostics.slice(0, 3))}`);
     results.push({ label, rules: ruleSet.rules.length, loadMs, ...measure(ruleSet, sysfs, events) });
+    console.error(`rules: ${label}: ${results.at(-1).perSecond} evaluations/s`);
   }
-  console.log(`Rule evaluation, ${events.length} recorded events from ${fixtures.length} fixtures, ${SECONDS} s per set, node ${process.version}\n`);
-  console.log('| rule set | rules | load ms | evaluations/s | links+tags+programs per event |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const r of results) console.log(`| ${r.label} | ${r.rules} | ${r.loadMs} | ${r.perSecond.toLocaleString('en')} | ${r.actionsPerEvaluation} |`);
-  const outDir = join(REPO, 'bench', 'results');
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'rules.json'), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, events: events.length, results }, null, 2)}\n`);
+  const base = results[1];
+  const markdown = `## Rule evaluation: ${events.length} recorded USB events from ${fixtures.length} fixtures, ${SECONDS} s per set
+
+| rule set | rules | load ms | evaluations/s | cost vs ${base.rules} rules | links+tags+programs per event |
+|---|---:|---:|---:|---:|---:|
+${results.map((r) => `| ${r.label} | ${r.rules} | ${r.loadMs} | ${r.perSecond.toLocaleString('en')} | ${(base.perSecond / r.perSecond).toFixed(1)}× | ${r.actionsPerEvaluation} |`).join('\n')}
+
+Rules are indexed by subsystem and action at load time, so an event is tested against the rules
+that can match it; the generated sets mix per-product USB rules, kernel-name globs per
+subsystem, and property matches without a subsystem (which every event must test).`;
+  printAndSave('rules', { markdown, json: { events: events.length, results } });
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

@@ -1,7 +1,6 @@
 // Programs from rules: an argv array (never a shell), the event's properties as the
 // environment, stdin closed, cwd /, a timeout (SIGTERM to the whole process group, SIGKILL
 // after a grace period), output kept up to a bound, and a global limit on how many run.
-import { execa } from 'execa';
 import type { ActionResult } from './results.js';
 import { DEFAULT_PATH, killGroup } from './system.js';
 
@@ -40,6 +39,16 @@ function collect(stream: NodeJS.ReadableStream | null, max: number): () => { tex
 // group would otherwise outlive it.
 const runningGroups = new Set<number>();
 
+// execa is loaded on first use (or by preloadPrograms after start-up): it is a quarter
+// of a second of module loading that READY need not wait for.
+let execaModule: Promise<typeof import('execa')> | undefined;
+const loadExeca = () => (execaModule ??= import('execa'));
+
+/** Loads what running programs needs, so the first program after start-up does not wait. */
+export function preloadPrograms(): void {
+  loadExeca().catch(() => {});
+}
+
 /** Sends SIGKILL to every program still running (the daemon is stopping). Returns how many. */
 export function killRunningPrograms(): number {
   const count = runningGroups.size;
@@ -56,6 +65,7 @@ export async function runProgram(argv: string[], options: ProgramOptions): Promi
   const started = performance.now();
   const [file, ...args] = argv;
   const base = { kind: 'program' as const, target: file ?? '', rule: options.rule ?? null, argv };
+  const { execa } = await loadExeca();
   const subprocess = execa(file ?? '', args, {
     env: { PATH: DEFAULT_PATH, ...options.env },
     extendEnv: false,

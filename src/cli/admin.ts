@@ -14,7 +14,6 @@ Options:
 
 export const logLevelCommand: Command = {
   name: 'log-level',
-  summary: "change the running daemon's log level",
   usage: logLevelUsage,
   async run(argv) {
     const parsed = parseCommandLine('log-level', logLevelUsage, argv, { control: { type: 'string' } });
@@ -42,7 +41,6 @@ Options:
 
 export const exitCommand: Command = {
   name: 'exit',
-  summary: 'stop the running daemon',
   usage: exitUsage,
   async run(argv) {
     const values = parseCommandArgs('exit', exitUsage, argv, { control: { type: 'string' } });

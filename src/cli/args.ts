@@ -17,7 +17,6 @@ export interface ParsedArgs<O extends Options> {
 
 export interface Command {
   name: string;
-  summary: string;
   usage: string;
   run(argv: string[]): Promise<number>;
 }

@@ -85,7 +85,6 @@ function udevDbOption(udev: boolean, dir: string | undefined): { udevDb?: string
 
 export const daemonCommand: Command = {
   name: 'daemon',
-  summary: 'run the hotplug daemon',
   usage,
   async run(argv) {
     const values = parseCommandArgs('daemon', usage, argv, {

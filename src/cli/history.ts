@@ -90,7 +90,6 @@ export function deviceFilter(command: string, db: HistoryDb, device: string | un
 
 export const historyCommand: Command = {
   name: 'history',
-  summary: 'list recorded device events, filtered',
   usage,
   async run(argv) {
     const values = parseCommandArgs('history', usage, argv, {

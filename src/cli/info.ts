@@ -69,7 +69,6 @@ function timelineLine(r: HistoryRecord): string {
 
 export const infoCommand: Command = {
   name: 'info',
-  summary: 'a device: properties, links, tags and recent timeline',
   usage,
   async run(argv) {
     const parsed = parseCommandLine('info', usage, argv, {

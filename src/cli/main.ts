@@ -2,22 +2,24 @@
 // hotplugd's command line: one subcommand per file.
 import { HotplugError } from '../errors.js';
 import type { Command } from './args.js';
-import { daemonCommand } from './daemon.js';
-import { historyCommand } from './history.js';
-import { monitorCommand } from './monitor.js';
-import { reloadCommand } from './reload.js';
-import { rulesCommand } from './rules.js';
-import { statusCommand } from './status.js';
-import { testCommand } from './test.js';
-import { triggerCommand } from './trigger.js';
-import { settleCommand, waitCommand } from './settle.js';
-import { exitCommand, logLevelCommand } from './admin.js';
-import { infoCommand } from './info.js';
-import { sessionsCommand } from './sessions.js';
 
-const COMMANDS: readonly Command[] = [
-  daemonCommand, monitorCommand, historyCommand, infoCommand, sessionsCommand, triggerCommand, settleCommand, waitCommand, testCommand, rulesCommand,
-  statusCommand, reloadCommand, logLevelCommand, exitCommand,
+// Each command's module is loaded only when it runs: the daemon's start-up then pays
+// for the daemon alone, not for every client command's dependencies.
+const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
+  { name: 'daemon', summary: 'run the hotplug daemon', load: async () => (await import('./daemon.js')).daemonCommand },
+  { name: 'monitor', summary: 'print live kernel uevents', load: async () => (await import('./monitor.js')).monitorCommand },
+  { name: 'history', summary: 'list recorded device events, filtered', load: async () => (await import('./history.js')).historyCommand },
+  { name: 'info', summary: 'a device: properties, links, tags and recent timeline', load: async () => (await import('./info.js')).infoCommand },
+  { name: 'sessions', summary: 'plug-in sessions per physical device', load: async () => (await import('./sessions.js')).sessionsCommand },
+  { name: 'trigger', summary: 'request events for present devices', load: async () => (await import('./trigger.js')).triggerCommand },
+  { name: 'settle', summary: 'wait until the queued events are processed', load: async () => (await import('./settle.js')).settleCommand },
+  { name: 'wait', summary: 'wait until a device is present and processed (or removed)', load: async () => (await import('./settle.js')).waitCommand },
+  { name: 'test', summary: 'dry-run the rules for a device and show the plan', load: async () => (await import('./test.js')).testCommand },
+  { name: 'rules', summary: 'check rule files (rules check)', load: async () => (await import('./rules.js')).rulesCommand },
+  { name: 'status', summary: "show the running daemon's counters, rules and jobs", load: async () => (await import('./status.js')).statusCommand },
+  { name: 'reload', summary: 'make the running daemon reload its rules', load: async () => (await import('./reload.js')).reloadCommand },
+  { name: 'log-level', summary: "change the running daemon's log level", load: async () => (await import('./admin.js')).logLevelCommand },
+  { name: 'exit', summary: 'stop the running daemon', load: async () => (await import('./admin.js')).exitCommand },
 ];
 
 function usage(): string {
@@ -44,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`hotplugd: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
     return 2;
   }
-  return command.run(rest);
+  return (await command.load()).run(rest);
 }
 
 // A reader that went away (`hotplugd history | head`) is a normal end, not an error.

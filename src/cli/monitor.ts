@@ -86,7 +86,6 @@ export function formatEventJson(event: Uevent): string {
 
 export const monitorCommand: Command = {
   name: 'monitor',
-  summary: 'print live kernel uevents',
   usage,
   async run(argv) {
     const values = parseCommandArgs('monitor', usage, argv, {

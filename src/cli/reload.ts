@@ -18,7 +18,6 @@ daemon could not be reached.`;
 
 export const reloadCommand: Command = {
   name: 'reload',
-  summary: 'make the running daemon reload its rules',
   usage,
   async run(argv) {
     const values = parseCommandArgs('reload', usage, argv, { control: { type: 'string' } });

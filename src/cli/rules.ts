@@ -40,7 +40,6 @@ function loadForCheck(paths: string[]): LoadResult {
 
 export const rulesCommand: Command = {
   name: 'rules',
-  summary: 'check rule files (rules check)',
   usage,
   async run(argv) {
     const [sub, ...rest] = argv;

@@ -49,7 +49,6 @@ function sessionLine(s: Session, now: number): string {
 
 export const sessionsCommand: Command = {
   name: 'sessions',
-  summary: 'plug-in sessions per physical device',
   usage,
   async run(argv) {
     const values = parseCommandArgs('sessions', usage, argv, {

@@ -22,7 +22,6 @@ daemon could not be reached.`;
 
 export const settleCommand: Command = {
   name: 'settle',
-  summary: 'wait until the queued events are processed',
   usage: settleUsage,
   async run(argv) {
     const values = parseCommandArgs('settle', settleUsage, argv, { timeout: { type: 'string' }, control: { type: 'string' } });
@@ -54,7 +53,6 @@ daemon could not be reached, 2 on a usage error.`;
 
 export const waitCommand: Command = {
   name: 'wait',
-  summary: 'wait until a device is present and processed (or removed)',
   usage: waitUsage,
   async run(argv) {
     const parsed = parseCommandLine('wait', waitUsage, argv, {

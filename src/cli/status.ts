@@ -25,7 +25,6 @@ interface JobLine {
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: "show the running daemon's counters, rules and jobs",
   usage,
   async run(argv) {
     const values = parseCommandArgs('status', usage, argv, { control: { type: 'string' }, json: { type: 'boolean' }, rules: { type: 'boolean' } });

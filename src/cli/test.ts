@@ -116,7 +116,6 @@ function printHuman(result: Evaluation): void {
 
 export const testCommand: Command = {
   name: 'test',
-  summary: 'dry-run the rules for a device and show the plan',
   usage,
   async run(argv) {
     const parsed = parseCommandLine('test', usage, argv, {

@@ -66,7 +66,6 @@ async function triggerAndSettle(controlPath: string, uuid: string, timeoutMs: nu
 
 export const triggerCommand: Command = {
   name: 'trigger',
-  summary: 'request events for present devices',
   usage,
   async run(argv) {
     const values = parseCommandArgs('trigger', usage, argv, {

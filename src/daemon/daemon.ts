@@ -22,6 +22,8 @@ import { LiveRules, type ReloadOutcome } from './live-rules.js';
 import { RuleMetrics } from './metrics.js';
 import { acquireLock } from './native.js';
 import { SystemdNotifier } from './notify.js';
+import { preloadPrograms } from '../actions/run.js';
+import { coldplug } from './coldplug.js';
 import { DeviceRegistry } from './registry.js';
 import { EventScheduler } from './scheduler.js';
 import { Intake } from './intake.js';
@@ -101,6 +103,8 @@ export class Daemon {
   #statusTimer: NodeJS.Timeout | undefined;
   #stopping = false;
   #stopped = false;
+  /** Resolves once the coldplug events are queued (right after READY). */
+  #coldplugged: Promise<void> = Promise.resolve();
   /** Events recorded without processing because the daemon stopped first. */
   unprocessedAtStop = 0;
 
@@ -251,6 +255,7 @@ export class Daemon {
    */
   async settle(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    await this.#coldplugged;
     for (;;) {
       this.#source?.socket.readNow();
       if (this.#scheduler.length === 0) return true;
@@ -275,8 +280,9 @@ export class Daemon {
 
   /**
    * Loads the rules (returning the outcome without starting when they have errors), opens
-   * the control socket, then listens on the kernel socket before coldplugging, so
-   * nothing in between is missed. Tells systemd READY=1 when all that is done.
+   * the control socket and binds the kernel socket, then tells systemd READY=1. Coldplug
+   * follows at once (see coldplug.ts); the kernel socket is read once it is queued, and
+   * "hotplugd started" is logged then.
    */
   async start(): Promise<ReloadOutcome> {
     const log = this.#log;
@@ -308,32 +314,33 @@ export class Daemon {
     }
     if (this.#options.broadcast !== false && !this.#options.dryRun) this.#broadcaster = new Broadcaster(log);
 
-    this.#registry.seed(this.#sysfs);
-    let coldplugged = 0;
-    if (this.#options.coldplug) {
-      const now = Date.now();
-      for (const devpath of this.#sysfs.enumerate()) {
-        const event = this.#sysfs.synthesizeEvent(devpath, 'add', 'coldplug', now);
-        if (event) {
-          this.#scheduler.push(event);
-          coldplugged++;
-        }
-      }
-    }
-    if (this.#scheduler.length < this.#scheduler.capacity) socket.resume();
-    log.info(
-      {
-        db: this.#options.dbPath,
-        sysfs: this.#options.sysfsRoot,
-        rulesDirs: this.#options.rulesDirs,
-        rules: rules.rules,
-        receiveBufferBytes: socket.receiveBufferBytes,
-        coldplugged,
-      },
-      'hotplugd started',
-    );
     this.#history.startRetention();
     this.notifier.ready(this.#statusLine());
+    this.#coldplugged = new Promise((resolve) => setImmediate(() => {
+      const coldplugged = coldplug({
+        sysfs: this.#sysfs,
+        registry: this.#registry,
+        log,
+        enabled: Boolean(this.#options.coldplug),
+        push: (event) => this.#scheduler.push(event),
+        idle: () => this.#scheduler.idle(),
+        stopping: () => this.#stopping,
+      });
+      if (this.#scheduler.length < this.#scheduler.capacity) socket.resume();
+      log.info(
+        {
+          db: this.#options.dbPath,
+          sysfs: this.#options.sysfsRoot,
+          rulesDirs: this.#options.rulesDirs,
+          rules: rules.rules,
+          receiveBufferBytes: socket.receiveBufferBytes,
+          coldplugged,
+        },
+        'hotplugd started',
+      );
+      if (!this.#options.dryRun) preloadPrograms();
+      resolve();
+    }));
     if (this.notifier.enabled) {
       this.#statusTimer = setInterval(() => this.notifier.status(this.#statusLine()), STATUS_INTERVAL_MS);
       this.#statusTimer.unref();
@@ -350,6 +357,7 @@ export class Daemon {
     if (this.#stopping) return;
     this.#stopping = true;
     this.notifier.stopping();
+    await this.#coldplugged;
     this.#source?.close();
     this.#rules.close();
     if (!(await this.#scheduler.idle(timeoutMs))) {

@@ -98,4 +98,14 @@ describe('EventScheduler', () => {
     expect(scheduler.running).toBe(1);
     expect(await scheduler.idle(1000)).toBe(true);
   });
+
+  it('without a timeout, waits as long as it takes and holds no timer', async () => {
+    const { scheduler } = recorder();
+    scheduler.push({ seq: 1, devpath: '/d/a', ms: 50 });
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const idle = scheduler.idle();
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timersBefore);
+    expect(await idle).toBe(true);
+    expect(scheduler.length).toBe(0);
+  });
 });

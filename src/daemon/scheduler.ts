@@ -74,11 +74,11 @@ export class EventScheduler<T extends OrderKey> {
     this.#schedule();
   }
 
-  /** Resolves true once nothing is pending, false after `timeoutMs`. */
-  idle(timeoutMs: number): Promise<boolean> {
+  /** Resolves true once nothing is pending, false after `timeoutMs` (never, without one). */
+  idle(timeoutMs?: number): Promise<boolean> {
     if (this.#pending === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
         this.#idleWaiters = this.#idleWaiters.filter((w) => w !== done);
         resolve(false);
       }, timeoutMs);

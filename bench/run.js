@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// `npm run bench`: every benchmark, hotplugd beside systemd-udevd in the same run, then
+// one report (bench/results/report.md and report.json) with the goals and whether each
+// was met. Needs root and Debian's `udev` package. Sections: --only storm,latency,...
+// Usage: npm run bench [-- --only storm,memory] [-- --quick]
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runColdplug } from './coldplug.js';
+import { runLatency } from './latency.js';
+import { runMemory } from './memory.js';
+import { runStartup } from './startup.js';
+import { runStorms } from './storm.js';
+import { RESULTS, printAndSave } from './lib/report.js';
+import { REPO, requireRoot } from './lib/system.js';
+
+const SECTIONS = ['storm', 'latency', 'coldplug', 'memory', 'startup', 'rules', 'history'];
+const { values } = parseArgs({ options: { only: { type: 'string', default: SECTIONS.join(',') }, quick: { type: 'boolean', default: false } } });
+const only = new Set(values.only.split(','));
+const quick = values.quick; // smaller sizes, to try the benchmarks out; not for figures
+requireRoot();
+
+// The two that run in-process benchmarks of their own keep their own scripts.
+function script(name, args) {
+  execFileSync(process.execPath, [join(REPO, 'bench', `${name}.js`), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return { markdown: readFileSync(join(RESULTS, `${name}.md`), 'utf8').trim(), json: JSON.parse(readFileSync(join(RESULTS, `${name}.json`), 'utf8')) };
+}
+
+const sections = {};
+const run = async (name, body) => {
+  if (!only.has(name)) return;
+  sections[name] = await body();
+  printAndSave(name, sections[name]);
+};
+await run('storm', () => runStorms(quick ? [10_000] : [10_000, 100_000], quick ? 1 : 2));
+await run('latency', () => runLatency(1000, quick ? 3 : 10));
+await run('coldplug', () => runColdplug(quick ? 1 : 3));
+await run('memory', () => runMemory(quick ? 3 : 10, quick ? 20_000 : 100_000));
+await run('startup', () => runStartup(quick ? 3 : 7));
+if (only.has('rules')) sections.rules = script('rules', ['--seconds', quick ? '1' : '3']);
+if (only.has('history')) sections.history = script('history', ['--events', quick ? '100000' : '1000000']);
+
+// The goals of issue 8, each with the figure it is judged on.
+const goals = [];
+const goal = (name, target, value, met) => goals.push({ name, target, value, met });
+const storm100k = sections.storm?.json.summary.find((s) => s.events === 100_000) ?? sections.storm?.json.summary.at(-1);
+if (storm100k) {
+  goal('storm throughput', '≥ 50,000 events/s', `${storm100k.hotplugdEventsPerSecond} events/s (${storm100k.events} events)`, storm100k.hotplugdEventsPerSecond >= 50_000);
+  goal('storm vs udevd', '≥ 10×', `${storm100k.ratio}×`, storm100k.ratio >= 10);
+  goal('events lost by hotplugd', '0', String(storm100k.hotplugdLost), storm100k.hotplugdLost === 0);
+  goal('peak RSS during the storm', '< 80 MB', `${storm100k.hotplugdPeakRssMiB} MiB`, storm100k.hotplugdPeakRssMiB * 1.048576 < 80);
+}
+const hotplugdLatency = sections.latency?.json.results.find((r) => r.daemon === 'hotplugd');
+if (hotplugdLatency) goal('latency p99 at 1,000 events/s', '< 5 ms', `${hotplugdLatency.passedOn.p99Ms} ms`, hotplugdLatency.passedOn.p99Ms < 5);
+if (sections.memory) goal('RSS growth over repeated storms', 'none', `${sections.memory.json.growthMiBPerStorm} MiB per storm`, sections.memory.json.growthMiBPerStorm < 0.5);
+if (sections.coldplug) goal('coldplug vs udevd trigger+settle', '≥ 5× faster', `${sections.coldplug.json.ratio}× from exec; ${sections.coldplug.json.coldplugOnlyRatio}× coldplug alone`, sections.coldplug.json.ratio >= 5);
+if (sections.startup) goal('start-up to READY', '< 300 ms', `${sections.startup.json.medianReadyMs} ms`, sections.startup.json.medianReadyMs < 300);
+
+const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+const header = `# hotplugd benchmarks
+
+${new Date().toISOString()}: Node.js ${process.version}, Linux ${release()}, ${cpus().length} × ${cpuModel}. Each
+section ran hotplugd and systemd-udevd (Debian's udev, default rules) on this machine in this run.
+
+| goal | target | measured | met |
+|---|---|---|---|
+${goals.map((g) => `| ${g.name} | ${g.target} | ${g.value} | ${g.met ? 'yes' : '**no**'} |`).join('\n')}`;
+const report = [header, ...Object.values(sections).map((s) => s.markdown)].join('\n\n');
+writeFileSync(join(RESULTS, 'report.md'), `${report}\n`);
+writeFileSync(join(RESULTS, 'report.json'), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, kernel: release(), cpus: cpus().length, goals, sections: Object.fromEntries(Object.entries(sections).map(([k, v]) => [k, v.json])) }, null, 2)}\n`);
+console.log(`\n${header}\n\nFull report: bench/results/report.md (and report.json)`);

@@ -1,0 +1,39 @@
+// Coldplug after READY, as udevd's trigger service does after udevd is up: systemd and
+// clients need not wait for a walk of all of sysfs. The kernel socket is already bound
+// (nothing sent meanwhile is lost) but is read only once the coldplug events are queued,
+// so a device's kernel events always come after its coldplug `add`.
+import type { Logger } from '../log.js';
+import type { Uevent } from '../uevent/event.js';
+import type { Sysfs } from '../uevent/sysfs.js';
+import type { DeviceRegistry } from './registry.js';
+
+export interface ColdplugParts {
+  sysfs: Sysfs;
+  registry: DeviceRegistry;
+  log: Logger;
+  enabled: boolean;
+  push(event: Uevent): void;
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<unknown>;
+  stopping(): boolean;
+}
+
+/** Seeds the registry and queues an `add` per device; logs when they have all been processed. */
+export function coldplug(parts: ColdplugParts): number {
+  const started = performance.now();
+  parts.registry.seed(parts.sysfs);
+  if (!parts.enabled || parts.stopping()) return 0;
+  const now = Date.now();
+  let queued = 0;
+  for (const devpath of parts.sysfs.enumerate()) {
+    const event = parts.sysfs.synthesizeEvent(devpath, 'add', 'coldplug', now);
+    if (event) {
+      parts.push(event);
+      queued++;
+    }
+  }
+  void parts.idle().then(() => {
+    parts.log.info({ coldplugged: queued, durationMs: Math.round(performance.now() - started) }, 'Coldplug finished');
+  });
+  return queued;
+}

@@ -22,6 +22,9 @@ const USB_DEVICE_NAME = /^(?:usb\d+|\d+-\d+(?:\.\d+)*)$/;
 
 /** The devpath of the USB device an event's devpath is at or below, if any. */
 export function usbDevicePath(devpath: string): string | undefined {
+  // Every USB device sits below its root hub (usbN): other devices need no closer look,
+  // and an i2c client named like a port (0-0050) is not taken for one.
+  if (!devpath.includes('/usb')) return undefined;
   const parts = devpath.split('/');
   for (let i = parts.length - 1; i > 0; i--) {
     if (USB_DEVICE_NAME.test(parts[i]!)) return parts.slice(0, i + 1).join('/');

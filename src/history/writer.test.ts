@@ -93,6 +93,7 @@ describe('device identities', () => {
     expect(usbDevicePath('/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1.4/1-1.4:1.0')).toBe('/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1.4');
     expect(usbDevicePath('/devices/pci0000:00/0000:00:14.0/usb1')).toBe('/devices/pci0000:00/0000:00:14.0/usb1');
     expect(usbDevicePath('/devices/virtual/net/lo')).toBeUndefined();
+    expect(usbDevicePath('/devices/platform/i2c_designware.0/i2c-0/0-0050')).toBeUndefined();
   });
 
   it('knows a stick by vendor:product:serial in any port, even on remove after its attributes are gone', () => {

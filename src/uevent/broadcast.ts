@@ -92,16 +92,23 @@ export interface BroadcastEvent {
   tags: readonly string[];
 }
 
+// Both datagrams are built in one buffer that is reused: the broadcaster sends them before
+// it builds the next, and a storm then costs no allocation per event for them.
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
 /**
  * The two datagrams for one event, sharing one buffer: the libudev one (header sizes in
  * host order, hashes in network order) and the kernel-format one (`ACTION@DEVPATH\0`).
+ * They are views of a reused buffer, valid until the next call: send them at once.
  */
 export function broadcastMessages(event: BroadcastEvent): { libudev: Buffer; kernel: Buffer } {
   const properties = propertiesText(event.properties);
   const header = `${event.action}@${event.devpath}\0`;
-  const propertiesLength = Buffer.byteLength(properties);
-  const headerLength = Buffer.byteLength(header);
-  const buffer = Buffer.allocUnsafe(LIBUDEV_HEADER_BYTES + propertiesLength + headerLength + propertiesLength);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit; the properties are there twice.
+  const worstCase = LIBUDEV_HEADER_BYTES + 3 * (2 * properties.length + header.length);
+  if (worstCase > scratch.length) scratch = Buffer.allocUnsafe(worstCase);
+  const buffer = scratch;
+  const propertiesLength = buffer.write(properties, LIBUDEV_HEADER_BYTES, 'utf8');
   buffer.write('libudev\0', 0, 'latin1');
   buffer.writeUInt32BE(LIBUDEV_MAGIC, 8);
   const writeHost = (value: number, offset: number) => (HOST_LITTLE_ENDIAN ? buffer.writeUInt32LE(value, offset) : buffer.writeUInt32BE(value, offset));
@@ -113,12 +120,11 @@ export function broadcastMessages(event: BroadcastEvent): { libudev: Buffer; ker
   const [hi, lo] = event.tags.length > 0 ? tagBloom(event.tags) : [0, 0];
   buffer.writeUInt32BE(hi, 32);
   buffer.writeUInt32BE(lo, 36);
-  buffer.write(properties, LIBUDEV_HEADER_BYTES, 'utf8');
   const kernelStart = LIBUDEV_HEADER_BYTES + propertiesLength;
-  buffer.write(header, kernelStart, 'utf8');
-  buffer.write(properties, kernelStart + headerLength, 'utf8');
-  return { libudev: buffer.subarray(0, kernelStart), kernel: buffer.subarray(kernelStart) };
+  const headerLength = buffer.write(header, kernelStart, 'utf8');
+  buffer.copy(buffer, kernelStart + headerLength, LIBUDEV_HEADER_BYTES, kernelStart);
+  return { libudev: buffer.subarray(0, kernelStart), kernel: buffer.subarray(kernelStart, kernelStart + headerLength + propertiesLength) };
 }
 
-export const libudevMessage = (event: BroadcastEvent): Buffer => broadcastMessages(event).libudev;
-export const kernelFormatMessage = (event: BroadcastEvent): Buffer => broadcastMessages(event).kernel;
+export const libudevMessage = (event: BroadcastEvent): Buffer => Buffer.from(broadcastMessages(event).libudev);
+export const kernelFormatMessage = (event: BroadcastEvent): Buffer => Buffer.from(broadcastMessages(event).kernel);

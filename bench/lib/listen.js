@@ -17,8 +17,8 @@ const arrivals = {};
 
 function finish() {
   socket.close();
-  process.stdout.write(`${JSON.stringify({ received, overflows, firstNs: String(firstNs ?? 0), lastNs: String(lastNs ?? 0), arrivals })}\n`);
-  process.exit(0);
+  // Exit only once written: a pipe takes a large result in several writes.
+  process.stdout.write(`${JSON.stringify({ received, overflows, firstNs: String(firstNs ?? 0), lastNs: String(lastNs ?? 0), arrivals })}\n`, () => process.exit(0));
 }
 
 const socket = new KernelSocket(

@@ -94,7 +94,7 @@ export function lines(child, stream = child.stdout) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; output:\n${seen.slice(-20).join('\n')}`)), timeoutMs);
         waiters.push({ test, resolve: (line) => (clearTimeout(timer), resolve(line)) });
-        child.once('exit', (code) => reject(new Error(`${what}: the process exited (${code}) first; output:\n${seen.slice(-20).join('\n')}`)));
+        child.once('close', (code) => reject(new Error(`${what}: the process exited (${code}) first; output:\n${seen.slice(-20).join('\n')}`)));
       });
     },
   };

@@ -8,8 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evaluate } from '../dist/rules/evaluate.js';
-import { loadRules } from '../dist/rules/load.js';
+import { evaluate } from '../dist/engine/evaluate.js';
+import { loadRules } from '../dist/frontends/load.js';
 import { createProperties, eventFromProperties } from '../dist/uevent/event.js';
 import { Sysfs } from '../dist/uevent/sysfs.js';
 import { AncestorCache } from '../dist/uevent/ancestors.js';

@@ -5,5 +5,6 @@ export { parseUevent, REJECT_REASONS, type ParseResult, type RejectReason } from
 export { KernelUeventSource, type SourceCounters } from './uevent/source.js';
 export { Sysfs, DeviceView } from './uevent/sysfs.js';
 export { Daemon, type DaemonOptions } from './daemon/daemon.js';
-export { openHistoryDb, defaultDbPath } from './history/db.js';
+export { openHistoryDb } from './history/db.js';
 export { listEvents, listIncidents, type EventRecord, type IncidentRecord } from './history/store.js';
+export { defaultDbPath } from './defaults.js';

@@ -2,7 +2,7 @@
 // blkid program in probe mode (`blkid -p -o udev`), whose output is udev's own
 // ID_FS_* / ID_PART_* properties. It reads the device, so it runs like an import program.
 import { existsSync } from 'node:fs';
-import type { Builtin } from './types.js';
+import type { Builtin } from '../rules/builtin.js';
 
 const CANDIDATES = ['/usr/sbin/blkid', '/sbin/blkid', '/usr/bin/blkid', '/bin/blkid'];
 let found: string | null | undefined;

@@ -1,7 +1,7 @@
 // The device and its ancestors as builtins walk them, each with its subsystem and devtype
 // (the event's own values for the device itself, sysfs for the ancestors).
 import type { DeviceView } from '../uevent/sysfs.js';
-import type { BuiltinContext } from './types.js';
+import type { BuiltinContext } from '../rules/builtin.js';
 
 export interface ChainLink {
   view: DeviceView;

@@ -4,9 +4,9 @@
 // pattern so a lookup tests only patterns that can match.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fnmatchRegExp } from '../rules/fnmatch.js';
+import { fnmatchRegExp } from '../text/fnmatch.js';
 import { deviceChain } from './device-chain.js';
-import type { Builtin } from './types.js';
+import type { Builtin } from '../rules/builtin.js';
 
 export const HWDB_DIRS = ['/etc/udev/hwdb.d', '/run/udev/hwdb.d', '/usr/local/lib/udev/hwdb.d', '/usr/lib/udev/hwdb.d'];
 const PREFIX = 8;

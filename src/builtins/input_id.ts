@@ -3,7 +3,7 @@
 import { arch } from 'node:os';
 import type { DeviceView } from '../uevent/sysfs.js';
 import { deviceChain } from './device-chain.js';
-import type { Builtin } from './types.js';
+import type { Builtin } from '../rules/builtin.js';
 
 const WORD_BITS = ['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64', 'mips64el'].includes(arch()) ? 64n : 32n;
 

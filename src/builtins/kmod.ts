@@ -1,6 +1,6 @@
 // kmod: `RUN{builtin}+="kmod load $env{MODALIAS}"` loads modules by alias; hotplugd hands
 // them to its module loader (modprobe, after the rules), which records each outcome.
-import type { Builtin } from './types.js';
+import type { Builtin } from '../rules/builtin.js';
 
 export const kmod: Builtin = {
   name: 'kmod',

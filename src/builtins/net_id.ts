@@ -2,7 +2,7 @@
 // ID_NET_NAME_ONBOARD (eno1) and ID_NET_NAME_PATH (enp2s0, enp0s20f0u2), for rules that
 // rename interfaces with NAME="$env{ID_NET_NAME_PATH}".
 import { deviceChain, type ChainLink } from './device-chain.js';
-import type { Builtin } from './types.js';
+import type { Builtin } from '../rules/builtin.js';
 
 // ARPHRD_* → name prefix.
 const PREFIXES: Record<number, string> = { 1: 'en', 32: 'ib', 256: 'sl' };

@@ -1,7 +1,7 @@
 // path_id: ID_PATH, the device's place on the machine's buses (pci-0000:00:14.0-usb-0:2:1.0,
 // pci-0000:00:1f.2-scsi-0:0:0:0), so by-path links survive a change of disk or serial.
 import { deviceChain, skipSubsystem, type ChainLink } from './device-chain.js';
-import type { Builtin } from './types.js';
+import type { Builtin } from '../rules/builtin.js';
 
 /** udev's SCSI name: host:channel:target:lun, the host counted from the lowest host on the same adapter. */
 function scsiElement(chain: ChainLink[], at: number): { element: string; hostIndex: number } | undefined {

@@ -6,7 +6,7 @@ import { inputId } from './input_id.js';
 import { kmod } from './kmod.js';
 import { netId } from './net_id.js';
 import { pathId } from './path_id.js';
-import type { Builtin } from './types.js';
+import type { Builtin } from '../rules/builtin.js';
 import { unsupported } from './unsupported.js';
 import { usbId } from './usb_id.js';
 

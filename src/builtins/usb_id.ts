@@ -1,9 +1,9 @@
 // usb_id: the identity of the USB device above the event's device: ID_VENDOR, ID_MODEL,
 // ID_SERIAL (for /dev/serial/by-id and /dev/disk/by-id), ID_TYPE, ID_USB_INTERFACES...
 // Every string comes from the device's firmware, so each is cleaned or \x-escaped.
-import { replaceChars, replaceWhitespace } from '../rules/udev/escape.js';
+import { replaceChars, replaceWhitespace } from '../text/escape.js';
 import { deviceChain, type ChainLink } from './device-chain.js';
-import type { Builtin } from './types.js';
+import type { Builtin } from '../rules/builtin.js';
 
 const INTERFACE_TYPES: Record<number, string> = { 1: 'audio', 3: 'hid', 5: 'physical', 6: 'media', 7: 'printer', 8: 'storage', 9: 'hub', 0x0e: 'video' };
 const STORAGE_SUBTYPES: Record<number, string> = { 1: 'rbc', 2: 'atapi', 3: 'tape', 4: 'floppy', 6: 'scsi' };

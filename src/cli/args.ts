@@ -1,8 +1,7 @@
 // Shared argument handling: parseArgs with errors a person can act on, and help text.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseDurationMs } from '../duration.js';
 import { HotplugError } from '../errors.js';
-import { parseSizeBytes, parseTimeArg } from '../history/time.js';
+import { MAX_TIMEOUT_MS, parseDurationMs, parseSizeBytes, parseTimeArg } from '../text/units.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -65,7 +64,7 @@ export function parsePositiveInt(command: string, name: string, value: string | 
 /** Durations such as 500ms, 30s, 2m (a bare number is seconds). */
 export function parseDuration(command: string, name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const ms = parseDurationMs(value);
+  const ms = parseDurationMs(value, MAX_TIMEOUT_MS);
   if (ms === undefined) {
     throw new HotplugError('EUSAGE', `hotplugd ${command}: --${name} expects a duration such as 500ms, 30s or 2m, got ${JSON.stringify(value)}`);
   }

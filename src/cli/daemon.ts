@@ -1,16 +1,17 @@
+import { defaultDbPath, defaultControlPath } from '../defaults.js';
 import { Daemon, DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/daemon.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
 import { loadAccounts } from '../rules/accounts.js';
-import { UDEV_RULES_DIRS } from '../rules/load.js';
-import { defaultDbPath } from '../history/db.js';
+import { UDEV_RULES_DIRS } from '../defaults.js';
+
 import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
-import { parseSizeBytes, parseSpanMs } from '../history/time.js';
+import { parseDurationMs, parseSizeBytes } from '../text/units.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { HotplugError } from '../errors.js';
 import { parseByteSize, parseCommandArgs, parseDuration, parsePositiveInt, type Command } from './args.js';
-import { DEFAULT_RULES_DIRS } from './paths.js';
-import { defaultControlPath } from '../daemon/control.js';
+import { DEFAULT_RULES_DIRS } from '../defaults.js';
+
 
 const usage = `Usage: hotplugd daemon [options]
 
@@ -208,7 +209,7 @@ function parseRetention(values: { 'history-max-age'?: string; 'history-max-rows'
     return value;
   };
   return {
-    maxAgeMs: limit('history-max-age', values['history-max-age'], DEFAULT_RETENTION.maxAgeMs, parseSpanMs, 'a span such as 90d or 36h'),
+    maxAgeMs: limit('history-max-age', values['history-max-age'], DEFAULT_RETENTION.maxAgeMs, parseDurationMs, 'a span such as 90d or 36h'),
     maxRows: limit('history-max-rows', values['history-max-rows'], undefined, (t) => (/^\d+$/.test(t) && Number(t) > 0 ? Number(t) : undefined), 'a whole number above 0'),
     maxBytes: limit('history-max-size', values['history-max-size'], DEFAULT_RETENTION.maxBytes, parseSizeBytes, 'a size such as 200M'),
   };

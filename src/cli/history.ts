@@ -1,4 +1,5 @@
-import { defaultDbPath, openHistoryDb, type HistoryDb } from '../history/db.js';
+import { defaultDbPath } from '../defaults.js';
+import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { listIncidents } from '../history/store.js';
 import { lastEventId, queryEvents, resolveDevice, type HistoryFilter, type HistoryRecord } from '../history/query.js';
 import { HotplugError } from '../errors.js';

@@ -1,6 +1,7 @@
+import { defaultDbPath } from '../defaults.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultDbPath, openHistoryDb, type HistoryDb } from '../history/db.js';
+import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { usbDevicePath } from '../history/devices.js';
 import { queryEvents, resolveDevice, type DeviceRecord, type HistoryRecord } from '../history/query.js';
 import { toProcessedRecord, type EventRow, type ProcessedRecord } from '../history/store.js';

@@ -1,5 +1,6 @@
+import { defaultControlPath } from '../defaults.js';
 import picomatch from 'picomatch';
-import { defaultControlPath, streamControlRequest } from '../daemon/control.js';
+import { streamControlRequest } from '../daemon/control.js';
 import type { ProcessedRecord } from '../history/store.js';
 import type { Uevent } from '../uevent/event.js';
 import { KernelUeventSource } from '../uevent/source.js';

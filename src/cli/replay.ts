@@ -1,10 +1,11 @@
+import { defaultDbPath } from '../defaults.js';
 // `hotplugd test --replay`: recorded events evaluated against two rule sets (the ones in
 // use and the proposed ones), listing the events whose plan would change, and how.
 import { existsSync } from 'node:fs';
-import { defaultDbPath, openHistoryDb } from '../history/db.js';
+import { openHistoryDb } from '../history/db.js';
 import { queryEvents, type HistoryFilter } from '../history/query.js';
-import { evaluate } from '../rules/evaluate.js';
-import { loadRules } from '../rules/load.js';
+import { evaluate } from '../engine/evaluate.js';
+import { loadRules } from '../frontends/load.js';
 import { formatDiagnostic } from '../rules/model.js';
 import type { RuleSet } from '../rules/ruleset.js';
 import { diffPlans, planDigest, type PlanChange } from '../rules/plan-diff.js';
@@ -14,7 +15,7 @@ import { HotplugError } from '../errors.js';
 import { parseTimeOption } from './args.js';
 import { deviceFilter } from './history.js';
 import { localTime, printable, writeLine } from './output.js';
-import { DEFAULT_RULES_DIRS } from './paths.js';
+import { DEFAULT_RULES_DIRS } from '../defaults.js';
 
 export interface ReplayOptions {
   db?: string | undefined;

@@ -1,10 +1,10 @@
 // `hotplugd rules check`: the linter.
 import { statSync } from 'node:fs';
 import { formatDiagnostic, type Diagnostic } from '../rules/model.js';
-import { lintRuleSet } from '../rules/lint.js';
-import { loadRules, loadRulesAndFiles, type LoadResult } from '../rules/load.js';
+import { lintRuleSet } from '../frontends/lint.js';
+import { loadRules, loadRulesAndFiles, type LoadResult } from '../frontends/load.js';
 import { parseCommandLine, usageError, type Command } from './args.js';
-import { DEFAULT_RULES_DIRS } from './paths.js';
+import { DEFAULT_RULES_DIRS } from '../defaults.js';
 
 const usage = `Usage: hotplugd rules check [options] [PATH...]
 

@@ -1,4 +1,5 @@
-import { defaultDbPath, openHistoryDb } from '../history/db.js';
+import { defaultDbPath } from '../defaults.js';
+import { openHistoryDb } from '../history/db.js';
 import { resolveDevice, type DeviceRecord } from '../history/query.js';
 import { devicesWithSessions, humanDuration, pairSessions, plugEvents, type Session } from '../history/sessions.js';
 import { HotplugError } from '../errors.js';

@@ -1,5 +1,6 @@
+import { defaultControlPath } from '../defaults.js';
 // `hotplugd status`: what the running daemon is doing.
-import { defaultControlPath, sendControlRequest } from '../daemon/control.js';
+import { sendControlRequest } from '../daemon/control.js';
 import type { RuleMetricsRow } from '../daemon/metrics.js';
 import { parseCommandArgs, type Command } from './args.js';
 

@@ -2,13 +2,13 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createProperties, eventFromProperties, type Uevent } from '../uevent/event.js';
 import { Sysfs } from '../uevent/sysfs.js';
-import { evaluate } from '../rules/evaluate.js';
-import { loadRules } from '../rules/load.js';
+import { evaluate } from '../engine/evaluate.js';
+import { loadRules } from '../frontends/load.js';
 import { formatDiagnostic, formatLocation } from '../rules/model.js';
 import { evaluationToJson, type Evaluation } from '../rules/plan.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
 import { replay } from './replay.js';
-import { DEFAULT_RULES_DIRS } from './paths.js';
+import { DEFAULT_RULES_DIRS } from '../defaults.js';
 
 const usage = `Usage: hotplugd test [options] (DEVPATH | --event FILE)
        hotplugd test --replay --rules-dir DIR... [replay options]

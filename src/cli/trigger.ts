@@ -1,5 +1,6 @@
+import { defaultControlPath } from '../defaults.js';
 import { randomUUID } from 'node:crypto';
-import { defaultControlPath, streamControlRequest } from '../daemon/control.js';
+import { streamControlRequest } from '../daemon/control.js';
 import { HotplugError } from '../errors.js';
 import type { ProcessedRecord } from '../history/store.js';
 import { Sysfs } from '../uevent/sysfs.js';

@@ -1,6 +1,6 @@
 // What each control command does. Read-only ones (status, settle, subscribe, wait)
 // are open to the control group; the rest need root.
-import { parseDurationMs } from '../duration.js';
+import { parseTimeArg } from '../text/units.js';
 import { cursorForTime } from '../history/store.js';
 import { isLogLevel, LOG_LEVELS } from '../log.js';
 import type { ControlCommand, ControlReply, ControlRequest } from './control.js';
@@ -29,11 +29,10 @@ function cursor(daemon: Daemon, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
   if (typeof value === 'string') {
-    const ago = /^\d+(\.\d+)?(ms|s|m|h)$/.test(value) ? parseDurationMs(value) : undefined;
-    const time = ago !== undefined ? Date.now() - ago : Date.parse(value);
-    if (!Number.isNaN(time)) return cursorForTime(daemon.historyDb, time);
+    const time = parseTimeArg(value);
+    if (time !== undefined) return cursorForTime(daemon.historyDb, time);
   }
-  throw new Error(`cursor: expected a history id, a time (ISO 8601) or a duration ago such as "10m"; got ${JSON.stringify(value)}`);
+  throw new Error(`cursor: expected a history id, a time (ISO 8601, today, yesterday) or a duration ago such as "10m" or "2d"; got ${JSON.stringify(value)}`);
 }
 
 export function controlCommands(daemon: Daemon): Record<string, ControlCommand> {

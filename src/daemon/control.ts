@@ -5,19 +5,12 @@
 // read-only commands, nobody else anything.
 import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { HotplugError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isSupplementaryMember } from '../rules/accounts.js';
 import { peerCredentials, type PeerCredentials } from './native.js';
 
-/** /run/hotplugd/control.sock as root; for other users, under their runtime directory. */
-export function defaultControlPath(): string {
-  if (process.getuid?.() === 0) return '/run/hotplugd/control.sock';
-  const runtime = process.env.XDG_RUNTIME_DIR || join(tmpdir(), `hotplugd-${process.getuid?.() ?? 'user'}`);
-  return join(runtime, 'hotplugd', 'control.sock');
-}
 export const MAX_REQUEST_BYTES = 64 * 1024;
 /** A client has this long to send its request line. */
 const REQUEST_TIMEOUT_MS = 10_000;

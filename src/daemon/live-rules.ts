@@ -4,7 +4,7 @@
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { Accounts } from '../rules/accounts.js';
-import { loadRules, type LoadResult } from '../rules/load.js';
+import { loadRules, type LoadResult } from '../frontends/load.js';
 import { formatDiagnostic, type Diagnostic } from '../rules/model.js';
 import { RuleSet } from '../rules/ruleset.js';
 

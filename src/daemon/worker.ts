@@ -10,7 +10,7 @@ import { describeError } from '../errors.js';
 import type { HistoryWriter } from '../history/writer.js';
 import type { DeviceIdentities } from '../history/devices.js';
 import type { Logger } from '../log.js';
-import { evaluateSteps, type ImportRequest, type ImportResult } from '../rules/evaluate.js';
+import { evaluateSteps, type ImportRequest, type ImportResult } from '../engine/evaluate.js';
 import { ruleOrigin, type Evaluation, type Plan } from '../rules/plan.js';
 import type { AncestorCache } from '../uevent/ancestors.js';
 import type { Uevent } from '../uevent/event.js';

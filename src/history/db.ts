@@ -1,8 +1,7 @@
 // Opening the history database: WAL, pragmas, and migrations by PRAGMA user_version.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { HotplugError } from '../errors.js';
 import { backfillDevices } from './backfill.js';
 
@@ -94,12 +93,6 @@ const MIGRATIONS: readonly (string | ((db: HistoryDb) => void))[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** `/var/lib/hotplugd/history.db` for root, else under `$XDG_STATE_HOME` (~/.local/state). */
-export function defaultDbPath(): string {
-  if (process.getuid?.() === 0) return '/var/lib/hotplugd/history.db';
-  const state = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
-  return join(state, 'hotplugd', 'history.db');
-}
 
 /** Opens (creating if needed) and migrates the history database. */
 export function openHistoryDb(path: string, options: { readonly?: boolean } = {}): HistoryDb {

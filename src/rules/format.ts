@@ -1,6 +1,6 @@
 // Substitutions in assigned values and program arguments: udev's `$kernel`/`%k` set,
 // driven by one table, compiled once at load time into literal and substitution parts.
-import { replaceWhitespace } from './udev/escape.js';
+import { replaceWhitespace } from '../text/escape.js';
 
 /** udev's substitutions: long name, `%` letter, and whether it takes a `{argument}`. */
 export const SUBSTITUTIONS = [

@@ -9,10 +9,10 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ActionExecutor } from '../../src/actions/execute.js';
 import { loadAccounts, type Accounts } from '../../src/rules/accounts.js';
-import { evaluate, type ImportRequest, type ImportResult } from '../../src/rules/evaluate.js';
+import { evaluate, type ImportRequest, type ImportResult } from '../../src/engine/evaluate.js';
 import { RuleSet } from '../../src/rules/ruleset.js';
 import { machineView, type DeviceDatabase } from '../../src/rules/system-view.js';
-import { compileUdevRules } from '../../src/rules/udev/compile.js';
+import { compileUdevRules } from '../../src/frontends/udev/compile.js';
 import { Sysfs } from '../../src/uevent/sysfs.js';
 import { SHARED } from '../helpers/fixtures.js';
 

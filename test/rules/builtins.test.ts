@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { builtin, builtinNames } from '../../src/builtins/registry.js';
 import { Hwdb, useHwdb } from '../../src/builtins/hwdb.js';
-import type { BuiltinContext } from '../../src/builtins/types.js';
+import type { BuiltinContext } from '../../src/rules/builtin.js';
 import { Sysfs } from '../../src/uevent/sysfs.js';
 import { prepareSysfs } from '../conformance/udev-harness.js';
 

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadRules } from '../../src/rules/load.js';
+import { loadRules } from '../../src/frontends/load.js';
 import { staticAccounts } from '../../src/rules/accounts.js';
 import { CLI, makeTempDir } from '../helpers/netns.js';
 

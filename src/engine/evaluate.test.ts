@@ -6,10 +6,10 @@ import { buildFakeSysfs, type FakeSysfs } from '../../test/helpers/fake-sysfs.js
 import { loadUeventFixtures } from '../../test/helpers/fixtures.js';
 import { createProperties, eventFromProperties } from '../uevent/event.js';
 import { Sysfs } from '../uevent/sysfs.js';
-import { staticAccounts } from './accounts.js';
+import { staticAccounts } from '../rules/accounts.js';
 import { evaluate, type ImportRequest } from './evaluate.js';
-import { RuleSet } from './ruleset.js';
-import { compileYamlRules } from './yaml.js';
+import { RuleSet } from '../rules/ruleset.js';
+import { compileYamlRules } from '../frontends/yaml.js';
 
 const ACCOUNTS = staticAccounts({ root: 0 }, { root: 0, dialout: 20 });
 const USBDEV = '/devices/pci0000:00/0000:00:08.1/0000:04:00.3/usb1/1-2/1-2.2';
@@ -295,7 +295,7 @@ describe('index', () => {
 
 describe('the index is only a shortcut', () => {
   it('gives the same plans and matched rules as looking at every rule, on every recorded event', async () => {
-    const { loadRules } = await import('./load.js');
+    const { loadRules } = await import('../frontends/load.js');
     const { mergeSysfs } = await import('../../test/helpers/fake-sysfs.js');
     const { AncestorCache } = await import('../uevent/ancestors.js');
     const fixtures = loadUeventFixtures();

@@ -4,9 +4,9 @@
 // order: matches before assignments, cheap matches before parents, programs and imports.
 import { basename } from 'node:path';
 import { isBuiltin } from '../../builtins/registry.js';
-import type { Accounts } from '../accounts.js';
-import { compileTemplate, type Template } from '../format.js';
-import type { Assignment, Condition, Diagnostic, ParentCondition, Rule, SourceLocation } from '../model.js';
+import type { Accounts } from '../../rules/accounts.js';
+import { compileTemplate, type Template } from '../../rules/format.js';
+import type { Assignment, Condition, Diagnostic, ParentCondition, Rule, SourceLocation } from '../../rules/model.js';
 import { compileUdevMatcher } from './match.js';
 import { logicalLines, parseRule, type UdevToken } from './syntax.js';
 

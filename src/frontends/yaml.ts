@@ -2,10 +2,10 @@
 // is collected with file:line:column; a rule with an error is dropped, the rest load.
 import { basename } from 'node:path';
 import type { Node } from 'yaml';
-import { parseDurationMs } from '../duration.js';
-import type { Accounts } from './accounts.js';
-import { compileTemplate, TemplateError, type Template } from './format.js';
-import { compileValueMatcher, type ValueMatcher } from './match.js';
+import { MAX_TIMEOUT_MS, parseDurationMs } from '../text/units.js';
+import type { Accounts } from '../rules/accounts.js';
+import { compileTemplate, TemplateError, type Template } from '../rules/format.js';
+import { compileValueMatcher, type ValueMatcher } from '../rules/match.js';
 import {
   DEVICE_FIELDS,
   PARENT_FIELDS,
@@ -19,7 +19,7 @@ import {
   type RestartPolicy,
   type Rule,
   RESTART_POLICIES,
-} from './model.js';
+} from '../rules/model.js';
 import { YamlReader, isMap, isSeq, type YamlNode } from './yaml-nodes.js';
 
 const TOP_KEYS = ['rules'] as const;
@@ -379,7 +379,7 @@ class RuleCompiler {
 
   #timeout(node: YamlNode): number | undefined {
     const text = this.#reader.string(node, 'timeout');
-    const ms = text === undefined ? undefined : parseDurationMs(text);
+    const ms = text === undefined ? undefined : parseDurationMs(text, MAX_TIMEOUT_MS);
     if (ms !== undefined) return ms;
     if (text !== undefined) this.#reader.error(node, `timeout: expected a duration such as "30s", "500ms" or "2m" (at most 24 h), got "${text}"`);
     return undefined;

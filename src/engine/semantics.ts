@@ -1,16 +1,16 @@
 // What udev rules mean where they differ from hotplugd's own: substitutions ($id and
 // $driver follow the parent the rules matched, $attr values are sanitised), TEST paths,
 // and the assignments with udev's escaping, final values and per-rule options.
-import type { DeviceView } from '../../uevent/sysfs.js';
-import { builtin } from '../../builtins/registry.js';
-import type { BuiltinContext, BuiltinOutcome } from '../../builtins/types.js';
-import type { EvaluationInput } from '../evaluate.js';
-import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Template } from '../format.js';
-import type { Assignment, Condition, DeviceField } from '../model.js';
-import { isNetName, isSafeRelativePath } from '../names.js';
-import type { Plan } from '../plan.js';
-import type { SystemView } from '../system-view.js';
-import { ALLOWED_IN_INPUT, isValidTag, normalizeDevlink, replaceChars, splitCommand } from './escape.js';
+import type { DeviceView } from '../uevent/sysfs.js';
+import { builtin } from '../builtins/registry.js';
+import type { BuiltinContext, BuiltinOutcome } from '../rules/builtin.js';
+import type { EvaluationInput } from './evaluate.js';
+import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Template } from '../rules/format.js';
+import type { Assignment, Condition, DeviceField } from '../rules/model.js';
+import { isNetName, isSafeRelativePath } from '../text/names.js';
+import type { Plan } from '../rules/plan.js';
+import type { SystemView } from '../rules/system-view.js';
+import { ALLOWED_IN_INPUT, isValidTag, normalizeDevlink, replaceChars, splitCommand } from '../text/escape.js';
 
 /** The evaluation state udev semantics read and change (implemented by the evaluator). */
 export interface UdevState extends SubstitutionSource {

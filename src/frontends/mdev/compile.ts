@@ -6,11 +6,11 @@
 // a link at PATH to the node, `!` cannot remove the node, commands run without a shell.
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Accounts } from '../accounts.js';
-import { compileTemplate, type Template } from '../format.js';
-import type { ValueMatcher } from '../match.js';
-import type { Assignment, Condition, Diagnostic, Rule, SourceLocation } from '../model.js';
-import { splitCommand } from '../udev/escape.js';
+import type { Accounts } from '../../rules/accounts.js';
+import { compileTemplate, type Template } from '../../rules/format.js';
+import type { ValueMatcher } from '../../rules/match.js';
+import type { Assignment, Condition, Diagnostic, Rule, SourceLocation } from '../../rules/model.js';
+import { splitCommand } from '../../text/escape.js';
 
 const END_LABEL = 'mdev.conf end';
 const PROGRAM_DIRS = ['/sbin', '/bin', '/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin'];

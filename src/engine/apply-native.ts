@@ -1,10 +1,10 @@
 // hotplugd's own rule language (YAML, and mdev.conf compiled to it): what each assignment
 // does to the plan. Values from devices are escaped for paths and names here.
-import { expandTemplate, type Template } from './format.js';
-import type { Assignment } from './model.js';
-import { isNetName, isSafeRelativePath, isUnitName } from './names.js';
+import { expandTemplate, type Template } from '../rules/format.js';
+import type { Assignment } from '../rules/model.js';
+import { isNetName, isSafeRelativePath, isUnitName } from '../text/names.js';
 import type { ImportRequest } from './evaluate.js';
-import type { UdevState } from './udev/semantics.js';
+import type { UdevState } from './semantics.js';
 
 export function applyNativeAssignment(state: UdevState, a: Assignment, origin: () => string): ImportRequest | undefined {
   if (!state.claimFinal(a.kind, 'final' in a ? a.final : undefined)) return undefined;

@@ -2,8 +2,8 @@
 // duplicate names, files hidden by an override. Errors come from loading itself.
 import { basename } from 'node:path';
 import { KERNEL_ACTIONS } from '../uevent/event.js';
-import type { Condition, Diagnostic, Rule } from './model.js';
-import type { RuleSet } from './ruleset.js';
+import type { Condition, Diagnostic, Rule } from '../rules/model.js';
+import type { RuleSet } from '../rules/ruleset.js';
 
 function warning(at: Diagnostic['at'], message: string, hint?: string): Diagnostic {
   return { severity: 'warning', at, message, ...(hint ? { hint } : {}) };

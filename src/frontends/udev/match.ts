@@ -1,8 +1,8 @@
 // udev's string matching, compiled at load time: `|` separates alternatives (an empty
 // alternative matches an empty value), each a plain string or an fnmatch glob; `""`
 // matches an empty or unset value and `"?*"` a non-empty one; `!=` negates the whole.
-import { fnmatchRegExp, isGlob } from '../fnmatch.js';
-import type { ValueMatcher } from '../match.js';
+import { fnmatchRegExp, isGlob } from '../../text/fnmatch.js';
+import type { ValueMatcher } from '../../rules/match.js';
 
 export interface UdevMatchOptions {
   negate: boolean;

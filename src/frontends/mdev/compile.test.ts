@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createProperties, eventFromProperties } from '../../uevent/event.js';
-import { staticAccounts } from '../accounts.js';
-import { evaluate } from '../evaluate.js';
-import { formatDiagnostic } from '../model.js';
-import { RuleSet } from '../ruleset.js';
+import { staticAccounts } from '../../rules/accounts.js';
+import { evaluate } from '../../engine/evaluate.js';
+import { formatDiagnostic } from '../../rules/model.js';
+import { RuleSet } from '../../rules/ruleset.js';
 import { compileMdevConf } from './compile.js';
 
 const accounts = staticAccounts({ root: 0 }, { root: 0, dialout: 20, disk: 6, video: 44 });

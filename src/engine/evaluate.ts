@@ -3,16 +3,16 @@
 // (a generator step), so the daemon can run them and a dry run can skip them.
 import type { Uevent } from '../uevent/event.js';
 import type { DeviceView } from '../uevent/sysfs.js';
-import type { Accounts } from './accounts.js';
-import { expandTemplate, type SubstitutionName, type SubstitutionSource } from './format.js';
-import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from './model.js';
-import { ruleOrigin, type Evaluation, type Plan, type PlannedImport, type TraceEntry } from './plan.js';
-import { unquote } from './names.js';
-import { selectRules, type IndexedRule, type RuleSet } from './ruleset.js';
+import type { Accounts } from '../rules/accounts.js';
+import { expandTemplate, type SubstitutionName, type SubstitutionSource } from '../rules/format.js';
+import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from '../rules/model.js';
+import { ruleOrigin, type Evaluation, type Plan, type PlannedImport, type TraceEntry } from '../rules/plan.js';
+import { unquote } from '../text/names.js';
+import { selectRules, type IndexedRule, type RuleSet } from '../rules/ruleset.js';
 import { applyNativeAssignment } from './apply-native.js';
-import { NO_SYSTEM, type DeviceDatabase, type SystemView } from './system-view.js';
-import { applyUdevAssignment, udevLookup, udevTest, type UdevState } from './udev/semantics.js';
-import { runImportCondition, type ConditionOutcome } from './udev/imports.js';
+import { NO_SYSTEM, type DeviceDatabase, type SystemView } from '../rules/system-view.js';
+import { applyUdevAssignment, udevLookup, udevTest, type UdevState } from './semantics.js';
+import { runImportCondition, type ConditionOutcome } from './imports.js';
 
 export interface EvaluationInput {
   event: Uevent;

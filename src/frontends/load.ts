@@ -2,10 +2,10 @@
 // of the same name in a lower one; the surviving files apply in file-name order.
 import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadAccounts, type Accounts } from './accounts.js';
-import type { Diagnostic, Rule } from './model.js';
+import { loadAccounts, type Accounts } from '../rules/accounts.js';
+import type { Diagnostic, Rule } from '../rules/model.js';
 import { compileMdevConf } from './mdev/compile.js';
-import { RuleSet, type RuleFile } from './ruleset.js';
+import { RuleSet, type RuleFile } from '../rules/ruleset.js';
 import { compileUdevRules } from './udev/compile.js';
 import { compileYamlRules } from './yaml.js';
 
@@ -13,7 +13,6 @@ import { compileYamlRules } from './yaml.js';
 export const RULE_FILE_EXTENSIONS = ['.yaml', '.yml', '.rules', 'mdev.conf'] as const;
 
 /** udev's rule directories, highest priority first (a file overrides one of the same name below it). */
-export const UDEV_RULES_DIRS = ['/etc/udev/rules.d', '/run/udev/rules.d', '/usr/local/lib/udev/rules.d', '/usr/lib/udev/rules.d', '/lib/udev/rules.d'];
 
 export type RuleFormat = 'yaml' | 'udev' | 'mdev';
 

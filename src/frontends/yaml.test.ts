@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { staticAccounts } from './accounts.js';
-import { formatDiagnostic } from './model.js';
+import { staticAccounts } from '../rules/accounts.js';
+import { formatDiagnostic } from '../rules/model.js';
 import { compileYamlRules } from './yaml.js';
 
 const accounts = staticAccounts({ root: 0, console: 1000 }, { root: 0, dialout: 20, plugdev: 46 });

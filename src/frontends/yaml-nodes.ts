@@ -2,8 +2,8 @@
 // file:line:column. Documents are parsed with the failsafe schema: every scalar is a
 // string, so `idVendor: 0403` keeps its leading zero and `yes` stays "yes".
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
-import type { Diagnostic, SourceLocation } from './model.js';
-import { didYouMean } from './suggest.js';
+import type { Diagnostic, SourceLocation } from '../rules/model.js';
+import { didYouMean } from '../text/suggest.js';
 
 export type YamlNode = Node | null | undefined;
 

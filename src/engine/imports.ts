@@ -1,10 +1,10 @@
 // udev's PROGRAM and IMPORT{...} tests. They change the event (properties, `$result`) and
 // may need a program run by the caller: each returns either its outcome or a request
 // and how to continue once the program's output (or failure) is known.
-import type { ImportRequest, ImportResult } from '../evaluate.js';
-import { fnmatchRegExp } from '../fnmatch.js';
-import type { Condition } from '../model.js';
-import { ALLOWED_IN_INPUT, decodeUntrusted, parseProperties, replaceChars, splitCommand } from './escape.js';
+import type { ImportRequest, ImportResult } from './evaluate.js';
+import { fnmatchRegExp } from '../text/fnmatch.js';
+import type { Condition } from '../rules/model.js';
+import { ALLOWED_IN_INPUT, decodeUntrusted, parseProperties, replaceChars, splitCommand } from '../text/escape.js';
 import { programPath, runBuiltin, udevExpand, type UdevState } from './semantics.js';
 
 export interface ConditionOutcome {

@@ -1,0 +1,41 @@
+// Where things are by default: the one place for roots, directories and paths. Every
+// option that can point elsewhere (a fake sysfs tree in tests, a temp dev root) starts here.
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where device nodes and symlinks live. */
+export const DEV_ROOT = '/dev';
+/** The sysfs mount. */
+export const SYSFS_ROOT = '/sys';
+/** The proc mount (kernel parameters, the command line). */
+export const PROC_ROOT = '/proc';
+/** udev's runtime directory: its database (`data/`, `tags/`) and control socket. */
+export const UDEV_RUNTIME_DIR = '/run/udev';
+/** Where udev rules find programs named without a path. */
+export const UDEV_PROGRAM_DIR = '/usr/lib/udev';
+
+/** The rules.d shipped with the package (one level above src/ or dist/). */
+export const SHIPPED_RULES_DIR = fileURLToPath(new URL('../rules.d', import.meta.url));
+/** Rule directories in override order: a file name in an earlier one hides the same name in later ones. */
+export const DEFAULT_RULES_DIRS = ['/etc/hotplugd/rules.d', '/run/hotplugd/rules.d', SHIPPED_RULES_DIR];
+/** udev's rule directories in override order (`hotplugd daemon --udev`). */
+export const UDEV_RULES_DIRS = ['/etc/udev/rules.d', '/run/udev/rules.d', '/usr/local/lib/udev/rules.d', '/usr/lib/udev/rules.d', '/lib/udev/rules.d'];
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** `/var/lib/hotplugd/history.db` for root, else under `$XDG_STATE_HOME` (~/.local/state). */
+export function defaultDbPath(): string {
+  if (isRoot()) return '/var/lib/hotplugd/history.db';
+  const state = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(state, 'hotplugd', 'history.db');
+}
+
+/** /run/hotplugd/control.sock as root; for other users, under their runtime directory. */
+export function defaultControlPath(): string {
+  if (isRoot()) return '/run/hotplugd/control.sock';
+  const runtime = process.env.XDG_RUNTIME_DIR || join(tmpdir(), `hotplugd-${process.getuid?.() ?? 'user'}`);
+  return join(runtime, 'hotplugd', 'control.sock');
+}

@@ -1,7 +1,5 @@
-import { defaultDbPath } from '../defaults.js';
 // `hotplugd test --replay`: recorded events evaluated against two rule sets (the ones in
 // use and the proposed ones), listing the events whose plan would change, and how.
-import { existsSync } from 'node:fs';
 import { openHistoryDb } from '../history/db.js';
 import { queryEvents, type HistoryFilter } from '../history/query.js';
 import { evaluate } from '../engine/evaluate.js';
@@ -15,7 +13,8 @@ import { HotplugError } from '../errors.js';
 import { parseTimeOption } from './args.js';
 import { deviceFilter } from './history.js';
 import { localTime, printable, writeLine } from './output.js';
-import { DEFAULT_RULES_DIRS } from '../defaults.js';
+import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultDbPath } from '../defaults.js';
+import { machineView } from '../rules/system-view.js';
 
 export interface ReplayOptions {
   db?: string | undefined;
@@ -43,7 +42,8 @@ const show = (value: unknown) => (typeof value === 'string' ? value : JSON.strin
 export async function replay(options: ReplayOptions): Promise<number> {
   const base = loadOrFail(options.baseRulesDirs ?? DEFAULT_RULES_DIRS, 'current');
   const proposed = loadOrFail(options.rulesDirs, 'proposed');
-  const sysfs = new Sysfs(options.sysfs ?? '/sys');
+  const sysfs = new Sysfs(options.sysfs ?? SYSFS_ROOT);
+  const system = machineView(sysfs.root);
   const db = openHistoryDb(options.db ?? defaultDbPath(), { readonly: true });
   let replayed = 0;
   let changed = 0;
@@ -62,9 +62,8 @@ export async function replay(options: ReplayOptions): Promise<number> {
       const input = {
         event,
         device: sysfs.exists(event.devpath) ? sysfs.device(event.devpath) : undefined,
-        devRoot: options.dev ?? '/dev',
-        sysfsMount: sysfs.root,
-        fileExists: existsSync,
+        devRoot: options.dev ?? DEV_ROOT,
+        system,
       };
       const changes = diffPlans(planDigest(evaluate(base, input), record.properties), planDigest(evaluate(proposed, input), record.properties));
       if (changes.length === 0) continue;

@@ -8,7 +8,8 @@ import { formatDiagnostic, formatLocation } from '../rules/model.js';
 import { evaluationToJson, type Evaluation } from '../rules/plan.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
 import { replay } from './replay.js';
-import { DEFAULT_RULES_DIRS } from '../defaults.js';
+import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT } from '../defaults.js';
+import { machineView } from '../rules/system-view.js';
 
 const usage = `Usage: hotplugd test [options] (DEVPATH | --event FILE)
        hotplugd test --replay --rules-dir DIR... [replay options]
@@ -147,7 +148,7 @@ export const testCommand: Command = {
     if (replayOnly) throw usageError('test', `--${replayOnly} goes with --replay`);
     if (positionals.length > 1) throw usageError('test', `expected one DEVPATH, got ${positionals.length}`);
     if ((positionals.length === 1) === (values.event !== undefined)) throw usageError('test', 'give either a DEVPATH or --event FILE');
-    const sysfs = new Sysfs(values.sysfs ?? '/sys');
+    const sysfs = new Sysfs(values.sysfs ?? SYSFS_ROOT);
     let event: Uevent;
     if (values.event !== undefined) event = eventFromFile(values.event, values.action);
     else {
@@ -161,9 +162,8 @@ export const testCommand: Command = {
     const result = evaluate(loaded.ruleSet, {
       event,
       device: sysfs.exists(event.devpath) ? sysfs.device(event.devpath) : undefined,
-      devRoot: values.dev ?? '/dev',
-      sysfsMount: sysfs.root,
-      fileExists: existsSync,
+      devRoot: values.dev ?? DEV_ROOT,
+      system: machineView(sysfs.root),
     });
     if (values.json) console.log(JSON.stringify(evaluationToJson(result), null, 2));
     else printHuman(result);

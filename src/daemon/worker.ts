@@ -90,8 +90,6 @@ export class EventWorker {
         event,
         device: this.#p.sysfs.device(event.devpath, this.#p.ancestors),
         devRoot: this.#p.devRoot,
-        sysfsMount: this.#p.sysfsRoot,
-        fileExists: existsSync,
         system: this.#p.system,
         accounts: this.#p.accounts,
         ...(this.#p.udevDb ? { database: this.#p.udevDb } : {}),

@@ -9,6 +9,7 @@ import { Sysfs } from '../uevent/sysfs.js';
 import { staticAccounts } from '../rules/accounts.js';
 import { evaluate, type ImportRequest } from './evaluate.js';
 import { RuleSet } from '../rules/ruleset.js';
+import { machineView, type SystemView } from '../rules/system-view.js';
 import { compileYamlRules } from '../frontends/yaml.js';
 
 const ACCOUNTS = staticAccounts({ root: 0 }, { root: 0, dialout: 20 });
@@ -42,8 +43,14 @@ function ttyEvent(action = 'add', extra: Record<string, string> = {}) {
   return eventFromProperties(properties, 0, 'kernel');
 }
 
+// The fake tree stands in for /sys; of the rest of the machine only /etc/present exists.
+function fakeMachine(): SystemView {
+  const real = machineView(fake.root);
+  return { ...real, sysfsRoot: '/sys', mode: (p) => (p === '/etc/present' ? 0o100644 : p.startsWith('/sys/') ? real.mode(fake.root + p.slice(4)) : undefined) };
+}
+
 function run(yaml: string, event = ttyEvent(), runImport?: (r: ImportRequest) => { stdout: string } | undefined) {
-  return evaluate(rules(yaml), { event, device: sysfs.device(event.devpath), devRoot: '/dev', sysfsMount: '/sys', fileExists: (p) => p === '/etc/present' }, runImport);
+  return evaluate(rules(yaml), { event, device: sysfs.device(event.devpath), devRoot: '/dev', system: fakeMachine() }, runImport);
 }
 
 /** The failed key of a one-rule set, or 'matched'. */

@@ -1,119 +1,109 @@
-// udev's PROGRAM and IMPORT{...} tests. They change the event (properties, `$result`) and
-// may need a program run by the caller: each returns either its outcome or a request
-// and how to continue once the program's output (or failure) is known.
-import type { ImportRequest, ImportResult } from './evaluate.js';
+// The one import: udev's PROGRAM and IMPORT{program,builtin,file,db,cmdline,parent}, and
+// the YAML `run: import`. It changes the event (properties, `$result`) and may need a
+// program run by the caller: a generator that yields the request and gets the output.
+import { ALLOWED_IN_INPUT, decodeUntrusted, replaceChars, splitCommand } from '../text/escape.js';
 import { fnmatchRegExp } from '../text/fnmatch.js';
-import type { Condition } from '../rules/model.js';
-import { ALLOWED_IN_INPUT, decodeUntrusted, parseProperties, replaceChars, splitCommand } from '../text/escape.js';
-import { programPath, runBuiltin, udevExpand, type UdevState } from './semantics.js';
+import { parseProperties } from '../text/properties.js';
+import type { CommandSpec, ImportOutput, ImportSpec } from '../rules/model.js';
+import type { Builtin, BuiltinOutcome } from '../rules/builtin.js';
+import type { ImportRequest, ImportResult } from './evaluate.js';
+import type { EvaluationState } from './state.js';
 
-export interface ConditionOutcome {
-  passed: boolean;
-  /** A program to run first; `resume` gives the outcome once its result is known. */
-  request?: Omit<ImportRequest, 'rule'>;
-  resume(result: ImportResult): ConditionOutcome;
-}
+type ImportSteps = Generator<ImportRequest, boolean, ImportResult>;
 
-type ImportCondition = Extract<Condition, { kind: 'program' | 'import' }>;
-
-function done(passed: boolean): ConditionOutcome {
-  return { passed, resume: () => done(passed) };
-}
-
-function ask(request: Omit<ImportRequest, 'rule'>, resume: (result: ImportResult) => ConditionOutcome): ConditionOutcome {
-  return { passed: false, request, resume };
-}
-
-function merge(state: UdevState, pairs: Iterable<[string, string]>): boolean {
-  const properties = state.writableProperties();
-  let any = false;
-  for (const [key, value] of pairs) {
-    properties[key] = value;
-    any = true;
+/**
+ * The argv of a command: argument templates substituted one by one, or a command line
+ * substituted and split into words (a program named without an absolute path is found in the program
+ * directory). Undefined, with a warning, when there is nothing to run.
+ */
+export function commandArgv(state: EvaluationState, command: CommandSpec, warn: (message: string) => void): string[] | undefined {
+  if ('argv' in command) {
+    const argv = command.argv.map((t) => state.expand(t));
+    if (argv[0]?.startsWith('/')) return argv;
+    warn(`refused to run "${argv[0] ?? ''}": not an absolute path`);
+    return undefined;
   }
-  return any;
+  const argv = splitCommand(state.expand(command.line));
+  if (argv.length === 0) return undefined;
+  if (!(argv[0] as string).startsWith('/')) argv[0] = `${state.programDir}/${argv[0]}`;
+  return argv;
 }
 
-function programRequest(state: UdevState, argv: string[], purpose: 'import' | 'program'): Omit<ImportRequest, 'rule'> {
-  return { purpose, argv: [programPath(argv[0] as string, state.input.programDir), ...argv.slice(1)], env: state.properties, timeoutMs: undefined };
-}
-
-function output(result: NonNullable<ImportResult>): string {
-  return result.raw ? decodeUntrusted(result.raw) : result.stdout;
-}
-
-export function runImportCondition(state: UdevState, condition: ImportCondition): ConditionOutcome {
-  const expect = condition.expect;
-  if (condition.kind === 'program') {
-    state.result = undefined;
-    const argv = splitCommand(udevExpand(condition.command, state));
-    if (argv.length === 0) return done(!expect);
-    return ask(programRequest(state, argv, 'program'), (result) => {
-      if (result === undefined) return done(!expect);
-      state.result = replaceChars(output(result).replace(/\n+$/, ''), ALLOWED_IN_INPUT);
-      return done(expect);
+/** Runs an in-process builtin; one that needs a program returns it instead. */
+export function runBuiltin(state: EvaluationState, builtin: Builtin, argv: string[]): BuiltinOutcome {
+  try {
+    return builtin.run(argv, {
+      device: state.device, devpath: state.event.devpath, subsystem: state.event.subsystem, action: state.event.action,
+      properties: state.properties, devnode: state.plan.devnode,
     });
+  } catch (error) {
+    return { failed: `builtin ${builtin.name} failed: ${(error as Error).message}` };
   }
-  const value = udevExpand(condition.value, state);
-  switch (condition.source) {
+}
+
+// Runs a program through the caller and takes its output as `output` says; false when it did not run or failed.
+function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string): ImportSteps {
+  const request: ImportRequest = { argv, env: state.properties, timeoutMs, rule };
+  if (output === 'result') state.result = undefined;
+  const result = yield request;
+  state.plan.imports.push({ argv, timeoutMs, rule, ran: result !== undefined });
+  if (result === undefined) return false;
+  const text = result.raw ? decodeUntrusted(result.raw) : result.stdout;
+  if (output === 'result') state.result = replaceChars(text.replace(/\n+$/, ''), ALLOWED_IN_INPUT);
+  else if (output === 'properties-and-result') state.result = text.trim();
+  if (output !== 'result') state.merge(parseProperties(text));
+  return true;
+}
+
+/** Runs one import; true when it ran and (for file, db, cmdline and parent) found something. */
+export function* runImport(state: EvaluationState, spec: ImportSpec, rule: string): ImportSteps {
+  const warn = (message: string) => state.plan.warnings.push(`${rule}: ${message}`);
+  switch (spec.source) {
     case 'program': {
-      const argv = splitCommand(value);
-      if (argv.length === 0) return done(!expect);
-      return ask(programRequest(state, argv, 'import'), (result) => {
-        if (result === undefined) return done(!expect);
-        merge(state, parseProperties(output(result)));
-        return done(expect);
-      });
+      const argv = commandArgv(state, spec.command, warn);
+      if (argv === undefined) return false;
+      return yield* program(state, argv, spec.output, spec.timeoutMs, rule);
     }
     case 'builtin': {
-      const outcome = runBuiltin(state, splitCommand(value));
+      const outcome = runBuiltin(state, spec.builtin, splitCommand(state.expand(spec.command)));
       if ('properties' in outcome) {
-        merge(state, Object.entries(outcome.properties));
-        return done(expect);
+        state.merge(Object.entries(outcome.properties));
+        return true;
       }
       if ('modules' in outcome) {
-        for (const alias of outcome.modules) state.addModule(alias, condition.key);
-        return done(expect);
+        for (const alias of outcome.modules) state.addModule(alias, rule);
+        return true;
       }
-      if ('program' in outcome) {
-        return ask(programRequest(state, outcome.program, 'import'), (result) => {
-          if (result === undefined) return done(!expect);
-          merge(state, parseProperties(output(result)));
-          return done(expect);
-        });
-      }
-      if (outcome.unsupported) state.plan.warnings.push(`${condition.key} (${condition.at.file}:${condition.at.line}): ${outcome.failed}`);
-      return done(!expect);
+      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule);
+      if (outcome.unsupported) warn(outcome.failed);
+      return false;
     }
     case 'file': {
-      const text = state.system.readFile(value);
-      if (text === undefined) return done(!expect);
-      merge(state, parseProperties(text));
-      return done(expect);
+      const text = state.system.readFile(state.expand(spec.value));
+      if (text === undefined) return false;
+      state.merge(parseProperties(text));
+      return true;
     }
     case 'db': {
-      const recorded = state.input.database?.properties(state.event.devpath)?.[value];
-      if (recorded === undefined) return done(!expect);
-      merge(state, [[value, recorded]]);
-      return done(expect);
+      const key = state.expand(spec.value);
+      const recorded = state.input.database?.properties(state.event.devpath)?.[key];
+      return recorded !== undefined && state.merge([[key, recorded]]);
     }
     case 'cmdline': {
+      const key = state.expand(spec.value);
       let found: string | undefined;
       for (const word of state.system.cmdline().split(/\s+/)) {
-        if (word === value) found = '1';
-        else if (word.startsWith(`${value}=`)) found = word.slice(value.length + 1);
+        if (word === key) found = '1';
+        else if (word.startsWith(`${key}=`)) found = word.slice(key.length + 1);
       }
-      if (found === undefined) return done(!expect);
-      merge(state, [[value, found]]);
-      return done(expect);
+      return found !== undefined && state.merge([[key, found]]);
     }
     case 'parent': {
       const parent = state.device?.parents()[0];
-      if (parent === undefined) return done(!expect);
-      const pattern = fnmatchRegExp(value);
+      if (parent === undefined) return false;
+      const pattern = fnmatchRegExp(state.expand(spec.value));
       const known = { ...parent.properties(), ...state.input.database?.properties(parent.devpath) };
-      const have = merge(state, Object.entries(known).filter(([key]) => pattern.test(key)));
-      return done(have === expect);
+      return state.merge(Object.entries(known).filter(([key]) => pattern.test(key)));
     }
   }
 }

@@ -207,14 +207,14 @@ class RuleCompiler {
       else if (key === 'symlink') {
         for (const item of r.strings(value, 'symlink') ?? []) {
           const template = this.#symlinkTemplate(item.node, item.value);
-          if (template) this.#assignments.push({ kind: 'symlink', at: r.at(item.node), op: 'add', value: template });
+          if (template) this.#assignments.push({ kind: 'symlink', at: r.at(item.node), op: 'add', value: template, escape: 'substitutions' });
         }
       } else if (key === 'link_priority') {
         const priority = r.integer(value, 'link_priority');
         if (priority !== undefined) this.#assignments.push({ kind: 'link-priority', at, priority });
       } else if (key === 'name') {
         const template = this.#templateOf(value, 'name');
-        if (template) this.#assignments.push({ kind: 'name', at, value: template });
+        if (template) this.#assignments.push({ kind: 'name', at, value: template, escape: 'substitutions' });
       } else if (key === 'owner' || key === 'group') {
         const account = this.#account(value, key);
         if (account) this.#assignments.push({ kind: key, at, account });
@@ -228,7 +228,7 @@ class RuleCompiler {
       } else if (key === 'tags') {
         for (const item of r.strings(value, 'tags') ?? []) {
           const template = this.#template(item.node, item.value, 'tags');
-          if (template) this.#assignments.push({ kind: 'tag', at: r.at(item.node), op: 'add', value: template });
+          if (template) this.#assignments.push({ kind: 'tag', at: r.at(item.node), op: 'add', value: template, escape: 'substitutions' });
         }
       } else if (key === 'authorize') {
         const authorize = r.boolean(value, 'authorize');
@@ -237,7 +237,7 @@ class RuleCompiler {
         for (const pair of r.namedPairs(value, 'set.attrs')) {
           const name = this.#template(pair.keyNode, pair.key, 'set.attrs');
           const attrValue = this.#templateOf(pair.value, `set.attrs.${pair.key}`);
-          if (name && attrValue) this.#assignments.push({ kind: 'attr', at: r.at(pair.keyNode), name, value: attrValue });
+          if (name && attrValue) this.#assignments.push({ kind: 'attr', at: r.at(pair.keyNode), name, value: attrValue, escape: 'substitutions' });
         }
       }
     }
@@ -251,7 +251,7 @@ class RuleCompiler {
         continue;
       }
       const value = this.#templateOf(pair.value, `${what}.${pair.key}`);
-      if (value) this.#assignments.push({ kind: 'env', at: r.at(pair.keyNode), op, name: pair.key, value });
+      if (value) this.#assignments.push({ kind: 'env', at: r.at(pair.keyNode), op, name: pair.key, value, emptyValue: 'unsets' });
     }
   }
 
@@ -297,9 +297,9 @@ class RuleCompiler {
         }
         const template = key === 'symlink' ? this.#symlinkTemplate(item.node, item.value) : this.#template(item.node, item.value, `remove.${key}`);
         if (!template) continue;
-        if (key === 'env') this.#assignments.push({ kind: 'env', at, op: 'remove', name: item.value, value: template });
-        else if (key === 'symlink') this.#assignments.push({ kind: 'symlink', at, op: 'remove', value: template });
-        else this.#assignments.push({ kind: 'tag', at, op: 'remove', value: template });
+        if (key === 'env') this.#assignments.push({ kind: 'env', at, op: 'remove', name: item.value, value: template, emptyValue: 'unsets' });
+        else if (key === 'symlink') this.#assignments.push({ kind: 'symlink', at, op: 'remove', value: template, escape: 'substitutions' });
+        else this.#assignments.push({ kind: 'tag', at, op: 'remove', value: template, escape: 'substitutions' });
       }
     }
   }
@@ -334,7 +334,10 @@ class RuleCompiler {
         r.error(words[0]?.node, `run: the program "${program}" must be an absolute path`, `write "/usr/bin/${program}"`);
         continue;
       }
-      this.#assignments.push({ kind: 'run', at: r.at(item), argv: argv as Template[], timeoutMs, import: importOutput });
+      const command = { argv: argv as Template[] };
+      // An import runs where it is written: later assignments and rules see its output.
+      if (importOutput) this.#assignments.push({ kind: 'import', at: r.at(item), import: { source: 'program', command, output: 'properties-and-result', timeoutMs } });
+      else this.#assignments.push({ kind: 'run', at: r.at(item), command, timeoutMs });
     }
   }
 

@@ -28,11 +28,33 @@ export type SubstitutionName = Exclude<(typeof SUBSTITUTIONS)[number]['name'], '
 
 export type TemplatePart = string | { subst: SubstitutionName; arg?: string };
 
+/** Where the rule languages' substitutions differ, chosen by the front end at load time. */
+export interface TemplateStyle {
+  /**
+   * `$id` and `$driver`: of the parent a `parent` condition matched (udev: empty when none
+   * did), or of that parent else the device itself (hotplugd).
+   */
+  readonly parentOf: 'matched' | 'matched-or-device';
+  /**
+   * `$attr{name}` missing on the device: from the matched parent only (udev), or from the
+   * matched parent else the nearest ancestor that has it (hotplugd).
+   */
+  readonly attrFallback: 'matched-parent' | 'ancestors';
+  /** `$attr` values: as read (trailing whitespace removed), or with udev's unsafe characters replaced. */
+  readonly attrEscape: 'none' | 'udev';
+  /** `$major` and `$minor` of a device without numbers: empty, or `0` (udev). */
+  readonly missingNumber: '' | '0';
+}
+
+/** hotplugd's own rules (YAML, mdev.conf). */
+export const NATIVE_STYLE: TemplateStyle = { parentOf: 'matched-or-device', attrFallback: 'ancestors', attrEscape: 'none', missingNumber: '' };
+
 export interface Template {
   readonly source: string;
   readonly parts: readonly TemplatePart[];
   /** The value when the template has no substitutions. */
   readonly constant: string | undefined;
+  readonly style: TemplateStyle;
 }
 
 /** A template that could not be compiled; `offset` is the position in the template text. */
@@ -57,7 +79,7 @@ function canonical(name: string): SubstitutionName {
  * Compiles `text`; throws TemplateError for unknown substitutions or missing `{argument}`s.
  * `lenient` (udev's own behaviour) keeps an unknown `$word` or `%x` as literal text instead.
  */
-export function compileTemplate(text: string, options: { lenient?: boolean } = {}): Template {
+export function compileTemplate(text: string, options: { lenient?: boolean; style?: TemplateStyle } = {}): Template {
   const parts: TemplatePart[] = [];
   let literal = '';
   let i = 0;
@@ -113,12 +135,12 @@ export function compileTemplate(text: string, options: { lenient?: boolean } = {
   }
   if (literal !== '' || parts.length === 0) parts.push(literal);
   const constant = parts.length === 1 && typeof parts[0] === 'string' ? parts[0] : undefined;
-  return { source: text, parts, constant };
+  return { source: text, parts, constant, style: options.style ?? NATIVE_STYLE };
 }
 
 /** What substitutions read: implemented by the evaluator over one event. */
 export interface SubstitutionSource {
-  lookup(name: SubstitutionName, arg: string | undefined): string;
+  lookup(name: SubstitutionName, arg: string | undefined, style: TemplateStyle): string;
 }
 
 /**
@@ -135,7 +157,7 @@ export function expandTemplate(template: Template, source: SubstitutionSource, e
       out += part;
       continue;
     }
-    let value = source.lookup(part.subst, part.arg);
+    let value = source.lookup(part.subst, part.arg, template.style);
     if (part.subst === 'result' && part.arg !== undefined) value = selectWords(value, part.arg);
     if (escape === 'path') value = sanitizePathComponent(value);
     else if (escape === 'spaces' && part.subst !== 'result') value = replaceWhitespace(value);

@@ -1,5 +1,9 @@
-// The one compiled form of rules. Every front end (native YAML today; classic udev
-// rules and mdev.conf later) compiles to these types, and one engine evaluates them.
+// The one compiled form of rules. Every front end (YAML, classic udev rules, mdev.conf)
+// compiles to these types, and one engine evaluates them. Where the rule languages mean
+// different things, the front end says which meaning at load time, in these fields (how a
+// value is escaped, how a template looks up attributes): the engine never asks which
+// language a rule was written in.
+import type { Builtin } from './builtin.js';
 import type { Template } from './format.js';
 import type { ValueMatcher } from './match.js';
 
@@ -25,13 +29,15 @@ export type Condition =
   /** `absent: 'fails'` and `trim` are udev's: a missing attribute never matches; trailing whitespace of the value is ignored. */
   | { kind: 'attr'; key: string; at: SourceLocation; name: string; matcher: ValueMatcher; absent?: 'fails'; trim?: boolean }
   | { kind: 'tag'; key: string; at: SourceLocation; matcher: ValueMatcher }
-  /** `mode`: udev's TEST{0644}: the file must have one of these permission bits. */
+  /**
+   * A file exists: an absolute path, `[subsystem/sysname]/path`, or a path relative to the
+   * device's sysfs directory; a `*` directory component matches any entry. `mode` (udev's
+   * TEST{0644}): the file must have one of these permission bits.
+   */
   | { kind: 'exists'; key: string; at: SourceLocation; path: Template; expect: boolean; mode?: number }
   | { kind: 'parent'; key: string; at: SourceLocation; conditions: ParentCondition[] }
-  /** udev's PROGRAM: runs while rules are matched; its output becomes `$result`, its exit status the test. */
-  | { kind: 'program'; key: string; at: SourceLocation; command: Template; expect: boolean }
-  /** udev's IMPORT{...}: merges properties; the test is whether it produced any (or ran). */
-  | { kind: 'import'; key: string; at: SourceLocation; source: ImportSource; value: Template; expect: boolean }
+  /** udev's PROGRAM and IMPORT{...}: runs while rules are matched; the test is whether it ran (and gave something). */
+  | { kind: 'import'; key: string; at: SourceLocation; import: ImportSpec; expect: boolean }
   | { kind: 'result'; key: string; at: SourceLocation; matcher: ValueMatcher }
   /** The device's symlinks so far (relative to the dev root), as udev's SYMLINK==. */
   | { kind: 'links'; key: string; at: SourceLocation; matcher: ValueMatcher }
@@ -42,6 +48,34 @@ export type Condition =
 
 export const IMPORT_SOURCES = ['program', 'builtin', 'file', 'db', 'cmdline', 'parent'] as const;
 export type ImportSource = (typeof IMPORT_SOURCES)[number];
+
+/**
+ * A program's argv: argument templates (each substituted), or one command line that is
+ * substituted and then split into words as udev does, its program looked up in the
+ * evaluation's program directory when it has no `/`.
+ */
+export type CommandSpec = { argv: Template[] } | { line: Template };
+
+/**
+ * What a program's output becomes: `properties` (KEY=VALUE lines merged, udev's
+ * IMPORT{program}), `result` (`$result`, sanitised as udev does for PROGRAM), or
+ * `properties-and-result` (both; `$result` is the trimmed output: the YAML `run: import`).
+ */
+export type ImportOutput = 'properties' | 'result' | 'properties-and-result';
+
+/** Something that adds to the event while rules are evaluated: one form for PROGRAM, IMPORT{...} and `run: import`. */
+export type ImportSpec =
+  | { source: 'program'; command: CommandSpec; output: ImportOutput; timeoutMs: number | undefined }
+  /** Resolved at load time; `command` gives its argv (argv[0] is its name). */
+  | { source: 'builtin'; builtin: Builtin; command: Template }
+  | { source: 'file' | 'db' | 'cmdline' | 'parent'; value: Template };
+
+/**
+ * How device text is made safe in names and paths: `substitutions` makes each substituted
+ * value a safe file name component and checks the result as a relative path (hotplugd's
+ * rules); `udev` applies udev's string_escape rules and its checks (udev's rules).
+ */
+export type NameEscape = 'substitutions' | 'udev';
 
 export type ParentCondition =
   | { kind: 'field'; key: string; at: SourceLocation; field: ParentField; matcher: ValueMatcher }
@@ -57,28 +91,31 @@ export interface Account {
 
 /** One assignment, applied in the order written. `final` (udev's `:=`) locks the value. */
 export type Assignment =
-  | { kind: 'env'; at: SourceLocation; op: 'set' | 'append' | 'remove'; name: string; value: Template }
-  | { kind: 'symlink'; at: SourceLocation; op: 'add' | 'remove' | 'reset'; value: Template; final?: boolean }
+  /** `emptyValue`: whether a value that expands to nothing unsets the property (hotplugd) or sets it empty (udev). */
+  | { kind: 'env'; at: SourceLocation; op: 'set' | 'append' | 'remove'; name: string; value: Template; emptyValue: 'unsets' | 'kept' }
+  /** `needsDevnode`: ignored for a device without a node (udev). */
+  | { kind: 'symlink'; at: SourceLocation; op: 'add' | 'remove' | 'reset'; value: Template; escape: NameEscape; needsDevnode?: boolean; final?: boolean }
   | { kind: 'link-priority'; at: SourceLocation; priority: number }
-  | { kind: 'name'; at: SourceLocation; value: Template; final?: boolean }
+  | { kind: 'name'; at: SourceLocation; value: Template; escape: NameEscape; final?: boolean }
   | { kind: 'owner' | 'group'; at: SourceLocation; account: Account; final?: boolean }
   /** udev's OWNER/GROUP with substitutions: resolved per event. */
   | { kind: 'owner' | 'group'; at: SourceLocation; name: Template; final?: boolean }
   | { kind: 'mode'; at: SourceLocation; mode: number; final?: boolean }
   | { kind: 'mode'; at: SourceLocation; template: Template; final?: boolean }
-  | { kind: 'tag'; at: SourceLocation; op: 'add' | 'remove' | 'set'; value: Template }
-  | { kind: 'attr'; at: SourceLocation; name: Template; value: Template }
+  | { kind: 'tag'; at: SourceLocation; op: 'add' | 'remove' | 'set'; value: Template; escape: NameEscape }
+  | { kind: 'attr'; at: SourceLocation; name: Template; value: Template; escape: NameEscape }
   | { kind: 'sysctl'; at: SourceLocation; name: Template; value: Template }
   | { kind: 'seclabel'; at: SourceLocation; op: 'set' | 'add'; module: string; value: Template }
   /** udev's OPTIONS="string_escape=...": how later SYMLINK and ENV values of the rule set are escaped. */
   | { kind: 'escape'; at: SourceLocation; escape: 'none' | 'replace' }
   | { kind: 'option'; at: SourceLocation; option: 'db_persist' | 'watch' | 'nowatch' | 'static_node' | 'log_level' | 'dump'; value?: string; final?: boolean }
-  | { kind: 'run'; at: SourceLocation; argv: Template[]; timeoutMs: number | undefined; import: boolean; final?: boolean }
   /**
-   * udev's RUN: one command line, substituted and then split into words as udev does;
-   * `reset` (RUN= and RUN:=) drops the programs planned so far; `builtin` runs in hotplugd.
+   * A program to run after the rules. `reset` (udev's RUN= and RUN:=) drops the programs
+   * and modules planned so far; `builtin` (udev's RUN{builtin}) runs in hotplugd instead.
    */
-  | { kind: 'run-command'; at: SourceLocation; command: Template; builtin: boolean; reset: boolean; final?: boolean }
+  | { kind: 'run'; at: SourceLocation; command: CommandSpec; timeoutMs: number | undefined; reset?: boolean; builtin?: Builtin; final?: boolean }
+  /** A program whose output is merged now, for the assignments and rules after it (`run: import`). */
+  | { kind: 'import'; at: SourceLocation; import: ImportSpec }
   | { kind: 'module'; at: SourceLocation; alias: Template }
   | { kind: 'authorize'; at: SourceLocation; authorize: boolean }
   | { kind: 'job'; at: SourceLocation; argv: Template[]; restart: RestartPolicy; stopSignal: string }
@@ -96,8 +133,12 @@ export interface Rule {
   assignments: Assignment[];
   /** No later rule applies to the event once this one matched. */
   stop: boolean;
-  /** The rule language it was written in, where semantics differ (udev's substitution and escaping). */
-  dialect?: 'udev' | 'mdev';
+  /**
+   * The parent device this rule's `parent` condition matched stays the one later rules'
+   * `$id`, `$driver` and `$attr` look at, until another rule's parent condition runs (udev);
+   * otherwise it is forgotten when the next rule starts.
+   */
+  keepsMatchedParent?: boolean;
   /** udev's LABEL and GOTO: after this rule matched, evaluation goes on at the rule labelled `goto` in the same file. */
   label?: string;
   goto?: string;

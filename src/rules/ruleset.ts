@@ -108,7 +108,7 @@ export class RuleSet {
       rule,
       position,
       checks,
-      effectful: checks.some((c) => c.kind === 'program' || c.kind === 'import'),
+      effectful: checks.some((c) => c.kind === 'import'),
       gotoPosition: gotos.get(position),
     });
     this.#indexed = rules.map((rule, position) => prepare(rule, position, rule.conditions.filter((c) => !isImpliedByIndex(c))));

@@ -157,12 +157,15 @@ export class Harness {
       mkdirSync(dirname(node), { recursive: true });
       native.mknod(node, event.subsystem === 'block' ? 1 : 0, 0o600, event.major, event.minor);
     }
+    // The rules see /dev (udev's $root, as in systemd's test, which mounts a tmpfs there);
+    // nodes, links and programs' paths go to the temporary dev root that stands in for it.
+    const inTempRoot = (path: string) => (path.startsWith('/dev/') ? join(this.devRoot, path.slice('/dev/'.length)) : path);
     const { plan } = evaluate(
       ruleSet,
-      { event, device: this.sysfs.device(device.devpath), devRoot: this.devRoot, sysfsMount: this.sysfs.root, system: this.system, database, accounts: this.accounts },
-      runProgram,
+      { event, device: this.sysfs.device(device.devpath), devRoot: '/dev', system: this.system, database, accounts: this.accounts },
+      (request) => runProgram({ ...request, argv: request.argv.map(inTempRoot) }),
     );
-    executor.applyDevice(event, plan);
+    executor.applyDevice(event, { ...plan, devnode: plan.devnode === null ? null : inTempRoot(plan.devnode), symlinks: plan.symlinks.map(inTempRoot) });
     if (action === 'add') database.entries.set(device.devpath, { properties: plan.properties, tags: plan.tags });
     else {
       database.entries.delete(device.devpath);

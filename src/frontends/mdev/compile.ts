@@ -45,7 +45,7 @@ export function compileMdevConf(text: string, file: string, accounts: Accounts):
     }
   });
   if (rules.some((r) => r.goto === END_LABEL)) {
-    rules.push({ name: `${basename(file)}:end`, at: { file, line: text.split('\n').length, column: 1 }, conditions: [], assignments: [], stop: false, dialect: 'mdev', label: END_LABEL, appliesTo: new Set(), actions: undefined, subsystems: undefined });
+    rules.push({ name: `${basename(file)}:end`, at: { file, line: text.split('\n').length, column: 1 }, conditions: [], assignments: [], stop: false, label: END_LABEL, appliesTo: new Set(), actions: undefined, subsystems: undefined });
   }
   return { rules, diagnostics };
 }
@@ -108,7 +108,7 @@ function compileLine(line: string, at: SourceLocation, accounts: Accounts, fail:
   const groupAccount = accounts.group(group as string) ?? fail(`unknown group "${group}"`);
   if (!/^[0-7]{3,4}$/.test(mode as string)) fail(`expected an octal mode, got "${mode}"`);
   const assignments: Assignment[] = [
-    { kind: 'env', at, op: 'set', name: 'MDEV', value: compileTemplate('$kernel') },
+    { kind: 'env', at, op: 'set', name: 'MDEV', value: compileTemplate('$kernel'), emptyValue: 'unsets' },
     { kind: 'owner', at, account: ownerAccount },
     { kind: 'group', at, account: groupAccount },
     { kind: 'mode', at, mode: Number.parseInt(mode as string, 8) },
@@ -119,7 +119,7 @@ function compileLine(line: string, at: SourceLocation, accounts: Accounts, fail:
     const path = target.slice(1);
     if (/%\d/.test(path)) warn(`"${target}": back-references (%1...) are not supported; no link is made`);
     else if (path === '' || path.split('/').includes('..')) fail(`"${target}": expected a path below /dev`);
-    else assignments.push({ kind: 'symlink', at, op: 'add', value: compileTemplate(path.endsWith('/') ? `${path.replace(/%/g, '%%')}$kernel` : path.replace(/%/g, '%%'), { lenient: true }) });
+    else assignments.push({ kind: 'symlink', at, op: 'add', value: compileTemplate(path.endsWith('/') ? `${path.replace(/%/g, '%%')}$kernel` : path.replace(/%/g, '%%'), { lenient: true }), escape: 'substitutions' });
     i = 1;
   } else if (target === '!') {
     warn('"!": devtmpfs creates the node; hotplugd cannot leave it out (the line applies otherwise)');
@@ -127,14 +127,14 @@ function compileLine(line: string, at: SourceLocation, accounts: Accounts, fail:
   }
   const commandText = rest.slice(i).join(' ');
   const rules: Rule[] = [];
-  const base = { at, stop: false, dialect: 'mdev' as const, actions: undefined, subsystems: undefined };
+  const base = { at, stop: false, actions: undefined, subsystems: undefined };
   if (commandText !== '') {
     const when = commandText[0];
     if (when !== '@' && when !== '$' && when !== '*') fail(`expected =PATH, >PATH, ! or a command starting with @, $ or *, got "${commandText}"`);
     if (/[|;&<>`]|\$\(/.test(commandText.slice(1))) fail('shell syntax (| ; & < > ` $()) is not supported: hotplugd runs programs without a shell; put the command in a script');
     const words = splitCommand(commandText.slice(1));
     const program = resolveProgram(words[0] ?? '') ?? fail(`program "${words[0] ?? ''}" not found in ${PROGRAM_DIRS.join(', ')}`);
-    const run: Assignment = { kind: 'run', at, argv: [compileTemplate(program.replace(/%/g, '%%')), ...words.slice(1).map(word)], timeoutMs: undefined, import: false };
+    const run: Assignment = { kind: 'run', at, command: { argv: [compileTemplate(program.replace(/%/g, '%%')), ...words.slice(1).map(word)] }, timeoutMs: undefined };
     if (when === '*') assignments.push(run);
     else {
       const action = when === '@' ? 'add' : 'remove';
@@ -143,7 +143,7 @@ function compileLine(line: string, at: SourceLocation, accounts: Accounts, fail:
         ...base,
         name: `${basename(at.file)}:${at.line}:${action}`,
         conditions: [...conditions, { kind: 'field', key: when, at, field: 'action', matcher: { ...actionMatcher, exactValues: [action] } }],
-        assignments: [{ kind: 'env', at, op: 'set', name: 'MDEV', value: compileTemplate('$kernel') }, run],
+        assignments: [{ kind: 'env', at, op: 'set', name: 'MDEV', value: compileTemplate('$kernel'), emptyValue: 'unsets' }, run],
         actions: new Set([action]),
       });
     }

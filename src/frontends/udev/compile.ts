@@ -3,12 +3,15 @@
 // and the rest of the file loads, as udev does. Tokens are put in udev's evaluation
 // order: matches before assignments, cheap matches before parents, programs and imports.
 import { basename } from 'node:path';
-import { isBuiltin } from '../../builtins/registry.js';
+import { builtin as findBuiltin } from '../../builtins/registry.js';
 import type { Accounts } from '../../rules/accounts.js';
-import { compileTemplate, type Template } from '../../rules/format.js';
-import type { Assignment, Condition, Diagnostic, ParentCondition, Rule, SourceLocation } from '../../rules/model.js';
+import { compileTemplate, type Template, type TemplateStyle } from '../../rules/format.js';
+import type { Assignment, Condition, Diagnostic, ImportSpec, ParentCondition, Rule, SourceLocation } from '../../rules/model.js';
 import { compileUdevMatcher } from './match.js';
 import { logicalLines, parseRule, type UdevToken } from './syntax.js';
+
+/** udev's substitutions: `$id`, `$driver` and `$attr` follow only the parent a rule matched; `$attr` values are sanitised; `$major` of no device is 0. */
+export const UDEV_STYLE: TemplateStyle = { parentOf: 'matched', attrFallback: 'matched-parent', attrEscape: 'udev', missingNumber: '0' };
 
 // Properties the kernel or udev owns: ENV{...}= may not set them (udev's device_property_can_set).
 const READ_ONLY_PROPERTIES = new Set(['ACTION', 'DEVLINKS', 'DEVNAME', 'DEVPATH', 'DEVTYPE', 'DRIVER', 'IFINDEX', 'MAJOR', 'MINOR', 'SEQNUM', 'SUBSYSTEM', 'TAGS', 'CURRENT_TAGS', 'USEC_INITIALIZED']);
@@ -117,7 +120,7 @@ class LineCompiler {
       conditions,
       assignments,
       stop: false,
-      dialect: 'udev',
+      keepsMatchedParent: true,
       actions: exactValuesOf(conditions, 'action'),
       subsystems: exactValuesOf(conditions, 'subsystem'),
     };
@@ -141,7 +144,7 @@ class LineCompiler {
   }
 
   #template(t: UdevToken, text: string): Template {
-    return compileTemplate(text, { lenient: true });
+    return compileTemplate(text, { lenient: true, style: UDEV_STYLE });
   }
 
   #matcher(t: UdevToken, options: { subsystemKey?: boolean; alternatives?: boolean } = {}) {
@@ -193,7 +196,7 @@ class LineCompiler {
         if (isMatch) return this.#condition(ORDER.SYMLINK_MATCH, { kind: 'links', key, at, matcher: this.#matcher(t) });
         return this.#assign(
           ORDER.SYMLINK,
-          { kind: 'symlink', at, op: t.op === '+=' ? 'add' : t.op === '-=' ? 'remove' : 'reset', value: this.#template(t, t.value), final: t.op === ':=' },
+          { kind: 'symlink', at, op: t.op === '+=' ? 'add' : t.op === '-=' ? 'remove' : 'reset', value: this.#template(t, t.value), escape: 'udev', needsDevnode: true, final: t.op === ':=' },
           'devnode',
         );
       case 'NAME':
@@ -203,14 +206,17 @@ class LineCompiler {
         if (t.op === '+=') this.#warn(t, 'NAME takes ==, !=, = or :=; "+=" is read as "="');
         if (t.value === '%k' || t.value === '$kernel') this.#error(t, 'NAME="%k" has no effect');
         if (t.value === '') this.#error(t, 'NAME="" has no effect: interfaces are never deleted');
-        return this.#assign(ORDER.NAME, { kind: 'name', at, value: this.#template(t, t.value), final: t.op === ':=' }, 'netif');
+        return this.#assign(ORDER.NAME, { kind: 'name', at, value: this.#template(t, t.value), escape: 'udev', final: t.op === ':=' }, 'netif');
       case 'ENV': {
         const name = this.#needAttr(t);
         if (isMatch) return this.#condition(ORDER.ENV_MATCH, { kind: 'env', key, at, name, matcher: this.#matcher(t) });
         if (t.op === '-=') this.#error(t, 'ENV takes ==, !=, = or +=');
         if (t.op === ':=') this.#warn(t, 'ENV takes ==, !=, = or +=; ":=" is read as "="');
         if (READ_ONLY_PROPERTIES.has(name)) this.#error(t, `the property ${name} cannot be set`);
-        return this.#assign(ORDER.ENV, { kind: 'env', at, op: t.op === '+=' ? 'append' : 'set', name, value: this.#template(t, t.value) });
+        // As udev: ENV{X}="" unsets X; ENV{X}+="" does nothing.
+        if (t.value === '' && t.op === '+=') return void this.#effects.add('other');
+        const op = t.value === '' ? 'remove' : t.op === '+=' ? 'append' : 'set';
+        return this.#assign(ORDER.ENV, { kind: 'env', at, op, name, value: this.#template(t, t.value), emptyValue: 'kept' });
       }
       case 'CONST': {
         const name = t.attr;
@@ -223,7 +229,7 @@ class LineCompiler {
         if (isMatch) return this.#condition(ORDER.TAG_MATCH, { kind: 'tag', key, at, matcher: this.#matcher(t) });
         if (t.op === ':=') this.#warn(t, 'TAG takes ==, !=, =, += or -=; ":=" is read as "="');
         if (t.value === '') this.#warn(t, 'empty tag');
-        return this.#assign(ORDER.TAG, { kind: 'tag', at, op: t.op === '+=' ? 'add' : t.op === '-=' ? 'remove' : 'set', value: this.#template(t, t.value) });
+        return this.#assign(ORDER.TAG, { kind: 'tag', at, op: t.op === '+=' ? 'add' : t.op === '-=' ? 'remove' : 'set', value: this.#template(t, t.value), escape: 'udev' });
       case 'ATTR':
       case 'SYSCTL': {
         const name = this.#needAttr(t);
@@ -233,8 +239,8 @@ class LineCompiler {
         }
         if (t.op === '-=') this.#error(t, `${t.key} takes ==, != or =`);
         if (t.op !== '=') this.#warn(t, `${t.key} takes ==, != or =; "${t.op}" is read as "="`);
-        const kind = t.key === 'ATTR' ? 'attr' : 'sysctl';
-        return this.#assign(ORDER[t.key], { kind, at, name: this.#template(t, name), value: this.#template(t, t.value) });
+        if (t.key === 'SYSCTL') return this.#assign(ORDER.SYSCTL, { kind: 'sysctl', at, name: this.#template(t, name), value: this.#template(t, t.value) });
+        return this.#assign(ORDER.ATTR, { kind: 'attr', at, name: this.#template(t, name), value: this.#template(t, t.value), escape: 'udev' });
       }
       case 'KERNELS':
       case 'SUBSYSTEMS':
@@ -275,23 +281,27 @@ class LineCompiler {
         if (t.op === '-=') this.#error(t, 'PROGRAM takes ==, != or =');
         if (t.value === '') this.#warn(t, 'empty command');
         this.#effects.add('other');
-        return this.#condition(ORDER.PROGRAM, { kind: 'program', key, at, command: this.#template(t, t.value), expect: t.op !== '!=' });
+        return this.#condition(ORDER.PROGRAM, {
+          kind: 'import', key, at, expect: t.op !== '!=',
+          import: { source: 'program', command: { line: this.#template(t, t.value) }, output: 'result', timeoutMs: undefined },
+        });
       case 'IMPORT': {
         const source = this.#needAttr(t);
         if (t.op === '-=') this.#error(t, 'IMPORT takes ==, != or =');
         if (t.value === '') this.#warn(t, 'empty value');
         const expect = t.op !== '!=';
         const builtinName = t.value.split(/\s/)[0] ?? '';
-        let kind: 'program' | 'builtin' | 'file' | 'db' | 'cmdline' | 'parent';
-        if (source === 'program') kind = isBuiltin(builtinName) ? 'builtin' : 'program';
-        else if (source === 'builtin') {
-          if (!isBuiltin(builtinName)) this.#error(t, `unknown builtin "${builtinName}"`);
-          kind = 'builtin';
-        } else if (source === 'file' || source === 'db' || source === 'cmdline' || source === 'parent') kind = source;
+        const found = findBuiltin(builtinName);
+        const value = this.#template(t, t.value);
+        let spec: ImportSpec;
+        if (source === 'builtin' && found === undefined) this.#error(t, `unknown builtin "${builtinName}"`);
+        if ((source === 'program' || source === 'builtin') && found !== undefined) spec = { source: 'builtin', builtin: found, command: value };
+        else if (source === 'program') spec = { source: 'program', command: { line: value }, output: 'properties', timeoutMs: undefined };
+        else if (source === 'file' || source === 'db' || source === 'cmdline' || source === 'parent') spec = { source, value };
         else return this.#error(t, 'IMPORT takes {program}, {builtin}, {file}, {db}, {cmdline} or {parent}');
         this.#effects.add('other');
-        const order = { file: ORDER.IMPORT_FILE, program: ORDER.IMPORT_PROGRAM, builtin: ORDER.IMPORT_BUILTIN, db: ORDER.IMPORT_DB, cmdline: ORDER.IMPORT_CMDLINE, parent: ORDER.IMPORT_PARENT }[kind];
-        return this.#condition(order, { kind: 'import', key, at, source: kind, value: this.#template(t, t.value), expect });
+        const order = { file: ORDER.IMPORT_FILE, program: ORDER.IMPORT_PROGRAM, builtin: ORDER.IMPORT_BUILTIN, db: ORDER.IMPORT_DB, cmdline: ORDER.IMPORT_CMDLINE, parent: ORDER.IMPORT_PARENT }[spec.source];
+        return this.#condition(order, { kind: 'import', key, at, import: spec, expect });
       }
       case 'RESULT':
         this.#noAttr(t);
@@ -318,12 +328,14 @@ class LineCompiler {
       case 'RUN': {
         if (isMatch || t.op === '-=') this.#error(t, 'RUN takes =, += or :=');
         if (t.value === '') this.#warn(t, 'empty command');
-        const builtin = t.attr === 'builtin';
-        if (t.attr !== undefined && t.attr !== 'program' && !builtin) this.#error(t, 'RUN takes {program} or {builtin}');
+        const isBuiltin = t.attr === 'builtin';
+        if (t.attr !== undefined && t.attr !== 'program' && !isBuiltin) this.#error(t, 'RUN takes {program} or {builtin}');
         const name = t.value.split(/\s/)[0] ?? '';
-        if (builtin && !isBuiltin(name)) this.#error(t, `unknown builtin "${name}"`);
-        const reset = t.op === '=' || t.op === ':=';
-        return this.#assign(builtin ? ORDER.RUN_BUILTIN : ORDER.RUN, { kind: 'run-command', at, command: this.#template(t, t.value), builtin, reset, final: t.op === ':=' });
+        const found = isBuiltin ? findBuiltin(name) : undefined;
+        if (isBuiltin && found === undefined) this.#error(t, `unknown builtin "${name}"`);
+        const run: Assignment = { kind: 'run', at, command: { line: this.#template(t, t.value) }, timeoutMs: undefined, reset: t.op === '=' || t.op === ':=', final: t.op === ':=' };
+        if (found !== undefined) run.builtin = found;
+        return this.#assign(isBuiltin ? ORDER.RUN_BUILTIN : ORDER.RUN, run);
       }
       case 'GOTO':
         this.#noAttr(t);

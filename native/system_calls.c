@@ -2,8 +2,7 @@
 // socket peer (SO_PEERCRED), a datagram to systemd's notify socket (sd_notify), and an
 // advisory lock that dies with the process (flock), for "one daemon at a time".
 #define _GNU_SOURCE  // struct ucred
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "napi_helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,30 +13,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char message[256];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  napi_value code, msg, error, errno_value;
-  napi_create_string_utf8(env, err == EWOULDBLOCK ? "EWOULDBLOCK" : "ESYSCALL", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_throw(env, error);
-  return NULL;
-}
-
-static int get_string(napi_env env, napi_value value, char *out, size_t size) {
-  size_t length = 0;
-  return napi_get_value_string_utf8(env, value, out, size, &length) == napi_ok && length < size - 1;
-}
-
-static void set_int(napi_env env, napi_value object, const char *name, int64_t value) {
-  napi_value v;
-  napi_create_int64(env, value, &v);
-  napi_set_named_property(env, object, name, v);
-}
 
 // peercred(fd) -> { pid, uid, gid } of the process at the other end of a unix socket.
 static napi_value peercred(napi_env env, napi_callback_info info) {

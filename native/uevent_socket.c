@@ -3,8 +3,7 @@
 // a poll watcher that can be stopped and started (backpressure: when our queue is
 // full we stop reading and let the kernel buffer absorb the burst), and batch reads
 // into one preallocated buffer that report each datagram's sender port.
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "napi_helpers.h"
 #include <uv.h>
 
 #include <errno.h>
@@ -31,37 +30,6 @@ typedef struct {
   int handle_closed;  // libuv is done with the handle
   int finalized;      // the JS handle has been garbage-collected
 } Watcher;
-
-#define CHECK(call)                                                   \
-  do {                                                                \
-    if ((call) != napi_ok) {                                          \
-      napi_throw_error(env, "EINTERNAL", "N-API call failed: " #call); \
-      return NULL;                                                    \
-    }                                                                 \
-  } while (0)
-
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char message[256];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  napi_value code, msg, error, errno_value;
-  napi_create_string_utf8(env, "ESYSCALL", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_throw(env, error);
-  return NULL;
-}
-
-static int get_int(napi_env env, napi_value value, int32_t *out) {
-  return napi_get_value_int32(env, value, out) == napi_ok;
-}
-
-static void set_int(napi_env env, napi_value object, const char *name, int64_t value) {
-  napi_value v;
-  napi_create_int64(env, value, &v);
-  napi_set_named_property(env, object, name, v);
-}
 
 // open(groups, rcvbufBytes) -> { fd, rcvbuf, forced }
 static napi_value open_socket(napi_env env, napi_callback_info info) {

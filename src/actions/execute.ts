@@ -83,19 +83,20 @@ export class ActionExecutor {
       const result = await this.modules.load(module, plan.properties);
       if (result) results.push(result);
     }
-    for (const program of plan.run) {
-      const timeoutMs = Math.min(program.timeoutMs ?? this.programTimeoutMs, deadline - Date.now());
-      if (timeoutMs <= 0) {
-        results.push(budgetExhausted(program.argv, program.rule));
-        continue;
-      }
-      results.push(await this.pool.run(program.argv, { env: plan.properties, timeoutMs, rule: program.rule }));
-    }
+    for (const program of plan.run) results.push(await this.runProgram(program.argv, plan.properties, program.timeoutMs, program.rule, deadline));
     return results;
   }
-}
 
-/** A program that was not started because its event had used up its time budget. */
-export function budgetExhausted(argv: string[], rule: string): ActionResult {
-  return { kind: 'program', target: argv[0] ?? '', rule, ok: false, error: 'not run: the event used up its time budget', durationMs: 0, argv, timedOut: true };
+  /**
+   * Runs one program within its event's time budget: its own timeout (or the default),
+   * cut to what is left before `deadline`; one that cannot start in time is not started.
+   * The one place a program's time is decided (import programs and RUN alike).
+   */
+  runProgram(argv: string[], env: Record<string, string>, timeoutMs: number | undefined, rule: string, deadline: number): Promise<ActionResult> {
+    const budget = Math.min(timeoutMs ?? this.programTimeoutMs, deadline - Date.now());
+    if (budget <= 0) {
+      return Promise.resolve({ kind: 'program', target: argv[0] ?? '', rule, ok: false, error: 'not run: the event used up its time budget', durationMs: 0, argv, timedOut: true });
+    }
+    return this.pool.run(argv, { env, timeoutMs: budget, rule });
+  }
 }

@@ -1,11 +1,31 @@
 // What each control command does. Read-only ones (status, settle, subscribe, wait)
-// are open to the control group; the rest need root.
-import { parseTimeArg } from '../text/units.js';
+// are open to the control group; the rest need root. They see the daemon only through
+// ControlTarget: what the commands need, and nothing else.
+import type { Socket } from 'node:net';
+import type { HistoryDb } from '../history/db.js';
 import { cursorForTime } from '../history/store.js';
-import { isLogLevel, LOG_LEVELS } from '../log.js';
+import { isLogLevel, LOG_LEVELS, type Logger } from '../log.js';
+import { parseTimeArg } from '../text/units.js';
 import type { ControlCommand, ControlReply, ControlRequest } from './control.js';
-import type { Daemon } from './daemon.js';
 import type { SubscriptionFilter } from './subscribers.js';
+import type { WaitTarget } from './waiters.js';
+
+/** What control commands may ask of the daemon. */
+export interface ControlTarget {
+  readonly logger: Logger;
+  status(withRuleMetrics: boolean): Record<string, unknown>;
+  /** Loads the rules again; `replaced` false when the new ones have errors (the old stay). */
+  reload(): { replaced: boolean; rules: number; files: number; version: number; diagnostics: unknown[] };
+  /** True once every event the kernel has sent so far is processed; false after `timeoutMs`. */
+  settle(timeoutMs: number): Promise<boolean>;
+  /** Events processed so far, and queued now. */
+  progress(): { processed: number; queued: number };
+  wait(target: WaitTarget, timeoutMs: number): Promise<boolean>;
+  /** The history for replay cursors; `commit()` writes what waits and returns the newest id. */
+  history(): { db: HistoryDb; commit(): number };
+  subscribe(socket: Socket, filter: SubscriptionFilter, replay: { afterId: number; upToId: number } | undefined): void;
+  requestExit(): void;
+}
 
 /** Longest a client may ask the daemon to wait (settle, wait). */
 const MAX_WAIT_MS = 24 * 3600 * 1000;
@@ -24,27 +44,27 @@ function timeout(request: ControlRequest): number {
   return Math.min(value, MAX_WAIT_MS);
 }
 
-/** A replay cursor: a history id, or a time (ISO 8601, epoch ms, or a duration ago such as "10m"). */
-function cursor(daemon: Daemon, value: unknown): number | undefined {
+/** A replay cursor: a history id, or a time (ISO 8601, today, yesterday, or a duration ago such as "10m" or "2d"). */
+function cursor(db: HistoryDb, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
   if (typeof value === 'string') {
     const time = parseTimeArg(value);
-    if (time !== undefined) return cursorForTime(daemon.historyDb, time);
+    if (time !== undefined) return cursorForTime(db, time);
   }
   throw new Error(`cursor: expected a history id, a time (ISO 8601, today, yesterday) or a duration ago such as "10m" or "2d"; got ${JSON.stringify(value)}`);
 }
 
-export function controlCommands(daemon: Daemon): Record<string, ControlCommand> {
+export function controlCommands(daemon: ControlTarget): Record<string, ControlCommand> {
   return {
     status: {
       readOnly: true,
-      handle: (request) => ({ ok: true, ...daemon.status(), ...(request.rules === true ? { ruleMetrics: daemon.metrics.rows() } : {}) }),
+      handle: (request) => ({ ok: true, ...daemon.status(request.rules === true) }),
     },
     reload: {
       readOnly: false,
       handle: (): ControlReply => {
-        const outcome = daemon.reloadRules('control');
+        const outcome = daemon.reload();
         const reply = { rules: outcome.rules, files: outcome.files, version: outcome.version, diagnostics: outcome.diagnostics };
         return outcome.replaced ? { ok: true, ...reply } : { ok: false, error: 'the new rules have errors; the previous rules stay in use', ...reply };
       },
@@ -53,7 +73,7 @@ export function controlCommands(daemon: Daemon): Record<string, ControlCommand> 
       readOnly: true,
       handle: async (request): Promise<ControlReply> => {
         const ms = timeout(request);
-        return (await daemon.settle(ms)) ? { ok: true, processed: daemon.counters.processed } : { ok: false, error: `events still queued after ${ms} ms`, queued: daemon.counters.queued };
+        return (await daemon.settle(ms)) ? { ok: true, processed: daemon.progress().processed } : { ok: false, error: `events still queued after ${ms} ms`, queued: daemon.progress().queued };
       },
     },
     'log-level': {
@@ -85,11 +105,13 @@ export function controlCommands(daemon: Daemon): Record<string, ControlCommand> 
         if (subsystems) filter.subsystems = subsystems;
         if (actions) filter.actions = actions;
         if (tags) filter.tags = tags;
-        const after = cursor(daemon, request.cursor);
+        if (request.results === true) filter.results = true;
+        const history = daemon.history();
+        const after = cursor(history.db, request.cursor);
         // Commit, read the newest id and register in one turn: no event can slip between.
-        const upTo = daemon.commitHistory();
+        const upTo = history.commit();
         client.socket.write(`${JSON.stringify({ ok: true, cursor: upTo })}\n`);
-        daemon.subscribers.add(client.socket, filter, after === undefined ? undefined : { db: daemon.historyDb, afterId: after, upToId: upTo });
+        daemon.subscribe(client.socket, filter, after === undefined ? undefined : { afterId: after, upToId: upTo });
         return 'streaming';
       },
     },
@@ -100,7 +122,7 @@ export function controlCommands(daemon: Daemon): Record<string, ControlCommand> 
         if (typeof path !== 'string' || !/^\/(dev|sys|devices)\//.test(path)) return { ok: false, error: 'path: expected /dev/..., /sys/... or a devpath (/devices/...)' };
         const ms = timeout(request);
         const removed = request.removed === true;
-        return (await daemon.waiters.wait({ path, removed }, ms))
+        return (await daemon.wait({ path, removed }, ms))
           ? { ok: true }
           : { ok: false, error: `${path} was not ${removed ? 'removed' : 'present and processed'} within ${ms} ms` };
       },

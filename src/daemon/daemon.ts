@@ -1,36 +1,34 @@
-// The daemon: kernel socket → scheduler (ordered per device) → worker (rules, actions,
-// history row) → listeners (subscribers, libudev broadcast, waiters, metrics).
-// Every step of handling one event is isolated: one bad event never stops the daemon.
+// The daemon: wires the stages of the pipeline (pipeline.ts) to the kernel socket, the
+// history, the control socket and systemd, and starts, stops and reloads them. Events do
+// not pass through here: each stage hands its output to the next.
+import type { Socket } from 'node:net';
 import type { HistoryDb } from '../history/db.js';
-import { processedRecord, type ProcessedRecord } from '../history/store.js';
+import { DEV_ROOT } from '../defaults.js';
 import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
 import type { Logger } from '../log.js';
 import { KernelUeventSource, countMalformed } from '../uevent/source.js';
 import { Sysfs } from '../uevent/sysfs.js';
 import { AncestorCache } from '../uevent/ancestors.js';
-import type { Uevent } from '../uevent/event.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { ActionExecutor } from '../actions/execute.js';
-import { ProgramPool, killRunningPrograms } from '../actions/run.js';
+import { ProgramPool, killRunningPrograms, preloadPrograms } from '../actions/run.js';
 import { loadAccounts, type Accounts } from '../rules/accounts.js';
 import { machineView } from '../rules/system-view.js';
 import { UdevDatabase } from '../udevdb/database.js';
 import { Broadcaster } from './broadcaster.js';
-import { controlCommands } from './control-commands.js';
+import { controlCommands, type ControlTarget } from './control-commands.js';
 import { ControlServer } from './control.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
 import { RuleMetrics } from './metrics.js';
 import { acquireLock } from './native.js';
 import { SystemdNotifier } from './notify.js';
-import { preloadPrograms } from '../actions/run.js';
 import { coldplug } from './coldplug.js';
 import { DeviceRegistry } from './registry.js';
-import { EventScheduler } from './scheduler.js';
-import { Intake } from './intake.js';
-import { SubscriberHub } from './subscribers.js';
-import { DeviceWaiters } from './waiters.js';
+import { Pipeline } from './pipeline.js';
+import { SubscriberHub, type SubscriptionFilter } from './subscribers.js';
+import { DeviceWaiters, type WaitTarget } from './waiters.js';
 import { HistoryKeeper } from './history-keeper.js';
-import { DEFAULT_EVENT_TIMEOUT_MS, EventWorker, type ProcessedEvent, type ProcessedListener } from './worker.js';
+import { DEFAULT_EVENT_TIMEOUT_MS } from './worker.js';
 
 export interface DaemonOptions {
   dbPath: string;
@@ -77,12 +75,8 @@ export const DEFAULT_MAX_EVENTS = 64;
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const STATUS_INTERVAL_MS = 5_000;
 
-export type { ProcessedEvent, ProcessedListener };
-
-export class Daemon {
+export class Daemon implements ControlTarget {
   readonly startedAt = Date.now();
-  /** Times the queue filled and reading the socket was paused. */
-  readPauses = 0;
   readonly metrics = new RuleMetrics();
   readonly subscribers: SubscriberHub;
   readonly waiters: DeviceWaiters;
@@ -93,13 +87,11 @@ export class Daemon {
   #history: HistoryKeeper;
   #source: KernelUeventSource | undefined;
   #broadcaster: Broadcaster | undefined;
-  #scheduler: EventScheduler<Uevent>;
   #registry = new DeviceRegistry();
   #rules: LiveRules;
   #executor: ActionExecutor;
-  #worker: EventWorker;
+  #pipeline: Pipeline;
   #control: ControlServer | undefined;
-  #intake: Intake;
   #statusTimer: NodeJS.Timeout | undefined;
   #stopping = false;
   #stopped = false;
@@ -113,11 +105,12 @@ export class Daemon {
     this.#log = options.logger;
     // One writer per database: event ids are handed out here, not by SQLite.
     acquireLock(`${options.dbPath}.lock`, options.dbPath);
+    const devRoot = options.devRoot ?? DEV_ROOT;
     this.#sysfs = new Sysfs(options.sysfsRoot);
     this.notifier = new SystemdNotifier(options.logger);
     this.subscribers = new SubscriberHub(options.logger);
     this.#executor = new ActionExecutor({
-      devRoot: options.devRoot ?? '/dev',
+      devRoot,
       sysfs: this.#sysfs,
       pool: new ProgramPool(options.maxPrograms),
       ...(options.programTimeoutMs ? { programTimeoutMs: options.programTimeoutMs } : {}),
@@ -125,58 +118,49 @@ export class Daemon {
     });
     this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts);
     this.#history = new HistoryKeeper({ path: options.dbPath, log: options.logger, sysfs: this.#sysfs, retention: options.retention ?? DEFAULT_RETENTION });
-    this.#worker = new EventWorker({
-      sysfs: this.#sysfs,
-      sysfsRoot: options.sysfsRoot,
-      devRoot: options.devRoot ?? '/dev',
-      dryRun: options.dryRun ?? false,
-      ancestors: new AncestorCache(this.#sysfs),
-      rules: this.#rules,
-      executor: this.#executor,
-      writer: this.#history.writer,
-      identities: this.#history.identities,
-      registry: this.#registry,
-      log: this.#log,
-      eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
-      canRecord: () => !this.#stopped,
-      udevDb: options.udevDb === undefined ? undefined : new UdevDatabase(options.udevDb),
-      system: machineView(options.sysfsRoot),
-      accounts: options.accounts ?? loadAccounts(),
-    });
-    this.#scheduler = new EventScheduler<Uevent>(
-      { capacity: options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY, maxRunning: options.maxEvents ?? DEFAULT_MAX_EVENTS },
-      {
-        handle: (event) => this.#worker.handle(event),
-        onFull: () => {
-          this.readPauses++;
-          this.#source?.pause();
-        },
-        onRoom: () => this.#source?.resume(),
-        onIdle: () => this.#intake.resyncIfPending(),
-      },
-    );
     this.waiters = new DeviceWaiters({
-      devRoot: options.devRoot ?? '/dev',
+      devRoot,
       sysfsRoot: options.sysfsRoot,
       known: (devpath) => this.#registry.has(devpath),
-      pending: (devpath) => this.#scheduler.hasPending(devpath),
+      pending: (devpath) => this.#pipeline.scheduler.hasPending(devpath),
     });
-    this.#intake = new Intake({
+    this.#pipeline = new Pipeline({
+      worker: {
+        sysfs: this.#sysfs,
+        devRoot,
+        dryRun: options.dryRun ?? false,
+        ancestors: new AncestorCache(this.#sysfs),
+        rules: () => this.#rules.current,
+        executor: this.#executor,
+        registry: this.#registry,
+        log: this.#log,
+        eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
+        udevDb: options.udevDb === undefined ? undefined : new UdevDatabase(options.udevDb),
+        evaluation: { system: machineView(options.sysfsRoot), accounts: options.accounts ?? loadAccounts() },
+      },
+      recorder: { writer: this.#history.writer, identities: this.#history.identities, log: this.#log, canRecord: () => !this.#stopped },
+      publisher: { metrics: this.metrics, subscribers: this.subscribers, waiters: this.waiters, broadcaster: () => this.#broadcaster, log: this.#log },
+      executor: this.#executor,
       writer: this.#history.writer,
-      log: this.#log,
       registry: this.#registry,
       sysfs: this.#sysfs,
-      push: (event) => this.#scheduler.push(event),
-      queued: () => this.#scheduler.length,
+      log: this.#log,
+      capacity: options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY,
+      maxEvents: options.maxEvents ?? DEFAULT_MAX_EVENTS,
+      dryRun: options.dryRun ?? false,
+      source: {
+        pause: () => this.#source?.pause(),
+        resume: () => this.#source?.resume(),
+        receiveBufferBytes: () => this.#source?.socket.receiveBufferBytes,
+        enobufs: () => this.#source?.counters.enobufs,
+      },
       stopping: () => this.#stopping,
-      receiveBufferBytes: () => this.#source?.socket.receiveBufferBytes,
-      enobufs: () => this.#source?.counters.enobufs,
     });
-    this.#worker.listeners.add((processed) => this.#afterEvent(processed));
   }
 
   get counters() {
     const source = this.#source?.counters;
+    const pipeline = this.#pipeline.stats();
     return {
       received: source?.received ?? 0,
       accepted: source?.accepted ?? 0,
@@ -184,27 +168,27 @@ export class Daemon {
       malformed: source ? countMalformed(source) : 0,
       malformedByReason: source?.malformed,
       enobufs: source?.enobufs ?? 0,
-      processed: this.#worker.processed,
+      processed: pipeline.processed,
       unprocessedAtStop: this.unprocessedAtStop,
-      queued: this.#scheduler.length,
-      running: this.#scheduler.running,
-      readPauses: this.readPauses,
+      queued: pipeline.queued,
+      running: pipeline.running,
+      readPauses: pipeline.readPauses,
       recorded: this.#history.writer.committed,
       recordFailures: this.#history.writer.failedCommits,
       recordsWaiting: this.#history.writer.pending,
       recordsLost: this.#history.writer.lost,
       historyReplaced: this.#history.replaced,
       retentionDeleted: this.#history.retentionDeleted,
-      evaluationFailures: this.#worker.evaluationFailures,
-      actionsFailed: this.#worker.actionsFailed,
-      eventsTimedOut: this.#worker.timedOut,
+      evaluationFailures: pipeline.evaluationFailures,
+      actionsFailed: pipeline.actionsFailed,
+      eventsTimedOut: pipeline.eventsTimedOut,
       programsRunning: this.#executor.pool.running,
       programsWaiting: this.#executor.pool.waiting,
       modprobeRuns: this.#executor.modules.runs,
       jobs: this.#executor.jobs.list().length,
-      subscribers: this.subscribers.size,
-      subscribersDropped: this.subscribers.dropped,
-      broadcastFailures: this.#broadcaster?.failures ?? 0,
+      subscribers: pipeline.subscribers,
+      subscribersDropped: pipeline.subscribersDropped,
+      broadcastFailures: pipeline.broadcastFailures,
       controlRefused: this.#control?.refused ?? 0,
       controlMalformed: this.#control?.malformed ?? 0,
       rulesVersion: this.#rules.version,
@@ -212,8 +196,8 @@ export class Daemon {
     };
   }
 
-  /** What `hotplugd status` shows: uptime, counters, the rule set, and supervised jobs. */
-  status() {
+  /** What `hotplugd status` shows: uptime, counters, the rule set, supervised jobs, and per-rule metrics when asked. */
+  status(withRuleMetrics = false) {
     const diagnostics = this.#rules.lastDiagnostics;
     return {
       pid: process.pid,
@@ -229,12 +213,37 @@ export class Daemon {
         loadWarnings: diagnostics.filter((d) => d.severity === 'warning').length,
       },
       jobs: this.#executor.jobs.list(),
+      ...(withRuleMetrics ? { ruleMetrics: this.metrics.rows() } : {}),
     };
   }
 
-  /** The rule set events are evaluated against now. */
-  get ruleSet() {
-    return this.#rules.current;
+  reload(): ReloadOutcome {
+    return this.reloadRules('control');
+  }
+
+  progress() {
+    const { processed, queued } = this.#pipeline.stats();
+    return { processed, queued };
+  }
+
+  wait(target: WaitTarget, timeoutMs: number): Promise<boolean> {
+    return this.waiters.wait(target, timeoutMs);
+  }
+
+  /** The history db, and a commit that returns the newest recorded event id (a replay cursor). */
+  history(): { db: HistoryDb; commit(): number } {
+    const writer = this.#history.writer;
+    return {
+      db: this.#history.db,
+      commit: () => {
+        writer.flush();
+        return writer.lastEventId;
+      },
+    };
+  }
+
+  subscribe(socket: Socket, filter: SubscriptionFilter, replay: { afterId: number; upToId: number } | undefined): void {
+    this.subscribers.add(socket, filter, replay && { db: this.#history.db, ...replay });
   }
 
   get logger(): Logger {
@@ -258,19 +267,9 @@ export class Daemon {
     await this.#coldplugged;
     for (;;) {
       this.#source?.socket.readNow();
-      if (this.#scheduler.length === 0) return true;
-      if (!(await this.#scheduler.idle(Math.max(0, deadline - Date.now())))) return false;
+      if (this.#pipeline.scheduler.length === 0) return true;
+      if (!(await this.#pipeline.scheduler.idle(Math.max(0, deadline - Date.now())))) return false;
     }
-  }
-
-  /** Commits what is waiting and returns the newest recorded event id (a replay cursor). */
-  commitHistory(): number {
-    this.#history.writer.flush();
-    return this.#history.writer.lastEventId;
-  }
-
-  get historyDb(): HistoryDb {
-    return this.#history.db;
   }
 
   /** Asks the owner to stop (the control socket's `exit`). */
@@ -296,11 +295,11 @@ export class Daemon {
     if (!this.#options.dryRun) this.#executor.prepare();
     this.#source = new KernelUeventSource(
       {
-        onEvent: (event) => this.#intake.accept(event),
-        onReject: (rejection) => this.#intake.logRejection(rejection),
-        onOverflow: (reports) => this.#intake.onOverflow(reports),
+        onEvent: (event) => this.#pipeline.intake.accept(event),
+        onReject: (rejection) => this.#pipeline.intake.logRejection(rejection),
+        onOverflow: (reports) => this.#pipeline.intake.onOverflow(reports),
         onError: (error) => log.error({ err: error }, `Failed to read the kernel uevent socket: ${error.message}`),
-        room: () => this.#scheduler.capacity - this.#scheduler.length,
+        room: () => this.#pipeline.scheduler.capacity - this.#pipeline.scheduler.length,
       },
       this.#options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
     );
@@ -322,11 +321,11 @@ export class Daemon {
         registry: this.#registry,
         log,
         enabled: Boolean(this.#options.coldplug),
-        push: (event) => this.#scheduler.push(event),
-        idle: () => this.#scheduler.idle(),
+        push: (event) => this.#pipeline.scheduler.push(event),
+        idle: () => this.#pipeline.scheduler.idle(),
         stopping: () => this.#stopping,
       });
-      if (this.#scheduler.length < this.#scheduler.capacity) socket.resume();
+      if (this.#pipeline.scheduler.length < this.#pipeline.scheduler.capacity) socket.resume();
       log.info(
         {
           db: this.#options.dbPath,
@@ -360,13 +359,13 @@ export class Daemon {
     await this.#coldplugged;
     this.#source?.close();
     this.#rules.close();
-    if (!(await this.#scheduler.idle(timeoutMs))) {
-      const queued = this.#scheduler.takeQueued();
-      for (const event of queued) this.#recordUnprocessed(event);
+    if (!(await this.#pipeline.scheduler.idle(timeoutMs))) {
+      const queued = this.#pipeline.scheduler.takeQueued();
+      for (const event of queued) this.#pipeline.recorder.recordUnprocessed(event);
       this.unprocessedAtStop = queued.length;
       const killed = killRunningPrograms();
       this.#log.warn({ unprocessed: queued.length, killed, timeoutMs }, 'Stop timeout: events not started were recorded unprocessed; running programs were killed');
-      await this.#scheduler.idle(3000);
+      await this.#pipeline.scheduler.idle(3000);
     }
     await this.#executor.jobs.stopAll();
     this.stop();
@@ -383,27 +382,12 @@ export class Daemon {
     this.#control?.close();
     this.subscribers.closeAll();
     this.waiters.cancelAll();
-    for (const event of this.#scheduler.takeQueued()) this.#recordUnprocessed(event);
+    for (const event of this.#pipeline.scheduler.takeQueued()) this.#pipeline.recorder.recordUnprocessed(event);
     killRunningPrograms();
     void this.#executor.jobs.stopAll(); // signals them now; stopGracefully waits for them
     this.#stopped = true;
     this.#history.close();
     this.#log.info({ counters: this.counters, uptimeMs: Date.now() - this.startedAt }, 'hotplugd stopped');
-  }
-
-  #recordUnprocessed(event: Uevent): void {
-    this.#history.writer.recordEvent(event, { note: 'not processed: the daemon stopped first', device: this.#history.identities.of(event) });
-  }
-
-  #afterEvent(processed: ProcessedEvent): void {
-    this.metrics.observe(processed.rules, processed.actions);
-    let record: ProcessedRecord | undefined;
-    if (this.subscribers.size > 0) {
-      record = processedRecord(processed.id, processed.event, processed.evaluation?.plan, processed.rules);
-      this.subscribers.publish(record);
-    }
-    this.#broadcaster?.send(processed.event, processed.evaluation?.plan);
-    this.waiters.check();
   }
 
   #statusLine(): string {

@@ -19,13 +19,24 @@ export interface SubscriptionFilter {
   subsystems?: string[];
   actions?: string[];
   tags?: string[];
+  /** Also results that come after their event (supervised jobs, units): `{"result": ..., "event_id": N}` lines. */
+  results?: boolean;
+}
+
+/** A later result as subscribers receive it. */
+export interface ResultRecord {
+  event_id: number;
+  devpath: string;
+  subsystem: string;
+  result: unknown;
 }
 
 interface Subscriber {
   socket: Socket;
   matches: (record: ProcessedRecord) => boolean;
-  /** Live events that arrived during replay; undefined once live. */
-  backlog: ProcessedRecord[] | undefined;
+  results: boolean;
+  /** Lines of live events that arrived during replay; undefined once live. */
+  backlog: string[] | undefined;
 }
 
 export function compileFilter(filter: SubscriptionFilter): (record: ProcessedRecord) => boolean {
@@ -56,7 +67,7 @@ export class SubscriberHub {
    * passes the newest recorded id, after committing, in the same turn of the event loop.
    */
   add(socket: Socket, filter: SubscriptionFilter, replay?: { db: HistoryDb; afterId: number; upToId: number }): void {
-    const subscriber: Subscriber = { socket, matches: compileFilter(filter), backlog: replay ? [] : undefined };
+    const subscriber: Subscriber = { socket, matches: compileFilter(filter), results: filter.results === true, backlog: replay ? [] : undefined };
     this.#subscribers.add(subscriber);
     const remove = () => this.#subscribers.delete(subscriber);
     socket.once('close', remove);
@@ -69,14 +80,25 @@ export class SubscriberHub {
     let line: string | undefined;
     for (const subscriber of this.#subscribers) {
       if (!subscriber.matches(record)) continue;
-      if (subscriber.backlog) {
-        if (subscriber.backlog.length >= MAX_REPLAY_BACKLOG) this.#drop(subscriber, 'its replay fell too far behind');
-        else subscriber.backlog.push(record);
-        continue;
-      }
       line ??= `${JSON.stringify(record)}\n`;
-      this.#write(subscriber, line);
+      this.#send(subscriber, line);
     }
+  }
+
+  /** Sends a later result to the subscribers that asked for results and whose filter its event passes. */
+  publishResult(result: ResultRecord, event: ProcessedRecord): void {
+    let line: string | undefined;
+    for (const subscriber of this.#subscribers) {
+      if (!subscriber.results || !subscriber.matches(event)) continue;
+      line ??= `${JSON.stringify(result)}\n`;
+      this.#send(subscriber, line);
+    }
+  }
+
+  #send(subscriber: Subscriber, line: string): void {
+    if (subscriber.backlog === undefined) this.#write(subscriber, line);
+    else if (subscriber.backlog.length >= MAX_REPLAY_BACKLOG) this.#drop(subscriber, 'its replay fell too far behind');
+    else subscriber.backlog.push(line);
   }
 
   closeAll(): void {
@@ -114,8 +136,8 @@ export class SubscriberHub {
     }
     const backlog = subscriber.backlog ?? [];
     subscriber.backlog = undefined;
-    for (const record of backlog) {
-      if (this.#subscribers.has(subscriber)) this.#write(subscriber, `${JSON.stringify(record)}\n`);
+    for (const line of backlog) {
+      if (this.#subscribers.has(subscriber)) this.#write(subscriber, line);
     }
   }
 }

@@ -45,7 +45,7 @@ function symlinks(state: EvaluationState, a: Extract<Assignment, { kind: 'symlin
   // One value may hold several links separated by whitespace.
   for (const word of text.split(/[ \t\n\r]+/)) {
     if (word === '') continue;
-    const link = a.escape === 'udev' ? normalizeDevlink(word) : isSafeRelativePath(word) ? word : undefined;
+    const link = a.escape === 'string-escape' ? normalizeDevlink(word) : isSafeRelativePath(word) ? word : undefined;
     if (link === undefined) warn(`refused symlink "${word}": it must be a path below ${state.devRoot} without ".."`);
     else if (a.op === 'remove') state.links = state.links.filter((l) => l !== link);
     else if (!state.links.includes(link)) state.links.push(link);
@@ -111,13 +111,13 @@ export function applyAssignment(state: EvaluationState, rule: Rule, a: Exclude<A
       return;
     }
     case 'tag': {
-      const tag = a.escape === 'udev' ? state.expand(a.value) : state.expand(a.value, 'path');
+      const tag = a.escape === 'string-escape' ? state.expand(a.value) : state.expand(a.value, 'path');
       if (a.op === 'remove') {
         state.tags.delete(tag);
         return;
       }
       if (a.op === 'set') state.tags.clear();
-      const valid = a.escape === 'udev' ? isValidTag(tag) : tag !== '' && !tag.includes('/');
+      const valid = a.escape === 'string-escape' ? isValidTag(tag) : tag !== '' && !tag.includes('/');
       if (valid) state.tags.add(tag);
       else warn(`refused tag "${tag}": tags are letters, digits, "-" and "_"`);
       return;
@@ -136,7 +136,7 @@ export function applyAssignment(state: EvaluationState, rule: Rule, a: Exclude<A
       return;
     }
     case 'attr': {
-      const name = a.escape === 'udev' ? state.expand(a.name) : state.expand(a.name, 'path');
+      const name = a.escape === 'string-escape' ? state.expand(a.name) : state.expand(a.name, 'path');
       if (!isSafeRelativePath(name)) warn(`refused attribute path "${name}": only attributes of the device itself can be written`);
       else plan.attrs.push({ name, value: state.expand(a.value), rule: state.origin(rule, a) });
       return;

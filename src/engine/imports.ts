@@ -6,7 +6,7 @@ import { fnmatchRegExp } from '../text/fnmatch.js';
 import { parseProperties } from '../text/properties.js';
 import type { CommandSpec, ImportOutput, ImportSpec } from '../rules/model.js';
 import type { Builtin, BuiltinOutcome } from '../rules/builtin.js';
-import type { ImportRequest, ImportResult } from './evaluate.js';
+import type { ImportRequest, ImportResult } from './input.js';
 import type { EvaluationState } from './state.js';
 
 type ImportSteps = Generator<ImportRequest, boolean, ImportResult>;

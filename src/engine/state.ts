@@ -9,8 +9,8 @@ import { expandTemplate, type SubstitutionName, type SubstitutionSource, type Te
 import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from '../rules/model.js';
 import { ruleOrigin, type Plan } from '../rules/plan.js';
 import { NO_SYSTEM, type SystemView } from '../rules/system-view.js';
-import type { EvaluationInput } from './evaluate.js';
-import { fileExists, lookupSubstitution } from './substitute.js';
+import type { EvaluationInput } from './input.js';
+import { fileExists, lookupSubstitution, type EvaluationContext } from './substitute.js';
 
 function emptyPlan(event: Uevent, devnode: string | null): Plan {
   return {
@@ -20,7 +20,7 @@ function emptyPlan(event: Uevent, devnode: string | null): Plan {
   };
 }
 
-export class EvaluationState implements SubstitutionSource {
+export class EvaluationState implements SubstitutionSource, EvaluationContext {
   readonly input: EvaluationInput;
   readonly event: Uevent;
   readonly device: DeviceView | undefined;

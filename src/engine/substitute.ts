@@ -1,10 +1,28 @@
 // The one substitution table (`$kernel`, `$attr{...}`, ...), and the one way a rule asks
 // whether a file exists. Where rule languages differ, the template's style (chosen when
 // the rule was compiled) says which meaning applies.
+import type { Uevent } from '../uevent/event.js';
+import type { DeviceView } from '../uevent/sysfs.js';
 import type { SubstitutionName, TemplateStyle } from '../rules/format.js';
+import type { DeviceField } from '../rules/model.js';
+import type { Plan } from '../rules/plan.js';
 import type { SystemView } from '../rules/system-view.js';
 import { ALLOWED_IN_INPUT, replaceChars } from '../text/escape.js';
-import type { EvaluationState } from './state.js';
+
+/** What substitutions and file tests read of an evaluation (its state implements it). */
+export interface EvaluationContext {
+  readonly event: Uevent;
+  readonly device: DeviceView | undefined;
+  readonly system: SystemView;
+  readonly devRoot: string;
+  readonly kernel: string;
+  readonly properties: Record<string, string>;
+  readonly plan: Plan;
+  readonly links: readonly string[];
+  readonly matchedParent: DeviceView | undefined;
+  readonly result: string | undefined;
+  field(field: DeviceField): string | undefined;
+}
 
 /** `[subsystem/sysname]rest` → the sysfs path of that device followed by rest. */
 export function classPath(system: SystemView, text: string): string | undefined {
@@ -16,7 +34,7 @@ export function classPath(system: SystemView, text: string): string | undefined 
   return rest === '' ? dir : `${dir}/${rest.replace(/^\//, '')}`;
 }
 
-export function lookupSubstitution(state: EvaluationState, name: SubstitutionName, arg: string | undefined, style: TemplateStyle): string {
+export function lookupSubstitution(state: EvaluationContext, name: SubstitutionName, arg: string | undefined, style: TemplateStyle): string {
   const parent = style.parentOf === 'matched' ? state.matchedParent : (state.matchedParent ?? state.device);
   switch (name) {
     case 'kernel':
@@ -58,7 +76,7 @@ export function lookupSubstitution(state: EvaluationState, name: SubstitutionNam
 // The device's attribute; missing there, the parent a `parent` condition selected, and
 // (by the style) with no such parent the nearest ancestor that has it. `[subsystem/sysname]attr`
 // reads another device's.
-function attribute(state: EvaluationState, name: string, style: TemplateStyle): string {
+function attribute(state: EvaluationContext, name: string, style: TemplateStyle): string {
   let value: string | undefined;
   if (name.startsWith('[')) {
     const path = classPath(state.system, name);
@@ -74,7 +92,7 @@ function attribute(state: EvaluationState, name: string, style: TemplateStyle): 
     }
   }
   if (value === undefined) return '';
-  return style.attrEscape === 'udev' ? replaceChars(value.trimEnd(), ALLOWED_IN_INPUT) : value.trimEnd();
+  return style.attrEscape === 'unsafe-replaced' ? replaceChars(value.trimEnd(), ALLOWED_IN_INPUT) : value.trimEnd();
 }
 
 /**
@@ -82,7 +100,7 @@ function attribute(state: EvaluationState, name: string, style: TemplateStyle): 
  * `[subsystem/sysname]path`, or relative to the device's sysfs directory; a `*` directory
  * component matches any entry not starting with a dot.
  */
-export function fileExists(state: EvaluationState, text: string, mode?: number): boolean {
+export function fileExists(state: EvaluationContext, text: string, mode?: number): boolean {
   const system = state.system;
   let path = text;
   if (!path.startsWith('/')) path = classPath(system, path) ?? `${system.sysfsRoot}${state.event.devpath}/${path}`;

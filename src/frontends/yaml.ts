@@ -21,6 +21,7 @@ import {
   RESTART_POLICIES,
 } from '../rules/model.js';
 import { YamlReader, isMap, isSeq, type YamlNode } from './yaml-nodes.js';
+import { exactValuesOf } from '../rules/ruleset.js';
 
 const TOP_KEYS = ['rules'] as const;
 const RULE_KEYS = ['name', 'description', 'match', 'set', 'append', 'remove', 'run', 'load_module', 'job', 'systemd_unit', 'stop'] as const;
@@ -106,8 +107,8 @@ class RuleCompiler {
       conditions,
       assignments: this.#assignments,
       stop,
-      actions: indexValues(conditions, 'action'),
-      subsystems: indexValues(conditions, 'subsystem'),
+      actions: exactValuesOf(conditions, 'action'),
+      subsystems: exactValuesOf(conditions, 'subsystem'),
     };
   }
 
@@ -387,15 +388,4 @@ class RuleCompiler {
     if (text !== undefined) this.#reader.error(node, `timeout: expected a duration such as "30s", "500ms" or "2m" (at most 24 h), got "${text}"`);
     return undefined;
   }
-}
-
-/** The exact values a rule's field can take, when every test of that field lists only exact values. */
-function indexValues(conditions: Condition[], field: 'action' | 'subsystem'): ReadonlySet<string> | undefined {
-  let values: Set<string> | undefined;
-  for (const c of conditions) {
-    if (c.kind !== 'field' || c.field !== field || c.matcher.exactValues === undefined) continue;
-    const these = new Set(c.matcher.exactValues);
-    values = values === undefined ? these : new Set([...values].filter((v) => these.has(v)));
-  }
-  return values;
 }

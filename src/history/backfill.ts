@@ -1,7 +1,7 @@
 // Schema 4 gives every event the physical device it belongs to. Rows recorded before then
 // get one from what they carry: sysfs attributes (serials) were not recorded, so an old
 // USB device is known by vendor:product (from the kernel's PRODUCT) and its port.
-import type { HistoryDb } from './db.js';
+import type Database from 'better-sqlite3';
 import { usbDevicePath, usbIdentity, type DeviceIdentity } from './devices.js';
 
 const PAGE = 5000;
@@ -12,7 +12,7 @@ function identityOf(devpath: string, subsystem: string, products: Map<string, st
   return usbIdentity(usbPath, () => undefined, products.get(usbPath));
 }
 
-export function backfillDevices(db: HistoryDb): void {
+export function backfillDevices(db: Database.Database): void {
   const products = new Map<string, string>();
   const productRows = db.prepare(
     `SELECT devpath, json_extract(properties, '$.PRODUCT') AS product FROM events

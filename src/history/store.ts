@@ -117,16 +117,17 @@ export function toProcessedRecord(row: EventRow, rules: string[]): ProcessedReco
   return { ...record, symlinks: result?.symlinks ?? [], tags: result?.tags ?? [], rules };
 }
 
-/** The subscriber record of an event just processed: the same shape replay reads back. */
+/** The subscriber record of an event just processed: the same shape replay reads back, built without a round trip through JSON. */
 export function processedRecord(id: number, event: Uevent, plan: Plan | undefined, rules: string[]): ProcessedRecord {
   const result = eventResult(event, plan, rules);
   const e = event;
-  const row: EventRow = {
+  return {
     id, seqnum: e.seqnum ?? null, action: e.action, devpath: e.devpath, subsystem: e.subsystem, devtype: e.devtype ?? null,
     devname: e.devname ?? null, driver: e.driver ?? null, major: e.major ?? null, minor: e.minor ?? null, source: e.source,
-    received_at: e.receivedAt, properties: JSON.stringify(e.properties), result: result && JSON.stringify(result),
+    received_at: new Date(e.receivedAt).toISOString(),
+    properties: { ...(result && plan ? plan.properties : e.properties) },
+    symlinks: result?.symlinks ?? [], tags: result?.tags ?? [], rules,
   };
-  return toProcessedRecord(row, rules);
 }
 
 /** Recorded events with ids in (afterId, upToId], oldest first, in pages of `page`. */

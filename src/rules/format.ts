@@ -41,7 +41,7 @@ export interface TemplateStyle {
    */
   readonly attrFallback: 'matched-parent' | 'ancestors';
   /** `$attr` values: as read (trailing whitespace removed), or with udev's unsafe characters replaced. */
-  readonly attrEscape: 'none' | 'udev';
+  readonly attrEscape: 'none' | 'unsafe-replaced';
   /** `$major` and `$minor` of a device without numbers: empty, or `0` (udev). */
   readonly missingNumber: '' | '0';
 }

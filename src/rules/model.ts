@@ -73,9 +73,9 @@ export type ImportSpec =
 /**
  * How device text is made safe in names and paths: `substitutions` makes each substituted
  * value a safe file name component and checks the result as a relative path (hotplugd's
- * rules); `udev` applies udev's string_escape rules and its checks (udev's rules).
+ * rules); `string-escape` applies udev's OPTIONS="string_escape" rules and udev's checks.
  */
-export type NameEscape = 'substitutions' | 'udev';
+export type NameEscape = 'substitutions' | 'string-escape';
 
 export type ParentCondition =
   | { kind: 'field'; key: string; at: SourceLocation; field: ParentField; matcher: ValueMatcher }

@@ -145,3 +145,14 @@ export function selectRules(candidates: Candidates, ancestorValues: (attr: strin
   if (extra === undefined) return candidates.always;
   return [...candidates.always, ...extra].sort((a, b) => a.position - b.position);
 }
+
+/** The exact values a rule's field can take, when every test of that field lists only exact values. */
+export function exactValuesOf(conditions: Condition[], field: 'action' | 'subsystem'): ReadonlySet<string> | undefined {
+  let values: Set<string> | undefined;
+  for (const c of conditions) {
+    if (c.kind !== 'field' || c.field !== field || c.matcher.exactValues === undefined) continue;
+    const these = new Set(c.matcher.exactValues);
+    values = values === undefined ? these : new Set([...values].filter((v) => these.has(v)));
+  }
+  return values;
+}

@@ -3,12 +3,11 @@
 // reading them once per device instead of once per event is most of the cost of rules.
 // A view is dropped when its device gets an event (and with its subtree on remove/move),
 // so a re-plugged device is read afresh. The device of an event itself is never cached.
-import type { Sysfs } from './sysfs.js';
-import { DeviceView } from './sysfs.js';
+import { DeviceView, type AncestorViews, type Sysfs } from './sysfs.js';
 
 export const DEFAULT_MAX_CACHED_DEVICES = 4096;
 
-export class AncestorCache {
+export class AncestorCache implements AncestorViews {
   readonly sysfs: Sysfs;
   #views = new Map<string, DeviceView | null>();
   #maxEntries: number;

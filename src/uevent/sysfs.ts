@@ -3,7 +3,6 @@
 // keeps the event path free of promise overhead.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { AncestorCache } from './ancestors.js';
 import { createProperties, eventFromProperties, isSafeDevpath, type EventSource, type Properties, type Uevent } from './event.js';
 
 // Attribute files that block or have side effects when read.
@@ -21,6 +20,12 @@ export function parseUeventFile(text: string): Properties {
     if (eq > 0) properties[line.slice(0, eq)] = line.slice(eq + 1);
   }
   return properties;
+}
+
+/** Views of a device's ancestors shared across events (AncestorCache in ancestors.ts). */
+export interface AncestorViews {
+  /** The ancestors of `devpath` that are devices, nearest first. */
+  of(devpath: string): DeviceView[];
 }
 
 export class Sysfs {
@@ -141,9 +146,9 @@ export class Sysfs {
 
   /**
    * A view of one device whose reads are cached for the life of the view (one event);
-   * with an AncestorCache, its parents' views are shared across events.
+   * with AncestorViews, its parents' views are shared across events.
    */
-  device(devpath: string, ancestors?: AncestorCache): DeviceView {
+  device(devpath: string, ancestors?: AncestorViews): DeviceView {
     return new DeviceView(this, devpath, ancestors);
   }
 
@@ -187,9 +192,9 @@ export class DeviceView {
   #subsystem: string | undefined | null = null;
   #driver: string | undefined | null = null;
   #properties: Properties | undefined;
-  #ancestors: AncestorCache | undefined;
+  #ancestors: AncestorViews | undefined;
 
-  constructor(sysfs: Sysfs, devpath: string, ancestors?: AncestorCache) {
+  constructor(sysfs: Sysfs, devpath: string, ancestors?: AncestorViews) {
     this.#sysfs = sysfs;
     this.devpath = devpath;
     this.#ancestors = ancestors;

@@ -7,11 +7,12 @@ import { builtin as findBuiltin } from '../../builtins/registry.js';
 import type { Accounts } from '../../rules/accounts.js';
 import { compileTemplate, type Template, type TemplateStyle } from '../../rules/format.js';
 import type { Assignment, Condition, Diagnostic, ImportSpec, ParentCondition, Rule, SourceLocation } from '../../rules/model.js';
+import { exactValuesOf } from '../../rules/ruleset.js';
 import { compileUdevMatcher } from './match.js';
 import { logicalLines, parseRule, type UdevToken } from './syntax.js';
 
 /** udev's substitutions: `$id`, `$driver` and `$attr` follow only the parent a rule matched; `$attr` values are sanitised; `$major` of no device is 0. */
-export const UDEV_STYLE: TemplateStyle = { parentOf: 'matched', attrFallback: 'matched-parent', attrEscape: 'udev', missingNumber: '0' };
+export const UDEV_STYLE: TemplateStyle = { parentOf: 'matched', attrFallback: 'matched-parent', attrEscape: 'unsafe-replaced', missingNumber: '0' };
 
 // Properties the kernel or udev owns: ENV{...}= may not set them (udev's device_property_can_set).
 const READ_ONLY_PROPERTIES = new Set(['ACTION', 'DEVLINKS', 'DEVNAME', 'DEVPATH', 'DEVTYPE', 'DRIVER', 'IFINDEX', 'MAJOR', 'MINOR', 'SEQNUM', 'SUBSYSTEM', 'TAGS', 'CURRENT_TAGS', 'USEC_INITIALIZED']);
@@ -196,7 +197,7 @@ class LineCompiler {
         if (isMatch) return this.#condition(ORDER.SYMLINK_MATCH, { kind: 'links', key, at, matcher: this.#matcher(t) });
         return this.#assign(
           ORDER.SYMLINK,
-          { kind: 'symlink', at, op: t.op === '+=' ? 'add' : t.op === '-=' ? 'remove' : 'reset', value: this.#template(t, t.value), escape: 'udev', needsDevnode: true, final: t.op === ':=' },
+          { kind: 'symlink', at, op: t.op === '+=' ? 'add' : t.op === '-=' ? 'remove' : 'reset', value: this.#template(t, t.value), escape: 'string-escape', needsDevnode: true, final: t.op === ':=' },
           'devnode',
         );
       case 'NAME':
@@ -206,7 +207,7 @@ class LineCompiler {
         if (t.op === '+=') this.#warn(t, 'NAME takes ==, !=, = or :=; "+=" is read as "="');
         if (t.value === '%k' || t.value === '$kernel') this.#error(t, 'NAME="%k" has no effect');
         if (t.value === '') this.#error(t, 'NAME="" has no effect: interfaces are never deleted');
-        return this.#assign(ORDER.NAME, { kind: 'name', at, value: this.#template(t, t.value), escape: 'udev', final: t.op === ':=' }, 'netif');
+        return this.#assign(ORDER.NAME, { kind: 'name', at, value: this.#template(t, t.value), escape: 'string-escape', final: t.op === ':=' }, 'netif');
       case 'ENV': {
         const name = this.#needAttr(t);
         if (isMatch) return this.#condition(ORDER.ENV_MATCH, { kind: 'env', key, at, name, matcher: this.#matcher(t) });
@@ -229,7 +230,7 @@ class LineCompiler {
         if (isMatch) return this.#condition(ORDER.TAG_MATCH, { kind: 'tag', key, at, matcher: this.#matcher(t) });
         if (t.op === ':=') this.#warn(t, 'TAG takes ==, !=, =, += or -=; ":=" is read as "="');
         if (t.value === '') this.#warn(t, 'empty tag');
-        return this.#assign(ORDER.TAG, { kind: 'tag', at, op: t.op === '+=' ? 'add' : t.op === '-=' ? 'remove' : 'set', value: this.#template(t, t.value), escape: 'udev' });
+        return this.#assign(ORDER.TAG, { kind: 'tag', at, op: t.op === '+=' ? 'add' : t.op === '-=' ? 'remove' : 'set', value: this.#template(t, t.value), escape: 'string-escape' });
       case 'ATTR':
       case 'SYSCTL': {
         const name = this.#needAttr(t);
@@ -240,7 +241,7 @@ class LineCompiler {
         if (t.op === '-=') this.#error(t, `${t.key} takes ==, != or =`);
         if (t.op !== '=') this.#warn(t, `${t.key} takes ==, != or =; "${t.op}" is read as "="`);
         if (t.key === 'SYSCTL') return this.#assign(ORDER.SYSCTL, { kind: 'sysctl', at, name: this.#template(t, name), value: this.#template(t, t.value) });
-        return this.#assign(ORDER.ATTR, { kind: 'attr', at, name: this.#template(t, name), value: this.#template(t, t.value), escape: 'udev' });
+        return this.#assign(ORDER.ATTR, { kind: 'attr', at, name: this.#template(t, name), value: this.#template(t, t.value), escape: 'string-escape' });
       }
       case 'KERNELS':
       case 'SUBSYSTEMS':
@@ -395,9 +396,4 @@ class LineCompiler {
     }
     this.#assign(order, { kind, at, account, final }, 'devnode');
   }
-}
-
-function exactValuesOf(conditions: Condition[], field: 'action' | 'subsystem'): ReadonlySet<string> | undefined {
-  for (const c of conditions) if (c.kind === 'field' && c.field === field && c.matcher.exactValues) return new Set(c.matcher.exactValues);
-  return undefined;
 }

@@ -1,0 +1,101 @@
+// The straight line one event travels once it is read from the kernel:
+//   intake (SEQNUM gaps, overflow resync) → scheduler (ordered per device, bounded)
+//   → worker (evaluate the rules, act) → recorder (history row) → publisher (metrics,
+//   subscribers, libudev broadcast, waiters) → supervisor (jobs and units of the device).
+// Each stage has one downstream link, set here and nowhere else, and its own stats().
+import type { ActionExecutor } from '../actions/execute.js';
+import { describeError } from '../errors.js';
+import type { HistoryWriter } from '../history/writer.js';
+import type { Logger } from '../log.js';
+import type { Uevent } from '../uevent/event.js';
+import type { Sysfs } from '../uevent/sysfs.js';
+import { Intake } from './intake.js';
+import { Publisher, type PublisherParts } from './publisher.js';
+import { Recorder, type RecorderParts } from './recorder.js';
+import type { DeviceRegistry } from './registry.js';
+import { EventScheduler } from './scheduler.js';
+import { DeviceSupervisor } from './supervisor.js';
+import { EventWorker, type Outcome, type WorkerParts } from './worker.js';
+
+export interface PipelineParts {
+  worker: WorkerParts;
+  recorder: RecorderParts;
+  publisher: PublisherParts;
+  executor: ActionExecutor;
+  writer: HistoryWriter;
+  registry: DeviceRegistry;
+  sysfs: Sysfs;
+  log: Logger;
+  capacity: number;
+  maxEvents: number;
+  dryRun: boolean;
+  /** The kernel socket: paused when the queue is full, and what intake reports about it. */
+  source: { pause(): void; resume(): void; receiveBufferBytes(): number | undefined; enobufs(): number | undefined };
+  stopping: () => boolean;
+}
+
+export class Pipeline {
+  readonly intake: Intake;
+  readonly scheduler: EventScheduler<Uevent>;
+  readonly worker: EventWorker;
+  readonly recorder: Recorder;
+  readonly publisher: Publisher;
+  readonly supervisor: DeviceSupervisor;
+  /** Times the queue filled and reading the socket was paused. */
+  #readPauses = 0;
+  #log: Logger;
+
+  constructor(p: PipelineParts) {
+    this.#log = p.log;
+    this.worker = new EventWorker(p.worker);
+    this.recorder = new Recorder(p.recorder);
+    this.publisher = new Publisher(p.publisher);
+    this.supervisor = new DeviceSupervisor(p.executor, p.log, (later) => {
+      this.recorder.recordLater(later);
+      this.publisher.publishLater(later);
+    });
+    this.scheduler = new EventScheduler<Uevent>(
+      { capacity: p.capacity, maxRunning: p.maxEvents },
+      {
+        handle: (event) => {
+          const outcome = this.worker.handle(event);
+          if (!(outcome instanceof Promise)) return this.#finish(outcome, p.dryRun);
+          return outcome.then((done) => this.#finish(done, p.dryRun));
+        },
+        onFull: () => {
+          this.#readPauses++;
+          p.source.pause();
+        },
+        onRoom: () => p.source.resume(),
+        onIdle: () => this.intake.resyncIfPending(),
+      },
+    );
+    this.intake = new Intake({
+      writer: p.writer,
+      log: p.log,
+      registry: p.registry,
+      sysfs: p.sysfs,
+      push: (event) => this.scheduler.push(event),
+      queued: () => this.scheduler.length,
+      stopping: p.stopping,
+      receiveBufferBytes: p.source.receiveBufferBytes,
+      enobufs: p.source.enobufs,
+    });
+  }
+
+  stats() {
+    return { ...this.worker.stats(), ...this.recorder.stats(), ...this.publisher.stats(), queued: this.scheduler.length, running: this.scheduler.running, readPauses: this.#readPauses };
+  }
+
+  // Never throws (the scheduler's handler must not): each stage catches its own failures.
+  #finish(outcome: Outcome, dryRun: boolean): void {
+    this.recorder.record(outcome);
+    this.publisher.publish(outcome);
+    if (dryRun) return;
+    try {
+      this.supervisor.follow(outcome);
+    } catch (error) {
+      this.#log.error({ err: error }, `Failed to start jobs: ${describeError(error)}`);
+    }
+  }
+}

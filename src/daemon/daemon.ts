@@ -1,7 +1,9 @@
 // The daemon: wires the stages of the pipeline (pipeline.ts) to the kernel socket, the
 // history, the control socket and systemd, and starts, stops and reloads them. Events do
 // not pass through here: each stage hands its output to the next.
+import { mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { dirname } from 'node:path';
 import type { HistoryDb } from '../history/db.js';
 import { DEV_ROOT } from '../defaults.js';
 import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
@@ -103,7 +105,8 @@ export class Daemon implements ControlTarget {
   constructor(options: DaemonOptions) {
     this.#options = options;
     this.#log = options.logger;
-    // One writer per database: event ids are handed out here, not by SQLite.
+    // One writer per database (ids are handed out here); the lock's directory may be new.
+    mkdirSync(dirname(options.dbPath), { recursive: true, mode: 0o755 });
     acquireLock(`${options.dbPath}.lock`, options.dbPath);
     const devRoot = options.devRoot ?? DEV_ROOT;
     this.#sysfs = new Sysfs(options.sysfsRoot);

@@ -3,7 +3,7 @@
 // from a cursor in the middle of a storm), libudev and raw rebroadcast, sd_notify,
 // the single-instance lock, and SIGTERM during a storm.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -162,6 +162,17 @@ describe.skipIf(!canUseNamespaces())('the daemon as a service', () => {
     expect(second.child.exitCode).toBe(4);
     expect(second.logs.map((l) => l.msg).join('\n')).toMatch(/Another hotplugd \(pid \d+\) is already using .*history\.db; stop it first/);
     expect(await daemon.stop()).toBe(0);
+  });
+
+  it('starts with its database in a directory that does not exist yet (the lock file goes there first)', async () => {
+    const { netns, daemon, dir } = await setup('statedir');
+    expect(await daemon.stop()).toBe(0);
+    const fresh = new DaemonProcess(netns, join(dir, 'var', 'lib', 'hotplugd', 'history.db'), ['--no-coldplug']);
+    cleanups.push(() => fresh.kill());
+    await waitFor(() => fresh.log('hotplugd started') !== undefined || fresh.child.exitCode !== null, 10_000, 'the daemon to start');
+    expect(fresh.child.exitCode).toBeNull();
+    expect(statSync(join(dir, 'var', 'lib', 'hotplugd')).mode & 0o777).toBe(0o755);
+    expect(await fresh.stop()).toBe(0);
   });
 
   it('on SIGTERM during a storm loses no accepted event', async () => {

@@ -11,7 +11,7 @@ import type { EvaluationState } from './state.js';
 type Warn = (message: string) => void;
 
 /** udev's `sysctl_normalize`: `net.ipv4.ip_forward` → `net/ipv4/ip_forward` (dots and slashes swap when a dot comes first). */
-export function normalizeSysctl(name: string): string {
+function normalizeSysctl(name: string): string {
   const first = name.search(/[./]/);
   if (first < 0 || name[first] === '/') return name;
   return name.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'));

@@ -5,7 +5,7 @@
 import { DEV_ROOT, UDEV_PROGRAM_DIR } from '../defaults.js';
 import type { Uevent } from '../uevent/event.js';
 import type { DeviceView } from '../uevent/sysfs.js';
-import { expandTemplate, type SubstitutionName, type SubstitutionSource, type TemplateStyle } from '../rules/format.js';
+import { expandTemplate, type Escape, type SubstitutionName, type SubstitutionSource, type Template, type TemplateStyle } from '../rules/format.js';
 import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from '../rules/model.js';
 import { ruleOrigin, type Plan } from '../rules/plan.js';
 import { NO_SYSTEM, type SystemView } from '../rules/system-view.js';
@@ -87,7 +87,7 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
     this.plan.warnings.push(`${this.origin(rule, a)}: ${message}`);
   }
 
-  expand(template: Parameters<typeof expandTemplate>[0], escape: Parameters<typeof expandTemplate>[2] = 'none'): string {
+  expand(template: Template, escape: Escape = 'none'): string {
     return expandTemplate(template, this, escape);
   }
 

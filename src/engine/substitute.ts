@@ -25,7 +25,7 @@ export interface EvaluationContext {
 }
 
 /** `[subsystem/sysname]rest` → the sysfs path of that device followed by rest. */
-export function classPath(system: SystemView, text: string): string | undefined {
+function classPath(system: SystemView, text: string): string | undefined {
   const match = /^\[([^/\]]+)\/([^\]]+)\](.*)$/.exec(text);
   if (!match) return undefined;
   const dir = system.classDevice(match[1] as string, match[2] as string);

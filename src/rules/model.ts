@@ -46,9 +46,6 @@ export type Condition =
   | { kind: 'sysctl'; key: string; at: SourceLocation; name: Template; matcher: ValueMatcher }
   | { kind: 'const'; key: string; at: SourceLocation; name: 'arch' | 'virt' | 'cvm'; matcher: ValueMatcher };
 
-export const IMPORT_SOURCES = ['program', 'builtin', 'file', 'db', 'cmdline', 'parent'] as const;
-export type ImportSource = (typeof IMPORT_SOURCES)[number];
-
 /**
  * A program's argv: argument templates (each substituted), or one command line that is
  * substituted and then split into words as udev does, its program looked up in the

@@ -1,5 +1,5 @@
 import { defaultControlPath } from '../defaults.js';
-import picomatch from 'picomatch';
+import { fnmatchAny } from '../text/fnmatch.js';
 import { streamControlRequest } from '../daemon/control.js';
 import type { ProcessedRecord } from '../history/store.js';
 import type { Uevent } from '../uevent/event.js';
@@ -100,7 +100,7 @@ export const monitorCommand: Command = {
     });
     if (values === null) return 0;
     if (values.processed) return monitorProcessed(values);
-    const matches = values.subsystem?.length ? picomatch(values.subsystem) : () => true;
+    const matches = values.subsystem?.length ? fnmatchAny(values.subsystem) : () => true;
     const format = values.json ? formatEventJson : formatEventText;
     let stdoutBlocked = false;
     const source = new KernelUeventSource({

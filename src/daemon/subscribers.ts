@@ -5,7 +5,7 @@
 // events finish, so replay and live meet with no gap and no duplicate.
 // A subscriber that does not read is dropped; it never stalls the daemon.
 import type { Socket } from 'node:net';
-import picomatch from 'picomatch';
+import { fnmatchAny } from '../text/fnmatch.js';
 import type { HistoryDb } from '../history/db.js';
 import { iterateProcessed, type ProcessedRecord } from '../history/store.js';
 import type { Logger } from '../log.js';
@@ -40,7 +40,7 @@ interface Subscriber {
 }
 
 export function compileFilter(filter: SubscriptionFilter): (record: ProcessedRecord) => boolean {
-  const subsystem = filter.subsystems?.length ? picomatch(filter.subsystems) : undefined;
+  const subsystem = filter.subsystems?.length ? fnmatchAny(filter.subsystems) : undefined;
   const actions = filter.actions?.length ? new Set(filter.actions) : undefined;
   const tags = filter.tags?.length ? filter.tags : undefined;
   return (record) =>

@@ -1,7 +1,7 @@
-// Value matchers compiled once at load time: exact strings, picomatch globs, lists
-// (any of) and negation. An absent value is tested as the empty string, so `""`
-// matches "unset or empty" and `"!"` (or `"?*"`) matches "set to something".
-import picomatch from 'picomatch';
+// Value matchers compiled once at load time: exact strings, fnmatch globs (with `{a,b}`
+// alternatives), lists (any of) and negation. An absent value is tested as the empty
+// string, so `""` matches "unset or empty" and `"!"` (or `"?*"`) matches "set to something".
+import { fnmatchRegExp, isGlob } from '../text/fnmatch.js';
 
 type Test = (value: string) => boolean;
 
@@ -18,21 +18,66 @@ export interface ValueMatcher {
   readonly positives: readonly string[];
 }
 
-// Kernel names and devpaths are matched like fnmatch(3) without FNM_PATHNAME (as udev
-// does): `*` crosses `/`. Negation is ours (a leading `!`), so picomatch must not do it.
-const GLOB_OPTIONS = { bash: true, dot: true, nonegate: true } as const;
+// Values are matched like fnmatch(3) without FNM_PATHNAME or FNM_PERIOD, as udev does:
+// `*` and `?` match any character, `/`, `.` and newlines included. Device strings are
+// hostile, so a glob must never treat a value as a path (`?*` matches `/../x` too).
 
 // `ttyUSB*`-style patterns (a literal prefix and one trailing star) are most globs in rules.
-const PREFIX_STAR = /^[^*?[\]{}()!+@\\]*\*$/;
+const PREFIX_STAR = /^[^*?[\]{}\\]*\*$/;
 
-function compilePattern(pattern: string): Test {
-  if (!picomatch.scan(pattern).isGlob) return (value) => value === pattern;
+/**
+ * Expands `{a,b}` alternatives (nested ones too) into plain fnmatch patterns, at load time.
+ * A brace without a matching close or without a comma at its level is a literal character;
+ * a backslash keeps the next character (and the backslash, for fnmatch) as written.
+ */
+export function expandBraces(pattern: string): string[] {
+  let depth = 0;
+  let open = -1;
+  const commas: number[] = [];
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') i++;
+    else if (c === '{') {
+      if (depth++ === 0) open = i;
+    } else if (c === ',' && depth === 1) commas.push(i);
+    else if (c === '}' && depth > 0 && --depth === 0) {
+      if (commas.length === 0) {
+        // `{x}` is literal: keep it and expand what follows.
+        return expandBraces(pattern.slice(i + 1)).map((rest) => pattern.slice(0, i + 1) + rest);
+      }
+      const head = pattern.slice(0, open);
+      const tail = pattern.slice(i + 1);
+      const bounds = [open, ...commas, i];
+      const out: string[] = [];
+      for (let k = 0; k + 1 < bounds.length; k++) {
+        const choice = pattern.slice((bounds[k] as number) + 1, bounds[k + 1]);
+        for (const expanded of expandBraces(choice + tail)) out.push(head + expanded);
+      }
+      return out;
+    }
+  }
+  return [pattern];
+}
+
+function isPattern(pattern: string): boolean {
+  return isGlob(pattern) || expandBraces(pattern).length > 1;
+}
+
+function compileAlternative(pattern: string): Test {
+  if (!isGlob(pattern)) {
+    const literal = pattern.replace(/\\(.)/gs, '$1');
+    return (value) => value === literal;
+  }
   if (PREFIX_STAR.test(pattern)) {
     const prefix = pattern.slice(0, -1);
     return (value) => value.startsWith(prefix);
   }
-  const regex = picomatch.makeRe(pattern, GLOB_OPTIONS);
+  const regex = fnmatchRegExp(pattern);
   return (value) => regex.test(value);
+}
+
+function compilePattern(pattern: string): Test {
+  return anyOf(expandBraces(pattern).map(compileAlternative));
 }
 
 function anyOf(tests: Test[]): Test {
@@ -72,7 +117,7 @@ export function compileValueMatcher(patterns: readonly string[], options: { trim
   }
   const positive = positives.length > 0 ? anyOf(positives.map(compilePattern)) : undefined;
   const negative = negatives.length > 0 ? anyOf(negatives.map(compilePattern)) : undefined;
-  const exact = negatives.length === 0 && positives.every((p) => !picomatch.scan(p).isGlob);
+  const exact = negatives.length === 0 && positives.every((p) => !isPattern(p) && !p.includes('\\'));
   // udev ignores trailing whitespace of attribute values unless the pattern has some.
   const trim = options.trimTrailingWhitespace === true && !patterns.some((p) => /\s$/.test(p));
 

@@ -19,8 +19,10 @@ const CLASSES: Record<string, string> = {
 
 const GLOB_CHARS = /[*?[]/;
 
-function escapeRegExp(c: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
+// The RegExp is compiled with the `u` flag, so `?` is one character (an emoji too, as
+// glibc's fnmatch in a UTF-8 locale), and only syntax characters may be escaped.
+function escapeRegExp(c: string, inBracket = false): string {
+  return /[\\^$.*+?()[\]{}|/]/.test(c) || (inBracket && c === '-') ? `\\${c}` : c;
 }
 
 /** The regex text of the bracket expression starting at `pattern[start]` (a `[`), or undefined when it is not closed. */
@@ -47,7 +49,7 @@ function bracket(pattern: string, start: number): { source: string; end: number 
       }
     }
     if (c === '\\' && i + 1 < pattern.length) {
-      body += escapeRegExp(pattern[i + 1] as string);
+      body += escapeRegExp(pattern[i + 1] as string, true);
       i += 2;
       continue;
     }
@@ -56,7 +58,7 @@ function bracket(pattern: string, start: number): { source: string; end: number 
       i++;
       continue;
     }
-    body += escapeRegExp(c);
+    body += escapeRegExp(c, true);
     i++;
   }
   return undefined;
@@ -95,5 +97,11 @@ export function fnmatchRegExp(pattern: string, caseInsensitive = false): RegExp 
       i++;
     }
   }
-  return new RegExp(`^${source}$`, caseInsensitive ? 'i' : '');
+  return new RegExp(`^${source}$`, caseInsensitive ? 'iu' : 'u');
+}
+
+/** A test of a value against any of several fnmatch patterns (filters on the command line and the socket). */
+export function fnmatchAny(patterns: readonly string[]): (value: string) => boolean {
+  const regexes = patterns.map((pattern) => fnmatchRegExp(pattern));
+  return (value) => regexes.some((regex) => regex.test(value));
 }

@@ -1,7 +1,7 @@
 // Asking the kernel to re-send events: writing an action to a device's `uevent` file.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import picomatch from 'picomatch';
+import { fnmatchAny } from '../text/fnmatch.js';
 import type { Sysfs } from './sysfs.js';
 
 /** The actions a sysfs `uevent` file accepts. */
@@ -24,7 +24,7 @@ export interface TriggerResult {
 
 /** The devices a trigger would touch, parents first. */
 export function selectDevices(sysfs: Sysfs, subsystems: string[]): string[] {
-  const matches = subsystems.length > 0 ? picomatch(subsystems) : () => true;
+  const matches = subsystems.length > 0 ? fnmatchAny(subsystems) : () => true;
   return sysfs.enumerate().filter((devpath) => matches(sysfs.subsystem(devpath) ?? ''));
 }
 

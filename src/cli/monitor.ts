@@ -1,5 +1,6 @@
 import { defaultControlPath } from '../defaults.js';
 import { fnmatchAny } from '../text/fnmatch.js';
+import { printable } from './output.js';
 import { streamControlRequest } from '../daemon/control.js';
 import type { ProcessedRecord } from '../history/store.js';
 import type { Uevent } from '../uevent/event.js';
@@ -33,7 +34,7 @@ export function formatProcessedText(record: ProcessedRecord): string {
   const lines = [`UDEV  [${seconds}] ${record.action.padEnd(8)} ${record.devpath} (${record.subsystem})`];
   for (const [key, value] of Object.entries(record.properties)) lines.push(`${key}=${value}`);
   if (record.rules.length > 0) lines.push(`# rules: ${record.rules.join(', ')}`);
-  return `${lines.join('\n')}\n\n`;
+  return `${lines.map(printable).join('\n')}\n\n`;
 }
 
 async function monitorProcessed(values: { json?: boolean; subsystem?: string[]; action?: string[]; tag?: string[]; cursor?: string; control?: string }): Promise<number> {
@@ -70,7 +71,7 @@ export function formatEventText(event: Uevent): string {
   const seconds = (event.receivedAt / 1000).toFixed(6);
   const lines = [`KERNEL[${seconds}] ${event.action.padEnd(8)} ${event.devpath} (${event.subsystem})`];
   for (const [key, value] of Object.entries(event.properties)) lines.push(`${key}=${value}`);
-  return `${lines.join('\n')}\n\n`;
+  return `${lines.map(printable).join('\n')}\n\n`;
 }
 
 export function formatEventJson(event: Uevent): string {

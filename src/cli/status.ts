@@ -3,6 +3,7 @@ import { defaultControlPath } from '../defaults.js';
 import { sendControlRequest } from '../daemon/control.js';
 import type { RuleMetricsRow } from '../daemon/metrics.js';
 import { parseCommandArgs, type Command } from './args.js';
+import { printable } from './output.js';
 
 const usage = `Usage: hotplugd status [options]
 
@@ -52,7 +53,7 @@ export const statusCommand: Command = {
       ...jobs.map((j) => `  ${j.state.padEnd(8)} pid ${j.pid ?? '-'}  restarts ${j.restarts}  ${j.devpath}  ${JSON.stringify(j.argv)}`),
     ];
     if (values.rules) lines.push(...ruleLines(reply.ruleMetrics as RuleMetricsRow[]));
-    console.log(lines.join('\n'));
+    console.log(lines.map(printable).join('\n'));
     return 0;
   },
 };

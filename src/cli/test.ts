@@ -10,6 +10,7 @@ import { parseCommandLine, parsePositiveInt, usageError, type Command } from './
 import { replay } from './replay.js';
 import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT } from '../defaults.js';
 import { machineView } from '../rules/system-view.js';
+import { printable } from './output.js';
 
 const usage = `Usage: hotplugd test [options] (DEVPATH | --event FILE)
        hotplugd test --replay --rules-dir DIR... [replay options]
@@ -112,7 +113,9 @@ function printHuman(result: Evaluation): void {
   out.push('', 'properties:');
   for (const [key, value] of Object.entries(plan.properties)) out.push(`  ${key}=${value}`);
   if (plan.warnings.length > 0) out.push('', 'warnings:', ...plan.warnings.map((w) => `  ${w}`));
-  console.log(out.join('\n'));
+  // Every line may carry device strings (serials, names): control characters are escaped,
+  // so a value can neither drive the terminal nor forge a line of its own.
+  console.log(out.map(printable).join('\n'));
 }
 
 export const testCommand: Command = {

@@ -1,5 +1,6 @@
 // The command line as a user runs it: real processes, real files, real kernel events.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, DaemonProcess, Netns, canUseNamespaces, makeTempDir, waitFor } from '../helpers/netns.js';
@@ -59,6 +60,28 @@ describe('hotplugd command line', () => {
     const { code, stdout } = hotplugd('trigger', '--sysfs', fake.root, '--subsystem-match', 'n*', '--dry-run');
     expect(code).toBe(0);
     expect(stdout).toBe('/devices/virtual/net/lo\n');
+  });
+});
+
+describe('hotplugd test shows hostile device strings escaped', () => {
+  it('escapes control characters, keeps forged lines on their own line, and warns of a DEVNAME outside the dev root', () => {
+    const temp = makeTempDir('hotplugd-test-escape-');
+    cleanups.push(() => temp.remove());
+    const dir = temp.path;
+    mkdirSync(join(dir, 'rules'));
+    writeFileSync(join(dir, 'rules', '50-serial.yaml'), 'rules:\n  - name: by-serial\n    match: { subsystem: tty, env: { ID_SERIAL: "?*" } }\n    set: { env: { SERIAL_COPY: "$env{ID_SERIAL}" } }\n');
+    const event = {
+      ACTION: 'add', DEVPATH: '/devices/virtual/tty/evil', SUBSYSTEM: 'tty', MAJOR: '4', MINOR: '99', DEVNAME: '../../tmp/pwned-node',
+      ID_SERIAL: '\u001b[2J\u001b]0;owned\u0007\nS:../../../tmp/pwned5',
+    };
+    writeFileSync(join(dir, 'event.json'), JSON.stringify(event));
+    const { code, stdout } = hotplugd('test', '--event', join(dir, 'event.json'), '--rules-dir', join(dir, 'rules'), '--dev', join(dir, 'dev'));
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/match +by-serial/);
+    expect(stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    expect(stdout.split('\n').filter((line) => /^\s*S:/.test(line))).toEqual([]);
+    expect(stdout).toContain('SERIAL_COPY=\\x1b[2J\\x1b]0;owned\\x07\\x0aS:../../../tmp/pwned5');
+    expect(stdout).toMatch(/warnings:\n.*DEVNAME "\.\.\/\.\.\/tmp\/pwned-node" leads outside/);
   });
 });
 

@@ -46,10 +46,11 @@ describe('history database', () => {
     const writer = new HistoryWriter(db, { batchSize: 10, flushDelayMs: 10_000 });
     for (const event of events) writer.recordEvent(event);
     // Three full batches of 10 are committed, 9 wait for the timer or a flush.
-    expect(writer.committed).toBe(30);
+    expect(writer.eventsCommitted).toBe(30);
     expect(writer.pending).toBe(events.length - 30);
     writer.flush();
-    expect(writer.committed).toBe(events.length);
+    expect(writer.eventsCommitted).toBe(events.length);
+    expect(writer.rowsCommitted).toBe(events.length);
 
     const records = listEvents(db);
     expect(records).toHaveLength(events.length);

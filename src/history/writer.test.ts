@@ -23,6 +23,22 @@ function event(action: string, devpath: string, subsystem: string, extra: Record
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+describe('history writer counters', () => {
+  it('count events apart from the rows of every kind (actions, incidents)', () => {
+    const db = openHistoryDb(join(dir, 'h.db'));
+    const writer = new HistoryWriter(db, { flushDelayMs: 10_000 });
+    for (let i = 0; i < 3; i++) {
+      const id = writer.recordEvent(event('add', `/devices/virtual/tty/t${i}`, 'tty'));
+      writer.recordAction(id, { kind: 'program', target: '/bin/true', rule: 'r (f:1:1)', ok: true, error: null, durationMs: 1 });
+      writer.recordAction(id, { kind: 'program', target: '/bin/true', rule: 'r (f:1:1)', ok: true, error: null, durationMs: 1 });
+    }
+    writer.flush();
+    expect(writer.eventsCommitted).toBe(3);
+    expect(writer.rowsCommitted).toBe(9);
+    db.close();
+  });
+});
+
 describe('history writer when commits fail', () => {
   it('keeps rows while another process holds the write lock, and commits them when it lets go', async () => {
     const path = join(dir, 'h.db');

@@ -110,7 +110,10 @@ export class HistoryWriter {
   #retryDelayMs = 0;
   #lostSinceRecovery = { rows: 0, fromId: 0, toId: 0 };
   #options: Required<Pick<HistoryWriterOptions, 'batchSize' | 'flushDelayMs' | 'maxPending'>> & HistoryWriterOptions;
-  committed = 0;
+  /** Events committed (each with its actions). */
+  eventsCommitted = 0;
+  /** Rows of every kind committed: events, actions and incidents. */
+  rowsCommitted = 0;
   /** Commits that failed (each is retried). */
   failedCommits = 0;
   /** Rows given up because commits kept failing and `maxPending` was reached. */
@@ -195,7 +198,8 @@ export class HistoryWriter {
       this.#failed(error as Error, rows);
       return false;
     }
-    this.committed += rows;
+    this.eventsCommitted += this.#events.length;
+    this.rowsCommitted += rows;
     this.#events = [];
     this.#incidents = [];
     this.#actions = [];

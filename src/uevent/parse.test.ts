@@ -115,6 +115,7 @@ describe('parseUevent rejections', () => {
     ['libudev magic', Buffer.from('libudev\0\xfe\xed\xca\xfe', 'latin1'), 'libudev-format'],
     ['oversized', Buffer.alloc(MAX_DATAGRAM_BYTES + 1, 0x41), 'oversized'],
     ['invalid UTF-8', Buffer.concat([datagram(good).subarray(0, -1), Buffer.from([0xff, 0xfe, 0])]), 'not-utf8'],
+    ['UTF-8 byte-order mark', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), datagram(good)]), 'bad-header'],
     ['header without @', datagram(good, 'add/devices/virtual/net/v0'), 'bad-header'],
     ['header devpath not absolute', datagram(good, 'add@devices'), 'bad-header'],
     ['pair without =', Buffer.from('add@/d\0ACTION=add\0JUNK\0'), 'malformed-pair'],

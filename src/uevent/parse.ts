@@ -29,7 +29,8 @@ export const MAX_DATAGRAM_BYTES = 8192;
 
 const LIBUDEV_PREFIX = Buffer.from('libudev\0', 'latin1');
 // Exact for ASCII too, and native: cheaper than scanning for high bytes in JS.
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading byte-order mark stays in the text to be refused, not stripped.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function reject(reason: RejectReason, detail: string): ParseResult {
   return { ok: false, reason, detail };
@@ -59,6 +60,7 @@ export function parseUevent(datagram: Uint8Array, receivedAt: number): ParseResu
     return reject('not-utf8', 'the datagram is not valid UTF-8');
   }
 
+  if (text.startsWith('\uFEFF')) return reject('bad-header', 'the datagram starts with a byte-order mark, which the kernel never sends');
   const headerEnd = text.indexOf('\0');
   const at = text.indexOf('@');
   if (at <= 0 || at > headerEnd || text[at + 1] !== '/') {

@@ -1,6 +1,8 @@
 import { defaultDbPath, defaultControlPath } from '../defaults.js';
-import { Daemon, DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/daemon.js';
+import { Daemon } from '../daemon/daemon.js';
+import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/options.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
+import { DEFAULT_CONTROL_LIMITS } from '../daemon/control.js';
 import { loadAccounts } from '../rules/accounts.js';
 import { UDEV_RULES_DIRS } from '../defaults.js';
 
@@ -42,6 +44,10 @@ Options:
                           (default: ${defaultControlPath()})
   --control-group GROUP   members may use the read-only control commands
                           (status, settle, wait, subscribe); default: root only
+  --max-connections N     control connections open at once, subscribers included;
+                          more are refused and counted (default: ${DEFAULT_CONTROL_LIMITS.total})
+  --max-connections-per-uid N
+                          the same, per client uid (default: ${DEFAULT_CONTROL_LIMITS.perUid})
   --no-watch              do not reload rules when a rules directory changes
   --no-coldplug           do not record the devices present at start
   --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 128M as udevd; as root
@@ -108,6 +114,8 @@ export const daemonCommand: Command = {
       'event-timeout': { type: 'string' },
       'stop-timeout': { type: 'string' },
       'control-group': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'max-connections-per-uid': { type: 'string' },
       'no-broadcast': { type: 'boolean' },
       'history-max-age': { type: 'string' },
       'history-max-rows': { type: 'string' },
@@ -145,6 +153,10 @@ export const daemonCommand: Command = {
       maxEvents: parsePositiveInt('daemon', 'max-events', values['max-events']),
       eventTimeoutMs: parseDuration('daemon', 'event-timeout', values['event-timeout']),
       controlGroup,
+      controlLimits: {
+        total: parsePositiveInt('daemon', 'max-connections', values['max-connections']),
+        perUid: parsePositiveInt('daemon', 'max-connections-per-uid', values['max-connections-per-uid']),
+      },
       broadcast: !values['no-broadcast'],
       retention,
       onExitRequest: () => requestStop('control'),

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { HistoryDb } from '../history/db.js';
 import { DEV_ROOT } from '../defaults.js';
-import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
+import { DEFAULT_RETENTION } from '../history/retention.js';
 import type { Logger } from '../log.js';
 import { KernelUeventSource, countMalformed } from '../uevent/source.js';
 import { Sysfs } from '../uevent/sysfs.js';
@@ -14,12 +14,14 @@ import { AncestorCache } from '../uevent/ancestors.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { ActionExecutor } from '../actions/execute.js';
 import { ProgramPool, killRunningPrograms, preloadPrograms } from '../actions/run.js';
-import { loadAccounts, type Accounts } from '../rules/accounts.js';
+import { loadAccounts } from '../rules/accounts.js';
 import { machineView } from '../rules/system-view.js';
 import { UdevDatabase } from '../udevdb/database.js';
 import { Broadcaster } from './broadcaster.js';
 import { controlCommands, type ControlTarget } from './control-commands.js';
 import { ControlServer } from './control.js';
+import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS, type DaemonOptions } from './options.js';
+export type { DaemonOptions } from './options.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
 import { RuleMetrics } from './metrics.js';
 import { acquireLock } from './native.js';
@@ -32,49 +34,6 @@ import { DeviceWaiters, type WaitTarget } from './waiters.js';
 import { HistoryKeeper } from './history-keeper.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from './worker.js';
 
-export interface DaemonOptions {
-  dbPath: string;
-  rulesDirs: string[];
-  /** udev's runtime directory to write the device database in (/run/udev), or undefined for none. */
-  udevDb?: string;
-  sysfsRoot: string;
-  coldplug: boolean;
-  logger: Logger;
-  receiveBufferBytes?: number;
-  /** Events held (queued or running) before the daemon stops reading the socket. */
-  queueCapacity?: number;
-  /** Events handled at once (those with programs overlap; the rest finish on the spot). */
-  maxEvents?: number;
-  /** The time budget of one event, its programs included (udev's event timeout). */
-  eventTimeoutMs?: number;
-  /** The control socket; none when undefined. */
-  controlPath?: string;
-  /** Group (gid) allowed the read-only control commands. */
-  controlGroup?: number | undefined;
-  /** Where device nodes and symlinks live (`/dev`). */
-  devRoot?: string;
-  /** Evaluate and log what would be done, but do nothing. */
-  dryRun?: boolean;
-  /** Programs from rules running at once (default 16). */
-  maxPrograms?: number;
-  /** The modprobe program (default: found in /sbin, /usr/sbin, ...). */
-  modprobe?: string;
-  /** For programs whose rule sets no timeout. */
-  programTimeoutMs?: number | undefined;
-  /** Reload rules when a rule directory changes (default true). */
-  watchRules?: boolean;
-  /** Pass processed events on to libudev (group 2) and libudev-zero (group 4) listeners (default true). */
-  broadcast?: boolean;
-  /** Asked over the control socket to exit: the owner should stop the daemon. */
-  onExitRequest?: () => void;
-  accounts?: Accounts;
-  /** History retention (default: 90 days or 200 MiB). */
-  retention?: RetentionLimits;
-}
-
-export const DEFAULT_QUEUE_CAPACITY = 8192;
-export const DEFAULT_MAX_EVENTS = 64;
-export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const STATUS_INTERVAL_MS = 5_000;
 
 export class Daemon implements ControlTarget {
@@ -193,8 +152,7 @@ export class Daemon implements ControlTarget {
       subscribers: pipeline.subscribers,
       subscribersDropped: pipeline.subscribersDropped,
       broadcastFailures: pipeline.broadcastFailures,
-      controlRefused: this.#control?.refused ?? 0,
-      controlMalformed: this.#control?.malformed ?? 0,
+      ...(this.#control?.stats() ?? { controlRefused: 0, controlMalformed: 0 }),
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
     };
@@ -292,7 +250,7 @@ export class Daemon implements ControlTarget {
     const rules = this.#rules.loadInitial();
     if (rules.diagnostics.some((d) => d.severity === 'error')) return rules;
     if (this.#options.controlPath !== undefined) {
-      this.#control = new ControlServer(this.#options.controlPath, controlCommands(this), { readGroup: this.#options.controlGroup, log });
+      this.#control = new ControlServer(this.#options.controlPath, controlCommands(this), { readGroup: this.#options.controlGroup, limits: this.#options.controlLimits, log });
       await this.#control.listen();
     }
     if (this.#options.watchRules !== false) this.#rules.watch();

@@ -42,7 +42,8 @@ export class Recorder {
     const { event } = outcome;
     if (this.#p.canRecord()) {
       try {
-        outcome.id = this.#p.writer.recordEvent(event, { plan: outcome.evaluation?.plan, rules: outcome.rules, device: this.#p.identities.of(event) });
+        const note = outcome.failure === undefined ? undefined : `rules not evaluated: ${outcome.failure}`;
+        outcome.id = this.#p.writer.recordEvent(event, { plan: outcome.evaluation?.plan, rules: outcome.rules, device: this.#identity(event), ...(note ? { note } : {}) });
         this.#events++;
       } catch (error) {
         eventLogger(this.#p.log, event).error({ err: error }, `Failed to record event: ${describeError(error)}`);
@@ -57,8 +58,18 @@ export class Recorder {
 
   /** An event left queued when the daemon stopped: recorded, marked as not processed. */
   recordUnprocessed(event: Uevent): void {
-    this.#p.writer.recordEvent(event, { note: 'not processed: the daemon stopped first', device: this.#p.identities.of(event) });
+    this.#p.writer.recordEvent(event, { note: 'not processed: the daemon stopped first', device: this.#identity(event) });
     this.#events++;
+  }
+
+  // The physical device is read from sysfs; when that fails the event is still recorded, without it.
+  #identity(event: Uevent) {
+    try {
+      return this.#p.identities.of(event);
+    } catch (error) {
+      eventLogger(this.#p.log, event).error({ err: error }, `Failed to identify the event's physical device: ${describeError(error)}`);
+      return undefined;
+    }
   }
 
   #action(event: Uevent, eventId: number, result: ActionResult): void {

@@ -26,6 +26,8 @@ export interface Outcome {
   /** `name (file:line:column)` of each rule that matched. */
   rules: string[];
   actions: ActionResult[];
+  /** Why the rules could not be evaluated (sysfs unreadable: EMFILE, ...); recorded with the event. */
+  failure?: string;
 }
 
 export interface WorkerParts {
@@ -84,16 +86,12 @@ export class EventWorker {
       });
       step = steps.next();
     } catch (error) {
-      this.#evaluationFailed(event, error);
-      return this.#act(event, undefined, [], deadline);
+      return this.#act(event, undefined, [], deadline, this.#evaluationFailed(event, error));
     }
     if (step.done) return this.#act(event, step.value, [], deadline);
     return this.#finishImports(steps, step, deadline).then(
       ({ evaluation, imports }) => this.#act(event, evaluation, imports, deadline),
-      (error: unknown) => {
-        this.#evaluationFailed(event, error);
-        return this.#act(event, undefined, [], deadline);
-      },
+      (error: unknown) => this.#act(event, undefined, [], deadline, this.#evaluationFailed(event, error)),
     );
   }
 
@@ -114,13 +112,15 @@ export class EventWorker {
     return { evaluation: step.value, imports };
   }
 
-  #evaluationFailed(event: Uevent, error: unknown): void {
+  #evaluationFailed(event: Uevent, error: unknown): string {
     this.#evaluationFailures++;
-    eventLogger(this.#p.log, event).error({ err: error }, `Failed to evaluate rules: ${describeError(error)}`);
+    const message = describeError(error);
+    eventLogger(this.#p.log, event).error({ err: error }, `Failed to evaluate rules: ${message}`);
+    return message;
   }
 
   // Device steps now; programs (if any) make the event asynchronous.
-  #act(event: Uevent, evaluation: Evaluation | undefined, actions: ActionResult[], deadline: number): Outcome | Promise<Outcome> {
+  #act(event: Uevent, evaluation: Evaluation | undefined, actions: ActionResult[], deadline: number, failure?: string): Outcome | Promise<Outcome> {
     if (evaluation && this.#p.log.isLevelEnabled('debug')) this.#logEvaluation(event, evaluation);
     const plan = evaluation?.plan;
     try {
@@ -131,7 +131,7 @@ export class EventWorker {
     } catch (error) {
       eventLogger(this.#p.log, event).error({ err: error }, `Failed to handle event: ${describeError(error)}`);
     }
-    if (!plan || this.#p.dryRun || !this.#p.executor.hasPrograms(event, plan)) return this.#outcome(event, evaluation, actions);
+    if (!plan || this.#p.dryRun || !this.#p.executor.hasPrograms(event, plan)) return this.#outcome(event, evaluation, actions, failure);
     return this.#p.executor.runPrograms(event, plan, deadline).then(
       (results) => {
         actions.push(...results);
@@ -148,10 +148,10 @@ export class EventWorker {
     );
   }
 
-  #outcome(event: Uevent, evaluation: Evaluation | undefined, actions: ActionResult[]): Outcome {
+  #outcome(event: Uevent, evaluation: Evaluation | undefined, actions: ActionResult[], failure?: string): Outcome {
     this.#processed++;
     const rules = evaluation ? evaluation.trace.filter((t) => t.matched).map((t) => ruleOrigin(t.rule, t.at)) : [];
-    return { id: 0, event, evaluation, rules, actions };
+    return { id: 0, event, evaluation, rules, actions, ...(failure === undefined ? {} : { failure }) };
   }
 
   #logDryRun(event: Uevent, plan: Plan): void {

@@ -4,6 +4,22 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createProperties, eventFromProperties, isSafeDevpath, type EventSource, type Properties, type Uevent } from './event.js';
+import { HotplugError } from '../errors.js';
+
+// What "not there" looks like: the device went away (ENOENT, ENOTDIR, ENODEV, ENXIO), or
+// the attribute has no value to give (write-only: EACCES, EPERM; a show() that declines:
+// EIO, EINVAL, ENODATA, EOPNOTSUPP, EBUSY — on this machine 400 power/autosuspend_delay_ms
+// files answer EIO). Everything else (EMFILE, ENFILE, ENOMEM, ...) is a failure of the
+// reader, not an answer about the device: it is thrown, so an evaluation fails loudly
+// instead of a rule silently not matching.
+const ABSENT_CODES = new Set(['ENOENT', 'ENOTDIR', 'ENODEV', 'ENXIO', 'EACCES', 'EPERM', 'EIO', 'EINVAL', 'ENODATA', 'EOPNOTSUPP', 'ENOTSUP', 'EBUSY']);
+
+/** Undefined when the error means "absent"; throws an ESYSFS HotplugError otherwise. */
+function absentOrThrow(error: unknown, path: string): undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== undefined && ABSENT_CODES.has(code)) return undefined;
+  throw new HotplugError('ESYSFS', `Failed to read ${path}: ${(error as Error).message}`, { cause: error });
+}
 
 // Attribute files that block or have side effects when read.
 const UNREADABLE_ATTRIBUTES = new Set(['remove', 'rescan', 'unbind', 'bind', 'new_id', 'remove_id']);
@@ -73,7 +89,10 @@ export class Sysfs {
     return this.#linkName(devpath, 'driver');
   }
 
-  /** An attribute's value with the trailing newline removed; undefined when absent or unreadable. */
+  /**
+   * An attribute's value with the trailing newline removed; undefined when absent or when
+   * it has no value to read. Throws (ESYSFS) when the reader itself fails (EMFILE, ...).
+   */
   attribute(devpath: string, name: string): string | undefined {
     if (!isSafeAttributeName(name) || UNREADABLE_ATTRIBUTES.has(basename(name))) return undefined;
     const text = this.#read(devpath, name);
@@ -100,8 +119,8 @@ export class Sysfs {
       let entries;
       try {
         entries = readdirSync(join(this.root, devpath), { withFileTypes: true });
-      } catch {
-        return; // vanished while we walked, or unreadable
+      } catch (error) {
+        return absentOrThrow(error, join(this.root, devpath)); // vanished while we walked
       }
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       if (entries.some((e) => e.name === 'uevent' && e.isFile()) && entries.some((e) => e.name === 'subsystem')) {
@@ -131,10 +150,11 @@ export class Sysfs {
   list(devpath: string, subdirectory = ''): string[] {
     const path = this.pathOf(devpath);
     if (path === null || (subdirectory !== '' && !isSafeAttributeName(subdirectory))) return [];
+    const dir = subdirectory === '' ? path : `${path}/${subdirectory}`;
     try {
-      return readdirSync(subdirectory === '' ? path : `${path}/${subdirectory}`).sort();
-    } catch {
-      return [];
+      return readdirSync(dir).sort();
+    } catch (error) {
+      return absentOrThrow(error, dir) ?? [];
     }
   }
 
@@ -158,14 +178,14 @@ export class Sysfs {
     const path = this.pathOf(devpath);
     if (path === null) return undefined;
     const full = `${path}/${file}`;
-    const stat = statSync(full, { throwIfNoEntry: false });
-    if (stat === undefined) return undefined;
-    // A link to a directory (driver, subsystem, module) reads, as in udev, as its target's name.
-    if (stat.isDirectory()) return lstatSync(full).isSymbolicLink() ? basename(readlinkSync(full)) : undefined;
     try {
+      const stat = statSync(full, { throwIfNoEntry: false });
+      if (stat === undefined) return undefined;
+      // A link to a directory (driver, subsystem, module) reads, as in udev, as its target's name.
+      if (stat.isDirectory()) return lstatSync(full).isSymbolicLink() ? basename(readlinkSync(full)) : undefined;
       return readFileSync(full, 'utf8');
-    } catch {
-      return undefined;
+    } catch (error) {
+      return absentOrThrow(error, full);
     }
   }
 
@@ -173,11 +193,11 @@ export class Sysfs {
     const path = this.pathOf(devpath);
     if (path === null) return undefined;
     const full = `${path}/${link}`;
-    if (lstatSync(full, { throwIfNoEntry: false }) === undefined) return undefined;
     try {
+      if (lstatSync(full, { throwIfNoEntry: false }) === undefined) return undefined;
       return basename(readlinkSync(full));
-    } catch {
-      return undefined;
+    } catch (error) {
+      return absentOrThrow(error, full);
     }
   }
 

@@ -91,7 +91,8 @@ export class DaemonProcess {
   readonly child: ChildProcess;
   #exited: Promise<number | null>;
 
-  constructor(netns: Netns | undefined, dbPath: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env) {
+  /** `launcher` runs before node and must exec it (`prlimit --nofile=N:N`), so the PID stays the daemon's. */
+  constructor(netns: Netns | undefined, dbPath: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, launcher: string[] = []) {
     this.dbPath = dbPath;
     this.controlPath = join(dirname(dbPath), 'control.sock');
     this.devRoot = join(dirname(dbPath), 'dev');
@@ -99,9 +100,10 @@ export class DaemonProcess {
     // (the shipped ones would load modules for every device a coldplug of /sys finds).
     const defaults = ['--dev', this.devRoot, ...(args.includes('--rules-dir') ? [] : ['--rules-dir', join(dirname(dbPath), 'no-rules.d')])];
     const argv = [CLI, 'daemon', '--db', dbPath, '--control', this.controlPath, '--log-format', 'json', '--log-level', 'debug', ...defaults, ...args];
+    const command = [...launcher, process.execPath, ...argv];
     this.child = netns
-      ? spawn('ip', ['netns', 'exec', netns.name, process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], env })
-      : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
+      ? spawn('ip', ['netns', 'exec', netns.name, ...command], { stdio: ['ignore', 'ignore', 'pipe'], env })
+      : spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
     let partial = '';
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
@@ -197,7 +199,7 @@ export function makeTempDir(prefix: string): { path: string; remove(): void } {
  * A namespace, a temp dir and a started daemon (no coldplug, no rule watch) with `rules`
  * as its only rule file; each is registered in `cleanups` to be removed after the test.
  */
-export async function startRuleDaemon(prefix: string, cleanups: (() => void)[], rules?: string, args: string[] = [], env?: NodeJS.ProcessEnv) {
+export async function startRuleDaemon(prefix: string, cleanups: (() => void)[], rules?: string, args: string[] = [], env?: NodeJS.ProcessEnv, launcher: string[] = []) {
   const netns = new Netns(prefix);
   cleanups.push(() => netns.delete());
   const dir = makeTempDir(prefix);
@@ -205,7 +207,7 @@ export async function startRuleDaemon(prefix: string, cleanups: (() => void)[], 
   const rulesDir = join(dir.path, 'rules.d');
   mkdirSync(rulesDir);
   if (rules !== undefined) writeFileSync(join(rulesDir, '10-test.yaml'), rules);
-  const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--no-watch', '--rules-dir', rulesDir, ...args], env);
+  const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--no-watch', '--rules-dir', rulesDir, ...args], env, launcher);
   cleanups.push(() => daemon.kill());
   await daemon.waitForLog('hotplugd started');
   return { netns, daemon, dir: dir.path };

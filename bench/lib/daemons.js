@@ -18,10 +18,10 @@ export function copyOfDev(scope) {
   return dir;
 }
 
-export async function startHotplugd(scope, { args = [], env = process.env, nodeArgs = [] } = {}) {
+export async function startHotplugd(scope, { args = [], env = process.env, nodeArgs = [], cli = CLI } = {}) {
   const dbPath = join(scope.dir, 'history.db');
   const controlPath = join(scope.dir, 'control.sock');
-  const child = scope.spawn(process.execPath, [...nodeArgs, CLI, 'daemon', '--db', dbPath, '--control', controlPath, '--log-format', 'json', ...args], { env });
+  const child = scope.spawn(process.execPath, [...nodeArgs, cli, 'daemon', '--db', dbPath, '--control', controlPath, '--log-format', 'json', ...args], { env });
   const log = lines(child, child.stderr);
   child.stdout.resume();
   await log.waitFor((l) => l.includes('"hotplugd started"'), 30_000, 'hotplugd to start');

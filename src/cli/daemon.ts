@@ -3,6 +3,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/options.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
 import { DEFAULT_CONTROL_LIMITS } from '../daemon/control.js';
+import { DEFAULT_MAX_SUBSCRIBERS } from '../daemon/subscribers.js';
 import { loadAccounts } from '../rules/accounts.js';
 import { UDEV_RULES_DIRS } from '../defaults.js';
 
@@ -48,6 +49,8 @@ Options:
                           more are refused and counted (default: ${DEFAULT_CONTROL_LIMITS.total})
   --max-connections-per-uid N
                           the same, per client uid (default: ${DEFAULT_CONTROL_LIMITS.perUid})
+  --max-subscribers N     subscribers at once (default: ${DEFAULT_MAX_SUBSCRIBERS}); each may fall 4 MiB
+                          behind before it is dropped, and all share one buffer of lines
   --no-watch              do not reload rules when a rules directory changes
   --no-coldplug           do not record the devices present at start
   --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 128M as udevd; as root
@@ -116,6 +119,7 @@ export const daemonCommand: Command = {
       'control-group': { type: 'string' },
       'max-connections': { type: 'string' },
       'max-connections-per-uid': { type: 'string' },
+      'max-subscribers': { type: 'string' },
       'no-broadcast': { type: 'boolean' },
       'history-max-age': { type: 'string' },
       'history-max-rows': { type: 'string' },
@@ -153,6 +157,7 @@ export const daemonCommand: Command = {
       maxEvents: parsePositiveInt('daemon', 'max-events', values['max-events']),
       eventTimeoutMs: parseDuration('daemon', 'event-timeout', values['event-timeout']),
       controlGroup,
+      maxSubscribers: parsePositiveInt('daemon', 'max-subscribers', values['max-subscribers']),
       controlLimits: {
         total: parsePositiveInt('daemon', 'max-connections', values['max-connections']),
         perUid: parsePositiveInt('daemon', 'max-connections-per-uid', values['max-connections-per-uid']),

@@ -47,7 +47,7 @@ export const statusCommand: Command = {
       `pid ${String(reply.pid)}, up ${Math.round((reply.uptimeMs as number) / 1000)} s, log level ${String(reply.logLevel)}`,
       `rules: ${rules.count} from ${rules.files} files (version ${rules.version}, ${rules.failedReloads} failed reloads, last load: ${rules.loadErrors} errors, ${rules.loadWarnings} warnings)`,
       `events: ${String(counters.received)} received, ${String(counters.processed)} processed, ${String(counters.queued)} queued (${String(counters.running)} running), ${String(counters.forged)} forged, ${String(counters.malformed)} malformed, ${String(counters.enobufs)} ENOBUFS`,
-      `subscribers: ${String(counters.subscribers)} (${String(counters.subscribersDropped)} dropped as too slow)`,
+      `subscribers: ${String(counters.subscribers)} (${String(counters.subscribersDropped)} dropped as too slow; ${String(counters.subscriberBytesHeld)} bytes held for them)`,
       `actions: ${String(counters.actionsFailed)} failed; programs ${String(counters.programsRunning)} running, ${String(counters.programsWaiting)} waiting`,
       `jobs: ${jobs.length}`,
       ...jobs.map((j) => `  ${j.state.padEnd(8)} pid ${j.pid ?? '-'}  restarts ${j.restarts}  ${j.devpath}  ${JSON.stringify(j.argv)}`),

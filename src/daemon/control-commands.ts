@@ -23,7 +23,8 @@ export interface ControlTarget {
   wait(target: WaitTarget, timeoutMs: number): Promise<boolean>;
   /** The history for replay cursors; `commit()` writes what waits and returns the newest id. */
   history(): { db: HistoryDb; commit(): number };
-  subscribe(socket: Socket, filter: SubscriptionFilter, replay: { afterId: number; upToId: number } | undefined): void;
+  /** Writes `greeting`, then streams; throws (nothing written) when there are too many subscribers. */
+  subscribe(socket: Socket, filter: SubscriptionFilter, greeting: string, replay: { afterId: number; upToId: number } | undefined): void;
   requestExit(): void;
 }
 
@@ -110,8 +111,7 @@ export function controlCommands(daemon: ControlTarget): Record<string, ControlCo
         const after = cursor(history.db, request.cursor);
         // Commit, read the newest id and register in one turn: no event can slip between.
         const upTo = history.commit();
-        client.socket.write(`${JSON.stringify({ ok: true, cursor: upTo })}\n`);
-        daemon.subscribe(client.socket, filter, after === undefined ? undefined : { afterId: after, upToId: upTo });
+        daemon.subscribe(client.socket, filter, `${JSON.stringify({ ok: true, cursor: upTo })}\n`, after === undefined ? undefined : { afterId: after, upToId: upTo });
         return 'streaming';
       },
     },

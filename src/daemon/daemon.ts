@@ -70,7 +70,7 @@ export class Daemon implements ControlTarget {
     const devRoot = options.devRoot ?? DEV_ROOT;
     this.#sysfs = new Sysfs(options.sysfsRoot);
     this.notifier = new SystemdNotifier(options.logger);
-    this.subscribers = new SubscriberHub(options.logger);
+    this.subscribers = new SubscriberHub(options.logger, { maxSubscribers: options.maxSubscribers });
     this.#executor = new ActionExecutor({
       devRoot,
       sysfs: this.#sysfs,
@@ -115,6 +115,7 @@ export class Daemon implements ControlTarget {
         resume: () => this.#source?.resume(),
         receiveBufferBytes: () => this.#source?.socket.receiveBufferBytes,
         enobufs: () => this.#source?.counters.enobufs,
+        readNow: () => this.#source?.socket.readNow() ?? 0,
       },
       stopping: () => this.#stopping,
     });
@@ -151,10 +152,12 @@ export class Daemon implements ControlTarget {
       jobs: this.#executor.jobs.list().length,
       subscribers: pipeline.subscribers,
       subscribersDropped: pipeline.subscribersDropped,
+      subscriberBytesHeld: pipeline.subscriberBytesHeld,
       broadcastFailures: pipeline.broadcastFailures,
       ...(this.#control?.stats() ?? { controlRefused: 0, controlMalformed: 0 }),
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
+      rulesWatchHeldBack: this.#rules.heldBack,
     };
   }
 
@@ -204,8 +207,8 @@ export class Daemon implements ControlTarget {
     };
   }
 
-  subscribe(socket: Socket, filter: SubscriptionFilter, replay: { afterId: number; upToId: number } | undefined): void {
-    this.subscribers.add(socket, filter, replay && { db: this.#history.db, ...replay });
+  subscribe(socket: Socket, filter: SubscriptionFilter, greeting: string, replay: { afterId: number; upToId: number } | undefined): void {
+    this.subscribers.add(socket, filter, greeting, replay && { db: this.#history.db, ...replay });
   }
 
   get logger(): Logger {

@@ -21,6 +21,8 @@ export interface IntakeParts {
   stopping(): boolean;
   receiveBufferBytes(): number | undefined;
   enobufs(): number | undefined;
+  /** Reads what the kernel socket holds now; returns the datagrams read. */
+  readNow(): number;
 }
 
 export class Intake {
@@ -29,6 +31,7 @@ export class Intake {
   #overflowReports = 0;
   #overflowSinceLastGap = false;
   #resyncPending = false;
+  #draining = false;
   #lastRejectLog = new Map<string, { at: number; suppressed: number }>();
 
   constructor(parts: IntakeParts) {
@@ -67,8 +70,23 @@ export class Intake {
     if (this.#p.queued() === 0) setImmediate(() => this.resyncIfPending());
   }
 
+  /**
+   * Rescans sysfs after lost events, once every event the kernel still holds has been read
+   * and applied: ENOBUFS is reported before the datagrams buffered ahead of the loss are
+   * handed over, and a rescan before those are applied would act on their devices a
+   * second time (a synthetic add, then the kernel's own). Called when the queue is idle.
+   */
   resyncIfPending(): void {
-    if (!this.#resyncPending || this.#p.stopping()) return;
+    if (!this.#resyncPending || this.#p.stopping() || this.#draining) return;
+    this.#draining = true;
+    try {
+      // Events handled on the spot make the queue idle again inside readNow: #draining
+      // keeps that from starting a rescan halfway.
+      while (this.#p.readNow() > 0) if (this.#p.queued() > 0) return; // onIdle calls again
+    } finally {
+      this.#draining = false;
+    }
+    if (this.#p.queued() > 0) return;
     this.#resyncPending = false;
     const reports = this.#overflowReports;
     this.#overflowReports = 0;

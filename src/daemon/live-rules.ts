@@ -1,14 +1,27 @@
 // The daemon's current rule set and how it changes: SIGHUP, `hotplugd reload` and a
 // watch on the rule directories. A new set replaces the old one only if it loaded
 // without errors; events are evaluated synchronously, so each sees exactly one set.
-import { existsSync, watch, type FSWatcher } from 'node:fs';
+// The watch waits for the directories to be quiet, and does not take a file that had
+// rules and is now empty: editors truncate and then write, and an empty file caught in
+// between must not replace working rules (an explicit reload still takes it).
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { Accounts } from '../rules/accounts.js';
 import { loadRules, type LoadResult } from '../frontends/load.js';
 import { formatDiagnostic, type Diagnostic } from '../rules/model.js';
 import { RuleSet } from '../rules/ruleset.js';
 
-const WATCH_SETTLE_MS = 250;
+/** The watch reloads once the directories have had no change for this long. */
+const WATCH_SETTLE_MS = 500;
+
+/** True when the file exists and holds nothing but whitespace. */
+function isEmptyNow(path: string): boolean {
+  try {
+    return readFileSync(path, 'utf8').trim() === '';
+  } catch {
+    return false; // gone (a deletion is meant) or unreadable (the load reports it)
+  }
+}
 
 export interface ReloadOutcome {
   replaced: boolean;
@@ -23,6 +36,8 @@ export class LiveRules {
   /** Counts sets that were put in place, the first one included. */
   version = 0;
   failedReloads = 0;
+  /** Watch reloads not done because a file with rules had become empty. */
+  heldBack = 0;
   /** Errors and warnings of the most recent load, kept or not. */
   lastDiagnostics: Diagnostic[] = [];
   #dirs: readonly string[];
@@ -84,7 +99,22 @@ export class LiveRules {
 
   #scheduleReload(): void {
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.reload('watch'), WATCH_SETTLE_MS);
+    this.#timer = setTimeout(() => this.#reloadFromWatch(), WATCH_SETTLE_MS);
+  }
+
+  #reloadFromWatch(): void {
+    const emptied = this.current.files.filter((f) => !f.masked && f.rules > 0 && isEmptyNow(f.path));
+    if (emptied.length > 0) {
+      this.heldBack++;
+      for (const file of emptied) {
+        this.#log.warn(
+          { file: file.path, rules: file.rules, version: this.version },
+          `${file.path} had ${file.rules} rules and is empty now (caught mid-write?): keeping the rules in use until it has content again or 'hotplugd reload' is run`,
+        );
+      }
+      return;
+    }
+    this.reload('watch');
   }
 
   #load(): LoadResult {

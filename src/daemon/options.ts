@@ -24,6 +24,8 @@ export interface DaemonOptions {
   controlPath?: string;
   /** Group (gid) allowed the read-only control commands. */
   controlGroup?: number | undefined;
+  /** Subscribers at once (default 128). */
+  maxSubscribers?: number | undefined;
   /** Control connections open at once, in total and per uid. */
   controlLimits?: Partial<ControlLimits> | undefined;
   /** Where device nodes and symlinks live (`/dev`). */

@@ -30,7 +30,7 @@ export interface PipelineParts {
   maxEvents: number;
   dryRun: boolean;
   /** The kernel socket: paused when the queue is full, and what intake reports about it. */
-  source: { pause(): void; resume(): void; receiveBufferBytes(): number | undefined; enobufs(): number | undefined };
+  source: { pause(): void; resume(): void; receiveBufferBytes(): number | undefined; enobufs(): number | undefined; readNow(): number };
   stopping: () => boolean;
 }
 
@@ -80,6 +80,7 @@ export class Pipeline {
       stopping: p.stopping,
       receiveBufferBytes: p.source.receiveBufferBytes,
       enobufs: p.source.enobufs,
+      readNow: p.source.readNow,
     });
   }
 

@@ -30,7 +30,7 @@ export class Publisher {
   }
 
   stats() {
-    return { published: this.#published, subscribers: this.#p.subscribers.size, subscribersDropped: this.#p.subscribers.dropped, broadcastFailures: this.#p.broadcaster()?.failures ?? 0 };
+    return { published: this.#published, subscribers: this.#p.subscribers.size, subscribersDropped: this.#p.subscribers.dropped, subscriberBytesHeld: this.#p.subscribers.heldBytes, broadcastFailures: this.#p.broadcaster()?.failures ?? 0 };
   }
 
   publish(outcome: Outcome): void {

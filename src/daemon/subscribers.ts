@@ -3,17 +3,19 @@
 // (a history id): rows up to the newest recorded id are read from the database, events
 // processed meanwhile wait in its backlog, and then it goes live. Ids grow in the order
 // events finish, so replay and live meet with no gap and no duplicate.
-// A subscriber that does not read is dropped; it never stalls the daemon.
+// A subscriber that does not read is dropped; it never stalls the daemon. Lines go out
+// through the fan-out (fanout.ts): serialised once, written once per loop turn.
 import type { Socket } from 'node:net';
 import { fnmatchAny } from '../text/fnmatch.js';
 import type { HistoryDb } from '../history/db.js';
 import { iterateProcessed, type ProcessedRecord } from '../history/store.js';
 import type { Logger } from '../log.js';
+import { HotplugError } from '../errors.js';
+import { FanOut, type LineKeys, type Reader } from './fanout.js';
 
-/** Bytes queued for one subscriber before it is dropped as too slow. */
+/** Bytes a subscriber may fall behind the newest line before it is dropped as too slow. */
 export const MAX_SUBSCRIBER_BACKLOG_BYTES = 4 * 1024 * 1024;
-/** Events held for a subscriber while its replay runs. */
-const MAX_REPLAY_BACKLOG = 100_000;
+export const DEFAULT_MAX_SUBSCRIBERS = 128;
 
 export interface SubscriptionFilter {
   subsystems?: string[];
@@ -31,114 +33,111 @@ export interface ResultRecord {
   result: unknown;
 }
 
-interface Subscriber {
-  socket: Socket;
-  matches: (record: ProcessedRecord) => boolean;
-  results: boolean;
-  /** Lines of live events that arrived during replay; undefined once live. */
-  backlog: string[] | undefined;
-}
-
-export function compileFilter(filter: SubscriptionFilter): (record: ProcessedRecord) => boolean {
+export function compileFilter(filter: SubscriptionFilter): (keys: LineKeys) => boolean {
   const subsystem = filter.subsystems?.length ? fnmatchAny(filter.subsystems) : undefined;
   const actions = filter.actions?.length ? new Set(filter.actions) : undefined;
   const tags = filter.tags?.length ? filter.tags : undefined;
-  return (record) =>
-    (!subsystem || subsystem(record.subsystem)) &&
-    (!actions || actions.has(record.action)) &&
-    (!tags || tags.some((tag) => record.tags.includes(tag)));
+  return (keys) =>
+    (!subsystem || subsystem(keys.subsystem)) &&
+    (!actions || actions.has(keys.action)) &&
+    (!tags || tags.some((tag) => keys.tags.includes(tag)));
+}
+
+function filterKey(filter: SubscriptionFilter): string {
+  const sorted = (list: string[] | undefined) => (list?.length ? [...list].sort() : null);
+  return JSON.stringify([sorted(filter.subsystems), sorted(filter.actions), sorted(filter.tags), filter.results === true]);
 }
 
 export class SubscriberHub {
   dropped = 0;
-  #subscribers = new Set<Subscriber>();
+  #fanOut: FanOut;
+  #readers = new Set<Reader>();
   #log: Logger;
+  #maxSubscribers: number;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, options: { maxSubscribers?: number | undefined; maxBacklogBytes?: number } = {}) {
     this.#log = log;
+    this.#maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS;
+    this.#fanOut = new FanOut(options.maxBacklogBytes ?? MAX_SUBSCRIBER_BACKLOG_BYTES, (reader, why) => this.#dropped(reader, why));
   }
 
   get size(): number {
-    return this.#subscribers.size;
+    return this.#readers.size;
+  }
+
+  /** Bytes of lines held for subscribers that have not taken them yet (all of them together). */
+  get heldBytes(): number {
+    return this.#fanOut.heldBytes;
   }
 
   /**
-   * Adds a subscriber. With `replay`, rows (afterId, upToId] are sent first; the caller
-   * passes the newest recorded id, after committing, in the same turn of the event loop.
+   * Adds a subscriber: writes `greeting` (the answer line), then with `replay` the rows
+   * (afterId, upToId], then live lines. The caller passes the newest recorded id, after
+   * committing, in the same turn of the event loop. Throws when there are too many.
    */
-  add(socket: Socket, filter: SubscriptionFilter, replay?: { db: HistoryDb; afterId: number; upToId: number }): void {
-    const subscriber: Subscriber = { socket, matches: compileFilter(filter), results: filter.results === true, backlog: replay ? [] : undefined };
-    this.#subscribers.add(subscriber);
-    const remove = () => this.#subscribers.delete(subscriber);
+  add(socket: Socket, filter: SubscriptionFilter, greeting: string, replay?: { db: HistoryDb; afterId: number; upToId: number }): void {
+    if (this.#readers.size >= this.#maxSubscribers) {
+      throw new HotplugError('ETOOMANY', `too many subscribers (${this.#readers.size}; the limit is ${this.#maxSubscribers}, see --max-subscribers)`);
+    }
+    const reader: Reader = {
+      socket, filterKey: filterKey(filter), matches: compileFilter(filter), results: filter.results === true,
+      cursor: this.#fanOut.end, live: replay === undefined, blocked: false,
+    };
+    this.#readers.add(reader);
+    this.#fanOut.add(reader);
+    const remove = () => {
+      this.#readers.delete(reader);
+      this.#fanOut.remove(reader);
+    };
     socket.once('close', remove);
     socket.once('error', remove);
-    if (replay) void this.#replay(subscriber, replay.db, replay.afterId, replay.upToId);
+    socket.write(greeting);
+    if (replay) void this.#replay(reader, replay.db, replay.afterId, replay.upToId);
   }
 
-  /** Sends a processed event to every subscriber whose filter it passes. */
+  /** Sends a processed event to every subscriber whose filter it passes: serialised once. */
   publish(record: ProcessedRecord): void {
-    let line: string | undefined;
-    for (const subscriber of this.#subscribers) {
-      if (!subscriber.matches(record)) continue;
-      line ??= `${JSON.stringify(record)}\n`;
-      this.#send(subscriber, line);
-    }
+    this.#fanOut.append(Buffer.from(`${JSON.stringify(record)}\n`), record, false);
   }
 
   /** Sends a later result to the subscribers that asked for results and whose filter its event passes. */
   publishResult(result: ResultRecord, event: ProcessedRecord): void {
-    let line: string | undefined;
-    for (const subscriber of this.#subscribers) {
-      if (!subscriber.results || !subscriber.matches(event)) continue;
-      line ??= `${JSON.stringify(result)}\n`;
-      this.#send(subscriber, line);
-    }
-  }
-
-  #send(subscriber: Subscriber, line: string): void {
-    if (subscriber.backlog === undefined) this.#write(subscriber, line);
-    else if (subscriber.backlog.length >= MAX_REPLAY_BACKLOG) this.#drop(subscriber, 'its replay fell too far behind');
-    else subscriber.backlog.push(line);
+    this.#fanOut.append(Buffer.from(`${JSON.stringify(result)}\n`), event, true);
   }
 
   closeAll(): void {
-    for (const subscriber of this.#subscribers) subscriber.socket.end();
-    this.#subscribers.clear();
+    for (const reader of this.#readers) reader.socket.end();
+    this.#readers.clear();
   }
 
-  #write(subscriber: Subscriber, line: string): void {
-    if (subscriber.socket.writableLength > MAX_SUBSCRIBER_BACKLOG_BYTES) {
-      this.#drop(subscriber, `it did not read (${subscriber.socket.writableLength} bytes waiting)`);
-      return;
-    }
-    subscriber.socket.write(line);
+  #drop(reader: Reader, why: string): void {
+    this.#fanOut.remove(reader);
+    this.#dropped(reader, why);
   }
 
-  #drop(subscriber: Subscriber, why: string): void {
+  #dropped(reader: Reader, why: string): void {
     this.dropped++;
-    this.#subscribers.delete(subscriber);
-    this.#log.warn({ subscribers: this.#subscribers.size }, `Dropped a subscriber: ${why}`);
-    subscriber.socket.destroy();
+    this.#readers.delete(reader);
+    this.#log.warn({ subscribers: this.#readers.size }, `Dropped a subscriber: ${why}`);
+    reader.socket.destroy();
   }
 
-  async #replay(subscriber: Subscriber, db: HistoryDb, afterId: number, upToId: number): Promise<void> {
+  async #replay(reader: Reader, db: HistoryDb, afterId: number, upToId: number): Promise<void> {
     try {
       for (const record of iterateProcessed(db, afterId, upToId)) {
-        if (!this.#subscribers.has(subscriber)) return;
-        if (!subscriber.matches(record)) continue;
+        if (!this.#readers.has(reader)) return;
+        if (!reader.matches(record)) continue;
         // A replay may be long: wait for the reader instead of buffering it all.
-        if (!subscriber.socket.write(`${JSON.stringify(record)}\n`)) await waitForDrain(subscriber.socket);
+        if (!reader.socket.write(`${JSON.stringify(record)}\n`)) await waitForDrain(reader.socket);
       }
     } catch (error) {
       this.#log.error({ err: error }, `Failed to replay the history to a subscriber: ${(error as Error).message}`);
-      this.#drop(subscriber, 'its replay failed');
+      this.#drop(reader, 'its replay failed');
       return;
     }
-    const backlog = subscriber.backlog ?? [];
-    subscriber.backlog = undefined;
-    for (const line of backlog) {
-      if (this.#subscribers.has(subscriber)) this.#write(subscriber, line);
-    }
+    // Live lines since it subscribed wait in the fan-out's log, from its cursor on.
+    reader.live = true;
+    this.#fanOut.schedule();
   }
 }
 

@@ -82,9 +82,12 @@ export class KernelSocket {
     native.start(this.#handle);
   }
 
-  /** Reads what the kernel has queued now, if not paused (settle: nothing sent may stay unread). */
-  readNow(): void {
-    if (!this.#paused && !this.#closed) this.#read();
+  /**
+   * Reads what the kernel has queued now, if not paused (settle: nothing sent may stay
+   * unread). Returns the datagrams read (0: nothing was readable, or paused).
+   */
+  readNow(): number {
+    return !this.#paused && !this.#closed ? this.#read() : 0;
   }
 
   /** Sends one datagram to multicast `groups` (a bit mask); 0 bytes when nobody listens. */
@@ -107,19 +110,21 @@ export class KernelSocket {
     if (status !== 0 && !this.#paused && !this.#closed) native.start(this.#handle);
   }
 
-  #read(): void {
+  #read(): number {
+    let total = 0;
     // Drain in batches, but give the event loop back after a bounded amount of work.
     for (let round = 0; round < 16 && !this.#paused; round++) {
       let count: number;
       const room = this.#handlers.room?.() ?? MAX_DATAGRAMS_PER_READ;
-      if (room <= 0) return;
+      if (room <= 0) return total;
       const meta = room >= MAX_DATAGRAMS_PER_READ ? this.#meta : this.#meta.subarray(0, 1 + 3 * room);
       try {
         count = native.recv(this.#fd, this.#buffer, meta);
       } catch (error) {
         this.#handlers.onError(error as Error);
-        return;
+        return total;
       }
+      total += count;
       if (meta[0]! > 0) this.#handlers.onOverflow(meta[0]!);
       for (let i = 0; i < count; i++) {
         const offset = meta[1 + 3 * i]!;
@@ -127,9 +132,10 @@ export class KernelSocket {
         const truncated = length < 0;
         const bytes = this.#buffer.subarray(offset, offset + Math.abs(length));
         this.#handlers.onDatagram(bytes, meta[3 + 3 * i]!, truncated);
-        if (this.#closed) return;
+        if (this.#closed) return total;
       }
-      if (count === 0) return;
+      if (count === 0) return total;
     }
+    return total;
   }
 }

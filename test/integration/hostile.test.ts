@@ -37,6 +37,8 @@ interface Client {
   data: string;
   /** True once the daemon closed its end (or the connection failed). */
   ended: boolean;
+  /** Why the connection failed, if it did. */
+  error?: string | undefined;
 }
 
 /**
@@ -58,15 +60,23 @@ async function connect(path: string, count: number, request?: (i: number) => str
       const client: Client = { socket, data: '', ended: false };
       clients.push(client);
       socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (client.data += chunk));
-      socket.on('end', () => (client.ended = true));
-      socket.on('error', () => {
+      // With a request, a wave ends when each has its answer: the daemon's backlog stays short.
+      socket.on('data', (chunk: string) => {
+        client.data += chunk;
+        if (request) resolve();
+      });
+      socket.on('end', () => {
         client.ended = true;
+        resolve();
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        client.ended = true;
+        client.error = error.code;
         resolve();
       });
       socket.on('connect', () => {
         if (request) socket.write(request(i));
-        resolve();
+        else resolve();
       });
     });
   }
@@ -129,6 +139,51 @@ describe.skipIf(!canUseNamespaces())('control connections under attack', () => {
     const counters = await status(daemon);
     expect(counters.controlOverLimit).toBe(refusedByDaemon);
     expect(counters.controlAcceptFailures).toBe(0);
+  });
+});
+
+describe.skipIf(!canUseNamespaces())('subscribers under attack', () => {
+  const many = ['--max-connections', '5000', '--max-connections-per-uid', '5000'];
+
+  it('refuses subscribers beyond --max-subscribers with a reason, out of 1,000 attempts', async () => {
+    const { daemon } = await startRuleDaemon('sub-cap', cleanups, undefined, [...many, '--max-subscribers', '300']);
+    const clients = await connect(daemon.controlPath, 1000, () => '{"command":"subscribe","subsystems":["tty"]}\n');
+    await waitFor(() => clients.every((c) => c.data.includes('\n') || c.ended), 20_000, 'every answer');
+    expect(clients.filter((c) => c.data.startsWith('{"ok":true,"cursor":')).length).toBe(300);
+    // A few connections may fail in the kernel's listen backlog; the rest are refused by the daemon.
+    const refused = clients.filter((c) => c.data.startsWith('{"ok":false'));
+    expect(refused.length).toBeGreaterThan(600);
+    expect(refused.length + 300 + clients.filter((c) => c.data === '').length).toBe(1000);
+    expect(refused[0]!.data).toMatch(/too many subscribers \(300; the limit is 300, see --max-subscribers\)/);
+    await waitFor(() => refused.every((c) => c.ended), 5_000, 'the refused connections closed');
+    expect((await status(daemon)).subscribers).toBe(300);
+  });
+
+  it('holds one bounded buffer for 200 stalled subscribers during a storm, and drops them all', async () => {
+    const { netns, daemon } = await startRuleDaemon('sub-stall', cleanups, undefined, [...many, '--max-subscribers', '200']);
+    const clients = await connect(daemon.controlPath, 200, () => '{"command":"subscribe","subsystems":["net"]}\n');
+    await waitFor(() => clients.every((c) => c.data.includes('\n')), 20_000, 'every answer');
+    for (const c of clients) c.socket.pause();
+    // 20,000 events of about 450 bytes: each stalled subscriber falls past its 4 MiB.
+    const storm = netns.startUevents('/sys/class/net/lo/uevent', 'change');
+    let maxHeld = 0;
+    let written = 0;
+    try {
+      while (written === 0) {
+        const counters = await status(daemon);
+        maxHeld = Math.max(maxHeld, counters.subscriberBytesHeld!);
+        if (counters.processed! >= 20_000) written = await storm.stop();
+      }
+    } finally {
+      if (written === 0) await storm.stop();
+    }
+    await waitFor(() => daemon.logs.filter((l) => l.msg.startsWith('Dropped a subscriber: it did not read')).length === 200, 30_000, '200 subscribers dropped');
+    const counters = await status(daemon);
+    expect(counters.subscribersDropped).toBe(200);
+    expect(counters.subscribers).toBe(0);
+    expect(counters.subscriberBytesHeld).toBe(0);
+    // One shared log of at most 4 MiB behind the newest line, plus one turn's lines.
+    expect(maxHeld).toBeLessThan(5 * 1024 * 1024);
   });
 });
 

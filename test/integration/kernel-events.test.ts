@@ -1,6 +1,8 @@
 // The daemon against real kernel uevents, each test in its own network namespace.
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CLI,
@@ -34,6 +36,13 @@ async function startDaemon(prefix: string, args: string[] = []) {
   cleanups.push(() => daemon.kill());
   await daemon.waitForLog('hotplugd started');
   return { netns, daemon, dir: dir.path };
+}
+
+/** A temp dir removed after the test. */
+function makeTempDirFor(prefix: string): string {
+  const dir = makeTempDir(prefix);
+  cleanups.push(() => dir.remove());
+  return dir.path;
 }
 
 function stoppedCounters(daemon: DaemonProcess): Record<string, number> {
@@ -161,5 +170,51 @@ describe.skipIf(!canUseNamespaces())('daemon with real kernel uevents', () => {
     // At least the lost change events on lo, the veth pair's and old0's removal events.
     expect(gaps[0]!.detail.missed).toBeGreaterThan(3000 - 200);
     expect(daemon.logs.some((l) => /ENOBUFS/.test(l.msg) && l.level === 40)).toBe(true);
+  });
+
+  it('after an overflow with device events buffered before it, acts once on each change (no resync double)', async () => {
+    const rules = join(makeTempDirFor('double'), 'rules.d');
+    mkdirSync(rules);
+    writeFileSync(join(rules, '10-veth.yaml'), `rules:
+  - name: veth-program
+    match: { subsystem: net, kernel: "dbl*", action: [add, remove] }
+    run: [["/bin/true"]]
+`);
+    const { netns, daemon } = await startDaemon('double', ['--receive-buffer', '64K', '--rules-dir', rules]);
+    // The device events are buffered first, the storm after them overflows the buffer:
+    // the kernel reports ENOBUFS before it hands over what it had kept.
+    daemon.signal('SIGSTOP');
+    for (let i = 0; i < 3; i++) netns.ip('link', 'add', `dbl${i}a`, ...ONE_QUEUE, 'type', 'veth', 'peer', 'name', `dbl${i}b`, ...ONE_QUEUE);
+    netns.ip('link', 'del', 'dbl0a');
+    netns.writeUevents('/sys/class/net/lo/uevent', 'change', 3000);
+    daemon.signal('SIGCONT');
+    await waitFor(() => countEvents(daemon.dbPath, "devpath = ? AND action = 'change'", `${NET}/lo`) > 0, 20_000, 'the storm read');
+    const settled = await daemon.cli(undefined, 'settle', '--timeout', '30');
+    expect(settled.code).toBe(0);
+    expect(await daemon.stop()).toBe(0);
+    expect(stoppedCounters(daemon).enobufs).toBeGreaterThan(0);
+
+    const history = readHistory(daemon.dbPath).filter((r) => /\/dbl\d[ab]$/.test(r.devpath));
+    // Each interface that is still there was added once, by the kernel or by the resync, never by both.
+    for (const name of ['dbl1a', 'dbl1b', 'dbl2a', 'dbl2b']) {
+      const adds = history.filter((r) => r.devpath === `${NET}/${name}` && r.action === 'add');
+      expect(adds.map((r) => r.source), name).toHaveLength(1);
+    }
+    // The pair deleted while the daemon was stopped: added and removed once at most each.
+    for (const name of ['dbl0a', 'dbl0b']) {
+      for (const action of ['add', 'remove']) {
+        expect(history.filter((r) => r.devpath === `${NET}/${name}` && r.action === action).length, `${action} ${name}`).toBeLessThanOrEqual(1);
+      }
+    }
+    // One program per recorded add or remove: nothing ran twice.
+    const db = new Database(daemon.dbPath, { readonly: true });
+    try {
+      const runs = db.prepare(`SELECT e.devpath, e.action, count(*) AS n FROM actions a JOIN events e ON e.id = a.event_id
+        WHERE a.kind = 'program' AND e.devpath LIKE '%/dbl%' GROUP BY e.devpath, e.action`).all() as { devpath: string; action: string; n: number }[];
+      expect(runs.filter((r) => r.n !== 1)).toEqual([]);
+      expect(runs.length).toBe(history.filter((r) => r.action === 'add' || r.action === 'remove').length);
+    } finally {
+      db.close();
+    }
   });
 });

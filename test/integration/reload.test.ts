@@ -96,4 +96,52 @@ describe.skipIf(!canUseNamespaces())('rule reload', () => {
     expect([...new Set(order)]).toEqual([1, 2, 4, 5]);
     expect(daemon.logs.some((l) => l.msg.startsWith('Failed to reload rules'))).toBe(true);
   }, 120_000);
+
+  it('does not let the directory watch replace working rules with a file caught mid-write', async () => {
+    const netns = new Netns('midwrite');
+    cleanups.push(() => netns.delete());
+    const dir = makeTempDir('midwrite');
+    cleanups.push(() => dir.remove());
+    const rulesDir = join(dir.path, 'rules.d');
+    mkdirSync(rulesDir);
+    const file = join(rulesDir, '10-storm.yaml');
+    writeFileSync(file, rulesFor('v1'));
+    const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--rules-dir', rulesDir]);
+    cleanups.push(() => daemon.kill());
+    await daemon.waitForLog('hotplugd started');
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // The rule the latest change event of lo matched.
+    const latestMatch = async (): Promise<string | undefined> => {
+      const before = daemon.logs.length;
+      const recorded = countEvents(daemon.dbPath, "devpath = ? AND action = 'change'", LO);
+      netns.writeUevents('/sys/class/net/lo/uevent', 'change', 1);
+      await waitFor(() => countEvents(daemon.dbPath, "devpath = ? AND action = 'change'", LO) > recorded, 10_000, 'the event recorded');
+      await sleep(200); // its log lines follow on stderr
+      const line = daemon.logs.slice(before).find((l) => l.msg === 'Rules matched' && l.devpath === LO);
+      return line ? (line.matched as string[])[0] : undefined;
+    };
+    expect(await latestMatch()).toBe('storm-v1');
+
+    // An editor's save: truncate, then the new text 0.4 s later, in two writes.
+    writeFileSync(file, '');
+    await sleep(400);
+    writeFileSync(file, rulesFor('v2').slice(0, 40));
+    await sleep(400);
+    writeFileSync(file, rulesFor('v2'));
+    await waitFor(() => daemon.logs.some((l) => l.msg === 'Rules reloaded' && l.reason === 'watch'), 10_000, 'the watch reload');
+    expect(await latestMatch()).toBe('storm-v2');
+
+    // A file left empty for longer than the watch waits: the rules in use stay, with a warning.
+    writeFileSync(file, '');
+    await waitFor(() => daemon.logs.some((l) => typeof l.msg === 'string' && l.msg.includes('is empty now (caught mid-write?)')), 10_000, 'the warning');
+    expect(await latestMatch()).toBe('storm-v2');
+    writeFileSync(file, rulesFor('v3'));
+    await waitFor(() => daemon.logs.filter((l) => l.msg === 'Rules reloaded' && l.reason === 'watch').length === 2, 10_000, 'the second watch reload');
+    expect(await latestMatch()).toBe('storm-v3');
+
+    // Never an empty set, never a refused one in between: the watch saw only whole files.
+    const reloads = daemon.logs.filter((l) => l.msg === 'Rules reloaded');
+    expect(reloads.map((l) => l.rules)).toEqual([1, 1]);
+    expect(daemon.logs.some((l) => l.msg.startsWith('Failed to reload rules'))).toBe(false);
+  }, 60_000);
 });

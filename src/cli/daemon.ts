@@ -192,8 +192,10 @@ export const daemonCommand: Command = {
         );
       };
       requestStop = stop;
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      // Not once: a Ctrl-C reaches every process of the terminal's group, and wrappers
+      // (sudo, npm exec) may pass a signal on as well; a repeat must not kill a stop midway.
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => daemon.reloadRules('SIGHUP'));
       // Only a signal may end the daemon; an empty event loop means the socket watch was lost.
       process.once('beforeExit', () => {

@@ -121,9 +121,12 @@ export const historyCommand: Command = {
     const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
     try {
       if (values.incidents) {
-        for (const incident of listIncidents(db, { limit })) {
+        const incidents = listIncidents(db, { limit });
+        for (const incident of incidents) {
           await writeLine(values.json ? JSON.stringify(incident) : `${incident.at}  ${incident.kind.padEnd(17)}  ${JSON.stringify(incident.detail)}`);
         }
+        // On stderr, so that scripts reading stdout see nothing to read.
+        if (incidents.length === 0 && !values.json) process.stderr.write('No incidents recorded (no SEQNUM gaps, overflows or replaced databases).\n');
         return 0;
       }
       filter.deviceIds = deviceFilter('history', db, values.device);

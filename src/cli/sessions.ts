@@ -64,6 +64,8 @@ export const sessionsCommand: Command = {
     try {
       const devices = values.device !== undefined ? resolveDevice(db, values.device) : devicesWithSessions(db, { usbOnly: !values.all });
       if (values.device !== undefined && devices.length === 0) throw new HotplugError('ENODEVICE', `hotplugd sessions: no device ${JSON.stringify(values.device)} in the history`);
+      // On stderr, so that scripts reading stdout see nothing to read.
+      if (devices.length === 0 && !values.json) process.stderr.write(`No ${values.all ? '' : 'USB '}devices in the history yet${values.all ? '' : ' (--all for every device)'}.\n`);
       for (const device of devices) {
         const sessions = pairSessions(plugEvents(db, device));
         if (values.json) {

@@ -6,6 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, canUseNamespaces, countEvents, makeTempDir, startRuleDaemon, waitFor } from '../helpers/netns.js';
 import type { ProcessedRecord } from '../../src/history/store.js';
@@ -195,6 +196,29 @@ describe.skipIf(!canUseNamespaces())('the daemon as a service', () => {
     expect(unprocessed).toBe(final.unprocessedAtStop);
     expect(final.processed! + final.unprocessedAtStop!).toBe(final.accepted);
   }, 60_000);
+
+  it('a second SIGINT during a stop (Ctrl-C reaching the daemon and a wrapper passing it on) does not cut the stop short', async () => {
+    const { netns, daemon } = await setup('twice', [], `rules:
+  - name: slow
+    match: { action: add, subsystem: net, kernel: "twice0" }
+    run: [["/bin/sleep", "1"]]
+`);
+    netns.ip('link', 'add', 'twice0', 'type', 'veth', 'peer', 'name', 'twice1');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the program is running
+    daemon.signal('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    daemon.signal('SIGINT');
+    expect(await daemon.stop()).toBe(0);
+    expect(daemon.log('hotplugd stopped')).toBeDefined();
+    // The program ran to its end and was recorded with its event.
+    const db = new Database(daemon.dbPath, { readonly: true });
+    try {
+      const row = db.prepare("SELECT a.ok FROM actions a JOIN events e ON e.id = a.event_id WHERE e.devpath LIKE '%/twice0' AND a.kind = 'program'").get() as { ok: number } | undefined;
+      expect(row?.ok).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
 });
 
 // Binds netlink group 4 (mask 4) with our addon and prints each datagram's header and properties.

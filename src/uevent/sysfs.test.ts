@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Sysfs, parseUeventFile } from './sysfs.js';
 import { buildFakeSysfs, mergeSysfs, type FakeSysfs } from '../../test/helpers/fake-sysfs.js';
 import { loadUeventFixtures } from '../../test/helpers/fixtures.js';
@@ -85,5 +88,29 @@ describe('Sysfs over a tree built from the USB fixtures', () => {
 describe('parseUeventFile', () => {
   it('splits at the first = and ignores lines without one', () => {
     expect(parseUeventFile('A=1\nB=x=y\n\nJUNK\n')).toEqual({ A: '1', B: 'x=y' });
+  });
+});
+
+describe('links read as attributes, as udev reads them', () => {
+  it('only driver, subsystem and module read as their target; other links are no attribute', () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotplugd-links-'));
+    try {
+      const pci = '/devices/pci0000:00/0000:00:03.0';
+      const net = `${pci}/virtio2/net/eth0`;
+      mkdirSync(join(root, net), { recursive: true });
+      mkdirSync(join(root, 'bus/virtio/drivers/virtio_net'), { recursive: true });
+      writeFileSync(join(root, pci, 'device'), '0x1041\n');
+      writeFileSync(join(root, net, 'uevent'), 'INTERFACE=eth0\n');
+      symlinkSync('../../../virtio2', join(root, net, 'device'));
+      symlinkSync('../../../../bus/virtio/drivers/virtio_net', join(root, pci, 'virtio2', 'driver'));
+      const view = new Sysfs(root);
+      expect(view.attribute(net, 'device')).toBeUndefined();
+      expect(view.attribute(`${pci}/virtio2`, 'driver')).toBe('virtio_net');
+      expect(view.attribute(pci, 'device')).toBe('0x1041');
+      // udev compares the whole name: device/driver is a link, but not "driver".
+      expect(view.attribute(net, 'device/driver')).toBeUndefined();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

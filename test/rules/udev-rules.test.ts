@@ -1,8 +1,8 @@
 // The classic udev front end on real rule files: Debian's own rules (the udev package)
 // load with no errors, and every device of this machine goes through them.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluate } from '../../src/engine/evaluate.js';
 import { UDEV_RULES_DIRS } from '../../src/defaults.js';
@@ -77,5 +77,32 @@ describe('udev rules diagnostics', () => {
     // Rules 2 and 8-9 (continued) load, and the GOTO rule stays without its GOTO.
     expect(ruleSet.rules.map((r) => r.at.line)).toEqual([2, 7, 8]);
     expect(ok).toBe(true);
+  });
+});
+
+describe('udev attribute links', () => {
+  it('$attr{device} of an interface whose ATTRS{device} matched its PCI parent is the parent value, not the link target', () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotplugd-udev-links-'));
+    const rules = mkdtempSync(join(tmpdir(), 'hotplugd-udev-links-rules-'));
+    try {
+      const pci = '/devices/pci0000:00/0000:00:03.0';
+      const net = `${pci}/virtio2/net/eth0`;
+      mkdirSync(join(root, net), { recursive: true });
+      for (const [dir, subsystem] of [[pci, 'pci'], [`${pci}/virtio2`, 'virtio'], [net, 'net']] as const) {
+        writeFileSync(join(root, dir, 'uevent'), subsystem === 'net' ? 'INTERFACE=eth0\nIFINDEX=2\n' : '');
+        mkdirSync(join(root, 'class', subsystem), { recursive: true });
+        symlinkSync(relative(join(root, dir), join(root, 'class', subsystem)), join(root, dir, 'subsystem'));
+      }
+      writeFileSync(join(root, pci, 'device'), '0x1041\n');
+      symlinkSync('../../../virtio2', join(root, net, 'device'));
+      writeFileSync(join(rules, '50-test.rules'), 'SUBSYSTEM=="net", ATTRS{device}=="0x1041", ENV{PCI_DEVICE}="$attr{device}"\n');
+      const sysfs = new Sysfs(root);
+      const event = sysfs.synthesizeEvent(net, 'add', 'kernel')!;
+      const { plan } = evaluate(loadRules([rules]).ruleSet, { event, device: sysfs.device(net), devRoot: '/dev', system: machineView(root) });
+      expect(plan.properties.PCI_DEVICE).toBe('0x1041');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(rules, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 // System calls Node.js does not offer and the daemon needs: the credentials of a unix
-// socket peer (SO_PEERCRED), a datagram to systemd's notify socket (sd_notify), and an
-// advisory lock that dies with the process (flock), for "one daemon at a time".
+// socket peer (SO_PEERCRED), a datagram to systemd's notify socket (sd_notify), an
+// advisory lock that dies with the process (flock), for "one daemon at a time", and the
+// hypervisor's CPUID signature (udev's CONST{virt}, as systemd-detect-virt reads it).
 #define _GNU_SOURCE  // struct ucred
 #include "napi_helpers.h"
 
@@ -13,6 +14,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#if defined(__i386__) || defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 // peercred(fd) -> { pid, uid, gid } of the process at the other end of a unix socket.
 static napi_value peercred(napi_env env, napi_callback_info info) {
@@ -86,11 +90,33 @@ static napi_value lock(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// hypervisor() -> the 12-character CPUID signature of the hypervisor ("KVMKVMKVM"), "" when
+// CPUID says there is one but gives no signature, or null: no hypervisor, or not x86.
+static napi_value hypervisor(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+#if defined(__i386__) || defined(__x86_64__)
+  unsigned int eax, ebx, ecx, edx;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & 0x80000000U)) {
+    unsigned int sig[3];
+    __cpuid(0x40000000U, eax, sig[0], sig[1], sig[2]);
+    char text[13];
+    memcpy(text, sig, 12);
+    text[12] = 0;
+    CHECK(napi_create_string_utf8(env, text, strnlen(text, 12), &result));
+    return result;
+  }
+#endif
+  CHECK(napi_get_null(env, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"peercred", NULL, peercred, NULL, NULL, NULL, napi_default, NULL},
       {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
       {"lock", NULL, lock, NULL, NULL, NULL, napi_default, NULL},
+      {"hypervisor", NULL, hypervisor, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -15,6 +15,7 @@ import { deviceFilter } from './history.js';
 import { localTime, printable, writeLine } from './output.js';
 import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultDbPath } from '../defaults.js';
 import { machineView } from '../rules/system-view.js';
+import { hypervisorSignature } from '../daemon/native.js';
 
 export interface ReplayOptions {
   db?: string | undefined;
@@ -43,7 +44,7 @@ export async function replay(options: ReplayOptions): Promise<number> {
   const base = loadOrFail(options.baseRulesDirs ?? DEFAULT_RULES_DIRS, 'current');
   const proposed = loadOrFail(options.rulesDirs, 'proposed');
   const sysfs = new Sysfs(options.sysfs ?? SYSFS_ROOT);
-  const system = machineView(sysfs.root);
+  const system = machineView(sysfs.root, undefined, { cpuidSignature: hypervisorSignature });
   const db = openHistoryDb(options.db ?? defaultDbPath(), { readonly: true });
   let replayed = 0;
   let changed = 0;

@@ -10,6 +10,7 @@ import { parseCommandLine, parsePositiveInt, usageError, type Command } from './
 import { replay } from './replay.js';
 import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT } from '../defaults.js';
 import { machineView } from '../rules/system-view.js';
+import { hypervisorSignature } from '../daemon/native.js';
 import { printable } from './output.js';
 
 const usage = `Usage: hotplugd test [options] (DEVPATH | --event FILE)
@@ -166,7 +167,7 @@ export const testCommand: Command = {
       event,
       device: sysfs.exists(event.devpath) ? sysfs.device(event.devpath) : undefined,
       devRoot: values.dev ?? DEV_ROOT,
-      system: machineView(sysfs.root),
+      system: machineView(sysfs.root, undefined, { cpuidSignature: hypervisorSignature }),
     });
     if (values.json) console.log(JSON.stringify(evaluationToJson(result), null, 2));
     else printHuman(result);

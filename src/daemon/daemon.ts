@@ -24,7 +24,7 @@ import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS, ty
 export type { DaemonOptions } from './options.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
 import { RuleMetrics } from './metrics.js';
-import { acquireLock } from './native.js';
+import { acquireLock, hypervisorSignature } from './native.js';
 import { SystemdNotifier } from './notify.js';
 import { coldplug } from './coldplug.js';
 import { DeviceRegistry } from './registry.js';
@@ -98,7 +98,7 @@ export class Daemon implements ControlTarget {
         log: this.#log,
         eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
         udevDb: options.udevDb === undefined ? undefined : new UdevDatabase(options.udevDb),
-        evaluation: { system: machineView(options.sysfsRoot), accounts: options.accounts ?? loadAccounts() },
+        evaluation: { system: machineView(options.sysfsRoot, undefined, { cpuidSignature: hypervisorSignature }), accounts: options.accounts ?? loadAccounts() },
       },
       recorder: { writer: this.#history.writer, identities: this.#history.identities, log: this.#log, canRecord: () => !this.#stopped },
       publisher: { metrics: this.metrics, subscribers: this.subscribers, waiters: this.waiters, broadcaster: () => this.#broadcaster, log: this.#log },

@@ -9,6 +9,7 @@ interface SystemCalls {
   peercred(fd: number): { pid: number; uid: number; gid: number };
   notify(path: string, message: string): void;
   lock(path: string): number;
+  hypervisor(): string | null;
 }
 
 const native = createRequire(import.meta.url)('../../build/Release/system_calls.node') as SystemCalls;
@@ -28,6 +29,11 @@ export function peerCredentials(socket: Socket): PeerCredentials | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The CPUID hypervisor signature ("KVMKVMKVM"), "" when unnamed, null when none (or not x86). */
+export function hypervisorSignature(): string | null {
+  return native.hypervisor();
 }
 
 /** Sends one sd_notify message; throws when the socket cannot be reached. */

@@ -1,8 +1,9 @@
 // What udev rules may look at outside the event's own device: files (TEST, IMPORT{file}),
 // kernel parameters (SYSCTL), the kernel command line, constants, and other devices named
 // as `[subsystem/sysname]`. Behind an interface so tests and dry runs choose what is visible.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { arch } from 'node:os';
+import { detectVirtualization, type VirtFiles } from './virt.js';
 
 export interface SystemView {
   /** The file's type and permission bits (st_mode), or undefined when it does not exist. */
@@ -47,9 +48,32 @@ function tryRead(path: string): string | undefined {
   }
 }
 
+export interface MachineOptions {
+  /** The CPUID hypervisor signature (native code), for CONST{virt}; none when not given. */
+  cpuidSignature?: () => string | null;
+  /** Where /run and / are (a test tree); the machine's own by default. */
+  root?: string;
+}
+
+/** Files as systemd-detect-virt reads them: /sys and /proc from the view's roots, the rest under `root`. */
+function virtFiles(sysfsRoot: string, procRoot: string, options: MachineOptions): VirtFiles {
+  const root = options.root ?? '';
+  const where = (path: string) =>
+    path.startsWith('/sys/') ? sysfsRoot + path.slice(4) : path.startsWith('/proc/') ? procRoot + path.slice(5) : root + path;
+  return {
+    read: (path) => tryRead(where(path)),
+    line: (path) => tryRead(where(path))?.split('\n')[0]?.trim(),
+    exists: (path) => existsSync(where(path)),
+    cpuidSignature: options.cpuidSignature ?? (() => null),
+    pid: process.pid,
+    containerEnv: process.env.container,
+  };
+}
+
 /** The running machine, with sysfs at `sysfsRoot` and kernel parameters under `procRoot`. */
-export function machineView(sysfsRoot = '/sys', procRoot = '/proc'): SystemView {
+export function machineView(sysfsRoot = '/sys', procRoot = '/proc', options: MachineOptions = {}): SystemView {
   let cmdline: string | undefined;
+  let virt: string | undefined;
   return {
     sysfsRoot,
     mode(path) {
@@ -78,7 +102,7 @@ export function machineView(sysfsRoot = '/sys', procRoot = '/proc'): SystemView 
     },
     constant(name) {
       if (name === 'arch') return ARCHITECTURES[arch()] ?? arch();
-      if (name === 'virt') return tryRead(`${sysfsRoot}/class/dmi/id/sys_vendor`)?.includes('QEMU') ? 'qemu' : 'none';
+      if (name === 'virt') return (virt ??= detectVirtualization(virtFiles(sysfsRoot, procRoot, options)));
       return 'none';
     },
     classDevice(subsystem, sysname) {

@@ -3,7 +3,7 @@
 // concurrently with other events' programs (bounded by the pool), so intake never waits.
 // Every step is its own result; a failed step never stops the others.
 import { mkdirSync } from 'node:fs';
-import type { Plan } from '../rules/plan.js';
+import { programEnvironment, type Plan } from '../rules/plan.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Sysfs } from '../uevent/sysfs.js';
 import { applyAttributes, applyAuthorization } from './attrs.js';
@@ -83,7 +83,10 @@ export class ActionExecutor {
       const result = await this.modules.load(module, plan.properties);
       if (result) results.push(result);
     }
-    for (const program of plan.run) results.push(await this.runProgram(program.argv, plan.properties, program.timeoutMs, program.rule, deadline));
+    for (const program of plan.run) {
+      const env = programEnvironment(plan.properties, plan.devnode, program.devnameAsNode);
+      results.push(await this.runProgram(program.argv, env, program.timeoutMs, program.rule, deadline));
+    }
     return results;
   }
 

@@ -33,6 +33,7 @@ export class Broadcaster {
       devtype: properties.DEVTYPE,
       properties,
       tags: plan?.tags ?? [],
+      devnode: plan?.devnode ?? undefined,
     };
     try {
       const { libudev, kernel } = broadcastMessages(message);

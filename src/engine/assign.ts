@@ -2,7 +2,7 @@
 // differ, the assignment carries the meaning its front end chose (how names are escaped,
 // whether an empty value unsets a property): nothing here asks where a rule came from.
 import type { Template } from '../rules/format.js';
-import type { Account, Assignment, NameEscape, Rule } from '../rules/model.js';
+import { commandDevname, type Account, type Assignment, type NameEscape, type Rule } from '../rules/model.js';
 import { isValidTag, normalizeDevlink, replaceChars, splitCommand } from '../text/escape.js';
 import { isNetName, isSafeRelativePath, isUnitName } from '../text/names.js';
 import { commandArgv, runBuiltin } from './imports.js';
@@ -161,7 +161,7 @@ export function applyAssignment(state: EvaluationState, rule: Rule, a: Exclude<A
         return;
       }
       const argv = commandArgv(state, a.command, warn);
-      if (argv !== undefined) plan.run.push({ argv, timeoutMs: a.timeoutMs, rule: state.origin(rule, a) });
+      if (argv !== undefined) plan.run.push({ argv, timeoutMs: a.timeoutMs, rule: state.origin(rule, a), ...(commandDevname(a.command) === 'devnode' ? { devnameAsNode: true } : {}) });
       return;
     }
     case 'module':

@@ -4,7 +4,9 @@
 import { ALLOWED_IN_INPUT, decodeUntrusted, replaceChars, splitCommand } from '../text/escape.js';
 import { fnmatchRegExp } from '../text/fnmatch.js';
 import { parseProperties } from '../text/properties.js';
-import type { CommandSpec, ImportOutput, ImportSpec } from '../rules/model.js';
+import type { DevnameView } from '../rules/format.js';
+import { commandDevname, type CommandSpec, type ImportOutput, type ImportSpec } from '../rules/model.js';
+import { programEnvironment } from '../rules/plan.js';
 import type { Builtin, BuiltinOutcome } from '../rules/builtin.js';
 import type { ImportRequest, ImportResult } from './input.js';
 import type { EvaluationState } from './state.js';
@@ -42,8 +44,9 @@ export function runBuiltin(state: EvaluationState, builtin: Builtin, argv: strin
 }
 
 // Runs a program through the caller and takes its output as `output` says; false when it did not run or failed.
-function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string): ImportSteps {
-  const request: ImportRequest = { argv, env: state.properties, timeoutMs, rule };
+function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string, devname: DevnameView): ImportSteps {
+  const env = programEnvironment(state.properties, state.plan.devnode, devname === 'devnode');
+  const request: ImportRequest = { argv, env, timeoutMs, rule };
   if (output === 'result') state.result = undefined;
   const result = yield request;
   state.plan.imports.push({ argv, timeoutMs, rule, ran: result !== undefined });
@@ -62,7 +65,7 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
     case 'program': {
       const argv = commandArgv(state, spec.command, warn);
       if (argv === undefined) return false;
-      return yield* program(state, argv, spec.output, spec.timeoutMs, rule);
+      return yield* program(state, argv, spec.output, spec.timeoutMs, rule, commandDevname(spec.command));
     }
     case 'builtin': {
       const outcome = runBuiltin(state, spec.builtin, splitCommand(state.expand(spec.command)));
@@ -74,7 +77,7 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
         for (const alias of outcome.modules) state.addModule(alias, rule);
         return true;
       }
-      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule);
+      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule, spec.command.style.devname);
       if (outcome.unsupported) warn(outcome.failed);
       return false;
     }

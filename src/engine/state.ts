@@ -74,6 +74,11 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
     return this.#properties;
   }
 
+  /** DEVNAME as udev rules see it: the node's path (`/dev/sdb1`), when the device has a name. */
+  get devnameAsNode(): string | undefined {
+    return this.#properties.DEVNAME === undefined ? undefined : (this.plan.devnode ?? undefined);
+  }
+
   get hasDevnode(): boolean {
     return this.#properties.MAJOR !== undefined && this.#properties.MINOR !== undefined;
   }
@@ -149,7 +154,7 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
       case 'field':
         return condition.matcher.test(this.field(condition.field));
       case 'env':
-        return condition.matcher.test(this.#properties[condition.name]);
+        return condition.matcher.test(condition.devname === 'devnode' && condition.name === 'DEVNAME' ? this.devnameAsNode : this.#properties[condition.name]);
       case 'attr': {
         const value = this.device?.attribute(condition.name);
         if (value === undefined && condition.absent === 'fails') return false;

@@ -51,6 +51,7 @@ export function lookupSubstitution(state: EvaluationContext, name: SubstitutionN
     case 'attr':
       return attribute(state, arg ?? '', style);
     case 'env':
+      if (arg === 'DEVNAME' && style.devname === 'devnode' && state.properties.DEVNAME !== undefined) return state.plan.devnode ?? '';
       return state.properties[arg ?? ''] ?? '';
     case 'major':
       return state.properties.MAJOR ?? style.missingNumber;

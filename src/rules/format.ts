@@ -44,10 +44,18 @@ export interface TemplateStyle {
   readonly attrEscape: 'none' | 'unsafe-replaced';
   /** `$major` and `$minor` of a device without numbers: empty, or `0` (udev). */
   readonly missingNumber: '' | '0';
+  /**
+   * `$env{DEVNAME}`: as the kernel sent it, relative to the dev root (hotplugd, mdev), or
+   * the device node's path (udev: `/dev/sdb1`).
+   */
+  readonly devname: DevnameView;
 }
 
+/** How a rule language sees DEVNAME: the kernel's relative name, or the node's path (udev). */
+export type DevnameView = 'kernel' | 'devnode';
+
 /** hotplugd's own rules (YAML, mdev.conf). */
-export const NATIVE_STYLE: TemplateStyle = { parentOf: 'matched-or-device', attrFallback: 'ancestors', attrEscape: 'none', missingNumber: '' };
+export const NATIVE_STYLE: TemplateStyle = { parentOf: 'matched-or-device', attrFallback: 'ancestors', attrEscape: 'none', missingNumber: '', devname: 'kernel' };
 
 export interface Template {
   readonly source: string;

@@ -4,7 +4,7 @@
 // value is escaped, how a template looks up attributes): the engine never asks which
 // language a rule was written in.
 import type { Builtin } from './builtin.js';
-import type { Template } from './format.js';
+import type { DevnameView, Template } from './format.js';
 import type { ValueMatcher } from './match.js';
 
 /** Where something was written: 1-based line and column. */
@@ -25,7 +25,8 @@ export type ParentField = (typeof PARENT_FIELDS)[number];
 /** One test of a rule. `key` names it in traces, e.g. `attrs.idVendor` or `parent.subsystem`. */
 export type Condition =
   | { kind: 'field'; key: string; at: SourceLocation; field: DeviceField; matcher: ValueMatcher }
-  | { kind: 'env'; key: string; at: SourceLocation; name: string; matcher: ValueMatcher }
+  /** `devname: 'devnode'`: DEVNAME is tested as the node's path (udev), not the kernel's name. */
+  | { kind: 'env'; key: string; at: SourceLocation; name: string; matcher: ValueMatcher; devname?: DevnameView }
   /** `absent: 'fails'` and `trim` are udev's: a missing attribute never matches; trailing whitespace of the value is ignored. */
   | { kind: 'attr'; key: string; at: SourceLocation; name: string; matcher: ValueMatcher; absent?: 'fails'; trim?: boolean }
   | { kind: 'tag'; key: string; at: SourceLocation; matcher: ValueMatcher }
@@ -52,6 +53,11 @@ export type Condition =
  * evaluation's program directory when it has no `/`.
  */
 export type CommandSpec = { argv: Template[] } | { line: Template };
+
+/** How a command's rule language sees DEVNAME (its templates' style says): for programs' environment. */
+export function commandDevname(command: CommandSpec): DevnameView {
+  return ('line' in command ? command.line : command.argv[0])?.style.devname ?? 'kernel';
+}
 
 /**
  * What a program's output becomes: `properties` (KEY=VALUE lines merged, udev's

@@ -8,6 +8,13 @@ export interface PlannedRun {
   argv: string[];
   timeoutMs: number | undefined;
   rule: string;
+  /** DEVNAME in the program's environment is the node's path (udev's RUN), not the kernel's name. */
+  devnameAsNode?: boolean;
+}
+
+/** The environment of a program: the properties, with DEVNAME as the node's path when asked. */
+export function programEnvironment(properties: Record<string, string>, devnode: string | null, devnameAsNode: boolean | undefined): Record<string, string> {
+  return devnameAsNode && devnode !== null ? { ...properties, DEVNAME: devnode } : properties;
 }
 
 /** A program whose KEY=VALUE output is merged into the event while rules are evaluated. */

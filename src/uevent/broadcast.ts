@@ -72,12 +72,15 @@ export function tagBloom(tags: readonly string[]): [number, number] {
   return [hi >>> 0, lo >>> 0];
 }
 
-/** `KEY=VALUE\0` for each property, ACTION, DEVPATH and SUBSYSTEM first (as udevd sends them). */
-function propertiesText(properties: Record<string, string>): string {
+/**
+ * `KEY=VALUE\0` for each property, ACTION, DEVPATH and SUBSYSTEM first (as udevd sends
+ * them); DEVNAME as `devname` when given (udevd sends the node's path, the kernel its name).
+ */
+function propertiesText(properties: Record<string, string>, devname?: string): string {
   let text = `ACTION=${properties.ACTION}\0DEVPATH=${properties.DEVPATH}\0SUBSYSTEM=${properties.SUBSYSTEM}\0`;
   for (const key in properties) {
     if (key === 'ACTION' || key === 'DEVPATH' || key === 'SUBSYSTEM') continue;
-    text += `${key}=${properties[key]}\0`;
+    text += `${key}=${key === 'DEVNAME' && devname !== undefined ? devname : properties[key]}\0`;
   }
   return text;
 }
@@ -90,6 +93,8 @@ export interface BroadcastEvent {
   /** Properties after the rules (DEVLINKS and TAGS included when set). */
   properties: Record<string, string>;
   tags: readonly string[];
+  /** The device node's path: DEVNAME in the libudev message, as udevd sends it (the kernel format keeps the name). */
+  devnode?: string | undefined;
 }
 
 // Both datagrams are built in one buffer that is reused: the broadcaster sends them before
@@ -102,10 +107,11 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
  * They are views of a reused buffer, valid until the next call: send them at once.
  */
 export function broadcastMessages(event: BroadcastEvent): { libudev: Buffer; kernel: Buffer } {
-  const properties = propertiesText(event.properties);
+  const properties = propertiesText(event.properties, event.devnode);
+  const kernelProperties = event.devnode === undefined || event.properties.DEVNAME === undefined ? undefined : propertiesText(event.properties);
   const header = `${event.action}@${event.devpath}\0`;
   // UTF-8 takes at most 3 bytes per UTF-16 unit; the properties are there twice.
-  const worstCase = LIBUDEV_HEADER_BYTES + 3 * (2 * properties.length + header.length);
+  const worstCase = LIBUDEV_HEADER_BYTES + 3 * (properties.length + (kernelProperties ?? properties).length + header.length);
   if (worstCase > scratch.length) scratch = Buffer.allocUnsafe(worstCase);
   const buffer = scratch;
   const propertiesLength = buffer.write(properties, LIBUDEV_HEADER_BYTES, 'utf8');
@@ -122,8 +128,10 @@ export function broadcastMessages(event: BroadcastEvent): { libudev: Buffer; ker
   buffer.writeUInt32BE(lo, 36);
   const kernelStart = LIBUDEV_HEADER_BYTES + propertiesLength;
   const headerLength = buffer.write(header, kernelStart, 'utf8');
-  buffer.copy(buffer, kernelStart + headerLength, LIBUDEV_HEADER_BYTES, kernelStart);
-  return { libudev: buffer.subarray(0, kernelStart), kernel: buffer.subarray(kernelStart, kernelStart + headerLength + propertiesLength) };
+  const kernelLength = kernelProperties === undefined
+    ? buffer.copy(buffer, kernelStart + headerLength, LIBUDEV_HEADER_BYTES, kernelStart)
+    : buffer.write(kernelProperties, kernelStart + headerLength, 'utf8');
+  return { libudev: buffer.subarray(0, kernelStart), kernel: buffer.subarray(kernelStart, kernelStart + headerLength + kernelLength) };
 }
 
 export const libudevMessage = (event: BroadcastEvent): Buffer => Buffer.from(broadcastMessages(event).libudev);

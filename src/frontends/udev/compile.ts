@@ -12,7 +12,7 @@ import { compileUdevMatcher } from './match.js';
 import { logicalLines, parseRule, type UdevToken } from './syntax.js';
 
 /** udev's substitutions: `$id`, `$driver` and `$attr` follow only the parent a rule matched; `$attr` values are sanitised; `$major` of no device is 0. */
-export const UDEV_STYLE: TemplateStyle = { parentOf: 'matched', attrFallback: 'matched-parent', attrEscape: 'unsafe-replaced', missingNumber: '0' };
+export const UDEV_STYLE: TemplateStyle = { parentOf: 'matched', attrFallback: 'matched-parent', attrEscape: 'unsafe-replaced', missingNumber: '0', devname: 'devnode' };
 
 // Properties the kernel or udev owns: ENV{...}= may not set them (udev's device_property_can_set).
 const READ_ONLY_PROPERTIES = new Set(['ACTION', 'DEVLINKS', 'DEVNAME', 'DEVPATH', 'DEVTYPE', 'DRIVER', 'IFINDEX', 'MAJOR', 'MINOR', 'SEQNUM', 'SUBSYSTEM', 'TAGS', 'CURRENT_TAGS', 'USEC_INITIALIZED']);
@@ -210,7 +210,8 @@ class LineCompiler {
         return this.#assign(ORDER.NAME, { kind: 'name', at, value: this.#template(t, t.value), escape: 'string-escape', final: t.op === ':=' }, 'netif');
       case 'ENV': {
         const name = this.#needAttr(t);
-        if (isMatch) return this.#condition(ORDER.ENV_MATCH, { kind: 'env', key, at, name, matcher: this.#matcher(t) });
+        // udev's DEVNAME is the node's path (/dev/sdb1), not the kernel's name.
+        if (isMatch) return this.#condition(ORDER.ENV_MATCH, { kind: 'env', key, at, name, matcher: this.#matcher(t), ...(name === 'DEVNAME' ? { devname: 'devnode' as const } : {}) });
         if (t.op === '-=') this.#error(t, 'ENV takes ==, !=, = or +=');
         if (t.op === ':=') this.#warn(t, 'ENV takes ==, !=, = or +=; ":=" is read as "="');
         if (READ_ONLY_PROPERTIES.has(name)) this.#error(t, `the property ${name} cannot be set`);

@@ -1,7 +1,10 @@
 // System calls Node.js does not offer and the daemon needs: the credentials of a unix
 // socket peer (SO_PEERCRED), a datagram to systemd's notify socket (sd_notify), an
 // advisory lock that dies with the process (flock), for "one daemon at a time", and the
-// hypervisor's CPUID signature (udev's CONST{virt}, as systemd-detect-virt reads it).
+// hypervisor's CPUID signature (udev's CONST{virt}, as systemd-detect-virt reads it),
+// and udev's control socket: AF_UNIX SOCK_SEQPACKET, which Node's net module lacks, with
+// each message's sender credentials (SCM_CREDENTIALS). The fds are polled by the
+// uevent addon's watcher, which closes them.
 #define _GNU_SOURCE  // struct ucred
 #include "napi_helpers.h"
 
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <sys/un.h>
 #include <unistd.h>
 #if defined(__i386__) || defined(__x86_64__)
@@ -111,12 +115,138 @@ static napi_value hypervisor(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static int path_arg(napi_env env, napi_value value, char *out, size_t size) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, out, size, &length) != napi_ok || length == 0 || length >= size - 1) return 0;
+  return 1;
+}
+
+// seqpacketListen(path) -> fd: a nonblocking SOCK_SEQPACKET socket listening at `path`,
+// its accepted connections passing credentials. The caller makes sure no live daemon
+// answers there first: a socket file left behind is replaced.
+static napi_value seqpacket_listen(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (argc < 1 || !path_arg(env, argv[0], addr.sun_path, sizeof addr.sun_path)) {
+    napi_throw_type_error(env, NULL, "seqpacketListen(path) expects a socket path shorter than 107 bytes");
+    return NULL;
+  }
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && !(errno == EADDRINUSE && unlink(addr.sun_path) == 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0)) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+  if (listen(fd, 64) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "listen", err);
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+// acceptPeer(fd) -> { fd, uid, pid } of the next connection, or null when none waits.
+static napi_value accept_peer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t listener;
+  if (argc < 1 || !get_int(env, argv[0], &listener)) {
+    napi_throw_type_error(env, NULL, "acceptPeer(fd) expects an fd");
+    return NULL;
+  }
+  napi_value result;
+  int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) {
+      CHECK(napi_get_null(env, &result));
+      return result;
+    }
+    return throw_errno(env, "accept4", errno);
+  }
+  struct ucred cred = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+  socklen_t length = sizeof cred;
+  getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length);
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+  napi_value fd_value, uid, pid;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int32(env, fd, &fd_value));
+  CHECK(napi_create_int64(env, cred.uid == (uid_t)-1 ? -1 : (int64_t)cred.uid, &uid));
+  CHECK(napi_create_int32(env, cred.pid, &pid));
+  CHECK(napi_set_named_property(env, result, "fd", fd_value));
+  CHECK(napi_set_named_property(env, result, "uid", uid));
+  CHECK(napi_set_named_property(env, result, "pid", pid));
+  return result;
+}
+
+// recvMessage(fd, buffer) -> { size, uid } of one message (size 0: the peer closed;
+// size above the buffer's: it was cut), or null when none waits. uid is the sender's
+// from SCM_CREDENTIALS, -1 when the message carried none.
+static napi_value recv_message(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  void *data = NULL;
+  size_t capacity = 0;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &data, &capacity) != napi_ok) {
+    napi_throw_type_error(env, NULL, "recvMessage(fd, buffer) expects an fd and a Buffer");
+    return NULL;
+  }
+  struct iovec iov = {.iov_base = data, .iov_len = capacity};
+  union {
+    struct cmsghdr align;
+    char space[CMSG_SPACE(sizeof(struct ucred))];
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space, .msg_controllen = sizeof control.space};
+  ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+  napi_value result;
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      CHECK(napi_get_null(env, &result));
+      return result;
+    }
+    return throw_errno(env, "recvmsg", errno);
+  }
+  int64_t uid = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      struct ucred cred;
+      memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      uid = cred.uid;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      // Descriptors nobody asked for: close them, never keep them.
+      int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      int *fds = (int *)CMSG_DATA(c);
+      for (int i = 0; i < count; i++) close(fds[i]);
+    }
+  }
+  napi_value size, uid_value;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int64(env, n, &size));
+  CHECK(napi_create_int64(env, uid, &uid_value));
+  CHECK(napi_set_named_property(env, result, "size", size));
+  CHECK(napi_set_named_property(env, result, "uid", uid_value));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"peercred", NULL, peercred, NULL, NULL, NULL, napi_default, NULL},
       {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
       {"lock", NULL, lock, NULL, NULL, NULL, napi_default, NULL},
       {"hypervisor", NULL, hypervisor, NULL, NULL, NULL, napi_default, NULL},
+      {"seqpacketListen", NULL, seqpacket_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"acceptPeer", NULL, accept_peer, NULL, NULL, NULL, napi_default, NULL},
+      {"recvMessage", NULL, recv_message, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

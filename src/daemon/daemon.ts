@@ -3,7 +3,7 @@
 // not pass through here: each stage hands its output to the next.
 import { mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { HistoryDb } from '../history/db.js';
 import { DEV_ROOT } from '../defaults.js';
 import { DEFAULT_RETENTION } from '../history/retention.js';
@@ -20,6 +20,7 @@ import { UdevDatabase } from '../udevdb/database.js';
 import { Broadcaster } from './broadcaster.js';
 import { controlCommands, type ControlTarget } from './control-commands.js';
 import { ControlServer } from './control.js';
+import { UdevControlServer, UdevQueueFlag } from './udev-control.js';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS, type DaemonOptions } from './options.js';
 export type { DaemonOptions } from './options.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
@@ -53,6 +54,7 @@ export class Daemon implements ControlTarget {
   #executor: ActionExecutor;
   #pipeline: Pipeline;
   #control: ControlServer | undefined;
+  #udevControl: UdevControlServer | undefined;
   #statusTimer: NodeJS.Timeout | undefined;
   #stopping = false;
   #stopped = false;
@@ -118,6 +120,7 @@ export class Daemon implements ControlTarget {
         readNow: () => this.#source?.socket.readNow() ?? 0,
       },
       stopping: () => this.#stopping,
+      queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), options.logger),
     });
   }
 
@@ -158,6 +161,8 @@ export class Daemon implements ControlTarget {
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
       rulesWatchHeldBack: this.#rules.heldBack,
+      udevControlMessages: this.#udevControl?.messages ?? 0,
+      udevControlRefused: (this.#udevControl?.refused ?? 0) + (this.#udevControl?.malformed ?? 0),
     };
   }
 
@@ -237,6 +242,19 @@ export class Daemon implements ControlTarget {
     }
   }
 
+  /** udev's STOP_EXEC_QUEUE / START_EXEC_QUEUE: events stay queued, or go on. */
+  holdEvents(hold: boolean): void {
+    this.#pipeline.scheduler.hold(hold);
+  }
+
+  get eventsHeld(): boolean {
+    return this.#pipeline.scheduler.held;
+  }
+
+  setMaxEvents(count: number): void {
+    this.#pipeline.scheduler.setMaxRunning(count);
+  }
+
   /** Asks the owner to stop (the control socket's `exit`). */
   requestExit(): void {
     this.#options.onExitRequest?.();
@@ -255,6 +273,10 @@ export class Daemon implements ControlTarget {
     if (this.#options.controlPath !== undefined) {
       this.#control = new ControlServer(this.#options.controlPath, controlCommands(this), { readGroup: this.#options.controlGroup, limits: this.#options.controlLimits, log });
       await this.#control.listen();
+    }
+    if (this.#options.udevDb !== undefined) {
+      this.#udevControl = new UdevControlServer(join(this.#options.udevDb, 'control'), this);
+      await this.#udevControl.listen();
     }
     if (this.#options.watchRules !== false) this.#rules.watch();
     if (!this.#options.dryRun) this.#executor.prepare();
@@ -345,6 +367,7 @@ export class Daemon implements ControlTarget {
     this.#broadcaster?.close();
     this.#rules.close();
     this.#control?.close();
+    this.#udevControl?.close();
     this.subscribers.closeAll();
     this.waiters.cancelAll();
     for (const event of this.#pipeline.scheduler.takeQueued()) this.#pipeline.recorder.recordUnprocessed(event);

@@ -10,6 +10,9 @@ interface SystemCalls {
   notify(path: string, message: string): void;
   lock(path: string): number;
   hypervisor(): string | null;
+  seqpacketListen(path: string): number;
+  acceptPeer(fd: number): { fd: number; uid: number; pid: number } | null;
+  recvMessage(fd: number, buffer: Buffer): { size: number; uid: number } | null;
 }
 
 const native = createRequire(import.meta.url)('../../build/Release/system_calls.node') as SystemCalls;
@@ -34,6 +37,21 @@ export function peerCredentials(socket: Socket): PeerCredentials | undefined {
 /** The CPUID hypervisor signature ("KVMKVMKVM"), "" when unnamed, null when none (or not x86). */
 export function hypervisorSignature(): string | null {
   return native.hypervisor();
+}
+
+/** A SOCK_SEQPACKET socket listening at `path` (udev's control socket); throws on failure. */
+export function seqpacketListen(path: string): number {
+  return native.seqpacketListen(path);
+}
+
+/** The next waiting connection with its peer's uid, or null. */
+export function acceptPeer(fd: number): { fd: number; uid: number; pid: number } | null {
+  return native.acceptPeer(fd);
+}
+
+/** One message into `buffer` with its sender's uid (-1: none passed), or null when none waits; size 0 when the peer closed. */
+export function recvMessage(fd: number, buffer: Buffer): { size: number; uid: number } | null {
+  return native.recvMessage(fd, buffer);
 }
 
 /** Sends one sd_notify message; throws when the socket cannot be reached. */

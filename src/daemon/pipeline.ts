@@ -30,6 +30,8 @@ export interface PipelineParts {
   maxEvents: number;
   dryRun: boolean;
   /** The kernel socket: paused when the queue is full, and what intake reports about it. */
+  /** udev's /run/udev/queue, kept present while events are pending (with --udev). */
+  queueFlag?: { busy(): void; idle(): void } | undefined;
   source: { pause(): void; resume(): void; receiveBufferBytes(): number | undefined; enobufs(): number | undefined; readNow(): number };
   stopping: () => boolean;
 }
@@ -67,7 +69,11 @@ export class Pipeline {
           p.source.pause();
         },
         onRoom: () => p.source.resume(),
-        onIdle: () => this.intake.resyncIfPending(),
+        onIdle: () => {
+          p.queueFlag?.idle();
+          this.intake.resyncIfPending();
+        },
+        onBusy: () => p.queueFlag?.busy(),
       },
     );
     this.intake = new Intake({

@@ -12,6 +12,8 @@ export interface SchedulerHooks<T> {
   onRoom(): void;
   /** Nothing is pending any more (after at least one event). */
   onIdle?(): void;
+  /** Something is pending again after nothing was. */
+  onBusy?(): void;
 }
 
 export interface SchedulerOptions {
@@ -24,7 +26,7 @@ export interface SchedulerOptions {
 
 export class EventScheduler<T extends OrderKey> {
   readonly capacity: number;
-  readonly maxRunning: number;
+  maxRunning: number;
   #tracker = new DependencyTracker<T>();
   /** Events free to start, earliest arrival first. */
   #ready = new ArrivalHeap<T>();
@@ -39,6 +41,7 @@ export class EventScheduler<T extends OrderKey> {
   /** Not started yet, in arrival order (a Set keeps insertion order). */
   #queued = new Set<OrderEntry<T>>();
   #closed = false;
+  #held = false;
 
   constructor(options: SchedulerOptions, hooks: SchedulerHooks<T>) {
     this.capacity = options.capacity;
@@ -65,12 +68,29 @@ export class EventScheduler<T extends OrderKey> {
     if (this.#closed) return;
     const entry = this.#tracker.add(item, item, this.#arrivals++);
     this.#queued.add(entry);
-    this.#pending++;
+    if (++this.#pending === 1) this.#hooks.onBusy?.();
     if (entry.waitingOn === 0) this.#ready.push(entry);
     if (!this.#full && this.#pending >= this.capacity) {
       this.#full = true;
       this.#hooks.onFull();
     }
+    this.#schedule();
+  }
+
+  /** True while events wait without starting (udev's STOP_EXEC_QUEUE). */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** Holds events (they stay queued, none starts) or lets them go on. */
+  hold(on: boolean): void {
+    this.#held = on;
+    if (!on) this.#schedule();
+  }
+
+  /** Changes how many events run at once (udev's SET_CHILDREN_MAX). */
+  setMaxRunning(count: number): void {
+    this.maxRunning = count;
     this.#schedule();
   }
 
@@ -116,7 +136,7 @@ export class EventScheduler<T extends OrderKey> {
 
   #startSome(max: number): void {
     let started = 0;
-    while (!this.#closed && started < max && this.#running < this.maxRunning && this.#ready.size > 0) {
+    while (!this.#closed && !this.#held && started < max && this.#running < this.maxRunning && this.#ready.size > 0) {
       const entry = this.#ready.pop()!;
       this.#queued.delete(entry);
       started++;

@@ -139,3 +139,25 @@ export class KernelSocket {
     return total;
   }
 }
+
+/**
+ * A libuv poll watcher on any descriptor (udev's control socket and its connections):
+ * `onReadable` runs while it is readable; close() stops it and closes the descriptor.
+ */
+export class FdWatcher {
+  #handle: object;
+  #closed = false;
+
+  constructor(fd: number, onReadable: () => void) {
+    this.#handle = native.watch(fd, () => {
+      if (!this.#closed) onReadable();
+    });
+    native.start(this.#handle);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    native.close(this.#handle);
+  }
+}

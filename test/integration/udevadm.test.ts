@@ -1,0 +1,121 @@
+// The real udevadm (Debian's udev package) against hotplugd, unchanged: hotplugd serves
+// udev's control socket and queue flag with --udev-db /run/udev. Each test runs in its own
+// network namespace and a private mount namespace with a tmpfs on /run/udev, so the real
+// paths udevadm uses are the test's own.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, Netns, canUseNamespaces, makeTempDir } from '../helpers/netns.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+// A raw SEQPACKET client (Node has none): sends the given message bytes (hex) as root or
+// as another uid, then prints whether the daemon closed the connection.
+const RAW_CLIENT = String.raw`
+import socket, sys, os
+if len(sys.argv) > 2:
+    os.setgid(int(sys.argv[2])); os.setuid(int(sys.argv[2]))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+try:
+    s.connect('/run/udev/control')
+    s.send(bytes.fromhex(sys.argv[1]))
+    s.settimeout(5)
+    print('closed' if s.recv(1) == b'' else 'answered')
+except Exception as e:
+    print('error', type(e).__name__)
+`;
+
+/** A udev control message: version, magic, type, int value (little-endian, as on x86 and arm). */
+function message(type: number, magic = 0xdead1dea, size = 280): string {
+  const bytes = Buffer.alloc(size);
+  bytes.write('udev-252', 0, 'latin1');
+  bytes.writeUInt32LE(magic, 16);
+  bytes.writeInt32LE(type, 20);
+  return bytes.toString('hex');
+}
+
+/** Runs `body` (sh) in a new network and mount namespace with hotplugd serving /run/udev; returns its output and the daemon's log. */
+function withDaemon(name: string, body: string): { out: string; log: string } {
+  const dir = makeTempDir(name);
+  cleanups.push(() => dir.remove());
+  const netns = new Netns(name);
+  cleanups.push(() => netns.delete());
+  writeFileSync(join(dir.path, 'raw.py'), RAW_CLIENT);
+  const script = String.raw`
+set -u
+d="$1"
+mount -t tmpfs tmpfs /run/udev
+node "${CLI}" daemon --db "$d/h.db" --control "$d/c.sock" --udev-db /run/udev --no-coldplug --rules-dir "$d/none" --dev "$d/dev" --log-format json --log-level debug > "$d/daemon.log" 2>&1 &
+pid=$!
+for i in $(seq 1 200); do [ -S /run/udev/control ] && break; sleep 0.05; done
+count() { node -e "const D=require('better-sqlite3');const db=new D(process.argv[1],{readonly:true});console.log(db.prepare(\"select count(*) n from events where action='change'\").get().n)" "$d/h.db"; }
+raw() { python3 "$d/raw.py" "$@"; }
+${body}
+kill -TERM $pid 2>/dev/null; wait $pid; echo "daemon exit $?"
+`;
+  writeFileSync(join(dir.path, 'run.sh'), script);
+  const out = execFileSync('ip', ['netns', 'exec', netns.name, 'unshare', '--mount', '--propagation', 'private', 'sh', join(dir.path, 'run.sh'), dir.path],
+    { encoding: 'utf8', timeout: 180_000, cwd: join(import.meta.dirname, '..', '..') });
+  return { out, log: readFileSync(join(dir.path, 'daemon.log'), 'utf8') };
+}
+
+describe.skipIf(!canUseNamespaces())('the real udevadm driving hotplugd', () => {
+  it('control --ping, --reload, --log-level and --exit', () => {
+    const { out, log } = withDaemon('udevadm-ctl', String.raw`
+udevadm control --ping && echo "ping ok"
+udevadm control --reload && echo "reload ok"
+udevadm control --log-level=info && echo "log-level ok"
+udevadm control --exit && echo "exit ok"
+wait $pid; echo "daemon exit $?"; exit 0
+`);
+    expect(out).toBe('ping ok\nreload ok\nlog-level ok\nexit ok\ndaemon exit 0\n');
+    expect(log).toMatch(/"reason":"control".*"msg":"Rules reloaded"/);
+    expect(log).toMatch(/"logLevel":"info","priority":6,"msg":"Log level changed \(udev control\)"/);
+    expect(log).toMatch(/"msg":"hotplugd stopped"/);
+  });
+
+  it('settle returns once every event of a 20,000-event storm is processed and recorded', () => {
+    const { out } = withDaemon('udevadm-settle', String.raw`
+node -e "const fs=require('fs');for(let i=0;i<20000;i++)fs.writeFileSync('/sys/class/net/lo/uevent','change')"
+udevadm settle --timeout=120 && echo "settled"
+echo "recorded $(count)"
+[ -e /run/udev/queue ] && echo "queue flag left" || echo "no queue flag"
+`);
+    expect(out).toMatch(/^settled\nrecorded 20000\nno queue flag\n/);
+  });
+
+  it('trigger --settle waits for the events it sent, and the queue flag shows while events are held', () => {
+    const { out } = withDaemon('udevadm-trigger', String.raw`
+udevadm trigger --settle --subsystem-match=net --action=change && echo "trigger settled"
+echo "recorded $(count)"
+udevadm control --stop-exec-queue && echo "stopped"
+node -e "require('fs').writeFileSync('/sys/class/net/lo/uevent','change')"
+sleep 0.5
+[ -e /run/udev/queue ] && echo "queue flag while held"
+udevadm control --start-exec-queue && echo "started"
+udevadm settle --timeout=30 && echo "settled"
+[ -e /run/udev/queue ] || echo "queue flag gone"
+`);
+    expect(out).toMatch(/^trigger settled\nrecorded 1\nstopped\nqueue flag while held\nstarted\nsettled\nqueue flag gone\n/);
+  });
+
+  it('refuses messages of the wrong size or magic and senders who are not root, and keeps serving', () => {
+    const { out, log } = withDaemon('udevadm-bad', String.raw`
+raw ${message(7, 0xdead1dea, 100)}
+raw ${message(7, 0x12345678)}
+# The socket is root's alone; opened to all (a mistake), the daemon still checks the sender.
+chmod 666 /run/udev/control
+raw ${message(7)} 65534
+udevadm control --ping && echo "still answers"
+`);
+    // Refused at accept: the connection is closed before (or after) the message is sent.
+    expect(out).toMatch(/^closed\nclosed\n(closed|error ConnectionResetError|error BrokenPipeError)\nstill answers\n/);
+    expect(log).toMatch(/Refused a udev control message: expected a 280-byte message, got 100 bytes/);
+    expect(log).toMatch(/Refused a udev control message: wrong magic 0x12345678/);
+    expect(log).toMatch(/Refused a udev control (connection|message) from uid 65534/);
+  });
+});

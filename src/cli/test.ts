@@ -2,7 +2,9 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createProperties, eventFromProperties, type Uevent } from '../uevent/event.js';
 import { Sysfs } from '../uevent/sysfs.js';
-import { evaluate } from '../engine/evaluate.js';
+import { evaluateAsync } from '../engine/evaluate.js';
+import { runProgram } from '../actions/run.js';
+import type { ActionResult } from '../actions/results.js';
 import { loadRules } from '../frontends/load.js';
 import { formatDiagnostic, formatLocation } from '../rules/model.js';
 import { evaluationToJson, type Evaluation } from '../rules/plan.js';
@@ -19,7 +21,10 @@ const usage = `Usage: hotplugd test [options] (DEVPATH | --event FILE)
 Dry run: evaluate the rules for one device and print every rule looked at
 (matched, or the first key that failed), then the plan: properties, device
 node, symlinks, owner/group/mode, tags, attributes to write and programs to
-run. Nothing is executed, not even programs whose output a rule imports.
+run. As 'udevadm test' does, programs whose output a rule reads (PROGRAM,
+IMPORT{program}, run: import) are run, with their time limits, and the
+machine is visible (sysfs, TEST, SYSCTL, CONST, the kernel command line);
+nothing is changed: no RUN program, node, link, attribute write or rename.
 
   DEVPATH            the device, as /devices/... or a path under the sysfs root
                      (e.g. /sys/class/net/eth0)
@@ -33,6 +38,7 @@ Options:
                      ${DEFAULT_RULES_DIRS.join(', ')})
   --sysfs ROOT       sysfs root (default: /sys)
   --dev ROOT         where device nodes and links live (default: /dev)
+  --no-programs      run no program at all: their output is taken as empty
   --json             print one JSON object (its shape is documented in the README)
   -h, --help         show this help
 
@@ -92,7 +98,17 @@ function resolveDevpath(sysfs: Sysfs, arg: string): string {
   return real.slice(root.length);
 }
 
-function printHuman(result: Evaluation): void {
+function programJson(r: ActionResult) {
+  return { argv: r.argv, ok: r.ok, exit_code: r.exitCode ?? null, signal: r.signal ?? null, timed_out: r.timedOut ?? false, error: r.error, duration_ms: r.durationMs };
+}
+
+function programStatus(r: ActionResult | undefined, noPrograms: boolean): string {
+  if (r === undefined) return noPrograms ? 'not run: --no-programs' : 'not run';
+  if (r.ok) return `ran, exit 0, ${Math.round(r.durationMs)} ms`;
+  return `ran, failed: ${r.error ?? 'unknown error'}`;
+}
+
+function printHuman(result: Evaluation, programs: ActionResult[], noPrograms: boolean): void {
   const { plan, trace } = result;
   const out: string[] = [];
   out.push(`device     ${plan.device}`, `subsystem  ${plan.subsystem}`, `action     ${plan.action}`, '');
@@ -109,8 +125,8 @@ function printHuman(result: Evaluation): void {
   out.push(`  owner     ${owner(plan.owner)}`, `  group     ${owner(plan.group)}`, `  mode      ${plan.mode === null ? '-' : plan.mode.toString(8).padStart(4, '0')}`);
   out.push(`  tags      ${plan.tags.length > 0 ? plan.tags.join(' ') : '-'}`);
   for (const a of plan.attrs) out.push(`  attr      ${a.name} = ${JSON.stringify(a.value)}  ← ${a.rule}`);
-  for (const r of plan.imports) out.push(`  import    ${JSON.stringify(r.argv)}  (not run in a dry run)  ← ${r.rule}`);
-  for (const r of plan.run) out.push(`  run       ${JSON.stringify(r.argv)}${r.timeoutMs ? `  timeout ${r.timeoutMs} ms` : ''}  ← ${r.rule}`);
+  plan.imports.forEach((r, i) => out.push(`  import    ${JSON.stringify(r.argv)}  (${programStatus(programs[i], noPrograms)})  ← ${r.rule}`));
+  for (const r of plan.run) out.push(`  run       ${JSON.stringify(r.argv)}${r.timeoutMs ? `  timeout ${r.timeoutMs} ms` : ''}  (not run in a dry run)  ← ${r.rule}`);
   out.push('', 'properties:');
   for (const [key, value] of Object.entries(plan.properties)) out.push(`  ${key}=${value}`);
   if (plan.warnings.length > 0) out.push('', 'warnings:', ...plan.warnings.map((w) => `  ${w}`));
@@ -130,6 +146,7 @@ export const testCommand: Command = {
       sysfs: { type: 'string' },
       dev: { type: 'string' },
       json: { type: 'boolean' },
+      'no-programs': { type: 'boolean' },
       replay: { type: 'boolean' },
       'base-rules-dir': { type: 'string', multiple: true },
       since: { type: 'string' },
@@ -163,14 +180,21 @@ export const testCommand: Command = {
     }
     const loaded = loadRules(values['rules-dir'] ?? DEFAULT_RULES_DIRS);
     for (const d of loaded.diagnostics) console.error(formatDiagnostic(d));
-    const result = evaluate(loaded.ruleSet, {
+    const programs: ActionResult[] = [];
+    const result = await evaluateAsync(loaded.ruleSet, {
       event,
       device: sysfs.exists(event.devpath) ? sysfs.device(event.devpath) : undefined,
       devRoot: values.dev ?? DEV_ROOT,
       system: machineView(sysfs.root, undefined, { cpuidSignature: hypervisorSignature }),
+    }, async (request) => {
+      if (values['no-programs']) return undefined;
+      // As the daemon runs them: argv, the properties as environment, the rule's time limit.
+      const ran = await runProgram(request.argv, { env: request.env, timeoutMs: request.timeoutMs, rule: request.rule });
+      programs.push(ran);
+      return ran.ok ? { stdout: ran.stdout ?? '' } : undefined;
     });
-    if (values.json) console.log(JSON.stringify(evaluationToJson(result), null, 2));
-    else printHuman(result);
+    if (values.json) console.log(JSON.stringify({ ...evaluationToJson(result), programs: programs.map(programJson) }, null, 2));
+    else printHuman(result, programs, values['no-programs'] ?? false);
     return 0;
   },
 };

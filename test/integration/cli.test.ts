@@ -1,6 +1,6 @@
 // The command line as a user runs it: real processes, real files, real kernel events.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, DaemonProcess, Netns, canUseNamespaces, makeTempDir, waitFor } from '../helpers/netns.js';
@@ -82,6 +82,38 @@ describe('hotplugd test shows hostile device strings escaped', () => {
     expect(stdout.split('\n').filter((line) => /^\s*S:/.test(line))).toEqual([]);
     expect(stdout).toContain('SERIAL_COPY=\\x1b[2J\\x1b]0;owned\\x07\\x0aS:../../../tmp/pwned5');
     expect(stdout).toMatch(/warnings:\n.*DEVNAME "\.\.\/\.\.\/tmp\/pwned-node" leads outside/);
+  });
+});
+
+describe('hotplugd test runs what udevadm test runs, and nothing else', () => {
+  it('runs PROGRAM and IMPORT{program} (not RUN); --no-programs runs none', () => {
+    const temp = makeTempDir('hotplugd-test-programs-');
+    cleanups.push(() => temp.remove());
+    const dir = temp.path;
+    mkdirSync(join(dir, 'rules'));
+    const marker = join(dir, 'run-was-here');
+    writeFileSync(join(dir, 'rules', '50-programs.rules'), [
+      'SUBSYSTEM=="net", PROGRAM="/bin/echo probed-value", RESULT=="probed-*", ENV{PROBED}="%c"',
+      'SUBSYSTEM=="net", IMPORT{program}="/bin/echo IMPORTED=yes"',
+      `SUBSYSTEM=="net", RUN+="/usr/bin/touch ${marker}"`,
+      '',
+    ].join('\n'));
+    const args = ['test', '/sys/class/net/lo', '--rules-dir', join(dir, 'rules'), '--dev', join(dir, 'dev')];
+    const ran = hotplugd(...args, '--json');
+    expect(ran.code).toBe(0);
+    const plan = JSON.parse(ran.stdout) as { properties: Record<string, string>; programs: { argv: string[]; ok: boolean }[]; run: { argv: string[] }[] };
+    expect(plan.properties).toMatchObject({ PROBED: 'probed-value', IMPORTED: 'yes' });
+    expect(plan.programs.map((p) => [p.argv[0], p.ok])).toEqual([['/bin/echo', true], ['/bin/echo', true]]);
+    expect(plan.run.map((r) => r.argv)).toEqual([['/usr/bin/touch', marker]]);
+    expect(existsSync(marker)).toBe(false);
+    const text = hotplugd(...args);
+    expect(text.stdout).toMatch(/import +\["\/bin\/echo","IMPORTED=yes"\] +\(ran, exit 0, \d+ ms\)/);
+    expect(text.stdout).toMatch(/run +\["\/usr\/bin\/touch",.*\(not run in a dry run\)/);
+
+    const pure = JSON.parse(hotplugd(...args, '--json', '--no-programs').stdout) as { properties: Record<string, string>; programs: unknown[] };
+    expect(pure.properties.PROBED).toBeUndefined();
+    expect(pure.properties.IMPORTED).toBeUndefined();
+    expect(pure.programs).toEqual([]);
   });
 });
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/un.h>
@@ -238,6 +239,84 @@ static napi_value recv_message(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// inotifyInit() -> fd (nonblocking): udev's OPTIONS+="watch" on device nodes.
+static napi_value inotify_init_fd(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "inotify_init1", errno);
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+// inotifyWatchClose(fd, path) -> wd: reports when a file opened for writing is closed.
+static napi_value inotify_watch_close(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  char path[4096];
+  if (argc < 2 || !get_int(env, argv[0], &fd) || !path_arg(env, argv[1], path, sizeof path)) {
+    napi_throw_type_error(env, NULL, "inotifyWatchClose(fd, path) expects an fd and a path");
+    return NULL;
+  }
+  int wd = inotify_add_watch(fd, path, IN_CLOSE_WRITE);
+  if (wd < 0) return throw_errno(env, "inotify_add_watch", errno);
+  napi_value result;
+  CHECK(napi_create_int32(env, wd, &result));
+  return result;
+}
+
+// inotifyUnwatch(fd, wd): stops a watch (EINVAL, a watch gone with its file, is fine).
+static napi_value inotify_unwatch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, wd;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &wd)) {
+    napi_throw_type_error(env, NULL, "inotifyUnwatch(fd, wd) expects two integers");
+    return NULL;
+  }
+  if (inotify_rm_watch(fd, wd) < 0 && errno != EINVAL) return throw_errno(env, "inotify_rm_watch", errno);
+  return NULL;
+}
+
+// inotifyRead(fd) -> [[wd, mask], ...] of the events waiting (empty when none).
+static napi_value inotify_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || !get_int(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "inotifyRead(fd) expects an fd");
+    return NULL;
+  }
+  napi_value result;
+  CHECK(napi_create_array(env, &result));
+  uint32_t count = 0;
+  char buffer[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      return throw_errno(env, "read(inotify)", errno);
+    }
+    if (n == 0) break;
+    for (char *at = buffer; at < buffer + n;) {
+      const struct inotify_event *e = (const struct inotify_event *)at;
+      napi_value pair, wd, mask;
+      CHECK(napi_create_array_with_length(env, 2, &pair));
+      CHECK(napi_create_int32(env, e->wd, &wd));
+      CHECK(napi_create_uint32(env, e->mask, &mask));
+      CHECK(napi_set_element(env, pair, 0, wd));
+      CHECK(napi_set_element(env, pair, 1, mask));
+      CHECK(napi_set_element(env, result, count++, pair));
+      at += sizeof(struct inotify_event) + e->len;
+    }
+  }
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"peercred", NULL, peercred, NULL, NULL, NULL, napi_default, NULL},
@@ -247,6 +326,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"seqpacketListen", NULL, seqpacket_listen, NULL, NULL, NULL, napi_default, NULL},
       {"acceptPeer", NULL, accept_peer, NULL, NULL, NULL, napi_default, NULL},
       {"recvMessage", NULL, recv_message, NULL, NULL, NULL, napi_default, NULL},
+      {"inotifyInit", NULL, inotify_init_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"inotifyWatchClose", NULL, inotify_watch_close, NULL, NULL, NULL, napi_default, NULL},
+      {"inotifyUnwatch", NULL, inotify_unwatch, NULL, NULL, NULL, napi_default, NULL},
+      {"inotifyRead", NULL, inotify_read, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -161,6 +161,8 @@ export class Daemon implements ControlTarget {
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
       rulesWatchHeldBack: this.#rules.heldBack,
+      nodesWatched: this.#pipeline.supervisor.nodes.size,
+      watchChanges: this.#pipeline.supervisor.nodes.synthesized,
       udevControlMessages: this.#udevControl?.messages ?? 0,
       udevControlRefused: (this.#udevControl?.refused ?? 0) + (this.#udevControl?.malformed ?? 0),
     };
@@ -368,6 +370,7 @@ export class Daemon implements ControlTarget {
     this.#rules.close();
     this.#control?.close();
     this.#udevControl?.close();
+    this.#pipeline.supervisor.nodes.close();
     this.subscribers.closeAll();
     this.waiters.cancelAll();
     for (const event of this.#pipeline.scheduler.takeQueued()) this.#pipeline.recorder.recordUnprocessed(event);

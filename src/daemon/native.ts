@@ -13,6 +13,10 @@ interface SystemCalls {
   seqpacketListen(path: string): number;
   acceptPeer(fd: number): { fd: number; uid: number; pid: number } | null;
   recvMessage(fd: number, buffer: Buffer): { size: number; uid: number } | null;
+  inotifyInit(): number;
+  inotifyWatchClose(fd: number, path: string): number;
+  inotifyUnwatch(fd: number, wd: number): void;
+  inotifyRead(fd: number): [number, number][];
 }
 
 const native = createRequire(import.meta.url)('../../build/Release/system_calls.node') as SystemCalls;
@@ -53,6 +57,14 @@ export function acceptPeer(fd: number): { fd: number; uid: number; pid: number }
 export function recvMessage(fd: number, buffer: Buffer): { size: number; uid: number } | null {
   return native.recvMessage(fd, buffer);
 }
+
+/** inotify for device nodes: close-after-write events (udev's OPTIONS+="watch"). */
+export const inotify = {
+  init: (): number => native.inotifyInit(),
+  watchClose: (fd: number, path: string): number => native.inotifyWatchClose(fd, path),
+  unwatch: (fd: number, wd: number): void => native.inotifyUnwatch(fd, wd),
+  read: (fd: number): [number, number][] => native.inotifyRead(fd),
+};
 
 /** Sends one sd_notify message; throws when the socket cannot be reached. */
 export function sendNotify(socketPath: string, message: string): void {

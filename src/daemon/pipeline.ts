@@ -55,7 +55,7 @@ export class Pipeline {
     this.supervisor = new DeviceSupervisor(p.executor, p.log, (later) => {
       this.recorder.recordLater(later);
       this.publisher.publishLater(later);
-    });
+    }, p.sysfs.root);
     this.scheduler = new EventScheduler<Uevent>(
       { capacity: p.capacity, maxRunning: p.maxEvents },
       {

@@ -1,11 +1,13 @@
-// Jobs and systemd units live as long as their device: started with an event that asks
-// for them (once it is recorded, so their results can name it), stopped on the device's
-// remove. What they report later (started, exited, stopped) comes out as LaterResults.
+// Jobs, systemd units and node watches live as long as their device: started with an
+// event that asks for them (once it is recorded, so their results can name it), stopped on
+// the device's remove. What they report later (started, exited, stopped) comes out as
+// LaterResults.
 import type { ActionExecutor } from '../actions/execute.js';
 import type { ActionResult } from '../actions/results.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LaterResult } from './recorder.js';
+import { NodeWatcher } from './node-watch.js';
 import { eventLogger, type Outcome } from './worker.js';
 
 export class DeviceSupervisor {
@@ -13,14 +15,18 @@ export class DeviceSupervisor {
   #log: Logger;
   #onResult: (later: LaterResult) => void;
 
-  constructor(executor: ActionExecutor, log: Logger, onResult: (later: LaterResult) => void) {
+  readonly nodes: NodeWatcher;
+
+  constructor(executor: ActionExecutor, log: Logger, onResult: (later: LaterResult) => void, sysfsRoot: string) {
     this.#executor = executor;
     this.#log = log;
     this.#onResult = onResult;
+    this.nodes = new NodeWatcher(sysfsRoot, log);
   }
 
   follow({ id, event, evaluation }: Outcome): void {
     const plan = evaluation?.plan;
+    this.nodes.follow(event, plan);
     if (plan === undefined) return;
     const { jobs, units } = this.#executor;
     const report = (result: ActionResult) => this.#onResult({ eventId: id, event, result });

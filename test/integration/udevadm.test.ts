@@ -52,7 +52,7 @@ mount -t tmpfs tmpfs /run/udev
 node "${CLI}" daemon --db "$d/h.db" --control "$d/c.sock" --udev-db /run/udev --no-coldplug --rules-dir "$d/none" --dev "$d/dev" --log-format json --log-level debug > "$d/daemon.log" 2>&1 &
 pid=$!
 for i in $(seq 1 200); do [ -S /run/udev/control ] && break; sleep 0.05; done
-count() { node -e "const D=require('better-sqlite3');const db=new D(process.argv[1],{readonly:true});console.log(db.prepare(\"select count(*) n from events where action='change'\").get().n)" "$d/h.db"; }
+count() { node -e "const D=require('better-sqlite3');const db=new D(process.argv[1],{readonly:true});console.log(db.prepare(\"select count(*) n from events where action='change' and devpath='/devices/virtual/net/lo'\").get().n)" "$d/h.db"; }
 raw() { python3 "$d/raw.py" "$@"; }
 ${body}
 kill -TERM $pid 2>/dev/null; wait $pid; echo "daemon exit $?"

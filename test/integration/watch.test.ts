@@ -1,0 +1,57 @@
+// OPTIONS+="watch" on a real block device: a loop device whose node (in the daemon's temp
+// dev root) gets a file system written through it; closing it synthesises a `change`, the
+// rules probe it again and the by-uuid link appears. Loop devices are not per network
+// namespace: other tests' daemons see these events too, and ignore them.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { canUseNamespaces, readHistory, startRuleDaemon, waitFor } from '../helpers/netns.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+const RULES = `# As Debian's 60-persistent-storage.rules does for disks, for loop devices only.
+KERNEL!="loop[0-9]*", GOTO="end"
+SUBSYSTEM!="block", GOTO="end"
+ACTION=="remove", GOTO="end"
+OPTIONS+="watch"
+IMPORT{builtin}="blkid"
+ENV{ID_FS_UUID_ENC}=="?*", SYMLINK+="disk/by-uuid/$env{ID_FS_UUID_ENC}"
+LABEL="end"
+`;
+
+describe.skipIf(!canUseNamespaces())('OPTIONS+="watch"', () => {
+  it('a file system written to a watched node gives it a by-uuid link, through a synthesised change', async () => {
+    const { daemon, dir } = await startRuleDaemon('watch', cleanups);
+    writeFileSync(join(dir, 'rules.d', '60-loop.rules'), RULES);
+    expect((await daemon.cli(undefined, 'reload')).code).toBe(0);
+
+    const backing = join(dir, 'disk.img');
+    execFileSync('truncate', ['-s', '16M', backing]);
+    const loop = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8' }).trim();
+    cleanups.push(() => execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }));
+    const name = loop.slice('/dev/'.length);
+    const node = join(daemon.devRoot, name);
+    // Attaching the backing file is a change of loopN: the daemon makes the node and watches it.
+    await waitFor(() => existsSync(node) && daemon.logs.some((l) => l.msg === 'Rules matched' && String(l.devpath).endsWith(`/${name}`)), 20_000, `${name} processed`);
+    await waitFor(() => readHistory(daemon.dbPath).some((e) => e.devpath.endsWith(`/${name}`)), 10_000, 'recorded');
+    const before = readHistory(daemon.dbPath).filter((e) => e.devpath.endsWith(`/${name}`)).length;
+
+    execFileSync('mkfs.ext4', ['-q', '-F', node]);
+    const uuid = execFileSync('blkid', ['-s', 'UUID', '-o', 'value', node], { encoding: 'utf8' }).trim();
+    const link = join(daemon.devRoot, 'disk', 'by-uuid', uuid);
+    await waitFor(() => existsSync(link), 20_000, `the link ${link}`).catch((error) => {
+      console.log(daemon.logs.filter((l) => String(l.devpath ?? '').includes(name) || String(l.msg).includes('watch') || String(l.msg).includes('synth')).map((l) => JSON.stringify(l)).join('\n'));
+      throw error;
+    });
+    expect(readlinkSync(link)).toBe(`../../${name}`);
+
+    const events = readHistory(daemon.dbPath).filter((e) => e.devpath.endsWith(`/${name}`)).slice(before);
+    const synthesised = events.find((e) => e.properties.SYNTH_ARG_WATCH === '1');
+    expect(synthesised).toMatchObject({ action: 'change', source: 'kernel' });
+    expect(daemon.logs.some((l) => l.msg === 'Device node written: change synthesised')).toBe(true);
+  });
+});

@@ -264,7 +264,9 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
     if (plan.symlinks.length > 0 || plan.tags.length > 0) {
       const properties = this.writableProperties();
       if (plan.symlinks.length > 0) properties.DEVLINKS = plan.symlinks.join(' ');
-      if (plan.tags.length > 0) properties.TAGS = `:${plan.tags.join(':')}:`;
+      // As udev: TAGS and CURRENT_TAGS (the tags this event set; udev's TAGS also keeps
+      // tags of earlier events, which hotplugd's do not).
+      if (plan.tags.length > 0) properties.TAGS = properties.CURRENT_TAGS = `:${plan.tags.join(':')}:`;
     }
     plan.properties = this.#properties;
     return plan;

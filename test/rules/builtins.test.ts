@@ -68,6 +68,10 @@ describe('builtins', () => {
   it('kmod load hands aliases to the module loader; blkid runs the blkid program on the node', () => {
     expect(run('kmod', ['load', 'usb:v0421p007B'], context(ACM))).toEqual({ modules: ['usb:v0421p007B'] });
     expect(run('kmod', ['unload'], context(ACM))).toMatchObject({ failed: expect.any(String) });
+    // No alias: the device's MODALIAS, as udev (Debian's 80-drivers.rules: RUN{builtin}+="kmod load").
+    const withAlias = context(ACM);
+    expect(run('kmod', ['load'], { ...withAlias, properties: { ...withAlias.properties, MODALIAS: 'usb:v1A86p7523' } })).toEqual({ modules: ['usb:v1A86p7523'] });
+    expect(run('kmod', ['load'], { ...withAlias, properties: { ...withAlias.properties, MODALIAS: '' } })).toEqual({ modules: [] });
     expect(run('blkid', [], context(SDB))).toEqual({ program: [expect.stringMatching(/\/blkid$/), '-p', '-o', 'udev', '/dev/sdb'] });
   });
 

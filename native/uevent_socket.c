@@ -1,5 +1,5 @@
-// A NETLINK_KOBJECT_UEVENT socket for Node, with the three things the `netlink`
-// package cannot give us: SO_RCVBUFFORCE (a receive buffer above rmem_max as root),
+// A NETLINK_KOBJECT_UEVENT socket for Node (and the ethtool driver query net_setup_link
+// needs), with the three things the `netlink` package cannot give us: SO_RCVBUFFORCE (a receive buffer above rmem_max as root),
 // a poll watcher that can be stopped and started (backpressure: when our queue is
 // full we stop reading and let the kernel buffer absorb the burst), and batch reads
 // into one preallocated buffer that report each datagram's sender port.
@@ -7,7 +7,11 @@
 #include <uv.h>
 
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/netlink.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -295,6 +299,40 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ethtoolDriver(ifname) -> the interface's driver as ethtool reports it ("veth",
+// "virtio_net"), or null when it has none (udev's ID_NET_DRIVER, net_setup_link).
+static napi_value ethtool_driver(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  size_t length = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, sizeof ifr.ifr_name, &length) != napi_ok || length == 0 || length >= IFNAMSIZ) {
+    napi_throw_type_error(env, NULL, "ethtoolDriver(ifname) expects an interface name");
+    return NULL;
+  }
+  struct ethtool_drvinfo drvinfo = {.cmd = ETHTOOL_GDRVINFO};
+  ifr.ifr_data = (void *)&drvinfo;
+  napi_value result;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int rc = ioctl(fd, SIOCETHTOOL, &ifr);
+  int err = errno;
+  close(fd);
+  if (rc < 0) {
+    if (err == EOPNOTSUPP || err == ENODEV || err == ENOENT) {
+      CHECK(napi_get_null(env, &result));
+      return result;
+    }
+    return throw_errno(env, "ioctl(SIOCETHTOOL)", err);
+  }
+  drvinfo.driver[sizeof drvinfo.driver - 1] = 0;
+  if (drvinfo.driver[0] == 0) CHECK(napi_get_null(env, &result));
+  else CHECK(napi_create_string_utf8(env, drvinfo.driver, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, open_socket, NULL, NULL, NULL, napi_default, NULL},
@@ -305,6 +343,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, close_watcher, NULL, NULL, NULL, napi_default, NULL},
       {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, send_datagram, NULL, NULL, NULL, napi_default, NULL},
+      {"ethtoolDriver", NULL, ethtool_driver, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -33,6 +33,9 @@ export const netId: Builtin = {
     if (prefix === undefined) return { failed: `net_id: no naming scheme for interface type ${type}` };
     if (context.properties.DEVTYPE === 'wlan') prefix = 'wl';
     else if (context.properties.DEVTYPE === 'wwan') prefix = 'ww';
+    // As udev: stacked interfaces (a VLAN, a veth whose link is its peer) are not named.
+    const iflink = dev.attribute('iflink')?.trim();
+    if (iflink !== undefined && iflink !== dev.attribute('ifindex')?.trim()) return { properties: {} };
     const p: Record<string, string> = { ID_NET_NAMING_SCHEME: 'v252' };
     const address = dev.attribute('address')?.trim();
     if (dev.attribute('addr_assign_type')?.trim() === '0' && address && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(address) && address !== '00:00:00:00:00:00') {
@@ -52,7 +55,7 @@ export const netId: Builtin = {
         p.ID_NET_NAME_PATH = `${prefix}${slot}${usbPart}${usb === undefined ? portSuffix : ''}`;
       }
     }
-    if (Object.keys(p).length === 1) return { failed: 'net_id: no stable name for this interface (virtual, or a random MAC)' };
+    // As udev: an interface with no stable name still gets the naming scheme.
     return { properties: p };
   },
 };

@@ -5,6 +5,7 @@ import { hwdb } from './hwdb.js';
 import { inputId } from './input_id.js';
 import { kmod } from './kmod.js';
 import { netId } from './net_id.js';
+import { netDriver, netSetupLink } from './net_setup_link.js';
 import { pathId } from './path_id.js';
 import type { Builtin } from '../rules/builtin.js';
 import { unsupported } from './unsupported.js';
@@ -19,11 +20,11 @@ const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
     hwdb,
     netId,
     blkid,
+    netSetupLink,
+    netDriver,
     // udev builtins that need machinery hotplugd does not have; they fail, visibly, in traces.
     unsupported('btrfs', 'asks the btrfs kernel driver whether a multi-device file system is complete'),
     unsupported('keyboard', 'remaps keys with EVIOCSKEYCODE from hwdb entries'),
-    unsupported('net_setup_link', 'applies systemd .link files'),
-    unsupported('net_driver', 'reads the driver of a network interface with ethtool'),
     unsupported('uaccess', "grants the active seat's user access through ACLs (needs systemd-logind)"),
     unsupported('factory_reset', 'reports a pending factory reset'),
     unsupported('dissect_image', 'inspects disk images'),

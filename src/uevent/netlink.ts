@@ -11,6 +11,7 @@ interface NativeSocket {
   stop(handle: object): void;
   close(handle: object): void;
   send(fd: number, buffer: Buffer, groups: number): number;
+  ethtoolDriver(ifname: string): string | null;
 }
 
 const native = createRequire(import.meta.url)('../../build/Release/uevent_socket.node') as NativeSocket;
@@ -160,4 +161,9 @@ export class FdWatcher {
     this.#closed = true;
     native.close(this.#handle);
   }
+}
+
+/** The interface's driver as ethtool reports it ("veth", "virtio_net"), or null (udev's ID_NET_DRIVER). */
+export function ethtoolDriver(ifname: string): string | null {
+  return native.ethtoolDriver(ifname);
 }

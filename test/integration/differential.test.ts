@@ -16,12 +16,7 @@ const HELPER = join(REPO, 'test', 'helpers', 'differential.mjs');
 const haveUdev = existsSync('/usr/lib/udev/rules.d') || process.env.CI === 'true';
 
 /** Differences accepted, by property, and why (docs/udev.md lists them too). */
-const ACCEPTED: Record<string, string> = {
-  ID_NET_DRIVER: 'net_setup_link is not implemented: the driver name comes from an ethtool ioctl',
-  ID_NET_LINK_FILE: 'net_setup_link is not implemented: systemd .link files are not read',
-  ID_NET_NAME: 'net_setup_link is not implemented: NamePolicy= is not applied',
-  ID_NET_NAMING_SCHEME: "net_id does not report udev's naming scheme version",
-};
+const ACCEPTED: Record<string, string> = {};
 /** udev builtins hotplugd recognises but does not carry out (docs/udev.md): their RUN entries are set aside. */
 const UNSUPPORTED_RUN_BUILTINS: Record<string, string> = {
   uaccess: "needs systemd-logind: grants the active seat's user access through ACLs",

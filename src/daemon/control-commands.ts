@@ -74,7 +74,10 @@ export function controlCommands(daemon: ControlTarget): Record<string, ControlCo
       readOnly: true,
       handle: async (request): Promise<ControlReply> => {
         const ms = timeout(request);
-        return (await daemon.settle(ms)) ? { ok: true, processed: daemon.progress().processed } : { ok: false, error: `events still queued after ${ms} ms`, queued: daemon.progress().queued };
+        if (!(await daemon.settle(ms))) return { ok: false, error: `events still queued after ${ms} ms`, queued: daemon.progress().queued };
+        // Settled means recorded too: what waits in the history writer is committed now.
+        daemon.history().commit();
+        return { ok: true, processed: daemon.progress().processed };
       },
     },
     'log-level': {

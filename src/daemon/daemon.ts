@@ -120,7 +120,7 @@ export class Daemon implements ControlTarget {
         readNow: () => this.#source?.socket.readNow() ?? 0,
       },
       stopping: () => this.#stopping,
-      queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), options.logger),
+      queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), options.logger, () => this.commitHistory()),
     });
   }
 
@@ -251,6 +251,11 @@ export class Daemon implements ControlTarget {
 
   get eventsHeld(): boolean {
     return this.#pipeline.scheduler.held;
+  }
+
+  /** Commits what the history writer holds (when commits fail, the rows wait and are retried). */
+  commitHistory(): void {
+    this.#history.writer.flush();
   }
 
   setMaxEvents(count: number): void {

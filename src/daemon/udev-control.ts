@@ -50,6 +50,8 @@ export interface UdevControlTarget {
   setMaxEvents(count: number): void;
   /** Resolves once every event the kernel has sent so far is processed. */
   settle(timeoutMs: number): Promise<boolean>;
+  /** Commits what the history holds: "settled" means recorded too. */
+  commitHistory(): void;
 }
 
 interface Connection {
@@ -177,7 +179,10 @@ export class UdevControlServer {
         if (connection.ended) return;
         connection.ended = true;
         // Closed once the queue is idle (at once while events are held: they will not end).
-        void (target.eventsHeld ? Promise.resolve(true) : target.settle(24 * 3600_000)).then(() => this.#drop(connection));
+        void (target.eventsHeld ? Promise.resolve(true) : target.settle(24 * 3600_000)).then(() => {
+          target.commitHistory();
+          this.#drop(connection);
+        });
         return;
       case UDEV_CTRL.SET_LOG_LEVEL: {
         const level = SYSLOG_LEVELS[message.intval];
@@ -215,10 +220,13 @@ export class UdevControlServer {
 export class UdevQueueFlag {
   #path: string;
   #log: Logger;
+  #beforeIdle: () => void;
 
-  constructor(path: string, log: Logger) {
+  /** `beforeIdle` runs before the flag goes (the history is committed: settled means recorded). */
+  constructor(path: string, log: Logger, beforeIdle: () => void = () => {}) {
     this.#path = path;
     this.#log = log;
+    this.#beforeIdle = beforeIdle;
   }
 
   busy(): void {
@@ -230,6 +238,11 @@ export class UdevQueueFlag {
   }
 
   idle(): void {
+    try {
+      this.#beforeIdle();
+    } catch (error) {
+      this.#log.warn({ err: error }, `Failed to commit the history before removing ${this.#path}: ${describeError(error)}`);
+    }
     try {
       unlinkSync(this.#path);
     } catch (error) {

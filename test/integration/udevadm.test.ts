@@ -78,14 +78,17 @@ wait $pid; echo "daemon exit $?"; exit 0
     expect(log).toMatch(/"msg":"hotplugd stopped"/);
   });
 
-  it('settle returns once every event of a 20,000-event storm is processed and recorded', () => {
+  it('settle returns once every event of a storm is processed and recorded (three storms, 20,000 events in all)', () => {
+    // Recorded, not only processed: the history is committed before the queue flag goes.
     const { out } = withDaemon('udevadm-settle', String.raw`
-node -e "const fs=require('fs');for(let i=0;i<20000;i++)fs.writeFileSync('/sys/class/net/lo/uevent','change')"
-udevadm settle --timeout=120 && echo "settled"
-echo "recorded $(count)"
+for n in 10000 5000 5000; do
+  node -e "const fs=require('fs');for(let i=0;i<$n;i++)fs.writeFileSync('/sys/class/net/lo/uevent','change')"
+  udevadm settle --timeout=120 && echo "settled"
+  echo "recorded $(count)"
+done
 [ -e /run/udev/queue ] && echo "queue flag left" || echo "no queue flag"
 `);
-    expect(out).toMatch(/^settled\nrecorded 20000\nno queue flag\n/);
+    expect(out).toMatch(/^settled\nrecorded 10000\nsettled\nrecorded 15000\nsettled\nrecorded 20000\nno queue flag\n/);
   });
 
   it('trigger --settle waits for the events it sent, and the queue flag shows while events are held', () => {

@@ -106,6 +106,15 @@ udevadm settle --timeout=30 && echo "settled"
     expect(out).toMatch(/^trigger settled\nrecorded 1\nstopped\nqueue flag while held\nstarted\nsettled\nqueue flag gone\n/);
   });
 
+  it('wait returns once an interface that appears is processed, and info shows it', () => {
+    const { out } = withDaemon('udevadm-wait', String.raw`
+(sleep 1; ip link add uwt0 type veth peer name uwt1) &
+udevadm wait --timeout=20 /sys/class/net/uwt0 && echo "waited"
+udevadm info --query=property /sys/class/net/uwt0 | grep -E '^(INTERFACE|SUBSYSTEM)='
+`);
+    expect(out).toMatch(/^waited\nINTERFACE=uwt0\nSUBSYSTEM=net\n/);
+  });
+
   it('refuses messages of the wrong size or magic and senders who are not root, and keeps serving', () => {
     const { out, log } = withDaemon('udevadm-bad', String.raw`
 raw ${message(7, 0xdead1dea, 100)}

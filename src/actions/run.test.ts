@@ -65,3 +65,14 @@ describe('ProgramPool', () => {
     expect(pool.running).toBe(0);
   });
 });
+
+describe('import programs that find nothing', () => {
+  it('take an exit status listed as "nothing found" as empty output and a success; others fail', async () => {
+    const { importOutcome } = await import('./run.js');
+    const failed = { kind: 'program' as const, target: '/usr/sbin/blkid', rule: null, ok: false, error: 'exit code 2', durationMs: 1, exitCode: 2, stdout: '' };
+    expect(importOutcome(failed, [2])).toEqual({ ran: { ...failed, ok: true, error: null }, output: { stdout: '' } });
+    expect(importOutcome(failed, undefined)).toEqual({ ran: failed, output: undefined });
+    expect(importOutcome({ ...failed, exitCode: 1, error: 'exit code 1' }, [2]).output).toBeUndefined();
+    expect(importOutcome({ ...failed, ok: true, error: null, exitCode: 0, stdout: 'ID_FS_TYPE=ext4\n' }, [2]).output).toEqual({ stdout: 'ID_FS_TYPE=ext4\n' });
+  });
+});

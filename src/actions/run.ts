@@ -147,3 +147,14 @@ export class ProgramPool {
     }
   }
 }
+
+/**
+ * What an import program's run gives the rules: its output when it succeeded, empty output
+ * when it ended with a status that means "nothing found" (then recorded as a success too),
+ * else nothing (the import failed).
+ */
+export function importOutcome(ran: ActionResult, emptyExitCodes: readonly number[] | undefined): { ran: ActionResult; output: { stdout: string } | undefined } {
+  if (ran.ok) return { ran, output: { stdout: ran.stdout ?? '' } };
+  if (typeof ran.exitCode === 'number' && emptyExitCodes?.includes(ran.exitCode)) return { ran: { ...ran, ok: true, error: null }, output: { stdout: '' } };
+  return { ran, output: undefined };
+}

@@ -26,6 +26,7 @@ export const blkid: Builtin = {
       else if (option === '--noraid') args.push('--noraid');
       // --hint=... has no equivalent in the blkid program; it only speeds up probing.
     }
-    return { program: [program, ...args, context.devnode] };
+    // blkid exits 2 when it finds no signature: nothing to report, as udev's builtin.
+    return { program: [program, ...args, context.devnode], emptyExitCodes: [2] };
   },
 };

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createProperties, eventFromProperties, type Uevent } from '../uevent/event.js';
 import { Sysfs } from '../uevent/sysfs.js';
 import { evaluateAsync } from '../engine/evaluate.js';
-import { runProgram } from '../actions/run.js';
+import { importOutcome, runProgram } from '../actions/run.js';
 import type { ActionResult } from '../actions/results.js';
 import { loadRules } from '../frontends/load.js';
 import { formatDiagnostic, formatLocation } from '../rules/model.js';
@@ -189,9 +189,9 @@ export const testCommand: Command = {
     }, async (request) => {
       if (values['no-programs']) return undefined;
       // As the daemon runs them: argv, the properties as environment, the rule's time limit.
-      const ran = await runProgram(request.argv, { env: request.env, timeoutMs: request.timeoutMs, rule: request.rule });
+      const { ran, output } = importOutcome(await runProgram(request.argv, { env: request.env, timeoutMs: request.timeoutMs, rule: request.rule }), request.emptyExitCodes);
       programs.push(ran);
-      return ran.ok ? { stdout: ran.stdout ?? '' } : undefined;
+      return output;
     });
     if (values.json) console.log(JSON.stringify({ ...evaluationToJson(result), programs: programs.map(programJson) }, null, 2));
     else printHuman(result, programs, values['no-programs'] ?? false);

@@ -5,6 +5,7 @@
 // promise, and the scheduler holds later events of the same device (and its parents and
 // children) until it settles, as udevd does.
 import type { ActionExecutor } from '../actions/execute.js';
+import { importOutcome } from '../actions/run.js';
 import type { ActionResult } from '../actions/results.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -103,9 +104,9 @@ export class EventWorker {
       const request = step.value;
       let output: ImportResult;
       if (!this.#p.dryRun) {
-        const result = await this.#p.executor.runProgram(request.argv, request.env, request.timeoutMs, request.rule, deadline);
-        imports.push(result);
-        if (result.ok) output = { stdout: result.stdout ?? '' };
+        const outcome = importOutcome(await this.#p.executor.runProgram(request.argv, request.env, request.timeoutMs, request.rule, deadline), request.emptyExitCodes);
+        imports.push(outcome.ran);
+        output = outcome.output;
       }
       step = steps.next(output);
     }

@@ -44,9 +44,9 @@ export function runBuiltin(state: EvaluationState, builtin: Builtin, argv: strin
 }
 
 // Runs a program through the caller and takes its output as `output` says; false when it did not run or failed.
-function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string, devname: DevnameView): ImportSteps {
+function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string, devname: DevnameView, emptyExitCodes?: readonly number[]): ImportSteps {
   const env = programEnvironment(state.properties, state.plan.devnode, devname === 'devnode');
-  const request: ImportRequest = { argv, env, timeoutMs, rule };
+  const request: ImportRequest = { argv, env, timeoutMs, rule, ...(emptyExitCodes ? { emptyExitCodes } : {}) };
   if (output === 'result') state.result = undefined;
   const result = yield request;
   state.plan.imports.push({ argv, timeoutMs, rule, ran: result !== undefined });
@@ -77,7 +77,7 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
         for (const alias of outcome.modules) state.addModule(alias, rule);
         return true;
       }
-      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule, spec.command.style.devname);
+      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule, spec.command.style.devname, outcome.emptyExitCodes);
       if (outcome.unsupported) warn(outcome.failed);
       return false;
     }

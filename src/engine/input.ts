@@ -33,6 +33,8 @@ export interface ImportRequest {
   env: Record<string, string>;
   timeoutMs: number | undefined;
   rule: string;
+  /** Exit statuses that mean "nothing found" (empty output), not a failure. */
+  emptyExitCodes?: readonly number[] | undefined;
 }
 
 /** The output of an import program, or undefined when it was not run (dry run) or failed. */

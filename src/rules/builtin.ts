@@ -17,8 +17,11 @@ export interface BuiltinContext {
 export type BuiltinOutcome =
   /** Properties to merge into the event (IMPORT{builtin} succeeds). */
   | { properties: Record<string, string> }
-  /** Run this program and merge its KEY=VALUE output, as IMPORT{program} would. */
-  | { program: string[] }
+  /**
+   * Run this program and merge its KEY=VALUE output, as IMPORT{program} would; an exit
+   * status in `emptyExitCodes` means "nothing found", not a failure (blkid's 2).
+   */
+  | { program: string[]; emptyExitCodes?: readonly number[] }
   /** Load kernel modules by alias (RUN{builtin}="kmod load ..."). */
   | { modules: string[] }
   /** It failed or does not apply, and why; `unsupported` when hotplugd cannot do what it asks. */

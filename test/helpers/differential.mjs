@@ -12,7 +12,7 @@ const concurrency = Number(process.argv[3] ?? 8);
 const { Sysfs } = await import(`${repo}/dist/uevent/sysfs.js`);
 const { loadRules } = await import(`${repo}/dist/frontends/load.js`);
 const { evaluateAsync } = await import(`${repo}/dist/engine/evaluate.js`);
-const { runProgram } = await import(`${repo}/dist/actions/run.js`);
+const { runProgram, importOutcome } = await import(`${repo}/dist/actions/run.js`);
 const { machineView } = await import(`${repo}/dist/rules/system-view.js`);
 const { hypervisorSignature } = await import(`${repo}/dist/daemon/native.js`);
 const { UDEV_RULES_DIRS } = await import(`${repo}/dist/defaults.js`);
@@ -52,7 +52,7 @@ async function hotplugd(devpath) {
   if (!event) return { error: 'not a device' };
   const { plan } = await evaluateAsync(ruleSet, { event, device: sysfs.device(devpath), devRoot: '/dev', system }, async (request) => {
     const ran = await runProgram(request.argv, { env: request.env, timeoutMs: request.timeoutMs, rule: request.rule });
-    return ran.ok ? { stdout: ran.stdout ?? '' } : undefined;
+    return importOutcome ? importOutcome(ran, request.emptyExitCodes).output : ran.ok ? { stdout: ran.stdout ?? '' } : undefined;
   });
   const properties = { ...plan.properties };
   if (properties.DEVNAME !== undefined && plan.devnode !== null) properties.DEVNAME = plan.devnode;

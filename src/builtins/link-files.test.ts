@@ -34,3 +34,24 @@ describe('systemd .link files', () => {
     expect(parseLinkFile('/x/c.link', '[Link]\nNamePolicy=path bogus\n').problems).toEqual(['/x/c.link:2: unknown NamePolicy bogus; ignored']);
   });
 });
+
+describe('.link file problems', () => {
+  it('are reported once per change of the files, not on every interface', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { currentLinkFiles, reportLinkFileProblems } = await import('./link-files.js');
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-links-'));
+    try {
+      const reported: string[][] = [];
+      reportLinkFileProblems((problems) => reported.push(problems));
+      writeFileSync(join(dir, '10-bad.link'), '[Match]\nnonsense\n');
+      writeFileSync(join(dir, '20-good.link'), '[Match]\nOriginalName=eth*\n[Link]\nName=lan0\n');
+      expect(currentLinkFiles([dir]).configs.map((c) => c.file)).toEqual([join(dir, '20-good.link')]);
+      currentLinkFiles([dir]);
+      expect(reported).toEqual([[`${join(dir, '10-bad.link')}:2: expected KEY=VALUE, got "nonsense"`]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

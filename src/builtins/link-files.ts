@@ -144,6 +144,14 @@ export function loadLinkFiles(dirs: readonly string[] = LINK_DIRS): LinkLoad {
 }
 
 let cache: { key: string; load: LinkLoad } | undefined;
+let report: (problems: string[]) => void = (problems) => {
+  for (const problem of problems) process.stderr.write(`${problem}\n`);
+};
+
+/** Where the problems of each (re)load of the .link files go (the daemon logs them). */
+export function reportLinkFileProblems(to: (problems: string[]) => void): void {
+  report = to;
+}
 
 /** loadLinkFiles(), read again only when a file or directory changed (net_setup_link runs on every interface add). */
 export function currentLinkFiles(dirs: readonly string[] = LINK_DIRS): LinkLoad {
@@ -155,6 +163,9 @@ export function currentLinkFiles(dirs: readonly string[] = LINK_DIRS): LinkLoad 
     for (const name of readdirSync(dir)) if (name.endsWith('.link')) parts.push(`${name}:${statSync(`${dir}/${name}`, { throwIfNoEntry: false })?.mtimeMs}`);
   }
   const key = parts.join('|');
-  if (cache?.key !== key) cache = { key, load: loadLinkFiles(dirs) };
+  if (cache?.key !== key) {
+    cache = { key, load: loadLinkFiles(dirs) };
+    if (cache.load.problems.length > 0) report(cache.load.problems);
+  }
   return cache.load;
 }

@@ -16,6 +16,7 @@ import { ActionExecutor } from '../actions/execute.js';
 import { ProgramPool, killRunningPrograms, preloadPrograms } from '../actions/run.js';
 import { loadAccounts } from '../rules/accounts.js';
 import { machineView } from '../rules/system-view.js';
+import { reportLinkFileProblems } from '../builtins/link-files.js';
 import { UdevDatabase } from '../udevdb/database.js';
 import { Broadcaster } from './broadcaster.js';
 import { controlCommands, type ControlTarget } from './control-commands.js';
@@ -73,6 +74,7 @@ export class Daemon implements ControlTarget {
     this.#sysfs = new Sysfs(options.sysfsRoot);
     this.notifier = new SystemdNotifier(options.logger);
     this.subscribers = new SubscriberHub(options.logger, { maxSubscribers: options.maxSubscribers });
+    reportLinkFileProblems((problems) => options.logger.warn({ problems }, `systemd .link files: ${problems.join('; ')}`));
     this.#executor = new ActionExecutor({
       devRoot,
       sysfs: this.#sysfs,

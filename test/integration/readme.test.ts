@@ -102,7 +102,7 @@ describe.skipIf(!canUseNamespaces())("the README's quick start", () => {
       [/^npx hotplugd test \/sys\/class\/net\/lo$/, 0, /device +\/devices\/virtual\/net\/lo/],
       [/^npx hotplugd rules check$/, 0, /./],
       [/^sudo npx hotplugd reload$/, 0, /^Rules reloaded: \d+ rules from \d+ files/],
-      [/^sudo npx hotplugd status --rules$/, 0, /^pid \d+, up \d+ s/],
+      [/^sudo npx hotplugd status --rules$/, 0, /^pid \d+, up \d+ s[\s\S]*\nhistory: \d+ events recorded[\s\S]*\ncontrol: \d+ connections open/],
       [/^sudo npx hotplugd settle$/, 0, /^$/],
       [/^sudo npx hotplugd wait \/dev\/serial\/by-id\//, 124, /^$/],
       [/^sudo npx hotplugd monitor --processed --cursor 10m$/, 124, /UDEV +\[[\d.]+\] add +\/devices\/virtual\/net\/rdm0 \(net\)/],

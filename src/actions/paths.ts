@@ -1,15 +1,14 @@
 // Paths under the dev root that hostile names cannot turn elsewhere: every directory on
 // the way must be a real directory (not a symlink someone planted), created if missing.
 import { lstatSync, mkdirSync } from 'node:fs';
-import { dirname, relative, resolve, sep } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { HotplugError } from '../errors.js';
+import { isStrictlyBelow } from '../text/names.js';
 
 /** `path` resolved, or an error when it is not strictly below `root`. */
 export function insideRoot(root: string, path: string): string {
-  const full = resolve(root, path);
-  const rel = relative(resolve(root), full);
-  if (rel === '' || rel.startsWith('..') || rel.startsWith(sep)) throw new HotplugError('EOUTSIDE', `${path} is not inside ${root}`);
-  return full;
+  if (!isStrictlyBelow(root, path)) throw new HotplugError('EOUTSIDE', `${path} is not inside ${root}`);
+  return resolve(root, path);
 }
 
 /** Creates the parent directories of `path` below `root`, refusing any that is a symlink. */

@@ -3,11 +3,10 @@
 // gives it (ID_NET_NAME), which Debian's 80-net-setup-link.rules then makes its NAME: so
 // interfaces are named as udev names them. [Link] settings other than the name
 // (MACAddressPolicy=, AlternativeNamesPolicy=, MTU...) are not applied: see docs/udev.md.
-import { readFileSync } from 'node:fs';
-import { arch, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import type { Builtin } from '../rules/builtin.js';
+import { machineView } from '../rules/system-view.js';
 import { ethtoolDriver } from '../uevent/netlink.js';
-import { detectVirtualization } from '../rules/virt.js';
 import { currentLinkFiles, type LinkConfig, type LinkFacts } from './link-files.js';
 
 const IFF_LOOPBACK = 0x8;
@@ -17,28 +16,18 @@ const NET_NAME_USER = 3;
 const NET_NAME_RENAMED = 4;
 const ARPHRD_NAMES: Record<number, string> = { 1: 'ether', 32: 'infiniband', 772: 'loopback', 776: 'sit', 778: 'gre', 65534: 'none' };
 const POLICY_PROPERTIES: Record<string, string> = { database: 'ID_NET_NAME_FROM_DATABASE', onboard: 'ID_NET_NAME_ONBOARD', slot: 'ID_NET_NAME_SLOT', path: 'ID_NET_NAME_PATH', mac: 'ID_NET_NAME_MAC' };
-const ARCHITECTURES: Record<string, string> = { x64: 'x86-64', ia32: 'x86', arm: 'arm', arm64: 'arm64', riscv64: 'riscv64', ppc64: 'ppc64', s390x: 's390x' };
 
-let virtualization: string | undefined;
+// The machine as [Match] Virtualization=, Architecture= and KernelCommandLine= see it; the
+// view caches what does not change (the virtualization, the command line).
+const machine = machineView();
 
-function tryRead(path: string): string | undefined {
+/** The interface's ethtool driver; undefined when it has none, is gone, or is in another namespace. */
+function driverOf(ifname: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    return ethtoolDriver(ifname) ?? undefined;
   } catch {
     return undefined;
   }
-}
-
-function machineVirtualization(): string {
-  virtualization ??= detectVirtualization({
-    read: tryRead,
-    line: (path) => tryRead(path)?.split('\n')[0]?.trim(),
-    exists: (path) => tryRead(path) !== undefined,
-    cpuidSignature: () => null,
-    pid: process.pid,
-    containerEnv: process.env.container,
-  });
-  return virtualization;
 }
 
 /** The name a configuration gives: the first NamePolicy= that yields one, else Name=. */
@@ -62,12 +51,7 @@ export const netSetupLink: Builtin = {
     // As udev: the loopback interface is left alone.
     if (Number.parseInt(dev.attribute('flags') ?? '0', 16) & IFF_LOOPBACK) return { properties: {} };
     const properties: Record<string, string> = {};
-    let driver: string | undefined;
-    try {
-      driver = ethtoolDriver(ifname) ?? undefined;
-    } catch {
-      driver = undefined; // an interface of another namespace, or gone: no driver to report
-    }
+    const driver = driverOf(ifname);
     if (driver !== undefined) properties.ID_NET_DRIVER = driver;
     const facts: LinkFacts = {
       originalName: ifname,
@@ -78,10 +62,10 @@ export const netSetupLink: Builtin = {
       // The netlink kind of virtual interfaces is their ethtool driver (veth, bridge, vlan...).
       kind: context.devpath.startsWith('/devices/virtual/') ? driver : undefined,
       properties: context.properties,
-      virtualization: machineVirtualization(),
-      architecture: ARCHITECTURES[arch()] ?? arch(),
+      virtualization: machine.constant('virt'),
+      architecture: machine.constant('arch'),
       host: hostname(),
-      kernelCommandLine: tryRead('/proc/cmdline')?.trim() ?? '',
+      kernelCommandLine: machine.cmdline(),
     };
     const config = currentLinkFiles().configs.find((c) => c.matches.every((match) => match(facts)));
     if (config === undefined) return { properties };
@@ -98,14 +82,8 @@ export const netDriver: Builtin = {
   summary: 'ID_NET_DRIVER: the driver of a network interface, from ethtool',
   run(_argv, context) {
     if (context.subsystem !== 'net') return { failed: 'net_driver: not a network interface' };
-    let driver: string | null = null;
-    try {
-      driver = ethtoolDriver(context.properties.INTERFACE ?? '');
-    } catch {
-      driver = null;
-    }
-    const properties: Record<string, string> = {};
-    if (driver !== null) properties.ID_NET_DRIVER = driver;
+    const driver = driverOf(context.properties.INTERFACE ?? '');
+    const properties: Record<string, string> = driver === undefined ? {} : { ID_NET_DRIVER: driver };
     return { properties };
   },
 };

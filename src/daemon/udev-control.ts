@@ -7,12 +7,12 @@
 // close the connection, which it does once the queue is idle: that is what makes a ping
 // mean "settled". /run/udev/queue exists exactly while events are queued or running.
 import { closeSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import { endianness } from 'node:os';
 import { HotplugError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { FdWatcher } from '../uevent/netlink.js';
+import { isAnswering } from './control.js';
 import { acceptPeer, recvMessage, seqpacketListen } from './native.js';
 
 export const UDEV_CTRL_MAGIC = 0xdead1dea;
@@ -57,19 +57,6 @@ export interface UdevControlTarget {
 interface Connection {
   watcher: FdWatcher;
   ended: boolean;
-}
-
-/** True when a daemon (udevd, or another hotplugd) answers on the socket. */
-function isAnswering(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    // A stream connect to a live SEQPACKET listener fails with EPROTOTYPE; a stale file with ECONNREFUSED.
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'EPROTOTYPE'));
-  });
 }
 
 export class UdevControlServer {

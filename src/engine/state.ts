@@ -2,7 +2,7 @@
 // values made final, the parent a rule matched, `$result`, and the plan being built; and
 // the tests of conditions against it. Pure apart from reads through the device view and
 // the system view.
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isStrictlyBelow } from '../text/names.js';
 import { DEV_ROOT, UDEV_PROGRAM_DIR } from '../defaults.js';
 import type { Uevent } from '../uevent/event.js';
 import type { DeviceView } from '../uevent/sysfs.js';
@@ -12,11 +12,6 @@ import { ruleOrigin, type Plan } from '../rules/plan.js';
 import { NO_SYSTEM, type SystemView } from '../rules/system-view.js';
 import type { EvaluationInput } from './input.js';
 import { fileExists, lookupSubstitution, type EvaluationContext } from './substitute.js';
-
-function isBelow(root: string, path: string): boolean {
-  const rel = relative(resolve(root), resolve(root, path));
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-}
 
 function emptyPlan(event: Uevent, devnode: string | null): Plan {
   return {
@@ -59,7 +54,7 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
     const devnode = devname ? (devname.startsWith('/') ? devname : `${this.devRoot}/${devname}`) : null;
     this.plan = emptyPlan(this.event, devnode);
     // The node action refuses such a node; the plan says so, for dry runs and the history.
-    if (devnode !== null && !isBelow(this.devRoot, devnode)) {
+    if (devnode !== null && !isStrictlyBelow(this.devRoot, devnode)) {
       this.plan.warnings.push(`DEVNAME "${devname}" leads outside ${this.devRoot}: no device node will be touched`);
     }
   }

@@ -56,7 +56,7 @@ export interface MachineOptions {
 }
 
 /** Files as systemd-detect-virt reads them: /sys and /proc from the view's roots, the rest under `root`. */
-function virtFiles(sysfsRoot: string, procRoot: string, options: MachineOptions): VirtFiles {
+export function virtFiles(sysfsRoot = '/sys', procRoot = '/proc', options: MachineOptions = {}): VirtFiles {
   const root = options.root ?? '';
   const where = (path: string) =>
     path.startsWith('/sys/') ? sysfsRoot + path.slice(4) : path.startsWith('/proc/') ? procRoot + path.slice(5) : root + path;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hypervisorSignature } from '../daemon/native.js';
-import { machineView } from './system-view.js';
+import { machineView, virtFiles } from './system-view.js';
 import { detectContainer, detectVirtualization, detectVm, type VirtFiles } from './virt.js';
 
 /** A machine made of the given files (path → content; exists when present). */
@@ -57,14 +57,7 @@ describe('CONST{virt} as systemd-detect-virt finds it', () => {
   };
 
   it.runIf(detectVirt !== undefined || process.env.CI === 'true')('agrees with systemd-detect-virt on this machine (all, --container, --vm)', () => {
-    const files = {
-      read: (p: string) => { try { return execFileSync('cat', [p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { return undefined; } },
-      exists: (p: string) => existsSync(p),
-      cpuidSignature: hypervisorSignature,
-      pid: process.pid,
-      containerEnv: process.env.container,
-    };
-    const real: VirtFiles = { ...files, line: (p) => files.read(p)?.split('\n')[0]?.trim() };
+    const real = virtFiles('/sys', '/proc', { cpuidSignature: hypervisorSignature });
     expect(machineView('/sys', '/proc', { cpuidSignature: hypervisorSignature }).constant('virt')).toBe(ask());
     expect(detectContainer(real)).toBe(ask('--container'));
     expect(detectVm(real)).toBe(ask('--vm'));

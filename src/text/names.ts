@@ -1,11 +1,19 @@
 // What the engine accepts as names it hands to the system: paths below a root, network
 // interface names, systemd unit names. Values are built from device text, so each is checked.
 
+import { isAbsolute, relative, resolve } from 'node:path';
+
 const MAX_NAME_BYTES = 255;
 const MAX_PATH_BYTES = 4095;
 const NET_NAME = /^[^\s/:]{1,15}$/;
 // systemd's unit-name characters and a known suffix; never an option.
 const UNIT_NAME = /^[A-Za-z0-9:_.@\\-]+\.(service|target|mount|socket|timer|path)$/;
+
+/** True when `path` (relative paths taken from `root`) is strictly below `root`. */
+export function isStrictlyBelow(root: string, path: string): boolean {
+  const rel = relative(resolve(root), resolve(root, path));
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
 
 /** A relative path that stays below its base: no empty, `.` or `..` segments, within name limits. */
 export function isSafeRelativePath(path: string): boolean {

@@ -52,6 +52,7 @@ async function hotplugd(devpath) {
   if (!event) return { error: 'not a device' };
   const { plan } = await evaluateAsync(ruleSet, { event, device: sysfs.device(devpath), devRoot: '/dev', system }, async (request) => {
     const ran = await runProgram(request.argv, { env: request.env, timeoutMs: request.timeoutMs, rule: request.rule });
+    // Builds before importOutcome existed (compared for the before/after figure) take success alone.
     return importOutcome ? importOutcome(ran, request.emptyExitCodes).output : ran.ok ? { stdout: ran.stdout ?? '' } : undefined;
   });
   const properties = { ...plan.properties };

@@ -196,10 +196,11 @@ export function makeTempDir(prefix: string): { path: string; remove(): void } {
 }
 
 /**
- * A namespace, a temp dir and a started daemon (no coldplug, no rule watch) with `rules`
- * as its only rule file; each is registered in `cleanups` to be removed after the test.
+ * A namespace, a temp dir and a started daemon (no coldplug, no rule watch unless `watch`)
+ * with `rules` as its only rule file (rules.d/10-test.yaml); each is registered in
+ * `cleanups` to be removed after the test.
  */
-export async function startRuleDaemon(prefix: string, cleanups: (() => void)[], rules?: string, args: string[] = [], env?: NodeJS.ProcessEnv, launcher: string[] = []) {
+export async function startRuleDaemon(prefix: string, cleanups: (() => void)[], rules?: string, args: string[] = [], env?: NodeJS.ProcessEnv, launcher: string[] = [], watch = false) {
   const netns = new Netns(prefix);
   cleanups.push(() => netns.delete());
   const dir = makeTempDir(prefix);
@@ -207,7 +208,7 @@ export async function startRuleDaemon(prefix: string, cleanups: (() => void)[], 
   const rulesDir = join(dir.path, 'rules.d');
   mkdirSync(rulesDir);
   if (rules !== undefined) writeFileSync(join(rulesDir, '10-test.yaml'), rules);
-  const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--no-watch', '--rules-dir', rulesDir, ...args], env, launcher);
+  const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', ...(watch ? [] : ['--no-watch']), '--rules-dir', rulesDir, ...args], env, launcher);
   cleanups.push(() => daemon.kill());
   await daemon.waitForLog('hotplugd started');
   return { netns, daemon, dir: dir.path };

@@ -1,11 +1,11 @@
 // Reloading rules while real kernel events stream in: nothing is lost, every event is
 // evaluated against exactly one rule set, and a broken set never replaces a working one.
 import { execFile } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, DaemonProcess, Netns, canUseNamespaces, countEvents, makeTempDir, waitFor } from '../helpers/netns.js';
+import { CLI, canUseNamespaces, countEvents, startRuleDaemon, waitFor } from '../helpers/netns.js';
 
 const run = promisify(execFile);
 const LO = '/devices/virtual/net/lo';
@@ -31,19 +31,15 @@ async function reload(controlPath: string): Promise<{ code: number; stdout: stri
   }
 }
 
+/** A daemon in a fresh namespace whose rules directory is watched, with storm-v1 in its one rule file. */
+async function startWatchedDaemon(prefix: string) {
+  const { netns, daemon, dir } = await startRuleDaemon(prefix, cleanups, rulesFor('v1'), [], undefined, [], true);
+  return { netns, daemon, file: join(dir, 'rules.d', '10-test.yaml') };
+}
+
 describe.skipIf(!canUseNamespaces())('rule reload', () => {
   it('during a storm of real kernel events loses nothing and evaluates each event against one set', async () => {
-    const netns = new Netns('reload');
-    cleanups.push(() => netns.delete());
-    const dir = makeTempDir('reload');
-    cleanups.push(() => dir.remove());
-    const rulesDir = join(dir.path, 'rules.d');
-    mkdirSync(rulesDir);
-    const file = join(rulesDir, '10-storm.yaml');
-    writeFileSync(file, rulesFor('v1'));
-    const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--rules-dir', rulesDir]);
-    cleanups.push(() => daemon.kill());
-    await daemon.waitForLog('hotplugd started');
+    const { netns, file, daemon } = await startWatchedDaemon('reload');
 
     // The storm runs until every reload below is done.
     const storm = netns.startUevents('/sys/class/net/lo/uevent', 'change');
@@ -98,17 +94,7 @@ describe.skipIf(!canUseNamespaces())('rule reload', () => {
   }, 120_000);
 
   it('does not let the directory watch replace working rules with a file caught mid-write', async () => {
-    const netns = new Netns('midwrite');
-    cleanups.push(() => netns.delete());
-    const dir = makeTempDir('midwrite');
-    cleanups.push(() => dir.remove());
-    const rulesDir = join(dir.path, 'rules.d');
-    mkdirSync(rulesDir);
-    const file = join(rulesDir, '10-storm.yaml');
-    writeFileSync(file, rulesFor('v1'));
-    const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--rules-dir', rulesDir]);
-    cleanups.push(() => daemon.kill());
-    await daemon.waitForLog('hotplugd started');
+    const { netns, file, daemon } = await startWatchedDaemon('midwrite');
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     // The rule the latest change event of lo matched.
     const latestMatch = async (): Promise<string | undefined> => {

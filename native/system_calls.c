@@ -3,7 +3,8 @@
 // advisory lock that dies with the process (flock), for "one daemon at a time", and the
 // hypervisor's CPUID signature (udev's CONST{virt}, as systemd-detect-virt reads it),
 // and udev's control socket: AF_UNIX SOCK_SEQPACKET, which Node's net module lacks, with
-// each message's sender credentials (SCM_CREDENTIALS). The fds are polled by the
+// each message's sender credentials (SCM_CREDENTIALS), inotify for watched device nodes and
+// BLKRRPART for a watched disk written to. The fds are polled by the
 // uevent addon's watcher, which closes them.
 #define _GNU_SOURCE  // struct ucred
 #include "napi_helpers.h"
@@ -13,8 +14,10 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/un.h>
@@ -317,6 +320,31 @@ static napi_value inotify_read(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// rereadPartitions(path) -> null, or why it failed (strerror): BLKRRPART on a
+// disk, as udevd does after a watched disk was written. The exclusive flock first, so a disk
+// a program still holds (a partitioner, a mount) is left alone.
+static napi_value reread_partitions(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[4096];
+  if (argc < 1 || !path_arg(env, argv[0], path, sizeof path)) {
+    napi_throw_type_error(env, NULL, "rereadPartitions(path) expects a path");
+    return NULL;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int failed = 0;
+  if (fd < 0) failed = errno;
+  else {
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0 || ioctl(fd, BLKRRPART, 0) < 0) failed = errno;
+    close(fd);
+  }
+  napi_value result;
+  if (failed == 0) CHECK(napi_get_null(env, &result));
+  else CHECK(napi_create_string_utf8(env, strerror(failed), NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"peercred", NULL, peercred, NULL, NULL, NULL, napi_default, NULL},
@@ -330,6 +358,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"inotifyWatchClose", NULL, inotify_watch_close, NULL, NULL, NULL, napi_default, NULL},
       {"inotifyUnwatch", NULL, inotify_unwatch, NULL, NULL, NULL, napi_default, NULL},
       {"inotifyRead", NULL, inotify_read, NULL, NULL, NULL, napi_default, NULL},
+      {"rereadPartitions", NULL, reread_partitions, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -13,7 +13,7 @@ import type { ActionResult } from './results.js';
 import { JobSupervisor } from './jobs.js';
 import { ModuleLoader } from './modules.js';
 import { UnitStarter } from './units.js';
-import { renameInterface, renameWanted } from './rename.js';
+import { applyInterface, interfaceWanted } from './interface.js';
 import { DEFAULT_PROGRAM_TIMEOUT_MS, ProgramPool } from './run.js';
 
 export interface ExecutorOptions {
@@ -68,17 +68,16 @@ export class ActionExecutor {
 
   /** True when runPrograms() has something to run: the event then finishes asynchronously. */
   hasPrograms(event: Uevent, plan: Plan): boolean {
-    return plan.run.length > 0 || plan.modules.length > 0 || renameWanted(event, plan);
+    return plan.run.length > 0 || plan.modules.length > 0 || interfaceWanted(event, plan);
   }
 
   /**
-   * The interface rename, the plan's modules, then its programs, in order; one result each
+   * The interface's settings and rename, the plan's modules, then its programs, in order; one result each
    * that ran. No program runs past `deadline` (the event's time budget, epoch ms).
    */
   async runPrograms(event: Uevent, plan: Plan, deadline = Infinity): Promise<ActionResult[]> {
     const results: ActionResult[] = [];
-    const rename = await renameInterface(this.pool, event, plan);
-    if (rename) results.push(rename);
+    results.push(...(await applyInterface(this.pool, event, plan)));
     for (const module of plan.modules) {
       const result = await this.modules.load(module, plan.properties);
       if (result) results.push(result);

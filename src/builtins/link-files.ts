@@ -6,6 +6,7 @@
 // file:line and skipped, as udevd does.
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { fnmatchAny } from '../text/fnmatch.js';
+import { parseMac, validAltname } from './link-settings.js';
 
 export const LINK_DIRS = ['/etc/systemd/network', '/run/systemd/network', '/usr/local/lib/systemd/network', '/usr/lib/systemd/network', '/lib/systemd/network'];
 
@@ -30,7 +31,11 @@ export interface LinkConfig {
   namePolicy: string[];
   name: string | undefined;
   alternativeNamesPolicy: string[];
-  macAddressPolicy: string | undefined;
+  /** AlternativeName=: names given as they are. */
+  alternativeNames: string[];
+  macAddressPolicy: 'persistent' | 'random' | 'none' | undefined;
+  /** MACAddress=: the address to set when no policy makes one. */
+  mac: string | undefined;
 }
 
 export interface LinkLoad {
@@ -75,7 +80,7 @@ const POLICIES = new Set(['kernel', 'database', 'onboard', 'slot', 'path', 'mac'
 /** Parses one .link file; problems name the file and line. */
 export function parseLinkFile(file: string, text: string): { config?: LinkConfig; problems: string[] } {
   const problems: string[] = [];
-  const config: LinkConfig = { file, matches: [], namePolicy: [], name: undefined, alternativeNamesPolicy: [], macAddressPolicy: undefined };
+  const config: LinkConfig = { file, matches: [], namePolicy: [], name: undefined, alternativeNamesPolicy: [], alternativeNames: [], macAddressPolicy: undefined, mac: undefined };
   let section = '';
   let broken = false;
   text.split('\n').forEach((raw, index) => {
@@ -113,7 +118,21 @@ export function parseLinkFile(file: string, text: string): { config?: LinkConfig
         if (key === 'NamePolicy') config.namePolicy = known;
         else config.alternativeNamesPolicy = known;
       } else if (key === 'Name') config.name = value;
-      else if (key === 'MACAddressPolicy') config.macAddressPolicy = value;
+      else if (key === 'MACAddressPolicy') {
+        if (value === 'persistent' || value === 'random' || value === 'none') config.macAddressPolicy = value;
+        else problems.push(`${at}: unknown MACAddressPolicy ${value}; ignored`);
+      } else if (key === 'MACAddress') {
+        const mac = parseMac(value);
+        if (mac !== undefined || value === '') config.mac = mac;
+        else problems.push(`${at}: MACAddress=${value} is not a MAC address; ignored`);
+      } else if (key === 'AlternativeName') {
+        // As systemd: an empty value clears the list; an invalid name is ignored.
+        if (value === '') config.alternativeNames = [];
+        for (const name of value.split(/\s+/).filter(Boolean)) {
+          if (validAltname(name)) config.alternativeNames.push(name);
+          else problems.push(`${at}: "${name}" is not a valid alternative name; ignored`);
+        }
+      }
       // Other [Link] settings (MTU, WakeOnLan, offloads...) are read past: see docs/udev.md.
     }
   });

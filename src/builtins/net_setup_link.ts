@@ -1,13 +1,15 @@
 // net_setup_link: the systemd .link file an interface matches (ID_NET_LINK_FILE), its
 // driver (ID_NET_DRIVER, from ethtool) and the name that file's NamePolicy= or Name=
 // gives it (ID_NET_NAME), which Debian's 80-net-setup-link.rules then makes its NAME: so
-// interfaces are named as udev names them. [Link] settings other than the name
-// (MACAddressPolicy=, AlternativeNamesPolicy=, MTU...) are not applied: see docs/udev.md.
+// interfaces are named as udev names them. It also plans the MAC address
+// (MACAddressPolicy=, MACAddress=) and alternative names (AlternativeNamesPolicy=,
+// AlternativeName=) the executor sets; other [Link] settings (MTU...) are not applied: see docs/udev.md.
 import { hostname } from 'node:os';
 import type { Builtin } from '../rules/builtin.js';
 import { machineView } from '../rules/system-view.js';
 import { ethtoolDriver } from '../uevent/netlink.js';
 import { currentLinkFiles, type LinkConfig, type LinkFacts } from './link-files.js';
+import { machineIdBytes, plannedAltnames, plannedMac, stableName } from './link-settings.js';
 
 const IFF_LOOPBACK = 0x8;
 // name_assign_type (include/uapi/linux/netdevice.h)
@@ -72,7 +74,17 @@ export const netSetupLink: Builtin = {
     properties.ID_NET_LINK_FILE = config.file;
     const name = chooseName(config, ifname, Number(dev.attribute('name_assign_type')), context.properties);
     if (name !== undefined) properties.ID_NET_NAME = name;
-    return { properties };
+    // As udevd: settings on add, bind and move; other events only tell what the file is.
+    if (!['add', 'bind', 'move'].includes(context.action)) return { properties };
+    const mac = plannedMac({
+      policy: config.macAddressPolicy,
+      fixed: config.mac,
+      addrAssignType: Number(dev.attribute('addr_assign_type') ?? Number.NaN),
+      stableName: stableName(context.properties, ifname),
+      machineId: machineIdBytes(machine.readFile('/etc/machine-id')),
+    });
+    const altnames = plannedAltnames(config.alternativeNames, config.alternativeNamesPolicy, context.properties, ifname, name);
+    return mac === null && altnames.length === 0 ? { properties } : { properties, interface: { mac, altnames } };
   },
 };
 

@@ -50,7 +50,7 @@ export const statusCommand: Command = {
       `history: ${String(counters.eventsRecorded)} events recorded (${String(counters.historyRowsRecorded)} rows), ${String(counters.evaluationFailures)} not evaluated (sysfs unreadable)`,
       `subscribers: ${String(counters.subscribers)} (${String(counters.subscribersDropped)} dropped as too slow; ${String(counters.subscriberBytesHeld)} bytes held for them)`,
       `control: ${String(counters.controlConnections ?? 0)} connections open, ${String(counters.controlOverLimit ?? 0)} refused over the limits, ${String(counters.controlRefused)} refused peers, ${String(counters.controlMalformed)} malformed; udev control: ${String(counters.udevControlMessages)} messages, ${String(counters.udevControlRefused)} refused`,
-      `node watches: ${String(counters.nodesWatched)} (${String(counters.watchChanges)} changes synthesised)`,
+      `node watches: ${String(counters.nodesWatched)} (${String(counters.watchChanges)} changes synthesised, ${String(counters.watchPartitionRereads ?? 0)} partition tables re-read)`,
       `actions: ${String(counters.actionsFailed)} failed; programs ${String(counters.programsRunning)} running, ${String(counters.programsWaiting)} waiting`,
       `jobs: ${jobs.length}`,
       ...jobs.map((j) => `  ${j.state.padEnd(8)} pid ${j.pid ?? '-'}  restarts ${j.restarts}  ${j.devpath}  ${JSON.stringify(j.argv)}`),

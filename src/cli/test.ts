@@ -24,7 +24,8 @@ node, symlinks, owner/group/mode, tags, attributes to write and programs to
 run. As 'udevadm test' does, programs whose output a rule reads (PROGRAM,
 IMPORT{program}, run: import) are run, with their time limits, and the
 machine is visible (sysfs, TEST, SYSCTL, CONST, the kernel command line);
-nothing is changed: no RUN program, node, link, attribute write or rename.
+nothing is changed: no RUN program, node, link, attribute write, rename,
+MAC address or alternative name.
 
   DEVPATH            the device, as /devices/... or a path under the sysfs root
                      (e.g. /sys/class/net/eth0)
@@ -121,6 +122,8 @@ function printHuman(result: Evaluation, programs: ActionResult[], noPrograms: bo
   const owner = (a: { name: string; id: number } | null) => (a ? `${a.name} (${a.id})` : '-');
   out.push(`  devnode   ${plan.devnode ?? '-'}`);
   if (plan.name) out.push(`  name      ${plan.name}`);
+  if (plan.interface?.mac) out.push(`  mac       ${plan.interface.mac}  (not set in a dry run)  ← ${plan.interface.rule}`);
+  if (plan.interface?.altnames.length) out.push(`  altnames  ${plan.interface.altnames.join(' ')}  (not set in a dry run)  ← ${plan.interface.rule}`);
   out.push(`  symlinks  ${plan.symlinks.length > 0 ? plan.symlinks.join(' ') : '-'}${plan.linkPriority ? `  (priority ${plan.linkPriority})` : ''}`);
   out.push(`  owner     ${owner(plan.owner)}`, `  group     ${owner(plan.group)}`, `  mode      ${plan.mode === null ? '-' : plan.mode.toString(8).padStart(4, '0')}`);
   out.push(`  tags      ${plan.tags.length > 0 ? plan.tags.join(' ') : '-'}`);

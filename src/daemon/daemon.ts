@@ -165,6 +165,7 @@ export class Daemon implements ControlTarget {
       rulesWatchHeldBack: this.#rules.heldBack,
       nodesWatched: this.#pipeline.supervisor.nodes.size,
       watchChanges: this.#pipeline.supervisor.nodes.synthesized,
+      watchPartitionRereads: this.#pipeline.supervisor.nodes.rereads,
       udevControlMessages: this.#udevControl?.messages ?? 0,
       udevControlRefused: (this.#udevControl?.refused ?? 0) + (this.#udevControl?.malformed ?? 0),
     };

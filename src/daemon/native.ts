@@ -17,6 +17,7 @@ interface SystemCalls {
   inotifyWatchClose(fd: number, path: string): number;
   inotifyUnwatch(fd: number, wd: number): void;
   inotifyRead(fd: number): [number, number][];
+  rereadPartitions(path: string): string | null;
 }
 
 const native = createRequire(import.meta.url)('../../build/Release/system_calls.node') as SystemCalls;
@@ -65,6 +66,11 @@ export const inotify = {
   unwatch: (fd: number, wd: number): void => native.inotifyUnwatch(fd, wd),
   read: (fd: number): [number, number][] => native.inotifyRead(fd),
 };
+
+/** BLKRRPART on a disk's node, under an exclusive flock: null when the table was re-read, else why not. */
+export function rereadPartitions(devnode: string): string | null {
+  return native.rereadPartitions(devnode);
+}
 
 /** Sends one sd_notify message; throws when the socket cannot be reached. */
 export function sendNotify(socketPath: string, message: string): void {

@@ -2,7 +2,9 @@
 // the node open for writing closes it (a partition table or a filesystem was written), a
 // `change` is synthesised as udevd does, by writing to the device's uevent file (and its
 // partitions' for a disk), so the rules see the new contents: a by-uuid or by-label link
-// follows a mkfs. The kernel's event carries SYNTH_ARG_WATCH=1 (the kernel takes letters and
+// follows a mkfs. For a disk, the kernel is first asked to re-read its partition table
+// (BLKRRPART, when no one holds the disk): if that worked and it has partitions, the kernel
+// has sent their events itself. The kernel's event carries SYNTH_ARG_WATCH=1 (the kernel takes letters and
 // digits only in those keys), so the history shows why it happened. A watch lasts while the
 // device's latest event asks for it.
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,7 @@ import type { Logger } from '../log.js';
 import type { Plan } from '../rules/plan.js';
 import type { Uevent } from '../uevent/event.js';
 import { FdWatcher } from '../uevent/netlink.js';
-import { inotify } from './native.js';
+import { inotify, rereadPartitions } from './native.js';
 
 const IN_CLOSE_WRITE = 0x8;
 const IN_IGNORED = 0x8000;
@@ -20,11 +22,15 @@ const IN_IGNORED = 0x8000;
 interface Watch {
   wd: number;
   devnode: string;
+  /** A whole disk (not a partition, not device-mapper): its partition table is re-read. */
+  disk: boolean;
 }
 
 export class NodeWatcher {
   /** Changes synthesised after a node was written. */
   synthesized = 0;
+  /** Partition tables re-read after a disk was written. */
+  rereads = 0;
   #fd: number | undefined;
   #watcher: FdWatcher | undefined;
   #byDevpath = new Map<string, Watch>();
@@ -48,7 +54,8 @@ export class NodeWatcher {
     const current = this.#byDevpath.get(event.devpath);
     if (current !== undefined && current.devnode === wanted) return;
     if (current !== undefined) this.#unwatch(event.devpath, current);
-    if (wanted !== undefined) this.#watch(event.devpath, wanted);
+    const disk = event.subsystem === 'block' && event.properties.DEVTYPE === 'disk' && !(event.properties.DEVNAME ?? '').startsWith('dm-');
+    if (wanted !== undefined) this.#watch(event.devpath, wanted, disk);
   }
 
   close(): void {
@@ -59,14 +66,14 @@ export class NodeWatcher {
     this.#byWd.clear();
   }
 
-  #watch(devpath: string, devnode: string): void {
+  #watch(devpath: string, devnode: string, disk: boolean): void {
     try {
       if (this.#fd === undefined) {
         this.#fd = inotify.init();
         this.#watcher = new FdWatcher(this.#fd, () => this.#read());
       }
       const wd = inotify.watchClose(this.#fd, devnode);
-      this.#byDevpath.set(devpath, { wd, devnode });
+      this.#byDevpath.set(devpath, { wd, devnode, disk });
       this.#byWd.set(wd, devpath);
     } catch (error) {
       this.#log.warn({ devpath, devnode, err: error }, `Failed to watch ${devnode}: ${describeError(error)}`);
@@ -102,14 +109,30 @@ export class NodeWatcher {
         this.#byWd.delete(wd);
         this.#byDevpath.delete(devpath);
       } else if (mask & IN_CLOSE_WRITE) {
-        this.#synthesizeChange(devpath);
+        this.#written(devpath);
       }
     }
   }
 
-  #synthesizeChange(devpath: string): void {
+  #written(devpath: string): void {
+    const watch = this.#byDevpath.get(devpath);
+    if (watch?.disk) {
+      const failed = rereadPartitions(watch.devnode);
+      const partitions = this.#partitions(devpath);
+      if (failed === null) {
+        this.rereads++;
+        this.#log.info({ devpath, partitions: partitions.length }, 'Disk written: partition table re-read');
+        // The kernel sent the partitions' events (and the disk's change) itself.
+        if (partitions.length > 0) return;
+      } else this.#log.debug({ devpath, reason: failed }, 'Disk written: partition table not re-read');
+      // No partitions, or the disk is busy: the disk and its partitions are probed again.
+      this.#synthesizeChange(devpath, partitions);
+    } else this.#synthesizeChange(devpath, []);
+  }
+
+  #synthesizeChange(devpath: string, partitions: string[]): void {
     const uuid = randomUUID();
-    const targets = [devpath, ...this.#partitions(devpath)];
+    const targets = [devpath, ...partitions];
     for (const target of targets) {
       try {
         writeFileSync(`${this.#sysfsRoot}${target}/uevent`, `change ${uuid} WATCH=1`);

@@ -71,6 +71,7 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
       const outcome = runBuiltin(state, spec.builtin, splitCommand(state.expand(spec.command)));
       if ('properties' in outcome) {
         state.merge(Object.entries(outcome.properties));
+        if (outcome.interface) state.plan.interface = { ...outcome.interface, rule };
         return true;
       }
       if ('modules' in outcome) {

@@ -15,8 +15,11 @@ export interface BuiltinContext {
 
 /** What a builtin asks for. */
 export type BuiltinOutcome =
-  /** Properties to merge into the event (IMPORT{builtin} succeeds). */
-  | { properties: Record<string, string> }
+  /**
+   * Properties to merge into the event (IMPORT{builtin} succeeds); net_setup_link also plans
+   * the interface's MAC address and alternative names.
+   */
+  | { properties: Record<string, string>; interface?: { mac: string | null; altnames: string[] } }
   /**
    * Run this program and merge its KEY=VALUE output, as IMPORT{program} would; an exit
    * status in `emptyExitCodes` means "nothing found", not a failure (blkid's 2).

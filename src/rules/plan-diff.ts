@@ -15,6 +15,9 @@ export function planDigest({ plan, trace }: Evaluation, kernelProperties: Record
     removed,
     devnode: plan.devnode,
     name: plan.name,
+    // Whether a MAC is set, not which: a random one differs on every evaluation.
+    sets_mac: plan.interface?.mac != null,
+    altnames: plan.interface?.altnames ?? [],
     symlinks: [...plan.symlinks].sort(),
     link_priority: plan.linkPriority,
     owner: plan.owner?.name ?? null,

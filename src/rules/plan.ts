@@ -53,6 +53,8 @@ export interface Plan {
   devnode: string | null;
   /** A new network interface name. */
   name: string | null;
+  /** A network interface's MAC address and alternative names to set (net_setup_link's .link file). */
+  interface: { mac: string | null; altnames: string[]; rule: string } | null;
   /** Absolute symlink paths under the dev root. */
   symlinks: string[];
   linkPriority: number;
@@ -105,6 +107,7 @@ export function evaluationToJson({ plan, trace }: Evaluation): Record<string, un
     properties: plan.properties,
     devnode: plan.devnode,
     name: plan.name,
+    interface: plan.interface,
     symlinks: plan.symlinks,
     link_priority: plan.linkPriority,
     owner: plan.owner,

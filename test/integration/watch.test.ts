@@ -3,7 +3,7 @@
 // rules probe it again and the by-uuid link appears. Loop devices are not per network
 // namespace: other tests' daemons see these events too, and ignore them.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { canUseNamespaces, readHistory, startRuleDaemon, waitFor } from '../helpers/netns.js';
@@ -55,5 +55,62 @@ describe.skipIf(!canUseNamespaces())('OPTIONS+="watch"', () => {
     expect(daemon.logs.some((l) => l.msg === 'Device node written: change synthesised')).toBe(true);
     // blkid on the empty device found nothing (exit 2): not a failure, as in udev.
     expect(daemon.logs.filter((l) => String(l.msg).startsWith('Failed to apply program') && String(l.devpath).endsWith(`/${name}`))).toEqual([]);
+  });
+
+  it('a partition table written to a watched disk is read by the kernel (BLKRRPART), as udevd has it read', async () => {
+    const { daemon, dir } = await startRuleDaemon('watchpart', cleanups);
+    writeFileSync(join(dir, 'rules.d', '60-loop.rules'), RULES);
+    expect((await daemon.cli(undefined, 'reload')).code).toBe(0);
+
+    const backing = join(dir, 'disk.img');
+    execFileSync('truncate', ['-s', '16M', backing]);
+    // --partscan: the loop device takes partitions, as a disk does (BLKRRPART succeeds).
+    const loop = execFileSync('losetup', ['--find', '--show', '--partscan', backing], { encoding: 'utf8' }).trim();
+    cleanups.push(() => execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }));
+    const name = loop.slice('/dev/'.length);
+    const node = join(daemon.devRoot, name);
+    await waitFor(() => existsSync(node) && daemon.logs.some((l) => l.msg === 'Rules matched' && String(l.devpath).endsWith(`/${name}`)), 20_000, `${name} processed`);
+    const before = readHistory(daemon.dbPath).length;
+
+    // An MBR with one Linux partition (1 MiB to 9 MiB), written straight to the node: no
+    // partitioning tool asks the kernel to read it, so only the watch can.
+    const mbr = Buffer.alloc(512);
+    mbr[446 + 4] = 0x83;
+    mbr.writeUInt32LE(2048, 446 + 8);
+    mbr.writeUInt32LE(16384, 446 + 12);
+    mbr.writeUInt16LE(0xaa55, 510);
+    const fd = openSync(node, 'r+');
+    writeSync(fd, mbr, 0, mbr.length, 0);
+    closeSync(fd);
+
+    await waitFor(() => daemon.logs.some((l) => l.msg === 'Disk written: partition table re-read' && String(l.devpath).endsWith(`/${name}`)), 20_000, 'the re-read');
+    const reread = daemon.logs.find((l) => l.msg === 'Disk written: partition table re-read')!;
+    const events = () => readHistory(daemon.dbPath).slice(before);
+    if (reread.partitions === 1) {
+      // A kernel with MBR support: the partition appears with the kernel's own event.
+      await waitFor(() => events().some((e) => e.action === 'add' && e.devpath.endsWith(`/${name}/${name}p1`)), 20_000, `${name}p1 added`);
+    } else {
+      // This project's VM kernel has no partition parsers (CONFIG_MSDOS_PARTITION is not set):
+      // the table is read, no partition comes of it, and the disk is probed again, as udevd does.
+      expect(reread.partitions).toBe(0);
+      await waitFor(() => events().some((e) => e.devpath.endsWith(`/${name}`) && e.properties.SYNTH_ARG_WATCH === '1'), 20_000, 'the synthesised change');
+    }
+  });
+
+  it('a watched disk that cannot be re-read (no partitions allowed) is probed again', async () => {
+    const { daemon, dir } = await startRuleDaemon('watchnopart', cleanups);
+    writeFileSync(join(dir, 'rules.d', '60-loop.rules'), RULES);
+    expect((await daemon.cli(undefined, 'reload')).code).toBe(0);
+    const backing = join(dir, 'disk.img');
+    execFileSync('truncate', ['-s', '8M', backing]);
+    const loop = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8' }).trim();
+    cleanups.push(() => execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }));
+    const name = loop.slice('/dev/'.length);
+    const node = join(daemon.devRoot, name);
+    await waitFor(() => existsSync(node) && daemon.logs.some((l) => l.msg === 'Rules matched' && String(l.devpath).endsWith(`/${name}`)), 20_000, `${name} processed`);
+    writeFileSync(node, Buffer.alloc(4096, 1), { flag: 'r+' });
+    await waitFor(() => daemon.logs.some((l) => l.msg === 'Disk written: partition table not re-read' && String(l.devpath).endsWith(`/${name}`)), 20_000, 'the refused re-read');
+    expect(daemon.logs.find((l) => l.msg === 'Disk written: partition table not re-read')!.reason).toBe('Invalid argument');
+    await waitFor(() => daemon.logs.some((l) => l.msg === 'Device node written: change synthesised' && String(l.devpath).endsWith(`/${name}`)), 20_000, 'the synthesised change');
   });
 });

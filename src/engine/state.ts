@@ -256,12 +256,14 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
     plan.tags = [...this.tags];
     // As udev: a device given to a group is readable and writable by it unless a mode was set.
     if (plan.mode === null && plan.group !== null && plan.group.id > 0) plan.mode = 0o660;
-    if (plan.symlinks.length > 0 || plan.tags.length > 0) {
+    // As udev (since v247): TAGS has every tag the device was given since it appeared (they
+    // stick), CURRENT_TAGS the tags of this event.
+    const sticky = [...new Set([...(this.input.database?.tags(this.event.devpath) ?? []), ...plan.tags])];
+    if (plan.symlinks.length > 0 || sticky.length > 0) {
       const properties = this.writableProperties();
       if (plan.symlinks.length > 0) properties.DEVLINKS = plan.symlinks.join(' ');
-      // As udev: TAGS and CURRENT_TAGS (the tags this event set; udev's TAGS also keeps
-      // tags of earlier events, which hotplugd's do not).
-      if (plan.tags.length > 0) properties.TAGS = properties.CURRENT_TAGS = `:${plan.tags.join(':')}:`;
+      if (sticky.length > 0) properties.TAGS = `:${sticky.join(':')}:`;
+      if (plan.tags.length > 0) properties.CURRENT_TAGS = `:${plan.tags.join(':')}:`;
     }
     plan.properties = this.#properties;
     return plan;

@@ -62,14 +62,16 @@ export class UdevDatabase implements DeviceDatabase {
     for (const [key, value] of Object.entries(plan.properties)) {
       if (!NOT_STORED.has(key) && event.properties[key] !== value) added[key] = value;
     }
-    const entry: Entry = { id, properties: added, tags: [...plan.tags], initializedUsec: before?.initializedUsec ?? monotonicUsec() };
+    // Tags stick (G: lines, /run/udev/tags) while the device stays; Q: lines are this event's.
+    const sticky = before?.id === id ? [...new Set([...before.tags, ...plan.tags])] : [...plan.tags];
+    const entry: Entry = { id, properties: added, tags: sticky, initializedUsec: before?.initializedUsec ?? monotonicUsec() };
     const lines = [
       ...plan.symlinks.map((link) => `S:${link.replace(/^.*?\/dev\//, '')}`),
       ...(plan.linkPriority !== 0 ? [`L:${plan.linkPriority}`] : []),
       `I:${entry.initializedUsec}`,
       ...Object.entries(added).map(([k, v]) => `E:${k}=${v.replace(/\n/g, ' ')}`),
       ...entry.tags.map((t) => `G:${t}`),
-      ...entry.tags.map((t) => `Q:${t}`),
+      ...plan.tags.map((t) => `Q:${t}`),
       'V:1',
     ];
     const path = `${this.root}/data/${id}`;

@@ -1,5 +1,5 @@
-// A NETLINK_KOBJECT_UEVENT socket for Node (and the ethtool driver query net_setup_link
-// needs), with the three things the `netlink` package cannot give us: SO_RCVBUFFORCE (a receive buffer above rmem_max as root),
+// Netlink sockets for Node — NETLINK_KOBJECT_UEVENT for devices, NETLINK_ROUTE for links and
+// addresses, one code path for both — (and the ethtool driver query net_setup_link needs), with the three things the `netlink` package cannot give us: SO_RCVBUFFORCE (a receive buffer above rmem_max as root),
 // a poll watcher that can be stopped and started (backpressure: when our queue is
 // full we stop reading and let the kernel buffer absorb the burst), and batch reads
 // into one preallocated buffer that report each datagram's sender port.
@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 // The kernel caps one uevent at UEVENT_BUFFER_SIZE (2048) plus the header; a read
-// slot this large never truncates a real one and lets us detect forged giants.
+// slot this large never truncates a real one and lets us detect forged giants. A route
+// dump's datagrams are bigger (up to 32 KiB): the caller passes its own slot size.
 #define SLOT_MIN 8192
 
 typedef struct {
@@ -35,18 +36,20 @@ typedef struct {
   int finalized;      // the JS handle has been garbage-collected
 } Watcher;
 
-// open(groups, rcvbufBytes) -> { fd, rcvbuf, forced }
+// open(protocol, groups, rcvbufBytes) -> { fd, rcvbuf, forced, port }
 static napi_value open_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t groups = 0, wanted = 0;
-  if (argc < 2 || !get_int(env, argv[0], &groups) || !get_int(env, argv[1], &wanted)) {
-    napi_throw_type_error(env, NULL, "open(groups, rcvbufBytes) expects two integers");
+  int32_t protocol = 0, groups = 0, wanted = 0;
+  if (argc < 3 || !get_int(env, argv[0], &protocol) || !get_int(env, argv[1], &groups) || !get_int(env, argv[2], &wanted) ||
+      (protocol != NETLINK_KOBJECT_UEVENT && protocol != NETLINK_ROUTE)) {
+    napi_throw_type_error(env, NULL, "open(protocol, groups, rcvbufBytes) expects NETLINK_KOBJECT_UEVENT or NETLINK_ROUTE and two integers");
     return NULL;
   }
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
-  if (fd < 0) return throw_errno(env, "socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT)", errno);
+  int route = protocol == NETLINK_ROUTE;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+  if (fd < 0) return throw_errno(env, route ? "socket(AF_NETLINK, NETLINK_ROUTE)" : "socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT)", errno);
 
   // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; without it we
   // take what SO_RCVBUF allows and report the figure so the caller can warn.
@@ -60,8 +63,13 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
     int err = errno;
     close(fd);
-    return throw_errno(env, "bind(NETLINK_KOBJECT_UEVENT)", err);
+    return throw_errno(env, route ? "bind(NETLINK_ROUTE)" : "bind(NETLINK_KOBJECT_UEVENT)", err);
   }
+  // Our port id: the kernel's answers to our own requests (a dump) carry it.
+  struct sockaddr_nl bound;
+  socklen_t bound_len = sizeof bound;
+  memset(&bound, 0, sizeof bound);
+  getsockname(fd, (struct sockaddr *)&bound, &bound_len);
   int actual = 0;
   socklen_t len = sizeof actual;
   getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &actual, &len);
@@ -70,20 +78,21 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   CHECK(napi_create_object(env, &result));
   set_int(env, result, "fd", fd);
   set_int(env, result, "rcvbuf", actual);
+  set_int(env, result, "port", (int32_t)bound.nl_pid);
   CHECK(napi_get_boolean(env, forced, &forced_value));
   CHECK(napi_set_named_property(env, result, "forced", forced_value));
   return result;
 }
 
-// recv(fd, buffer, meta) -> count. Reads datagrams back to back into `buffer` until
-// it is nearly full, `meta` is full, or the socket is empty. meta[0] receives the
+// recv(fd, buffer, meta, slot) -> count. Reads datagrams back to back into `buffer` until
+// less than `slot` bytes are left, `meta` is full, or the socket is empty. meta[0] receives the
 // number of ENOBUFS reports seen; then for datagram i: meta[1+3i] offset,
 // meta[2+3i] length (negative: truncated to -length), meta[3+3i] sender port.
 static napi_value recv_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd;
+  int32_t fd, slot = SLOT_MIN;
   char *data;
   size_t capacity;
   napi_typedarray_type type;
@@ -92,14 +101,14 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
   if (argc < 3 || !get_int(env, argv[0], &fd) ||
       napi_get_buffer_info(env, argv[1], (void **)&data, &capacity) != napi_ok ||
       napi_get_typedarray_info(env, argv[2], &type, &meta_length, &meta_data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array || meta_length < 4) {
-    napi_throw_type_error(env, NULL, "recv(fd, Buffer, Int32Array) expects an fd, a Buffer and an Int32Array of 4+ entries");
+      type != napi_int32_array || meta_length < 4 || (argc >= 4 && (!get_int(env, argv[3], &slot) || slot < SLOT_MIN))) {
+    napi_throw_type_error(env, NULL, "recv(fd, Buffer, Int32Array, slot?) expects an fd, a Buffer, an Int32Array of 4+ entries and a slot of 8192+ bytes");
     return NULL;
   }
   int32_t *meta = meta_data;
   size_t max_count = (meta_length - 1) / 3, count = 0, offset = 0;
   int32_t enobufs = 0;
-  while (count < max_count && capacity - offset >= SLOT_MIN) {
+  while (count < max_count && capacity >= offset + (size_t)slot) {
     struct sockaddr_nl sender;
     struct iovec iov = {.iov_base = data + offset, .iov_len = capacity - offset};
     struct msghdr msg;
@@ -117,7 +126,7 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       meta[0] = enobufs;
-      return throw_errno(env, "recvmsg(NETLINK_KOBJECT_UEVENT)", errno);
+      return throw_errno(env, "recvmsg(netlink)", errno);
     }
     meta[1 + 3 * count] = (int32_t)offset;
     meta[2 + 3 * count] = (msg.msg_flags & MSG_TRUNC) ? -(int32_t)n : (int32_t)n;
@@ -271,7 +280,8 @@ static napi_value make_node(napi_env env, napi_callback_info info) {
 }
 
 // send(fd, buffer, groups) -> bytes: one datagram to the multicast groups (root only:
-// the kernel refuses userspace multicast on this protocol without CAP_NET_ADMIN).
+// the kernel refuses userspace multicast on this protocol without CAP_NET_ADMIN), or with
+// groups 0 to the kernel itself (a route dump request).
 // ECONNREFUSED means nobody listens, which is not an error for a broadcast.
 static napi_value send_datagram(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -293,7 +303,7 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
   do {
     sent = sendto(fd, data, length, 0, (struct sockaddr *)&destination, sizeof destination);
   } while (sent < 0 && errno == EINTR);
-  if (sent < 0 && errno != ECONNREFUSED) return throw_errno(env, "sendto(NETLINK_KOBJECT_UEVENT)", errno);
+  if (sent < 0 && errno != ECONNREFUSED) return throw_errno(env, "sendto(netlink)", errno);
   napi_value result;
   CHECK(napi_create_int32(env, sent < 0 ? 0 : (int32_t)sent, &result));
   return result;

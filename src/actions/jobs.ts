@@ -21,6 +21,8 @@ export interface JobState {
   pid: number | undefined;
   restarts: number;
   state: 'running' | 'waiting' | 'stopping' | 'stopped';
+  /** Started by a link-up: runs while the interface has a carrier (stopped by its link-down). */
+  whileLinkUp: boolean;
 }
 
 class Job {
@@ -34,11 +36,11 @@ class Job {
   #timer: NodeJS.Timeout | undefined;
   #exited: Promise<void> = Promise.resolve();
 
-  constructor(devpath: string, spec: PlannedJob, env: Record<string, string>, record: JobRecorder) {
+  constructor(devpath: string, spec: PlannedJob, env: Record<string, string>, record: JobRecorder, whileLinkUp: boolean) {
     this.#spec = spec;
     this.#env = env;
     this.#record = record;
-    this.state = { devpath, argv: spec.argv, rule: spec.rule, pid: undefined, restarts: 0, state: 'stopped' };
+    this.state = { devpath, argv: spec.argv, rule: spec.rule, pid: undefined, restarts: 0, state: 'stopped', whileLinkUp };
   }
 
   start(): void {
@@ -111,20 +113,20 @@ export class JobSupervisor {
   #jobs = new Map<string, Job>();
 
   /** Starts the job for this device unless it already runs (or waits to restart). */
-  ensure(devpath: string, spec: PlannedJob, env: Record<string, string>, record: JobRecorder): void {
+  ensure(devpath: string, spec: PlannedJob, env: Record<string, string>, record: JobRecorder, whileLinkUp = false): void {
     const key = `${devpath}\0${spec.rule}\0${JSON.stringify(spec.argv)}`;
     const existing = this.#jobs.get(key);
     if (existing && existing.state.state !== 'stopped') return;
-    const job = new Job(devpath, spec, env, record);
+    const job = new Job(devpath, spec, env, record, whileLinkUp);
     this.#jobs.set(key, job);
     job.start();
   }
 
-  /** The device is gone: stop its jobs. */
-  async stopDevice(devpath: string): Promise<void> {
+  /** The device is gone (or, `linkOnly`, its interface lost its carrier): stop its jobs (those started by a link-up). */
+  async stopDevice(devpath: string, linkOnly = false): Promise<void> {
     const stopping: Promise<void>[] = [];
     for (const [key, job] of this.#jobs) {
-      if (job.state.devpath !== devpath) continue;
+      if (job.state.devpath !== devpath || (linkOnly && !job.state.whileLinkUp)) continue;
       this.#jobs.delete(key);
       stopping.push(job.stop());
     }

@@ -11,6 +11,7 @@ import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js
 import { parseDurationMs, parseSizeBytes } from '../text/units.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
+import { DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES } from '../uevent/route-source.js';
 import { HotplugError } from '../errors.js';
 import { parseByteSize, parseCommandArgs, parseDuration, parsePositiveInt, type Command } from './args.js';
 import { DEFAULT_RULES_DIRS } from '../defaults.js';
@@ -52,7 +53,13 @@ Options:
   --max-subscribers N     subscribers at once (default: ${DEFAULT_MAX_SUBSCRIBERS}); each may fall 4 MiB
                           behind before it is dropped, and all share one buffer of lines
   --no-watch              do not reload rules when a rules directory changes
-  --no-coldplug           do not record the devices present at start
+  --no-coldplug           do not record the devices present at start (nor the links'
+                          carrier and addresses)
+  --no-links              do not follow network links over NETLINK_ROUTE (no link-up,
+                          link-down, address-add, address-remove events)
+  --link-receive-buffer SIZE
+                          route socket buffer (default: 16M); on overflow the links
+                          and addresses are dumped again
   --receive-buffer SIZE   kernel socket buffer, e.g. 16M (default: 128M as udevd; as root
                           it is forced past net.core.rmem_max)
   --queue-size N          events held in memory before reading pauses (default: ${DEFAULT_QUEUE_CAPACITY})
@@ -111,6 +118,8 @@ export const daemonCommand: Command = {
       control: { type: 'string' },
       'no-watch': { type: 'boolean' },
       'no-coldplug': { type: 'boolean' },
+      'no-links': { type: 'boolean' },
+      'link-receive-buffer': { type: 'string' },
       'receive-buffer': { type: 'string' },
       'queue-size': { type: 'string' },
       'max-events': { type: 'string' },
@@ -153,6 +162,8 @@ export const daemonCommand: Command = {
       coldplug: !values['no-coldplug'],
       logger,
       receiveBufferBytes: parseByteSize('daemon', 'receive-buffer', values['receive-buffer'], DEFAULT_RECEIVE_BUFFER_BYTES),
+      links: !values['no-links'],
+      linkReceiveBufferBytes: parseByteSize('daemon', 'link-receive-buffer', values['link-receive-buffer'], DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES),
       queueCapacity: parsePositiveInt('daemon', 'queue-size', values['queue-size']),
       maxEvents: parsePositiveInt('daemon', 'max-events', values['max-events']),
       eventTimeoutMs: parseDuration('daemon', 'event-timeout', values['event-timeout']),

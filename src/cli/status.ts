@@ -23,6 +23,7 @@ interface JobLine {
   pid: number | undefined;
   restarts: number;
   state: string;
+  whileLinkUp?: boolean;
 }
 
 export const statusCommand: Command = {
@@ -47,13 +48,14 @@ export const statusCommand: Command = {
       `pid ${String(reply.pid)}, up ${Math.round((reply.uptimeMs as number) / 1000)} s, log level ${String(reply.logLevel)}`,
       `rules: ${rules.count} from ${rules.files} files (version ${rules.version}, ${rules.failedReloads} failed reloads, last load: ${rules.loadErrors} errors, ${rules.loadWarnings} warnings)`,
       `events: ${String(counters.received)} received, ${String(counters.processed)} processed, ${String(counters.queued)} queued (${String(counters.running)} running), ${String(counters.forged)} forged, ${String(counters.malformed)} malformed, ${String(counters.enobufs)} ENOBUFS`,
+      `links: ${String(counters.linksKnown)} interfaces followed, ${String(counters.linkChanges)} changes from ${String(counters.linkMessages)} route datagrams, ${String(counters.linkForged)} forged, ${String(counters.linkMalformed)} malformed, ${String(counters.linkEnobufs)} ENOBUFS (${String(counters.linkResyncs)} resyncs)`,
       `history: ${String(counters.eventsRecorded)} events recorded (${String(counters.historyRowsRecorded)} rows), ${String(counters.evaluationFailures)} not evaluated (sysfs unreadable)`,
       `subscribers: ${String(counters.subscribers)} (${String(counters.subscribersDropped)} dropped as too slow; ${String(counters.subscriberBytesHeld)} bytes held for them)`,
       `control: ${String(counters.controlConnections ?? 0)} connections open, ${String(counters.controlOverLimit ?? 0)} refused over the limits, ${String(counters.controlRefused)} refused peers, ${String(counters.controlMalformed)} malformed; udev control: ${String(counters.udevControlMessages)} messages, ${String(counters.udevControlRefused)} refused`,
       `node watches: ${String(counters.nodesWatched)} (${String(counters.watchChanges)} changes synthesised, ${String(counters.watchPartitionRereads ?? 0)} partition tables re-read)`,
       `actions: ${String(counters.actionsFailed)} failed; programs ${String(counters.programsRunning)} running, ${String(counters.programsWaiting)} waiting`,
       `jobs: ${jobs.length}`,
-      ...jobs.map((j) => `  ${j.state.padEnd(8)} pid ${j.pid ?? '-'}  restarts ${j.restarts}  ${j.devpath}  ${JSON.stringify(j.argv)}`),
+      ...jobs.map((j) => `  ${j.state.padEnd(8)} pid ${j.pid ?? '-'}  restarts ${j.restarts}  ${j.devpath}  ${JSON.stringify(j.argv)}${j.whileLinkUp ? '  (while the link is up)' : ''}`),
     ];
     if (values.rules) lines.push(...ruleLines(reply.ruleMetrics as RuleMetricsRow[]));
     console.log(lines.map(printable).join('\n'));

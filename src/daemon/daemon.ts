@@ -8,10 +8,8 @@ import type { HistoryDb } from '../history/db.js';
 import { DEV_ROOT } from '../defaults.js';
 import { DEFAULT_RETENTION } from '../history/retention.js';
 import type { Logger } from '../log.js';
-import { KernelUeventSource, countMalformed } from '../uevent/source.js';
 import { Sysfs } from '../uevent/sysfs.js';
 import { AncestorCache } from '../uevent/ancestors.js';
-import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { ActionExecutor } from '../actions/execute.js';
 import { ProgramPool, killRunningPrograms, preloadPrograms } from '../actions/run.js';
 import { loadAccounts } from '../rules/accounts.js';
@@ -34,6 +32,7 @@ import { Pipeline } from './pipeline.js';
 import { SubscriberHub, type SubscriptionFilter } from './subscribers.js';
 import { DeviceWaiters, type WaitTarget } from './waiters.js';
 import { HistoryKeeper } from './history-keeper.js';
+import { KernelSources } from './sources.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from './worker.js';
 
 const STATUS_INTERVAL_MS = 5_000;
@@ -48,7 +47,7 @@ export class Daemon implements ControlTarget {
   #log: Logger;
   #sysfs: Sysfs;
   #history: HistoryKeeper;
-  #source: KernelUeventSource | undefined;
+  #sources: KernelSources;
   #broadcaster: Broadcaster | undefined;
   #registry = new DeviceRegistry();
   #rules: LiveRules;
@@ -115,27 +114,30 @@ export class Daemon implements ControlTarget {
       maxEvents: options.maxEvents ?? DEFAULT_MAX_EVENTS,
       dryRun: options.dryRun ?? false,
       source: {
-        pause: () => this.#source?.pause(),
-        resume: () => this.#source?.resume(),
-        receiveBufferBytes: () => this.#source?.socket.receiveBufferBytes,
-        enobufs: () => this.#source?.counters.enobufs,
-        readNow: () => this.#source?.socket.readNow() ?? 0,
+        pause: () => this.#sources.pause(),
+        resume: () => this.#sources.resume(),
+        receiveBufferBytes: () => this.#sources.uevents?.socket.receiveBufferBytes,
+        enobufs: () => this.#sources.uevents?.counters.enobufs,
+        readNow: () => this.#sources.readNow(),
       },
       stopping: () => this.#stopping,
       queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), options.logger, () => this.commitHistory()),
     });
+    this.#sources = new KernelSources({
+      receiveBufferBytes: options.receiveBufferBytes,
+      linkReceiveBufferBytes: options.linkReceiveBufferBytes,
+      links: options.links !== false,
+      log: options.logger,
+      intake: () => this.#pipeline.intake,
+      room: () => this.#pipeline.scheduler.capacity - this.#pipeline.scheduler.length,
+      linkParts: { sysfsRoot: options.sysfsRoot, writer: this.#history.writer, push: (event) => this.#pipeline.scheduler.push(event) },
+    });
   }
 
   get counters() {
-    const source = this.#source?.counters;
     const pipeline = this.#pipeline.stats();
     return {
-      received: source?.received ?? 0,
-      accepted: source?.accepted ?? 0,
-      forged: source?.forged ?? 0,
-      malformed: source ? countMalformed(source) : 0,
-      malformedByReason: source?.malformed,
-      enobufs: source?.enobufs ?? 0,
+      ...this.#sources.counters(),
       processed: pipeline.processed,
       unprocessedAtStop: this.unprocessedAtStop,
       queued: pipeline.queued,
@@ -241,7 +243,7 @@ export class Daemon implements ControlTarget {
     const deadline = Date.now() + timeoutMs;
     await this.#coldplugged;
     for (;;) {
-      this.#source?.socket.readNow();
+      this.#sources.readNow();
       if (this.#pipeline.scheduler.length === 0) return true;
       if (!(await this.#pipeline.scheduler.idle(Math.max(0, deadline - Date.now())))) return false;
     }
@@ -290,24 +292,7 @@ export class Daemon implements ControlTarget {
     }
     if (this.#options.watchRules !== false) this.#rules.watch();
     if (!this.#options.dryRun) this.#executor.prepare();
-    this.#source = new KernelUeventSource(
-      {
-        onEvent: (event) => this.#pipeline.intake.accept(event),
-        onReject: (rejection) => this.#pipeline.intake.logRejection(rejection),
-        onOverflow: (reports) => this.#pipeline.intake.onOverflow(reports),
-        onError: (error) => log.error({ err: error }, `Failed to read the kernel uevent socket: ${error.message}`),
-        room: () => this.#pipeline.scheduler.capacity - this.#pipeline.scheduler.length,
-      },
-      this.#options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
-    );
-    const socket = this.#source.socket;
-    const wanted = this.#options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES;
-    if (!socket.receiveBufferForced && socket.receiveBufferBytes < wanted) {
-      log.warn(
-        { receiveBufferBytes: socket.receiveBufferBytes, wanted },
-        'Receive buffer is smaller than wanted (SO_RCVBUFFORCE needs CAP_NET_ADMIN): storms may lose events; run as root or raise net.core.rmem_max',
-      );
-    }
+    this.#sources.open();
     if (this.#options.broadcast !== false && !this.#options.dryRun) this.#broadcaster = new Broadcaster(log);
 
     this.#history.startRetention();
@@ -322,14 +307,14 @@ export class Daemon implements ControlTarget {
         idle: () => this.#pipeline.scheduler.idle(),
         stopping: () => this.#stopping,
       });
-      if (this.#pipeline.scheduler.length < this.#pipeline.scheduler.capacity) socket.resume();
+      this.#sources.start(Boolean(this.#options.coldplug), this.#pipeline.scheduler.length < this.#pipeline.scheduler.capacity);
       log.info(
         {
           db: this.#options.dbPath,
           sysfs: this.#options.sysfsRoot,
           rulesDirs: this.#options.rulesDirs,
           rules: rules.rules,
-          receiveBufferBytes: socket.receiveBufferBytes,
+          receiveBufferBytes: this.#sources.uevents?.socket.receiveBufferBytes,
           coldplugged,
         },
         'hotplugd started',
@@ -354,7 +339,7 @@ export class Daemon implements ControlTarget {
     this.#stopping = true;
     this.notifier.stopping();
     await this.#coldplugged;
-    this.#source?.close();
+    this.#sources.close();
     this.#rules.close();
     if (!(await this.#pipeline.scheduler.idle(timeoutMs))) {
       const queued = this.#pipeline.scheduler.takeQueued();
@@ -373,7 +358,7 @@ export class Daemon implements ControlTarget {
     if (this.#stopped) return;
     this.#stopping = true;
     clearInterval(this.#statusTimer);
-    this.#source?.close();
+    this.#sources.close();
     this.#broadcaster?.close();
     this.#rules.close();
     this.#control?.close();

@@ -107,7 +107,7 @@ export class Intake {
     for (const event of events) this.#p.push(event);
   }
 
-  logRejection(rejection: Rejection): void {
+  logRejection(rejection: Pick<Rejection, 'detail' | 'senderPort'> & { reason: string }): void {
     // One line per reason per interval: a flood of forged datagrams must not flood the log.
     const now = Date.now();
     const last = this.#lastRejectLog.get(rejection.reason);

@@ -14,6 +14,9 @@ export interface DaemonOptions {
   coldplug: boolean;
   logger: Logger;
   receiveBufferBytes?: number;
+  /** Listen to NETLINK_ROUTE for link and address changes (default true; --no-links). */
+  links?: boolean;
+  linkReceiveBufferBytes?: number;
   /** Events held (queued or running) before the daemon stops reading the socket. */
   queueCapacity?: number;
   /** Events handled at once (those with programs overlap; the rest finish on the spot). */

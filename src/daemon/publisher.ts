@@ -5,6 +5,7 @@
 import { describeError } from '../errors.js';
 import { processedRecord, type ProcessedRecord } from '../history/store.js';
 import type { Logger } from '../log.js';
+import { isLinkEvent } from '../uevent/event.js';
 import type { Broadcaster } from './broadcaster.js';
 import type { RuleMetrics } from './metrics.js';
 import type { LaterResult } from './recorder.js';
@@ -38,7 +39,8 @@ export class Publisher {
     const plan = outcome.evaluation?.plan;
     this.#each('metrics', () => this.#p.metrics.observe(outcome.rules, outcome.actions));
     if (this.#p.subscribers.size > 0) this.#each('subscribers', () => this.#p.subscribers.publish(this.#record(outcome)));
-    this.#each('broadcast', () => this.#p.broadcaster()?.send(outcome.event, plan));
+    // libudev listeners expect uevents on their groups: link events are not passed on.
+    if (!isLinkEvent(outcome.event)) this.#each('broadcast', () => this.#p.broadcaster()?.send(outcome.event, plan));
     this.#each('waiters', () => this.#p.waiters.check());
   }
 

@@ -42,7 +42,7 @@ export class Recorder {
     const { event } = outcome;
     if (this.#p.canRecord()) {
       try {
-        const note = outcome.failure === undefined ? undefined : `rules not evaluated: ${outcome.failure}`;
+        const note = outcome.failure === undefined ? outcome.skipped : `rules not evaluated: ${outcome.failure}`;
         outcome.id = this.#p.writer.recordEvent(event, { plan: outcome.evaluation?.plan, rules: outcome.rules, device: this.#identity(event), ...(note ? { note } : {}) });
         this.#events++;
       } catch (error) {

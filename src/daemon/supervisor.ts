@@ -1,6 +1,6 @@
 // Jobs, systemd units and node watches live as long as their device: started with an
 // event that asks for them (once it is recorded, so their results can name it), stopped on
-// the device's remove. What they report later (started, exited, stopped) comes out as
+// the device's remove (jobs a link-up started: on the interface's link-down too). What they report later (started, exited, stopped) comes out as
 // LaterResults.
 import type { ActionExecutor } from '../actions/execute.js';
 import type { ActionResult } from '../actions/results.js';
@@ -36,7 +36,9 @@ export class DeviceSupervisor {
       units.stopDevice(event.devpath).then((results) => results.forEach(report), failed);
       return;
     }
-    for (const job of plan.jobs) jobs.ensure(event.devpath, job, plan.properties, report);
+    // A job a link-up started runs while the cable is in: the interface's link-down stops it.
+    if (event.action === 'link-down') jobs.stopDevice(event.devpath, true).catch(failed);
+    for (const job of plan.jobs) jobs.ensure(event.devpath, job, plan.properties, report, event.action === 'link-up');
     for (const { unit, rule } of plan.units) units.start(event.devpath, unit, rule).then(report, failed);
   }
 }

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { evaluateSteps, type EvaluationInput, type EvaluationSteps, type ImportRequest, type ImportResult } from '../engine/evaluate.js';
 import { ruleOrigin, type Evaluation, type Plan } from '../rules/plan.js';
 import type { AncestorCache } from '../uevent/ancestors.js';
-import type { Uevent } from '../uevent/event.js';
+import { isLinkEvent, type Uevent } from '../uevent/event.js';
 import type { Sysfs } from '../uevent/sysfs.js';
 import type { UdevDatabase } from '../udevdb/database.js';
 import type { DeviceRegistry } from './registry.js';
@@ -29,6 +29,8 @@ export interface Outcome {
   actions: ActionResult[];
   /** Why the rules could not be evaluated (sysfs unreadable: EMFILE, ...); recorded with the event. */
   failure?: string;
+  /** Why the event was recorded without evaluating rules (a link event of an interface already gone). */
+  skipped?: string;
 }
 
 export interface WorkerParts {
@@ -72,6 +74,11 @@ export class EventWorker {
   }
 
   handle(event: Uevent): Outcome | Promise<Outcome> {
+    // Nothing is done for an interface that went before its link event's turn (its
+    // remove, queued after it, tells the rest).
+    if (isLinkEvent(event) && !this.#p.sysfs.exists(event.devpath)) {
+      return { ...this.#outcome(event, undefined, []), skipped: 'the interface was gone before its turn' };
+    }
     const deadline = Date.now() + this.#p.eventTimeoutMs;
     let steps: EvaluationSteps;
     let step: IteratorResult<ImportRequest, Evaluation>;
@@ -125,10 +132,12 @@ export class EventWorker {
     if (evaluation && this.#p.log.isLevelEnabled('debug')) this.#logEvaluation(event, evaluation);
     const plan = evaluation?.plan;
     try {
-      this.#p.registry.apply(event);
+      // Link events say nothing of the device's presence or of what udev's database holds.
+      const linkEvent = isLinkEvent(event);
+      if (!linkEvent) this.#p.registry.apply(event);
       if (plan && this.#p.dryRun) this.#logDryRun(event, plan);
       else if (plan) actions.push(...this.#p.executor.applyDevice(event, plan));
-      if (!this.#p.dryRun) this.#p.udevDb?.update(event, plan);
+      if (!this.#p.dryRun && !linkEvent) this.#p.udevDb?.update(event, plan);
     } catch (error) {
       eventLogger(this.#p.log, event).error({ err: error }, `Failed to handle event: ${describeError(error)}`);
     }

@@ -8,6 +8,8 @@ import type { DeviceIdentity } from './devices.js';
 export type IncidentKind =
   | 'seqnum-gap'
   | 'overflow'
+  // Route notifications (links, addresses) were lost (ENOBUFS): dumped again.
+  | 'link-overflow'
   // The database file was corrupt: moved aside and a new one started.
   | 'database-replaced'
   // Rows that could not be recorded (the disk stayed full, for example) and were given up.

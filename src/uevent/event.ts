@@ -4,9 +4,22 @@
 /** The actions the kernel sends today; any other action is kept as a plain string. */
 export const KERNEL_ACTIONS = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'] as const;
 
-/** Where an event came from: the kernel socket, the start-up scan, or a rescan after lost events. */
-export const EVENT_SOURCES = ['kernel', 'coldplug', 'resync'] as const;
+/**
+ * Where an event came from: the kernel's uevent socket, the start-up scan, a rescan after
+ * lost events, the kernel's route socket (link and address changes), or a debounced rule's
+ * turn once the state it waited on held (see daemon/debounce.ts).
+ */
+export const EVENT_SOURCES = ['kernel', 'coldplug', 'resync', 'rtnetlink', 'debounce'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
+
+/** The actions of network link events (from NETLINK_ROUTE, not uevents). */
+export const LINK_ACTIONS = ['link-up', 'link-down', 'address-add', 'address-remove'] as const;
+export type LinkAction = (typeof LINK_ACTIONS)[number];
+
+/** True for a link or address event: it is about an interface's state, not a device's presence. */
+export function isLinkEvent(event: { action: string }): boolean {
+  return (LINK_ACTIONS as readonly string[]).includes(event.action);
+}
 
 /** A property map with no prototype, so hostile keys such as `__proto__` stay plain data. */
 export type Properties = Record<string, string>;

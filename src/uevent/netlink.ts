@@ -1,11 +1,12 @@
-// The kernel's NETLINK_KOBJECT_UEVENT socket, through our small native addon
-// (native/uevent_socket.c): forced receive buffer, pause/resume, batch reads.
+// The kernel's netlink sockets, NETLINK_KOBJECT_UEVENT (devices) and NETLINK_ROUTE (links
+// and addresses), through our small native addon (native/uevent_socket.c), one code path
+// for both: forced receive buffer, pause/resume, batch reads, ENOBUFS reports.
 import { createRequire } from 'node:module';
 import { HotplugError } from '../errors.js';
 
 interface NativeSocket {
-  open(groups: number, receiveBufferBytes: number): { fd: number; rcvbuf: number; forced: boolean };
-  recv(fd: number, buffer: Buffer, meta: Int32Array): number;
+  open(protocol: number, groups: number, receiveBufferBytes: number): { fd: number; rcvbuf: number; forced: boolean; port: number };
+  recv(fd: number, buffer: Buffer, meta: Int32Array, slotBytes: number): number;
   watch(fd: number, onReadable: (status: number) => void): object;
   start(handle: object): void;
   stop(handle: object): void;
@@ -16,6 +17,8 @@ interface NativeSocket {
 
 const native = createRequire(import.meta.url)('../../build/Release/uevent_socket.node') as NativeSocket;
 
+export const NETLINK_ROUTE = 0;
+export const NETLINK_KOBJECT_UEVENT = 15;
 /** Multicast group 1 carries the kernel's own uevents (udevd re-broadcasts on group 2). */
 export const KERNEL_GROUP = 1;
 /**
@@ -26,6 +29,8 @@ export const DEFAULT_RECEIVE_BUFFER_BYTES = 128 * 1024 * 1024;
 
 const READ_BUFFER_BYTES = 1024 * 1024;
 const MAX_DATAGRAMS_PER_READ = 1024;
+/** Room left for each read: a uevent is at most 8 KiB; a route dump's datagrams up to 32 KiB. */
+const SLOT_BYTES: Record<number, number> = { [NETLINK_KOBJECT_UEVENT]: 8192, [NETLINK_ROUTE]: 64 * 1024 };
 
 export interface DatagramHandlers {
   /** `bytes` is a view into a reused buffer: consume it before returning. */
@@ -40,7 +45,10 @@ export interface DatagramHandlers {
 export class KernelSocket {
   readonly receiveBufferBytes: number;
   readonly receiveBufferForced: boolean;
+  /** Our netlink port id (the kernel's answers to our requests carry it). */
+  readonly port: number;
   #fd: number;
+  #slotBytes: number;
   #handle: object;
   #handlers: DatagramHandlers;
   #buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -49,16 +57,19 @@ export class KernelSocket {
   #closed = false;
 
   /** Opens and binds the socket; reading starts with resume(). */
-  constructor(handlers: DatagramHandlers, receiveBufferBytes = DEFAULT_RECEIVE_BUFFER_BYTES, groups = KERNEL_GROUP) {
+  constructor(handlers: DatagramHandlers, receiveBufferBytes = DEFAULT_RECEIVE_BUFFER_BYTES, groups = KERNEL_GROUP, protocol = NETLINK_KOBJECT_UEVENT) {
     let opened;
     try {
-      opened = native.open(groups, receiveBufferBytes);
+      opened = native.open(protocol, groups, receiveBufferBytes);
     } catch (error) {
-      throw new HotplugError('ESOCKET', `Failed to open the kernel uevent socket: ${(error as Error).message}`, {
+      const what = protocol === NETLINK_ROUTE ? 'route (NETLINK_ROUTE)' : 'uevent';
+      throw new HotplugError('ESOCKET', `Failed to open the kernel ${what} socket: ${(error as Error).message}`, {
         cause: error,
       });
     }
     this.#fd = opened.fd;
+    this.port = opened.port;
+    this.#slotBytes = SLOT_BYTES[protocol] ?? 8192;
     // The kernel reports twice the requested size (it counts its own bookkeeping).
     this.receiveBufferBytes = opened.rcvbuf;
     this.receiveBufferForced = opened.forced;
@@ -120,7 +131,7 @@ export class KernelSocket {
       if (room <= 0) return total;
       const meta = room >= MAX_DATAGRAMS_PER_READ ? this.#meta : this.#meta.subarray(0, 1 + 3 * room);
       try {
-        count = native.recv(this.#fd, this.#buffer, meta);
+        count = native.recv(this.#fd, this.#buffer, meta, this.#slotBytes);
       } catch (error) {
         this.#handlers.onError(error as Error);
         return total;

@@ -48,6 +48,8 @@ export interface LinkMessage {
   /** IF_OPER_*; undefined when the message has no IFLA_OPERSTATE. */
   operstate: number | undefined;
   seq: number;
+  /** nlmsg_pid: the port of the socket whose request caused it (ours for a dump's answers). */
+  port: number;
 }
 
 export interface AddressMessage {
@@ -60,12 +62,14 @@ export interface AddressMessage {
   scope: string;
   label: string | undefined;
   seq: number;
+  port: number;
 }
 
 /** The end of a dump (NLMSG_DONE), or the kernel's answer to a request that failed (NLMSG_ERROR). */
 export interface ControlMessage {
   kind: 'done' | 'error';
   seq: number;
+  port: number;
   /** NLMSG_ERROR: the errno (0 is an acknowledgement). */
   errno?: number;
 }
@@ -135,7 +139,7 @@ function cString(value: Buffer | undefined): string | undefined {
   return value.subarray(0, nul < 0 ? value.length : nul).toString('latin1');
 }
 
-function parseLink(data: Buffer, at: number, end: number, type: number, seq: number): LinkMessage | RouteRejection {
+function parseLink(data: Buffer, at: number, end: number, type: number, seq: number, port: number): LinkMessage | RouteRejection {
   if (end - at < IFINFOMSG_LEN) return { reason: 'short-body', detail: `ifinfomsg needs ${IFINFOMSG_LEN} bytes, got ${end - at}` };
   const attrs = attributes(data, at + IFINFOMSG_LEN, end);
   if (attrs === undefined) return { reason: 'bad-attribute', detail: 'an attribute runs past its message' };
@@ -148,10 +152,11 @@ function parseLink(data: Buffer, at: number, end: number, type: number, seq: num
     flags: data.readUInt32LE(at + 8),
     operstate: operstate && operstate.length >= 1 ? operstate[0] : undefined,
     seq,
+    port,
   };
 }
 
-function parseAddress(data: Buffer, at: number, end: number, type: number, seq: number): AddressMessage | RouteRejection | undefined {
+function parseAddress(data: Buffer, at: number, end: number, type: number, seq: number, port: number): AddressMessage | RouteRejection | undefined {
   if (end - at < IFADDRMSG_LEN) return { reason: 'short-body', detail: `ifaddrmsg needs ${IFADDRMSG_LEN} bytes, got ${end - at}` };
   const family = data[at];
   if (family !== AF_INET && family !== AF_INET6) return undefined; // other families: skipped
@@ -173,6 +178,7 @@ function parseAddress(data: Buffer, at: number, end: number, type: number, seq: 
     scope: scopeName(data[at + 3] as number),
     label: cString(attrs.get(IFA_LABEL)),
     seq,
+    port,
   };
 }
 
@@ -185,16 +191,17 @@ export function parseRouteDatagram(data: Buffer): ParsedRouteDatagram {
     const length = data.readUInt32LE(at);
     const type = data.readUInt16LE(at + 4);
     const seq = data.readUInt32LE(at + 8);
+    const port = data.readUInt32LE(at + 12);
     if (length < NLMSG_HDRLEN || at + length > data.length) {
       return { messages, rejection: { reason: 'bad-length', detail: `message length ${length} at offset ${at} of ${data.length}` } };
     }
     const body = at + NLMSG_HDRLEN;
     const end = at + length;
     let parsed: RouteMessage | RouteRejection | undefined;
-    if (type === RTM_NEWLINK || type === RTM_DELLINK) parsed = parseLink(data, body, end, type, seq);
-    else if (type === RTM_NEWADDR || type === RTM_DELADDR) parsed = parseAddress(data, body, end, type, seq);
-    else if (type === NLMSG_DONE) parsed = { kind: 'done', seq };
-    else if (type === NLMSG_ERROR) parsed = { kind: 'error', seq, errno: end - body >= 4 ? -data.readInt32LE(body) : undefined };
+    if (type === RTM_NEWLINK || type === RTM_DELLINK) parsed = parseLink(data, body, end, type, seq, port);
+    else if (type === RTM_NEWADDR || type === RTM_DELADDR) parsed = parseAddress(data, body, end, type, seq, port);
+    else if (type === NLMSG_DONE) parsed = { kind: 'done', seq, port };
+    else if (type === NLMSG_ERROR) parsed = { kind: 'error', seq, port, errno: end - body >= 4 ? -data.readInt32LE(body) : undefined };
     if (parsed !== undefined && 'reason' in parsed) return { messages, rejection: parsed };
     if (parsed !== undefined) messages.push(parsed);
     at += (length + 3) & ~3;

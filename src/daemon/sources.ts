@@ -1,0 +1,113 @@
+// The daemon's two kernel sockets, opened, paused, read and closed together: the uevent
+// socket (devices) and, unless turned off, the route socket (links and addresses). Both
+// feed the one queue; a network interface's remove reads the route socket first, so its
+// link-down and addresses removed are queued before it.
+import type { Logger } from '../log.js';
+import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
+import { KernelUeventSource, countMalformed } from '../uevent/source.js';
+import { DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES } from '../uevent/route-source.js';
+import type { Intake } from './intake.js';
+import { LinkIntake, type LinkIntakeParts } from './link-intake.js';
+
+export interface SourceOptions {
+  receiveBufferBytes: number | undefined;
+  linkReceiveBufferBytes: number | undefined;
+  /** Listen to NETLINK_ROUTE too (default true). */
+  links: boolean;
+  log: Logger;
+  intake: () => Intake;
+  room: () => number;
+  linkParts: Omit<LinkIntakeParts, 'room' | 'logRejection' | 'log'>;
+}
+
+export class KernelSources {
+  uevents: KernelUeventSource | undefined;
+  links: LinkIntake | undefined;
+  #o: SourceOptions;
+
+  constructor(options: SourceOptions) {
+    this.#o = options;
+  }
+
+  /** Opens the sockets (not read until resume()); warns when a buffer is smaller than wanted. */
+  open(): void {
+    const { log, intake, room } = this.#o;
+    if (this.#o.links) {
+      this.links = new LinkIntake({ ...this.#o.linkParts, log, room, logRejection: (r) => intake().logRejection(r) }, this.#o.linkReceiveBufferBytes ?? DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES);
+    }
+    this.uevents = new KernelUeventSource(
+      {
+        onEvent: (event) => {
+          if (event.action === 'remove' && event.subsystem === 'net') {
+            this.links?.source.socket.readNow();
+            this.links?.forget(event.devpath);
+          }
+          intake().accept(event);
+        },
+        onReject: (rejection) => intake().logRejection(rejection),
+        onOverflow: (reports) => intake().onOverflow(reports),
+        onError: (error) => log.error({ err: error }, `Failed to read the kernel uevent socket: ${error.message}`),
+        room,
+      },
+      this.#o.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
+    );
+    const socket = this.uevents.socket;
+    const wanted = this.#o.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES;
+    if (!socket.receiveBufferForced && socket.receiveBufferBytes < wanted) {
+      log.warn(
+        { receiveBufferBytes: socket.receiveBufferBytes, wanted },
+        'Receive buffer is smaller than wanted (SO_RCVBUFFORCE needs CAP_NET_ADMIN): storms may lose events; run as root or raise net.core.rmem_max',
+      );
+    }
+  }
+
+  /**
+   * Starts reading (unless the queue is full: the scheduler resumes when it has room); the
+   * route socket first dumps the links and addresses present (reported when `snapshot`).
+   */
+  start(snapshot: boolean, read: boolean): void {
+    this.links?.source.start(snapshot);
+    if (read) this.uevents?.resume();
+    else this.links?.source.socket.pause();
+  }
+
+  pause(): void {
+    this.uevents?.pause();
+    this.links?.source.socket.pause();
+  }
+
+  resume(): void {
+    this.uevents?.resume();
+    this.links?.source.socket.resume();
+  }
+
+  /** Reads what both sockets hold now; the datagrams read. */
+  readNow(): number {
+    return (this.links?.source.socket.readNow() ?? 0) + (this.uevents?.socket.readNow() ?? 0);
+  }
+
+  close(): void {
+    this.uevents?.close();
+    this.links?.source.close();
+  }
+
+  counters() {
+    const source = this.uevents?.counters;
+    const links = this.links?.source.counters;
+    return {
+      received: source?.received ?? 0,
+      accepted: source?.accepted ?? 0,
+      forged: source?.forged ?? 0,
+      malformed: source ? countMalformed(source) : 0,
+      malformedByReason: source?.malformed,
+      enobufs: source?.enobufs ?? 0,
+      linkMessages: links?.received ?? 0,
+      linkChanges: links?.changes ?? 0,
+      linkForged: links?.forged ?? 0,
+      linkMalformed: links ? Object.values(links.malformed).reduce((sum, n) => sum + n, 0) : 0,
+      linkEnobufs: links?.enobufs ?? 0,
+      linkResyncs: links?.resyncs ?? 0,
+      linksKnown: this.links?.source.states.size ?? 0,
+    };
+  }
+}

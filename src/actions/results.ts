@@ -1,7 +1,7 @@
 // The outcome of one action, flat and ready to be a history row: what was done to what,
 // for which rule, whether it worked, and how long it took.
 
-export const ACTION_KINDS = ['program', 'node', 'symlink', 'attr', 'module', 'mac-address', 'altname', 'rename', 'authorize', 'refuse', 'job-start', 'job-exit', 'job-stop', 'unit'] as const;
+export const ACTION_KINDS = ['program', 'node', 'symlink', 'attr', 'module', 'mac-address', 'altname', 'rename', 'authorize', 'refuse', 'job-start', 'job-exit', 'job-stop', 'unit', 'debounce'] as const;
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
 export interface ActionResult {

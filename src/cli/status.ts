@@ -53,7 +53,7 @@ export const statusCommand: Command = {
       `subscribers: ${String(counters.subscribers)} (${String(counters.subscribersDropped)} dropped as too slow; ${String(counters.subscriberBytesHeld)} bytes held for them)`,
       `control: ${String(counters.controlConnections ?? 0)} connections open, ${String(counters.controlOverLimit ?? 0)} refused over the limits, ${String(counters.controlRefused)} refused peers, ${String(counters.controlMalformed)} malformed; udev control: ${String(counters.udevControlMessages)} messages, ${String(counters.udevControlRefused)} refused`,
       `node watches: ${String(counters.nodesWatched)} (${String(counters.watchChanges)} changes synthesised, ${String(counters.watchPartitionRereads ?? 0)} partition tables re-read)`,
-      `actions: ${String(counters.actionsFailed)} failed; programs ${String(counters.programsRunning)} running, ${String(counters.programsWaiting)} waiting`,
+      `actions: ${String(counters.actionsFailed)} failed; programs ${String(counters.programsRunning)} running, ${String(counters.programsWaiting)} waiting; debounced rules ${String(counters.debounceWaiting ?? 0)} waiting, ${String(counters.debounceFired ?? 0)} acted, ${String(counters.debounceCancelled ?? 0)} cancelled`,
       `jobs: ${jobs.length}`,
       ...jobs.map((j) => `  ${j.state.padEnd(8)} pid ${j.pid ?? '-'}  restarts ${j.restarts}  ${j.devpath}  ${JSON.stringify(j.argv)}${j.whileLinkUp ? '  (while the link is up)' : ''}`),
     ];
@@ -65,7 +65,7 @@ export const statusCommand: Command = {
 
 function ruleLines(rows: RuleMetricsRow[]): string[] {
   const ms = (value: number | null) => (value === null ? '-' : value.toFixed(1));
-  const table = [['MATCHED', 'ACTIONS', 'FAILED', 'P50 MS', 'P95 MS', 'RULE'], ...rows.map((r) => [String(r.matched), String(r.actions), String(r.failed), ms(r.p50Ms), ms(r.p95Ms), r.rule])];
+  const table = [['MATCHED', 'ACTIONS', 'FAILED', 'DEBOUNCED', 'CANCELLED', 'P50 MS', 'P95 MS', 'RULE'], ...rows.map((r) => [String(r.matched), String(r.actions), String(r.failed), String(r.debounced ?? 0), String(r.cancelled ?? 0), ms(r.p50Ms), ms(r.p95Ms), r.rule])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   return ['', `rules that matched since start: ${rows.length}`, ...table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padStart(widths[i]!))).join('  '))];
 }

@@ -130,7 +130,7 @@ export class Daemon implements ControlTarget {
       log: options.logger,
       intake: () => this.#pipeline.intake,
       room: () => this.#pipeline.scheduler.capacity - this.#pipeline.scheduler.length,
-      linkParts: { sysfsRoot: options.sysfsRoot, writer: this.#history.writer, push: (event) => this.#pipeline.scheduler.push(event) },
+      linkParts: { sysfsRoot: options.sysfsRoot, writer: this.#history.writer, push: (event) => this.#pipeline.enqueue(event) },
     });
   }
 
@@ -168,6 +168,9 @@ export class Daemon implements ControlTarget {
       nodesWatched: this.#pipeline.supervisor.nodes.size,
       watchChanges: this.#pipeline.supervisor.nodes.synthesized,
       watchPartitionRereads: this.#pipeline.supervisor.nodes.rereads,
+      debounceWaiting: this.#pipeline.debouncer.waiting,
+      debounceFired: this.#pipeline.debouncer.fired,
+      debounceCancelled: this.#pipeline.debouncer.cancelled,
       udevControlMessages: this.#udevControl?.messages ?? 0,
       udevControlRefused: (this.#udevControl?.refused ?? 0) + (this.#udevControl?.malformed ?? 0),
     };
@@ -303,7 +306,7 @@ export class Daemon implements ControlTarget {
         registry: this.#registry,
         log,
         enabled: Boolean(this.#options.coldplug),
-        push: (event) => this.#pipeline.scheduler.push(event),
+        push: (event) => this.#pipeline.enqueue(event),
         idle: () => this.#pipeline.scheduler.idle(),
         stopping: () => this.#stopping,
       });
@@ -364,6 +367,7 @@ export class Daemon implements ControlTarget {
     this.#control?.close();
     this.#udevControl?.close();
     this.#pipeline.supervisor.nodes.close();
+    this.#pipeline.debouncer.close();
     this.subscribers.closeAll();
     this.waiters.cancelAll();
     for (const event of this.#pipeline.scheduler.takeQueued()) this.#pipeline.recorder.recordUnprocessed(event);

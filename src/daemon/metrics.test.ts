@@ -10,8 +10,8 @@ describe('RuleMetrics', () => {
     for (let i = 1; i <= 100; i++) metrics.observe(['a (f:1:3)'], [action('a (f:1:3)', i % 10 !== 0, i)]);
     metrics.observe(['b (f:9:3)'], []);
     expect(metrics.rows()).toEqual([
-      { rule: 'a (f:1:3)', matched: 100, actions: 100, failed: 10, p50Ms: 51, p95Ms: 96 },
-      { rule: 'b (f:9:3)', matched: 1, actions: 0, failed: 0, p50Ms: null, p95Ms: null },
+      { rule: 'a (f:1:3)', matched: 100, actions: 100, failed: 10, debounced: 0, cancelled: 0, p50Ms: 51, p95Ms: 96 },
+      { rule: 'b (f:9:3)', matched: 1, actions: 0, failed: 0, debounced: 0, cancelled: 0, p50Ms: null, p95Ms: null },
     ]);
   });
 

@@ -1,6 +1,7 @@
 // Per-rule figures for `hotplugd status --rules`: how many events each rule matched,
 // how many of the actions it asked for failed, and the latency of those actions
-// (p50/p95 over the most recent samples, so memory stays bounded).
+// (p50/p95 over the most recent samples, so memory stays bounded); for debounced rules,
+// how often they waited their time and acted, or were cancelled by a newer event.
 import type { ActionResult } from '../actions/results.js';
 
 const SAMPLES_PER_RULE = 512;
@@ -9,6 +10,8 @@ interface RuleFigures {
   matched: number;
   actions: number;
   failed: number;
+  debounced: number;
+  cancelled: number;
   samples: Float64Array;
   sampleCount: number;
 }
@@ -18,6 +21,9 @@ export interface RuleMetricsRow {
   matched: number;
   actions: number;
   failed: number;
+  /** Debounced turns that acted, and those a newer event cancelled. */
+  debounced: number;
+  cancelled: number;
   p50Ms: number | null;
   p95Ms: number | null;
 }
@@ -32,7 +38,7 @@ export class RuleMetrics {
   #figures(rule: string): RuleFigures {
     let figures = this.#rules.get(rule);
     if (!figures) {
-      figures = { matched: 0, actions: 0, failed: 0, samples: new Float64Array(SAMPLES_PER_RULE), sampleCount: 0 };
+      figures = { matched: 0, actions: 0, failed: 0, debounced: 0, cancelled: 0, samples: new Float64Array(SAMPLES_PER_RULE), sampleCount: 0 };
       this.#rules.set(rule, figures);
     }
     return figures;
@@ -46,6 +52,12 @@ export class RuleMetrics {
   observeAction(action: ActionResult): void {
     if (action.rule === null) return;
     const figures = this.#figures(action.rule);
+    if (action.kind === 'debounce') {
+      // A wait, not an action: it neither fails nor has a latency of its own.
+      if (action.ok) figures.debounced++;
+      else figures.cancelled++;
+      return;
+    }
     figures.actions++;
     if (!action.ok) figures.failed++;
     figures.samples[figures.sampleCount++ % SAMPLES_PER_RULE] = action.durationMs;
@@ -61,6 +73,8 @@ export class RuleMetrics {
         matched: f.matched,
         actions: f.actions,
         failed: f.failed,
+        debounced: f.debounced,
+        cancelled: f.cancelled,
         p50Ms: sorted.length ? round(percentile(sorted, 0.5)) : null,
         p95Ms: sorted.length ? round(percentile(sorted, 0.95)) : null,
       });

@@ -1,7 +1,9 @@
 // The straight line one event travels once it is read from the kernel:
-//   intake (SEQNUM gaps, overflow resync) → scheduler (ordered per device, bounded)
+//   intake (SEQNUM gaps, overflow resync; link changes from the route socket) → debouncer
+//   (a newer event cancels debounced rules waiting on the old state) → scheduler (ordered per device, bounded)
 //   → worker (evaluate the rules, act) → recorder (history row) → publisher (metrics,
-//   subscribers, libudev broadcast, waiters) → supervisor (jobs and units of the device).
+//   subscribers, libudev broadcast, waiters) → supervisor (jobs and units of the device)
+//   → debouncer (the event's debounced rules wait their turn, queued again if the state held).
 // Each stage has one downstream link, set here and nowhere else, and its own stats().
 import type { ActionExecutor } from '../actions/execute.js';
 import { describeError } from '../errors.js';
@@ -11,10 +13,11 @@ import type { Uevent } from '../uevent/event.js';
 import type { Sysfs } from '../uevent/sysfs.js';
 import { Intake } from './intake.js';
 import { Publisher, type PublisherParts } from './publisher.js';
-import { Recorder, type RecorderParts } from './recorder.js';
+import { Recorder, type LaterResult, type RecorderParts } from './recorder.js';
 import type { DeviceRegistry } from './registry.js';
 import { EventScheduler } from './scheduler.js';
 import { DeviceSupervisor } from './supervisor.js';
+import { Debouncer } from './debounce.js';
 import { EventWorker, type Outcome, type WorkerParts } from './worker.js';
 
 export interface PipelineParts {
@@ -43,6 +46,7 @@ export class Pipeline {
   readonly recorder: Recorder;
   readonly publisher: Publisher;
   readonly supervisor: DeviceSupervisor;
+  readonly debouncer: Debouncer;
   /** Times the queue filled and reading the socket was paused. */
   #readPauses = 0;
   #log: Logger;
@@ -52,10 +56,12 @@ export class Pipeline {
     this.worker = new EventWorker(p.worker);
     this.recorder = new Recorder(p.recorder);
     this.publisher = new Publisher(p.publisher);
-    this.supervisor = new DeviceSupervisor(p.executor, p.log, (later) => {
+    const reportLater = (later: LaterResult) => {
       this.recorder.recordLater(later);
       this.publisher.publishLater(later);
-    }, p.sysfs.root);
+    };
+    this.supervisor = new DeviceSupervisor(p.executor, p.log, reportLater, p.sysfs.root);
+    this.debouncer = new Debouncer({ push: (event) => this.enqueue(event), report: reportLater, log: p.log });
     this.scheduler = new EventScheduler<Uevent>(
       { capacity: p.capacity, maxRunning: p.maxEvents },
       {
@@ -81,13 +87,19 @@ export class Pipeline {
       log: p.log,
       registry: p.registry,
       sysfs: p.sysfs,
-      push: (event) => this.scheduler.push(event),
+      push: (event) => this.enqueue(event),
       queued: () => this.scheduler.length,
       stopping: p.stopping,
       receiveBufferBytes: p.source.receiveBufferBytes,
       enobufs: p.source.enobufs,
       readNow: p.source.readNow,
     });
+  }
+
+  /** Queues an event from any source: uevents, link changes, debounced turns. */
+  enqueue(event: Uevent): void {
+    this.debouncer.observe(event);
+    this.scheduler.push(event);
   }
 
   stats() {
@@ -98,6 +110,7 @@ export class Pipeline {
   #finish(outcome: Outcome, dryRun: boolean): void {
     this.recorder.record(outcome);
     this.publisher.publish(outcome);
+    this.debouncer.schedule(outcome);
     if (dryRun) return;
     try {
       this.supervisor.follow(outcome);

@@ -74,7 +74,10 @@ export class Recorder {
 
   #action(event: Uevent, eventId: number, result: ActionResult): void {
     const log = this.#p.log;
-    if (!result.ok) {
+    if (result.kind === 'debounce') {
+      // A debounced rule acting later or cancelled is not a failure.
+      eventLogger(log, event).info({ rule: result.rule, debounce: result.target, error: result.error }, result.ok ? 'Debounced rule: the state held, it acts' : `Debounced rule ${result.error}`);
+    } else if (!result.ok) {
       this.#actionsFailed++;
       eventLogger(log, event).warn({ kind: result.kind, target: result.target, rule: result.rule, error: result.error }, `Failed to apply ${result.kind} ${result.target}: ${result.error}`);
     } else if (log.isLevelEnabled('debug')) {

@@ -3,7 +3,7 @@
 // reads go through the DeviceView and the SystemView, and programs whose output the rules
 // need are requested from the caller (a generator step), so the daemon runs them, a dry
 // run may run them, and a pure evaluation skips them.
-import type { Evaluation, TraceEntry } from '../rules/plan.js';
+import { ruleOrigin, type Evaluation, type TraceEntry } from '../rules/plan.js';
 import { selectRules, type RuleSet } from '../rules/ruleset.js';
 import { applyAssignment } from './assign.js';
 import { runImport } from './imports.js';
@@ -43,10 +43,13 @@ export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): Evalua
     : selectRules(ruleSet.candidates(input.event.action, input.event.subsystem), (attr) => state.ancestorValues(attr));
   // After a GOTO, rules before its LABEL are passed over.
   let resumeAt = 0;
+  // A debounced turn: rules of that debounce act; the others only set properties again.
+  const turn = input.event.debounceMs;
   for (const indexed of rules) {
     if (indexed.position < resumeAt) continue;
     const rule = indexed.rule;
     if (rule.appliesTo !== undefined && !state.canApply(rule.appliesTo)) continue;
+    if (turn !== undefined && rule.debounceMs !== undefined && rule.debounceMs !== turn) continue;
     state.beginRule(rule);
     let failed: string | undefined;
     if (!indexed.effectful) failed = state.match(indexed.checks);
@@ -67,8 +70,16 @@ export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): Evalua
       continue;
     }
     trace.push({ rule: rule.name, at: rule.at, matched: true });
+    if (rule.debounceMs !== undefined && turn === undefined) {
+      // Not yet: the rule acts on its turn, if the state holds until then.
+      state.plan.deferred.push({ rule: ruleOrigin(rule.name, rule.at), debounceMs: rule.debounceMs });
+      continue;
+    }
+    const propertiesOnly = turn !== undefined && rule.debounceMs === undefined;
     for (const assignment of rule.assignments) {
-      if (assignment.kind === 'import') yield* runImport(state, assignment.import, state.origin(rule, assignment));
+      if (propertiesOnly) {
+        if (assignment.kind === 'env') applyAssignment(state, rule, assignment);
+      } else if (assignment.kind === 'import') yield* runImport(state, assignment.import, state.origin(rule, assignment));
       else applyAssignment(state, rule, assignment);
     }
     if (indexed.gotoPosition !== undefined) resumeAt = indexed.gotoPosition;

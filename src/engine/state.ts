@@ -17,7 +17,7 @@ function emptyPlan(event: Uevent, devnode: string | null): Plan {
   return {
     device: event.devpath, action: event.action, subsystem: event.subsystem, properties: event.properties, devnode,
     name: null, symlinks: [], linkPriority: 0, owner: null, group: null, mode: null, tags: [], attrs: [], sysctls: [],
-    dbPersist: false, watch: null, interface: null, authorize: null, run: [], modules: [], jobs: [], units: [], imports: [], warnings: [],
+    dbPersist: false, watch: null, interface: null, authorize: null, run: [], modules: [], jobs: [], units: [], imports: [], deferred: [], warnings: [],
   };
 }
 

@@ -24,7 +24,7 @@ import { YamlReader, isMap, isSeq, type YamlNode } from './yaml-nodes.js';
 import { exactValuesOf } from '../rules/ruleset.js';
 
 const TOP_KEYS = ['rules'] as const;
-const RULE_KEYS = ['name', 'description', 'match', 'set', 'append', 'remove', 'run', 'load_module', 'job', 'systemd_unit', 'stop'] as const;
+const RULE_KEYS = ['name', 'description', 'match', 'debounce', 'set', 'append', 'remove', 'run', 'load_module', 'job', 'systemd_unit', 'stop'] as const;
 const JOB_KEYS = ['argv', 'restart', 'stop_signal'] as const;
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'];
 const MATCH_KEYS = [...DEVICE_FIELDS, 'env', 'attrs', 'tags', 'exists', 'parent'] as const;
@@ -81,6 +81,7 @@ class RuleCompiler {
     const at = r.at(node);
     let name = `${basename(r.file)}:${at.line}`;
     let stop = false;
+    let debounceMs: number | undefined;
     for (const { key, value } of pairs) {
       if (key === 'name') name = r.string(value, 'name') ?? name;
       else if (key === 'description') r.string(value, 'description');
@@ -98,7 +99,9 @@ class RuleCompiler {
         }
       }
       else if (key === 'stop') stop = r.boolean(value, 'stop') ?? false;
+      else if (key === 'debounce') debounceMs = this.#duration(value, 'debounce');
     }
+    if (debounceMs !== undefined && stop) r.error(node, `rule "${name}": "debounce" and "stop" cannot go together (a debounced rule acts later, when later rules have run)`);
     if (!pairs.some((p) => p.key === 'match')) r.warn(node, `rule "${name}" has no "match": it applies to every event`);
     const conditions = this.#conditions.sort((a, b) => (CONDITION_COST[a.kind] ?? 9) - (CONDITION_COST[b.kind] ?? 9));
     return {
@@ -107,6 +110,7 @@ class RuleCompiler {
       conditions,
       assignments: this.#assignments,
       stop,
+      ...(debounceMs ? { debounceMs } : {}),
       actions: exactValuesOf(conditions, 'action'),
       subsystems: exactValuesOf(conditions, 'subsystem'),
     };
@@ -382,10 +386,14 @@ class RuleCompiler {
   }
 
   #timeout(node: YamlNode): number | undefined {
-    const text = this.#reader.string(node, 'timeout');
+    return this.#duration(node, 'timeout');
+  }
+
+  #duration(node: YamlNode, what: string): number | undefined {
+    const text = this.#reader.string(node, what);
     const ms = text === undefined ? undefined : parseDurationMs(text, MAX_TIMEOUT_MS);
     if (ms !== undefined) return ms;
-    if (text !== undefined) this.#reader.error(node, `timeout: expected a duration such as "30s", "500ms" or "2m" (at most 24 h), got "${text}"`);
+    if (text !== undefined) this.#reader.error(node, `${what}: expected a duration such as "30s", "500ms" or "2m" (at most 24 h), got "${text}"`);
     return undefined;
   }
 }

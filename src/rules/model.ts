@@ -151,6 +151,11 @@ export interface Rule {
    * neither applies on remove. Undefined: the rule always runs.
    */
   appliesTo?: ReadonlySet<'devnode' | 'netif'>;
+  /**
+   * YAML's `debounce`: the rule acts only once what matched has held this long (no newer
+   * event of the same kind for the device meanwhile); see daemon/debounce.ts.
+   */
+  debounceMs?: number;
   /** Exact actions / subsystems the rule can match; undefined means any (used for indexing). */
   actions: ReadonlySet<string> | undefined;
   subsystems: ReadonlySet<string> | undefined;

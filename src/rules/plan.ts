@@ -76,6 +76,8 @@ export interface Plan {
   /** systemd units to start with the device (and stop when it goes). */
   units: { unit: string; rule: string }[];
   imports: PlannedImport[];
+  /** Rules with `debounce` that matched: they act on a later turn, if the state holds (see daemon/debounce.ts). */
+  deferred: { rule: string; debounceMs: number }[];
   /** Values a rule produced that were refused (an unsafe symlink, a bad tag) and why. */
   warnings: string[];
 }
@@ -124,6 +126,7 @@ export function evaluationToJson({ plan, trace }: Evaluation): Record<string, un
     jobs: plan.jobs.map((j) => ({ argv: j.argv, restart: j.restart, stop_signal: j.stopSignal, rule: j.rule })),
     units: plan.units,
     imports: plan.imports.map((r) => ({ argv: r.argv, timeout: r.timeoutMs ?? null, rule: r.rule, ran: r.ran })),
+    deferred: plan.deferred.map((d) => ({ rule: d.rule, debounce_ms: d.debounceMs })),
     warnings: plan.warnings,
     trace: trace.map((t) => ({
       rule: t.rule,

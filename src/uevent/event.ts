@@ -39,6 +39,8 @@ export interface Uevent {
   /** Milliseconds since the Unix epoch at which hotplugd received or synthesised the event. */
   receivedAt: number;
   source: EventSource;
+  /** A debounced turn (source `debounce`): only rules with this `debounce` act on it. */
+  debounceMs?: number;
 }
 
 // Instances inherit from a prototype-less object: no inherited keys, `__proto__` is plain

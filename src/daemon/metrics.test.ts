@@ -15,6 +15,17 @@ describe('RuleMetrics', () => {
     ]);
   });
 
+  it('counts a rule\'s actions (named by the line that asked) with its matches (named by its own line)', () => {
+    const metrics = new RuleMetrics();
+    metrics.observe(['up (/r/10.yaml:2:5)'], [action('up (/r/10.yaml:5:11)', true, 3)]);
+    metrics.observeAction({ kind: 'debounce', target: '1000 ms', rule: 'up (/r/10.yaml:2:5)', ok: false, error: 'cancelled: link-down came after 200 ms', durationMs: 200 });
+    metrics.observe(['up (/r/20.yaml:2:5)'], []);
+    expect(metrics.rows()).toEqual([
+      { rule: 'up (/r/10.yaml:2:5)', matched: 1, actions: 1, failed: 0, debounced: 0, cancelled: 1, p50Ms: 3, p95Ms: 3 },
+      { rule: 'up (/r/20.yaml:2:5)', matched: 1, actions: 0, failed: 0, debounced: 0, cancelled: 0, p50Ms: null, p95Ms: null },
+    ]);
+  });
+
   it('keeps a bounded window of recent samples', () => {
     const metrics = new RuleMetrics();
     for (let i = 0; i < 2000; i++) metrics.observeAction(action('a', true, i < 1000 ? 1000 : 1));

@@ -7,6 +7,8 @@ import type { ActionResult } from '../actions/results.js';
 const SAMPLES_PER_RULE = 512;
 
 interface RuleFigures {
+  /** The rule as the trace names it (its own line), or the first action's origin until it matched. */
+  label: string;
   matched: number;
   actions: number;
   failed: number;
@@ -32,20 +34,29 @@ function percentile(sorted: Float64Array, fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
+// A rule is named `name (file:line:column)` by the trace (the rule's own line) and by its
+// actions (the line of the key that asked): one rule is its name in its file.
+function ruleKey(origin: string): string {
+  const match = /^(.*) \((.*):\d+:\d+\)$/.exec(origin);
+  return match ? `${match[1]}\0${match[2]}` : origin;
+}
+
 export class RuleMetrics {
   #rules = new Map<string, RuleFigures>();
 
-  #figures(rule: string): RuleFigures {
-    let figures = this.#rules.get(rule);
+  #figures(rule: string, isRule = false): RuleFigures {
+    const key = ruleKey(rule);
+    let figures = this.#rules.get(key);
     if (!figures) {
-      figures = { matched: 0, actions: 0, failed: 0, debounced: 0, cancelled: 0, samples: new Float64Array(SAMPLES_PER_RULE), sampleCount: 0 };
-      this.#rules.set(rule, figures);
+      figures = { label: rule, matched: 0, actions: 0, failed: 0, debounced: 0, cancelled: 0, samples: new Float64Array(SAMPLES_PER_RULE), sampleCount: 0 };
+      this.#rules.set(key, figures);
     }
+    if (isRule) figures.label = rule;
     return figures;
   }
 
   observe(rules: readonly string[], actions: readonly ActionResult[]): void {
-    for (const rule of rules) this.#figures(rule).matched++;
+    for (const rule of rules) this.#figures(rule, true).matched++;
     for (const action of actions) if (action.rule !== null) this.observeAction(action);
   }
 
@@ -66,10 +77,10 @@ export class RuleMetrics {
   /** Rules seen so far, most matched first. */
   rows(): RuleMetricsRow[] {
     const rows: RuleMetricsRow[] = [];
-    for (const [rule, f] of this.#rules) {
+    for (const f of this.#rules.values()) {
       const sorted = f.samples.slice(0, Math.min(f.sampleCount, SAMPLES_PER_RULE)).sort();
       rows.push({
-        rule,
+        rule: f.label,
         matched: f.matched,
         actions: f.actions,
         failed: f.failed,

@@ -1,7 +1,7 @@
 // Warnings about rules that load but are probably wrong: rules that can never match,
 // duplicate names, files hidden by an override. Errors come from loading itself.
 import { basename } from 'node:path';
-import { KERNEL_ACTIONS } from '../uevent/event.js';
+import { KERNEL_ACTIONS, LINK_ACTIONS } from '../uevent/event.js';
 import type { Condition, Diagnostic, Rule } from '../rules/model.js';
 import type { RuleSet } from '../rules/ruleset.js';
 
@@ -15,8 +15,9 @@ function neverMatches(condition: Condition): string | undefined {
   const { field, matcher } = condition;
   const positives = matcher.positives;
   if (positives.length === 0) return undefined;
-  if (field === 'action' && matcher.exactValues?.every((a) => !(KERNEL_ACTIONS as readonly string[]).includes(a))) {
-    return `the kernel sends no action ${matcher.source} (it sends ${KERNEL_ACTIONS.join(', ')})`;
+  const actions: readonly string[] = [...KERNEL_ACTIONS, ...LINK_ACTIONS];
+  if (field === 'action' && matcher.exactValues?.every((a) => !actions.includes(a))) {
+    return `no event has the action ${matcher.source} (the kernel sends ${KERNEL_ACTIONS.join(', ')}; network links give ${LINK_ACTIONS.join(', ')})`;
   }
   if (field === 'devpath' && positives.every((p) => !p.startsWith('/') && !p.startsWith('*'))) {
     return `devpaths always start with "/devices/" (${matcher.source})`;

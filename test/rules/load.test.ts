@@ -84,7 +84,7 @@ describe('hotplugd rules check', () => {
     const result = check(join(root, 'etc'), join(root, 'lib'));
     expect(result.status).toBe(0);
     expect(result.stdout.split('\n').filter(Boolean)).toEqual([
-      `${root}/etc/10-a.yaml:5:14: warning: rule "never" can never match: the kernel sends no action plug (it sends add, remove, change, move, online, offline, bind, unbind)`,
+      `${root}/etc/10-a.yaml:5:14: warning: rule "never" can never match: no event has the action plug (the kernel sends add, remove, change, move, online, offline, bind, unbind; network links give link-up, link-down, address-add, address-remove)`,
       `${root}/lib/20-b.yaml:2:5: warning: duplicate rule name "dup" (also at ${root}/etc/10-a.yaml:2) (names identify rules in traces and the history)`,
       `${root}/lib/10-a.yaml:1:1: warning: not used: overridden by ${root}/etc/10-a.yaml (a file named 10-a.yaml in a higher-priority directory replaces it)`,
     ]);

@@ -3,21 +3,31 @@ import { openHistoryDb } from '../history/db.js';
 import { resolveDevice, type DeviceRecord } from '../history/query.js';
 import { devicesWithSessions, humanDuration, pairSessions, plugEvents, type Session } from '../history/sessions.js';
 import { HotplugError } from '../errors.js';
-import { parseCommandArgs, type Command } from './args.js';
-import { localTime, printable, writeLine } from './output.js';
+import { parseCommandArgs, usageError, type Command } from './args.js';
+import { printLinkSessions } from './link-sessions.js';
+import { csvField, localTime, printable, writeLine } from './output.js';
 
-const usage = `Usage: hotplugd sessions [--device X] [--all] [--json] [--db PATH]
+const CSV_COLUMNS = ['device', 'port', 'plugged_at', 'unplugged_at', 'end_missed', 'present_at_start'] as const;
+
+const usage = `Usage: hotplugd sessions [--device X] [--all] [--json | --csv] [--db PATH]
+       hotplugd sessions --links [--interface NAME] [--json | --csv] [--db PATH]
 
 Plug-in sessions per physical device: when it was first seen, how often it was
 plugged, and each plug and unplug with the port and how long it stayed. A USB
 device is recognised by vendor:product:serial, in whatever port it is plugged.
+With --links: carrier sessions per network interface (link-up to link-down),
+how long it had a carrier in all, and how often it flapped (carrier losses per
+hour since its first recorded link event).
 
 Options:
-  --device X   one device (as in 'hotplugd history --device'); lists its sessions
-  --all        include devices that are not USB (network interfaces, ...)
-  --json       one JSON object per device: the device and its sessions
-  --db PATH    history database (default: ${defaultDbPath()})
-  -h, --help   show this help
+  --device X        one device (as in 'hotplugd history --device'); lists its sessions
+  --all             include devices that are not USB (network interfaces, ...)
+  --links           carrier sessions of network interfaces instead
+  --interface NAME  with --links: one interface (e.g. eth0); lists its sessions
+  --json            one JSON object per device or interface, with its sessions
+  --csv             one line per session, with a header line (UTC, ISO 8601)
+  --db PATH         history database (default: ${defaultDbPath()})
+  -h, --help        show this help
 
 An end the history does not know is shown as '?': the device was plugged before
 the history began, or was unplugged while the daemon was not running.`;
@@ -56,20 +66,37 @@ export const sessionsCommand: Command = {
       db: { type: 'string' },
       device: { type: 'string' },
       all: { type: 'boolean' },
+      links: { type: 'boolean' },
+      interface: { type: 'string' },
       json: { type: 'boolean' },
+      csv: { type: 'boolean' },
     });
     if (values === null) return 0;
+    if (values.json && values.csv) throw usageError('sessions', 'give --json or --csv, not both');
+    if (values.interface !== undefined && !values.links) throw usageError('sessions', '--interface goes with --links');
+    if (values.links && (values.device !== undefined || values.all)) throw usageError('sessions', '--links lists interfaces: give --interface NAME, not --device or --all');
+    const format = values.json ? 'json' : values.csv ? 'csv' : 'table';
     const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
     const now = Date.now();
     try {
+      if (values.links) {
+        await printLinkSessions(db, values.interface, format, now);
+        return 0;
+      }
+      if (format === 'csv') await writeLine(CSV_COLUMNS.join(','));
       const devices = values.device !== undefined ? resolveDevice(db, values.device) : devicesWithSessions(db, { usbOnly: !values.all });
       if (values.device !== undefined && devices.length === 0) throw new HotplugError('ENODEVICE', `hotplugd sessions: no device ${JSON.stringify(values.device)} in the history`);
       // On stderr, so that scripts reading stdout see nothing to read.
-      if (devices.length === 0 && !values.json) process.stderr.write(`No ${values.all ? '' : 'USB '}devices in the history yet${values.all ? '' : ' (--all for every device)'}.\n`);
+      if (devices.length === 0 && format === 'table') process.stderr.write(`No ${values.all ? '' : 'USB '}devices in the history yet${values.all ? '' : ' (--all for every device)'}.\n`);
       for (const device of devices) {
         const sessions = pairSessions(plugEvents(db, device));
         if (values.json) {
           await writeLine(JSON.stringify({ device, sessions }));
+          continue;
+        }
+        if (format === 'csv') {
+          const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+          for (const s of sessions) await writeLine([device.key, s.port, iso(s.pluggedAt), iso(s.unpluggedAt), s.endMissed, s.presentAtStart].map(csvField).join(','));
           continue;
         }
         await writeLine(printable(summaryLine(device, sessions, now)));

@@ -56,7 +56,7 @@ export function plugEvents(db: HistoryDb, device: DeviceRecord): PlugEvent[] {
   return db
     .prepare(
       `SELECT id, action, devpath, source, received_at AS at FROM events
-       WHERE device_id = ? AND action IN ('add', 'remove') ${usb ? "AND devtype = 'usb_device'" : 'AND devpath = ?'} ORDER BY id`,
+       WHERE device_id = ? AND action IN ('add', 'remove') AND source != 'debounce' ${usb ? "AND devtype = 'usb_device'" : 'AND devpath = ?'} ORDER BY id`,
     )
     .all(...(usb ? [device.id] : [device.id, device.devpath])) as PlugEvent[];
 }

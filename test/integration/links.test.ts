@@ -67,6 +67,9 @@ describe.skipIf(!canUseNamespaces())('network links (NETLINK_ROUTE)', () => {
     // Interfaces whose carrier never changed (lkb admin up with lka up first) say nothing more.
     const history = execFileSync(process.execPath, [CLI, 'history', '--action', 'link-down', '--db', daemon.dbPath], { encoding: 'utf8' });
     expect(history.split('\n').filter((line) => line.includes(`${NET}/lka`))).toHaveLength(1);
+    const sessions = execFileSync(process.execPath, [CLI, 'sessions', '--links', '--interface', 'lka', '--csv', '--db', daemon.dbPath], { encoding: 'utf8' }).trim().split('\n');
+    expect(sessions[0]).toBe('interface,devpath,up_at,down_at,duration_ms,end_missed,present_at_start');
+    expect(sessions.slice(1)).toEqual([expect.stringMatching(new RegExp(`^lka,${NET}/lka,\\d{4}-[^,]+Z,\\d{4}-[^,]+Z,\\d+,false,false$`))]);
 
     // libudev listeners got the interfaces' uevents and no link event.
     await waitFor(() => monitored.includes('INTERFACE=lka'), 10_000, 'the monitor to see lka');

@@ -5,6 +5,7 @@ import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { usbDevicePath } from '../history/devices.js';
 import { queryEvents, resolveDevice, type DeviceRecord, type HistoryRecord } from '../history/query.js';
 import { toProcessedRecord, type EventRow, type ProcessedRecord } from '../history/store.js';
+import { linkState } from '../history/link-sessions.js';
 import { resolveDevpath } from '../daemon/waiters.js';
 import { HotplugError } from '../errors.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
@@ -14,12 +15,13 @@ const usage = `Usage: hotplugd info [options] (DEVPATH | /sys/PATH | /dev/NODE |
 
 A device as hotplugd last processed it: its properties (the kernel's, with what
 the rules set), symlinks and tags, the physical device it belongs to, and its
-recent timeline. NAME is a kernel name such as sdb, ttyUSB0 or eth0. Works for
+recent timeline; for a network interface, its link (carrier, addresses) as its
+last link events told it. NAME is a kernel name such as sdb, ttyUSB0 or eth0. Works for
 devices that are gone too, from the history.
 
 Options:
   --limit N      events in the timeline (default: 20)
-  --json         one JSON object: devpath, present, device, last, timeline
+  --json         one JSON object: devpath, present, device, last, link, timeline
   --db PATH      history database (default: ${defaultDbPath()})
   --sysfs ROOT   sysfs root (default: /sys)
   --dev ROOT     where device nodes live (default: /dev)
@@ -54,7 +56,8 @@ function resolve(db: HistoryDb, name: string, sysfsRoot: string, devRoot: string
 function lastProcessed(db: HistoryDb, devpath: string, devices: DeviceRecord[]): ProcessedRecord | undefined {
   const row = db
     .prepare(
-      `SELECT * FROM events WHERE device_id IN (SELECT value FROM json_each(?)) AND devpath = ? AND action != 'remove' ORDER BY id DESC LIMIT 1`,
+      `SELECT * FROM events WHERE device_id IN (SELECT value FROM json_each(?)) AND devpath = ? AND action != 'remove'
+       AND action NOT IN ('link-up', 'link-down', 'address-add', 'address-remove') AND source != 'debounce' ORDER BY id DESC LIMIT 1`,
     )
     .get(JSON.stringify(devices.map((d) => d.id)), devpath) as EventRow | undefined;
   if (!row) return undefined;
@@ -65,7 +68,7 @@ function lastProcessed(db: HistoryDb, devpath: string, devices: DeviceRecord[]):
 function timelineLine(r: HistoryRecord): string {
   const failed = r.actions.filter((a) => !a.ok).length;
   const actions = r.actions.length > 0 ? `  ${r.actions.length} action${r.actions.length > 1 ? 's' : ''}${failed ? ` (${failed} failed)` : ''}` : '';
-  return `  ${localTime(r.received_at)}  ${r.action.padEnd(7)}  ${r.devname ?? r.devpath}${actions}`;
+  return `  ${localTime(r.received_at)}  ${r.action.padEnd(r.action.length > 7 ? 14 : 7)}  ${r.devname ?? r.devpath}${actions}`;
 }
 
 export const infoCommand: Command = {
@@ -91,8 +94,9 @@ export const infoCommand: Command = {
       const devices = resolveDevice(db, usbDevicePath(devpath) ?? devpath);
       const last = devices.length > 0 ? lastProcessed(db, devpath, devices) : undefined;
       const timeline = devices.length > 0 ? [...queryEvents(db, { deviceIds: devices.map((d) => d.id) }, { limit })] : [];
+      const link = linkState(db, devpath);
       if (parsed.values.json) {
-        await writeLine(JSON.stringify({ devpath, present, device: devices[0] ?? null, last: last ?? null, timeline }));
+        await writeLine(JSON.stringify({ devpath, present, device: devices[0] ?? null, last: last ?? null, link: link ?? null, timeline }));
         return 0;
       }
       const out: string[] = [`devpath    ${devpath}${present ? '' : '  (not present now)'}`];
@@ -107,6 +111,10 @@ export const infoCommand: Command = {
         out.push('', 'properties:', ...Object.entries(last.properties).map(([k, v]) => `  ${k}=${v}`));
       } else {
         out.push('', 'No processed event for this devpath in the history.');
+      }
+      if (link) {
+        const since = link.since ? ` since ${localTime(new Date(link.since).toISOString())}` : '';
+        out.push('', `link       carrier ${link.carrier ? 'up' : 'down'}${since} (operstate ${link.operstate}, admin ${link.admin})`, `addresses  ${link.addresses.join(' ') || '-'}`);
       }
       if (timeline.length > 0) out.push('', `timeline of the device (newest ${timeline.length}):`, ...timeline.map(timelineLine));
       for (const line of out) await writeLine(printable(line));

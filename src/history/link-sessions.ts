@@ -87,3 +87,41 @@ export function interfaceLinks(events: readonly CarrierEvent[], now: number): In
   }
   return result.sort((a, b) => b.lastAt - a.lastAt);
 }
+
+export interface LinkState {
+  /** The last link-up or link-down: CARRIER, OPERSTATE, ADMIN as it told them, and when. */
+  carrier: boolean;
+  operstate: string;
+  admin: string;
+  since: number;
+  /** Addresses added and not removed since (`198.51.100.7/24`), oldest first. */
+  addresses: string[];
+}
+
+/** What the history knows of an interface's link now; undefined when it holds no link event for it. */
+export function linkState(db: HistoryDb, devpath: string): LinkState | undefined {
+  const rows = db
+    .prepare(
+      `SELECT action, received_at AS at, properties FROM events
+       WHERE devpath = ? AND action IN ('link-up', 'link-down', 'address-add', 'address-remove', 'add') AND source != 'debounce' ORDER BY id`,
+    )
+    .all(devpath) as { action: string; at: number; properties: string }[];
+  let state: LinkState | undefined;
+  const addresses = new Set<string>();
+  for (const row of rows) {
+    const p = JSON.parse(row.properties) as Record<string, string>;
+    if (row.action === 'add') {
+      // A new interface under this devpath: what came before was another one's.
+      state = undefined;
+      addresses.clear();
+    } else if (row.action === 'link-up' || row.action === 'link-down') {
+      state = { carrier: row.action === 'link-up', operstate: p.OPERSTATE ?? '', admin: p.ADMIN ?? '', since: row.at, addresses: [] };
+    } else {
+      const address = `${p.IP_ADDRESS}/${p.PREFIX_LENGTH}`;
+      if (row.action === 'address-add') addresses.add(address);
+      else addresses.delete(address);
+    }
+  }
+  if (state === undefined && addresses.size === 0) return undefined;
+  return { ...(state ?? { carrier: false, operstate: 'unknown', admin: 'unknown', since: 0 }), addresses: [...addresses] };
+}

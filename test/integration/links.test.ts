@@ -71,6 +71,11 @@ describe.skipIf(!canUseNamespaces())('network links (NETLINK_ROUTE)', () => {
     expect(sessions[0]).toBe('interface,devpath,up_at,down_at,duration_ms,end_missed,present_at_start');
     expect(sessions.slice(1)).toEqual([expect.stringMatching(new RegExp(`^lka,${NET}/lka,\\d{4}-[^,]+Z,\\d{4}-[^,]+Z,\\d+,false,false$`))]);
 
+    const info = execFileSync('ip', ['netns', 'exec', netns.name, process.execPath, CLI, 'info', 'lka', '--db', daemon.dbPath], { encoding: 'utf8' });
+    expect(info).toMatch(/^link {7}carrier down since .* \(operstate lowerlayerdown, admin up\)$/m);
+    expect(info).toMatch(/^addresses {2}.*2001:db8::7\/64/m);
+    expect(info).not.toContain('198.51.100.7');
+
     // libudev listeners got the interfaces' uevents and no link event.
     await waitFor(() => monitored.includes('INTERFACE=lka'), 10_000, 'the monitor to see lka');
     expect(monitored).not.toMatch(/ACTION=(link|address)-/);

@@ -128,6 +128,9 @@ export function processTree(pid) {
   return tree;
 }
 
+/** CPU seconds (user + system) of the process itself, without its children. */
+export const ownCpuSeconds = (pid) => stat(pid)?.own ?? 0;
+
 /** CPU seconds (user + system) of a process, its live descendants and its reaped children. */
 export function treeCpuSeconds(pid) {
   let total = stat(pid)?.reaped ?? 0;

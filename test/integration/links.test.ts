@@ -40,7 +40,11 @@ describe.skipIf(!canUseNamespaces())('network links (NETLINK_ROUTE)', () => {
     cleanups.push(() => monitor.kill('SIGKILL'));
     let monitored = '';
     monitor.stdout.setEncoding('utf8').on('data', (chunk: string) => (monitored += chunk));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const processed = spawn('ip', ['netns', 'exec', netns.name, process.execPath, CLI, 'monitor', '--processed', '--json', '--action', 'link-up', '--control', daemon.controlPath], { stdio: ['ignore', 'pipe', 'ignore'] });
+    cleanups.push(() => processed.kill('SIGKILL'));
+    let processedLines = '';
+    processed.stdout.setEncoding('utf8').on('data', (chunk: string) => (processedLines += chunk));
+    await new Promise((resolve) => setTimeout(resolve, 500));
 
     netns.ip('link', 'add', 'lka', 'type', 'veth', 'peer', 'name', 'lkb');
     netns.ip('link', 'set', 'lka', 'up');
@@ -75,6 +79,12 @@ describe.skipIf(!canUseNamespaces())('network links (NETLINK_ROUTE)', () => {
     expect(info).toMatch(/^link {7}carrier down since .* \(operstate lowerlayerdown, admin up\)$/m);
     expect(info).toMatch(/^addresses {2}.*2001:db8::7\/64/m);
     expect(info).not.toContain('198.51.100.7');
+
+    // Subscribers of processed events got the link-ups, and only those.
+    await waitFor(() => processedLines.includes('"lka"'), 10_000, 'monitor --processed to show the link-up');
+    const shown = processedLines.trim().split('\n').map((line) => JSON.parse(line) as { action: string; source: string; properties: Record<string, string> });
+    expect(shown.every((e) => e.action === 'link-up')).toBe(true);
+    expect(shown.find((e) => e.properties.INTERFACE === 'lka')).toMatchObject({ source: 'rtnetlink', properties: { CARRIER: '1' } });
 
     // libudev listeners got the interfaces' uevents and no link event.
     await waitFor(() => monitored.includes('INTERFACE=lka'), 10_000, 'the monitor to see lka');

@@ -36,7 +36,9 @@ function differences(udev: Properties, hotplugd: Properties): string[] {
   const normal = (key: string, value: string | undefined) => {
     if (value === undefined) return value;
     if (['DEVLINKS', 'TAGS', 'CURRENT_TAGS'].includes(key)) return value.split(/[ :]/).filter(Boolean).sort().join(' ');
-    if (key === 'RUN') return value.split('\n').filter((entry) => UNSUPPORTED_RUN_BUILTINS[entry] === undefined).join('\n') || undefined;
+    // udevadm test prints a RUN program named without a path as written (udevd finds it in
+    // /usr/lib/udev when it runs it); hotplugd's plan has the path it will run.
+    if (key === 'RUN') return value.split('\n').filter((entry) => UNSUPPORTED_RUN_BUILTINS[entry] === undefined).map((entry) => entry.replace(/^(\/usr)?\/lib\/udev\//, '')).join('\n') || undefined;
     return value;
   };
   return [...keys].filter((key) => normal(key, udev[key]) !== normal(key, hotplugd[key]));

@@ -95,6 +95,7 @@ describe.skipIf(!canUseNamespaces())("the README's quick start", () => {
       [/^sudo npx hotplugd history --since 1h$/, 0, /rdm0/],
       [/^sudo npx hotplugd history --device 0781:5583 --json$/, 1, /0781:5583/],
       [/^sudo npx hotplugd sessions$/, 0, /^No USB devices in the history yet/],
+      [/^sudo npx hotplugd sessions --links$/, 0, /^lo: carrier 0 times since .*, up 0 s in all, 0\.00 flaps per hour$/m],
       [/^sudo npx hotplugd info sdb$/, 1, /sdb/],
       // SEQNUM gaps show when other namespaces' events (other tests) came meanwhile.
       [/^sudo npx hotplugd history --incidents$/, 0, /^(No incidents recorded|\d{4}-\d\d-\d\dT[\d:.]+Z  seqnum-gap )/],

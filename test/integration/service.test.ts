@@ -222,7 +222,7 @@ describe.skipIf(!canUseNamespaces())('the daemon as a service', () => {
 });
 
 // Binds netlink group 4 (mask 4) with our addon and prints each datagram's header and properties.
-const RAW_LISTENER = `const n=require(process.argv[1]);const {fd}=n.open(4,1<<20);const buf=Buffer.alloc(1<<16);const meta=new Int32Array(4);` +
+const RAW_LISTENER = `const n=require(process.argv[1]);const {fd}=n.open(15,4,1<<20);const buf=Buffer.alloc(1<<16);const meta=new Int32Array(4);` +
   `const h=n.watch(fd,()=>{for(;;){const c=n.recv(fd,buf,meta);if(!c)break;const d=buf.subarray(meta[1],meta[1]+Math.abs(meta[2])).toString('utf8').split('\\0').filter(Boolean);` +
   `process.stdout.write(JSON.stringify({header:d[0],sender:meta[3],properties:d.slice(1)})+'\\n')}});n.start(h);`;
 

@@ -40,10 +40,10 @@ async function startWithLinkFile(prefix: string, linkFile: string): Promise<{ ne
   return { netns, daemon, dir: dir.path };
 }
 
-function actionsOf(dbPath: string, kinds: string[]): unknown[] {
+function actionsOf(dbPath: string, kinds: string[]): { kind: string; target: string; ok: number }[] {
   const db = new Database(dbPath, { readonly: true });
   try {
-    return db.prepare(`SELECT kind, target, ok FROM actions WHERE kind IN (${kinds.map(() => '?').join(',')}) ORDER BY id`).all(...kinds);
+    return db.prepare(`SELECT kind, target, ok FROM actions WHERE kind IN (${kinds.map(() => '?').join(',')}) ORDER BY id`).all(...kinds) as never;
   } finally {
     db.close();
   }
@@ -53,20 +53,8 @@ const haveUdevadm = ['/usr/bin/udevadm', '/bin/udevadm'].some((path) => existsSy
 
 describe.skipIf(!canUseNamespaces())('systemd .link files', () => {
   it('rename an interface as the matching file says, recorded in the history', async () => {
-    const dir = makeTempDir('linkfiles');
-    cleanups.push(() => dir.remove());
-    const netns = new Netns('linkfiles');
-    cleanups.push(() => netns.delete());
-    mkdirSync(join(dir.path, 'rules.d'));
-    writeFileSync(join(dir.path, 'rules.d', '80-net-setup-link.rules'), RULES);
-    writeFileSync(join(dir.path, '10-board.link'), '[Match]\nOriginalName=renme0\nDriver=veth\n\n[Link]\nNamePolicy=\nName=uplink0\n');
     // /etc/systemd/network is the daemon's own: a tmpfs holding the test's file.
-    mkdirSync('/etc/systemd/network', { recursive: true });
-    const launcher = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-      'mount -t tmpfs tmpfs /etc/systemd/network && cp "$0" /etc/systemd/network/ && exec "$@"', join(dir.path, '10-board.link')];
-    const daemon = new DaemonProcess(netns, join(dir.path, 'history.db'), ['--no-coldplug', '--no-watch', '--rules-dir', join(dir.path, 'rules.d')], process.env, launcher);
-    cleanups.push(() => daemon.kill());
-    await daemon.waitForLog('hotplugd started');
+    const { netns, daemon } = await startWithLinkFile('linkfiles', '[Match]\nOriginalName=renme0\nDriver=veth\n\n[Link]\nNamePolicy=\nName=uplink0\n');
 
     netns.ip('link', 'add', 'renme0', 'type', 'veth', 'peer', 'name', 'other0');
     await waitFor(() => netns.ip('-o', 'link', 'show').includes(' uplink0@'), 20_000, 'the rename to uplink0');
@@ -74,13 +62,7 @@ describe.skipIf(!canUseNamespaces())('systemd .link files', () => {
     await waitFor(() => readHistory(daemon.dbPath).some((e) => e.action === 'move' && e.properties.INTERFACE === 'uplink0'), 20_000, 'the move event');
     const add = readHistory(daemon.dbPath).find((e) => e.action === 'add' && e.properties.INTERFACE === 'renme0')!;
     expect(add).toBeDefined();
-    const db = new Database(daemon.dbPath, { readonly: true });
-    try {
-      const rename = db.prepare("SELECT target, ok FROM actions WHERE kind = 'rename'").all();
-      expect(rename).toEqual([{ target: 'renme0 -> uplink0', ok: 1 }]);
-    } finally {
-      db.close();
-    }
+    expect(actionsOf(daemon.dbPath, ['rename']).map(({ target, ok }) => ({ target, ok }))).toEqual([{ target: 'renme0 -> uplink0', ok: 1 }]);
   });
 
   it.runIf(haveUdevadm || process.env.CI === 'true')('set the MAC address udevd sets and the alternative names, recorded in the history', async () => {
@@ -106,7 +88,7 @@ describe.skipIf(!canUseNamespaces())('systemd .link files', () => {
     expect(dry.interface?.mac).toBe(macOf(oracle));
     expect(mac).toBe(macOf(oracle));
 
-    const recorded = () => actionsOf(daemon.dbPath, ['mac-address', 'altname']).filter((a) => (a as { target: string }).target.startsWith('macme0'));
+    const recorded = () => actionsOf(daemon.dbPath, ['mac-address', 'altname']).filter((a) => a.target.startsWith('macme0'));
     await waitFor(() => recorded().length === 2, 20_000, 'the recorded settings');
     expect(recorded()).toEqual([
       { kind: 'mac-address', target: `macme0 ${mac}`, ok: 1 },

@@ -23,21 +23,30 @@ ENV{ID_FS_UUID_ENC}=="?*", SYMLINK+="disk/by-uuid/$env{ID_FS_UUID_ENC}"
 LABEL="end"
 `;
 
+/**
+ * A daemon with RULES and a loop device backed by a file of `size` in its temp dir
+ * (`--partscan`: it takes partitions), once the daemon has made its node and watches it.
+ */
+async function watchedLoop(prefix: string, size: string, partscan = false) {
+  const { daemon, dir } = await startRuleDaemon(prefix, cleanups);
+  writeFileSync(join(dir, 'rules.d', '60-loop.rules'), RULES);
+  expect((await daemon.cli(undefined, 'reload')).code).toBe(0);
+  const backing = join(dir, 'disk.img');
+  execFileSync('truncate', ['-s', size, backing]);
+  const loop = execFileSync('losetup', ['--find', '--show', ...(partscan ? ['--partscan'] : []), backing], { encoding: 'utf8' }).trim();
+  cleanups.push(() => execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }));
+  const name = loop.slice('/dev/'.length);
+  const node = join(daemon.devRoot, name);
+  // Attaching the backing file is a change of loopN: the daemon makes the node and watches it.
+  await waitFor(() => existsSync(node) && daemon.logs.some((l) => l.msg === 'Rules matched' && String(l.devpath).endsWith(`/${name}`)), 20_000, `${name} processed`);
+  // Recorded (committed) means its turn is over: the watch is in place.
+  await waitFor(() => readHistory(daemon.dbPath).some((e) => e.devpath.endsWith(`/${name}`)), 10_000, 'recorded');
+  return { daemon, name, node };
+}
+
 describe.skipIf(!canUseNamespaces())('OPTIONS+="watch"', () => {
   it('a file system written to a watched node gives it a by-uuid link, through a synthesised change', async () => {
-    const { daemon, dir } = await startRuleDaemon('watch', cleanups);
-    writeFileSync(join(dir, 'rules.d', '60-loop.rules'), RULES);
-    expect((await daemon.cli(undefined, 'reload')).code).toBe(0);
-
-    const backing = join(dir, 'disk.img');
-    execFileSync('truncate', ['-s', '16M', backing]);
-    const loop = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8' }).trim();
-    cleanups.push(() => execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }));
-    const name = loop.slice('/dev/'.length);
-    const node = join(daemon.devRoot, name);
-    // Attaching the backing file is a change of loopN: the daemon makes the node and watches it.
-    await waitFor(() => existsSync(node) && daemon.logs.some((l) => l.msg === 'Rules matched' && String(l.devpath).endsWith(`/${name}`)), 20_000, `${name} processed`);
-    await waitFor(() => readHistory(daemon.dbPath).some((e) => e.devpath.endsWith(`/${name}`)), 10_000, 'recorded');
+    const { daemon, name, node } = await watchedLoop('watch', '16M');
     const before = readHistory(daemon.dbPath).filter((e) => e.devpath.endsWith(`/${name}`)).length;
 
     execFileSync('mkfs.ext4', ['-q', '-F', node]);
@@ -49,8 +58,10 @@ describe.skipIf(!canUseNamespaces())('OPTIONS+="watch"', () => {
     });
     expect(readlinkSync(link)).toBe(`../../${name}`);
 
-    const events = readHistory(daemon.dbPath).filter((e) => e.devpath.endsWith(`/${name}`)).slice(before);
-    const synthesised = events.find((e) => e.properties.SYNTH_ARG_WATCH === '1');
+    // The link is made before the event is committed to the history: wait for that too.
+    const events = () => readHistory(daemon.dbPath).filter((e) => e.devpath.endsWith(`/${name}`)).slice(before);
+    await waitFor(() => events().some((e) => e.properties.SYNTH_ARG_WATCH === '1'), 10_000, 'the synthesised change recorded');
+    const synthesised = events().find((e) => e.properties.SYNTH_ARG_WATCH === '1');
     expect(synthesised).toMatchObject({ action: 'change', source: 'kernel' });
     expect(daemon.logs.some((l) => l.msg === 'Device node written: change synthesised')).toBe(true);
     // blkid on the empty device found nothing (exit 2): not a failure, as in udev.
@@ -58,18 +69,8 @@ describe.skipIf(!canUseNamespaces())('OPTIONS+="watch"', () => {
   });
 
   it('a partition table written to a watched disk is read by the kernel (BLKRRPART), as udevd has it read', async () => {
-    const { daemon, dir } = await startRuleDaemon('watchpart', cleanups);
-    writeFileSync(join(dir, 'rules.d', '60-loop.rules'), RULES);
-    expect((await daemon.cli(undefined, 'reload')).code).toBe(0);
-
-    const backing = join(dir, 'disk.img');
-    execFileSync('truncate', ['-s', '16M', backing]);
     // --partscan: the loop device takes partitions, as a disk does (BLKRRPART succeeds).
-    const loop = execFileSync('losetup', ['--find', '--show', '--partscan', backing], { encoding: 'utf8' }).trim();
-    cleanups.push(() => execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }));
-    const name = loop.slice('/dev/'.length);
-    const node = join(daemon.devRoot, name);
-    await waitFor(() => existsSync(node) && daemon.logs.some((l) => l.msg === 'Rules matched' && String(l.devpath).endsWith(`/${name}`)), 20_000, `${name} processed`);
+    const { daemon, name, node } = await watchedLoop('watchpart', '16M', true);
     const before = readHistory(daemon.dbPath).length;
 
     // An MBR with one Linux partition (1 MiB to 9 MiB), written straight to the node: no
@@ -98,16 +99,7 @@ describe.skipIf(!canUseNamespaces())('OPTIONS+="watch"', () => {
   });
 
   it('a watched disk that cannot be re-read (no partitions allowed) is probed again', async () => {
-    const { daemon, dir } = await startRuleDaemon('watchnopart', cleanups);
-    writeFileSync(join(dir, 'rules.d', '60-loop.rules'), RULES);
-    expect((await daemon.cli(undefined, 'reload')).code).toBe(0);
-    const backing = join(dir, 'disk.img');
-    execFileSync('truncate', ['-s', '8M', backing]);
-    const loop = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8' }).trim();
-    cleanups.push(() => execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }));
-    const name = loop.slice('/dev/'.length);
-    const node = join(daemon.devRoot, name);
-    await waitFor(() => existsSync(node) && daemon.logs.some((l) => l.msg === 'Rules matched' && String(l.devpath).endsWith(`/${name}`)), 20_000, `${name} processed`);
+    const { daemon, name, node } = await watchedLoop('watchnopart', '8M');
     writeFileSync(node, Buffer.alloc(4096, 1), { flag: 'r+' });
     await waitFor(() => daemon.logs.some((l) => l.msg === 'Disk written: partition table not re-read' && String(l.devpath).endsWith(`/${name}`)), 20_000, 'the refused re-read');
     expect(daemon.logs.find((l) => l.msg === 'Disk written: partition table not re-read')!.reason).toBe('Invalid argument');

@@ -12,6 +12,7 @@ import { parseDurationMs, parseSizeBytes } from '../text/units.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES } from '../uevent/route-source.js';
+import { FORWARD_OPTIONS, FORWARD_USAGE, forwardOptions } from './forward-options.js';
 import { HotplugError } from '../errors.js';
 import { parseByteSize, parseCommandArgs, parseDuration, parsePositiveInt, type Command } from './args.js';
 import { DEFAULT_RULES_DIRS } from '../defaults.js';
@@ -76,6 +77,7 @@ Options:
                           between events, at start and every minute
   --no-broadcast          do not pass processed events on to libudev (netlink group 2)
                           and libudev-zero (group 4) listeners
+${FORWARD_USAGE}
   --log-level LEVEL       fatal, error, warn, info, debug, trace or silent (default:
                           $HOTPLUGD_LOG_LEVEL, else info; 'hotplugd log-level' changes it live)
   --log-format FORMAT     json, pretty or auto (pretty on a terminal; default: auto)
@@ -135,6 +137,7 @@ export const daemonCommand: Command = {
       'history-max-size': { type: 'string' },
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
+      ...FORWARD_OPTIONS,
     });
     if (values === null) return 0;
     const level = values['log-level'] ?? process.env.HOTPLUGD_LOG_LEVEL ?? 'info';
@@ -183,6 +186,7 @@ export const daemonCommand: Command = {
       maxPrograms: parsePositiveInt('daemon', 'max-programs', values['max-programs']),
       programTimeoutMs: parseDuration('daemon', 'program-timeout', values['program-timeout']),
       ...(values.modprobe ? { modprobe: values.modprobe } : {}),
+      forward: forwardOptions(values),
       });
     } catch (error) {
       return startFailure(logger, error);

@@ -33,6 +33,7 @@ import { SubscriberHub, type SubscriptionFilter } from './subscribers.js';
 import { DeviceWaiters, type WaitTarget } from './waiters.js';
 import { HistoryKeeper } from './history-keeper.js';
 import { KernelSources } from './sources.js';
+import { Forwarder } from './forwarder.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from './worker.js';
 
 const STATUS_INTERVAL_MS = 5_000;
@@ -56,6 +57,7 @@ export class Daemon implements ControlTarget {
   #control: ControlServer | undefined;
   #udevControl: UdevControlServer | undefined;
   #statusTimer: NodeJS.Timeout | undefined;
+  #forwarder: Forwarder | undefined;
   #stopping = false;
   #stopped = false;
   /** Resolves once the coldplug events are queued (right after READY). */
@@ -123,6 +125,7 @@ export class Daemon implements ControlTarget {
       stopping: () => this.#stopping,
       queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), options.logger, () => this.commitHistory()),
     });
+    if (options.forward) this.#forwarder = new Forwarder(options.forward, () => this.#history.db, options.logger);
     this.#sources = new KernelSources({
       receiveBufferBytes: options.receiveBufferBytes,
       linkReceiveBufferBytes: options.linkReceiveBufferBytes,
@@ -171,6 +174,7 @@ export class Daemon implements ControlTarget {
       debounceWaiting: this.#pipeline.debouncer.waiting,
       debounceFired: this.#pipeline.debouncer.fired,
       debounceCancelled: this.#pipeline.debouncer.cancelled,
+      ...this.#forwarder?.stats(),
       udevControlMessages: this.#udevControl?.messages ?? 0,
       udevControlRefused: (this.#udevControl?.refused ?? 0) + (this.#udevControl?.malformed ?? 0),
     };
@@ -299,6 +303,7 @@ export class Daemon implements ControlTarget {
     if (this.#options.broadcast !== false && !this.#options.dryRun) this.#broadcaster = new Broadcaster(log);
 
     this.#history.startRetention();
+    await this.#forwarder?.start();
     this.notifier.ready(this.#statusLine());
     this.#coldplugged = new Promise((resolve) => setImmediate(() => {
       const coldplugged = coldplug({
@@ -353,6 +358,8 @@ export class Daemon implements ControlTarget {
       await this.#pipeline.scheduler.idle(3000);
     }
     await this.#executor.jobs.stopAll();
+    this.commitHistory();
+    await this.#forwarder?.stop();
     this.stop();
   }
 
@@ -366,6 +373,7 @@ export class Daemon implements ControlTarget {
     this.#rules.close();
     this.#control?.close();
     this.#udevControl?.close();
+    void this.#forwarder?.stop();
     this.#pipeline.supervisor.nodes.close();
     this.#pipeline.debouncer.close();
     this.subscribers.closeAll();

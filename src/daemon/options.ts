@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { RetentionLimits } from '../history/retention.js';
 import type { Accounts } from '../rules/accounts.js';
 import type { ControlLimits } from './control.js';
+import type { ForwardOptions } from './forwarder.js';
 
 export interface DaemonOptions {
   dbPath: string;
@@ -48,6 +49,8 @@ export interface DaemonOptions {
   /** Asked over the control socket to exit: the owner should stop the daemon. */
   onExitRequest?: () => void;
   accounts?: Accounts;
+  /** Forward the history to an MQTT broker (--forward). */
+  forward?: ForwardOptions | undefined;
   /** History retention (default: 90 days or 200 MiB). */
   retention?: RetentionLimits;
 }

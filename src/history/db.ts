@@ -89,6 +89,14 @@ const MIGRATIONS: readonly (string | ((db: HistoryDb) => void))[] = [
      CREATE INDEX incidents_at ON incidents (at);`);
     backfillDevices(db);
   },
+  // Forwarding (--forward): per target, the last event, action and incident ids the broker
+  // acknowledged. The history is the outbox; these are its cursors.
+  `CREATE TABLE forward_cursors (
+     target      TEXT PRIMARY KEY,
+     event_id    INTEGER NOT NULL,
+     action_id   INTEGER NOT NULL,
+     incident_id INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

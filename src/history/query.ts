@@ -21,6 +21,8 @@ export interface HistoryFilter {
 }
 
 export interface ActionRecord {
+  /** The action's row id: later results of an event (jobs) come with higher ids. */
+  id: number;
   kind: string;
   target: string;
   rule: string | null;
@@ -119,7 +121,7 @@ function withDetails(db: HistoryDb, rows: HistoryRow[]): HistoryRecord[] {
   }
   const actions = new Map<number, ActionRecord[]>();
   const actionRows = db
-    .prepare('SELECT event_id, kind, target, rule, ok, error, exit_code, duration_ms, finished_at FROM actions WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY id')
+    .prepare('SELECT id, event_id, kind, target, rule, ok, error, exit_code, duration_ms, finished_at FROM actions WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY id')
     .all(ids) as (Omit<ActionRecord, 'ok' | 'finished_at'> & { event_id: number; ok: number; finished_at: number })[];
   for (const { event_id, ok, finished_at, ...a } of actionRows) {
     const list = actions.get(event_id) ?? [];

@@ -1,0 +1,189 @@
+// Forwarding the history to a fleet over MQTT (mqtt.js): every recorded event, later result
+// and incident, published at QoS 1 on PREFIX/<board>/events as JSON, with a retained
+// PREFIX/<board>/status (online; offline as the will). The history is the outbox: the
+// cursors of what the broker acknowledged are kept in the database, so after a reconnect or a
+// restart everything after them is sent again, in order (at least once on the wire; the
+// history ids make it exactly once at the collector). A backlog goes in batches with a turn
+// of the event loop between them, so it never starves live events.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { describeError } from '../errors.js';
+import type { HistoryDb } from '../history/db.js';
+import { eventBacklog, readCursors, readOutbox, writeCursors, type Cursors, type OutboxItem } from '../history/outbox.js';
+import type { Logger } from '../log.js';
+
+const BATCH = 200;
+const POLL_MS = 250;
+export const DEFAULT_FORWARD_PREFIX = 'hotplugd';
+
+export interface ForwardOptions {
+  url: string;
+  prefix: string;
+  board: string;
+  /** A file with the username on its first line and the password on its second. */
+  credentialsFile?: string | undefined;
+  caFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+  version: string;
+}
+
+/** The board's default name (the hostname), and why a name is refused: it becomes a topic level. */
+export const defaultBoardName = (): string => hostname();
+export function boardNameProblem(name: string): string | undefined {
+  if (name === '') return 'it is empty';
+  if (/[/+#\0]/.test(name)) return 'it holds "/", "+", "#" or NUL (it is an MQTT topic level)';
+  if (Buffer.byteLength(name) > 128) return 'it is longer than 128 bytes';
+  return undefined;
+}
+
+/** The payload of one outbox item: the record, its kind and the board. */
+export function payloadOf(item: OutboxItem, board: string): string {
+  return JSON.stringify({ type: item.stream, board, ...item.record });
+}
+
+function credentials(file: string | undefined): { username?: string; password?: string } {
+  if (file === undefined) return {};
+  const [username = '', password = ''] = readFileSync(file, 'utf8').split('\n');
+  return { username, password };
+}
+
+type MqttClient = import('mqtt').MqttClient;
+
+export class Forwarder {
+  sent = 0;
+  lastError: string | null = null;
+  #options: ForwardOptions;
+  #db: () => HistoryDb;
+  #log: Logger;
+  #target: string;
+  #cursors: Cursors;
+  #client: MqttClient | undefined;
+  #pumping = false;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  // Actions sent inside their event's record, not yet passed by the action cursor: not sent again.
+  #sentInRecords = new Set<number>();
+
+  /** `db` gives the history database now (it is replaced if it was found corrupt). */
+  constructor(options: ForwardOptions, db: () => HistoryDb, log: Logger) {
+    this.#options = options;
+    this.#db = db;
+    this.#log = log.child({ forward: options.url });
+    this.#target = `${options.url} ${options.prefix}/${options.board}`;
+    this.#cursors = readCursors(db(), this.#target);
+  }
+
+  get connected(): boolean {
+    return this.#client?.connected ?? false;
+  }
+
+  get topic(): string {
+    return `${this.#options.prefix}/${this.#options.board}`;
+  }
+
+  stats() {
+    let backlog: number | null = null;
+    try {
+      backlog = eventBacklog(this.#db(), this.#cursors);
+    } catch {
+      // the database is closed (the daemon stopped) or being replaced
+    }
+    return {
+      forwardConnected: this.connected,
+      forwardCursor: this.#cursors.eventId,
+      forwardBacklog: backlog,
+      forwardSent: this.sent,
+      forwardLastError: this.lastError,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { connect } = await import('mqtt');
+    const o = this.#options;
+    const offline = JSON.stringify({ state: 'offline', board: o.board });
+    this.#client = connect(o.url, {
+      ...credentials(o.credentialsFile),
+      ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
+      ...(o.certFile ? { cert: readFileSync(o.certFile) } : {}),
+      ...(o.keyFile ? { key: readFileSync(o.keyFile) } : {}),
+      clientId: `hotplugd-${o.board}`,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      will: { topic: `${this.topic}/status`, payload: Buffer.from(offline), qos: 1, retain: true },
+    });
+    const client = this.#client;
+    client.on('connect', () => {
+      this.lastError = null;
+      this.#log.info({ cursor: this.#cursors.eventId }, 'Forwarding: connected to the broker');
+      client.publish(`${this.topic}/status`, JSON.stringify({ state: 'online', board: o.board, version: o.version, at: new Date().toISOString() }), { qos: 1, retain: true });
+      this.#pump();
+    });
+    client.on('error', (error) => this.#failed(error));
+    client.on('close', () => {
+      if (!this.#closed) this.#log.debug('Forwarding: connection closed; retrying');
+    });
+    this.#timer = setInterval(() => this.#pump(), POLL_MS);
+    this.#timer.unref();
+  }
+
+  /** Something new was recorded: send it soon. */
+  nudge(): void {
+    if (!this.#pumping) setImmediate(() => this.#pump());
+  }
+
+  async stop(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    const client = this.#client;
+    if (client === undefined) return;
+    if (client.connected) {
+      try {
+        await client.publishAsync(`${this.topic}/status`, JSON.stringify({ state: 'offline', board: this.#options.board }), { qos: 1, retain: true });
+      } catch {
+        // the will says it anyway
+      }
+    }
+    await client.endAsync(true).catch(() => undefined);
+  }
+
+  #failed(error: unknown): void {
+    const message = describeError(error);
+    // Once per distinct error: a broker down for an hour is one line, not 3,600.
+    if (message !== this.lastError) this.#log.warn({ err: error }, `Forwarding: ${message}; retrying`);
+    this.lastError = message;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping || this.#closed || !this.connected) return;
+    this.#pumping = true;
+    try {
+      while (!this.#closed) {
+        const items = readOutbox(this.#db(), this.#cursors, BATCH);
+        if (items.length === 0 || !this.connected || this.#closed) break;
+        const client = this.#client as MqttClient;
+        const toSend = items.filter((item) => item.stream !== 'action' || !this.#sentInRecords.has(item.id));
+        await Promise.all(toSend.map((item) => client.publishAsync(`${this.topic}/events`, payloadOf(item, this.#options.board), { qos: 1 })));
+        for (const item of items) {
+          if (item.stream === 'event') for (const action of item.record.actions) this.#sentInRecords.add(action.id);
+          else if (item.stream === 'action') this.#sentInRecords.delete(item.id);
+        }
+        const next = { ...this.#cursors };
+        for (const item of items) {
+          if (item.stream === 'event') next.eventId = Math.max(next.eventId, item.id);
+          else if (item.stream === 'action') next.actionId = Math.max(next.actionId, item.id);
+          else next.incidentId = Math.max(next.incidentId, item.id);
+        }
+        writeCursors(this.#db(), this.#target, next);
+        this.#cursors = next;
+        this.sent += toSend.length;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      this.#failed(error);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+}

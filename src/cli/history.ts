@@ -1,6 +1,7 @@
 import { defaultDbPath } from '../defaults.js';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { listIncidents } from '../history/store.js';
+import { fleetEvents, isFleetDb, openFleetDb } from '../history/fleet.js';
 import { lastEventId, queryEvents, resolveDevice, type HistoryFilter, type HistoryRecord } from '../history/query.js';
 import { HotplugError } from '../errors.js';
 import { parseCommandArgs, parsePositiveInt, parseTimeOption, usageError, type Command } from './args.js';
@@ -32,6 +33,9 @@ Output:
                      without --limit or --since, starts from the newest 10
   --incidents        list incidents instead: SEQNUM gaps, overflows, database
                      replacements, rows lost
+  --board NAME       one board's events in a collected fleet database ('hotplugd
+                     collect --db'; give that as --db); with --subsystem, --action,
+                     --since, --until, --limit and the output options
   --db PATH          history database (default: ${defaultDbPath()})
   -h, --help         show this help
 
@@ -106,6 +110,7 @@ export const historyCommand: Command = {
       limit: { type: 'string' },
       follow: { type: 'boolean' },
       incidents: { type: 'boolean' },
+      board: { type: 'string' },
     });
     if (values === null) return 0;
     if (values.json && values.csv) throw usageError('history', 'give --json or --csv, not both');
@@ -118,6 +123,20 @@ export const historyCommand: Command = {
       properties: values.property?.map(parseProperty),
     };
     if (values.follow && limit === undefined && filter.since === undefined) limit = 10;
+    if (values.board !== undefined) {
+      if (values.device !== undefined || values.property !== undefined || values.follow || values.incidents) throw usageError('history', '--board goes with --subsystem, --action, --since, --until, --limit, --json and --csv');
+      if (values.db === undefined) throw usageError('history', '--board needs --db: the collected fleet database');
+      const fleet = openFleetDb(values.db, { readonly: true });
+      try {
+        if (!isFleetDb(fleet)) throw new HotplugError('EUSAGE', `hotplugd history: ${values.db} is not a collected fleet database (hotplugd collect --db)`);
+        const out = printer(values.json ? 'json' : values.csv ? 'csv' : 'table');
+        for (const record of fleetEvents(fleet, { board: values.board, since: filter.since, until: filter.until, actions: filter.actions, subsystems: filter.subsystems }, limit)) await out.print(record);
+        await out.flush();
+      } finally {
+        fleet.close();
+      }
+      return 0;
+    }
     const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
     try {
       if (values.incidents) {

@@ -19,6 +19,8 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Co
   { name: 'status', summary: "show the running daemon's counters, rules and jobs", load: async () => (await import('./status.js')).statusCommand },
   { name: 'reload', summary: 'make the running daemon reload its rules', load: async () => (await import('./reload.js')).reloadCommand },
   { name: 'log-level', summary: "change the running daemon's log level", load: async () => (await import('./admin.js')).logLevelCommand },
+  { name: 'collect', summary: "collect boards' forwarded histories into one database", load: async () => (await import('./collect.js')).collectCommand },
+  { name: 'boards', summary: 'the boards of a collected fleet database', load: async () => (await import('./collect.js')).boardsCommand },
   { name: 'exit', summary: 'stop the running daemon', load: async () => (await import('./admin.js')).exitCommand },
 ];
 

@@ -1,0 +1,96 @@
+// `hotplugd collect`: the fleet's collector, and `hotplugd boards`: what it collected.
+import { hostname } from 'node:os';
+import { Collector } from '../daemon/collector.js';
+import { HotplugError } from '../errors.js';
+import { listBoards, openFleetDb } from '../history/fleet.js';
+import { createLogger, isLogLevel } from '../log.js';
+import { parseCommandArgs, usageError, type Command } from './args.js';
+import { localTime, printable, writeLine } from './output.js';
+
+const collectUsage = `Usage: hotplugd collect --broker URL --db PATH [options]
+
+Collect the histories boards forward (hotplugd daemon --forward) into one
+database: every event, result and incident of each board stored once, whatever
+the broker redelivers. A message is acknowledged only once it is stored, and the
+collector keeps a persistent session: stopped or crashed, it loses nothing.
+
+Options:
+  --broker URL          mqtt://HOST[:PORT] or mqtts://HOST[:PORT]
+  --db PATH             the fleet database (SQLite), created if needed
+  --topic PREFIX        topics PREFIX/<board>/events and /status (default: hotplugd)
+  --share GROUP         a shared subscription: collectors of one group split the load
+  --client-id ID        the collector's session on the broker (default:
+                        hotplugd-collector-<hostname>); one per collector
+  --credentials FILE    username on the first line, password on the second
+  --ca FILE, --cert FILE, --key FILE
+                        TLS: the broker's CA, and this collector's certificate and key
+  --log-level LEVEL     (default: info)
+  -h, --help            show this help
+
+Stop it with Ctrl-C or SIGTERM: what it received is stored first.`;
+
+export const collectCommand: Command = {
+  name: 'collect',
+  usage: collectUsage,
+  async run(argv) {
+    const values = parseCommandArgs('collect', collectUsage, argv, {
+      broker: { type: 'string' }, db: { type: 'string' }, topic: { type: 'string' }, share: { type: 'string' },
+      'client-id': { type: 'string' }, credentials: { type: 'string' }, ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    if (values === null) return 0;
+    if (values.broker === undefined || !/^mqtts?:\/\/[^/]+\/?$/.test(values.broker)) throw usageError('collect', '--broker expects mqtt://HOST[:PORT] or mqtts://HOST[:PORT]');
+    if (values.db === undefined) throw usageError('collect', '--db PATH is required');
+    const level = values['log-level'] ?? 'info';
+    if (!isLogLevel(level)) throw usageError('collect', `--log-level: unknown level ${JSON.stringify(level)}`);
+    const log = createLogger(level);
+    const db = openFleetDb(values.db);
+    const collector = new Collector({
+      url: values.broker, prefix: values.topic, share: values.share, clientId: values['client-id'] ?? `hotplugd-collector-${hostname()}`,
+      credentialsFile: values.credentials, caFile: values.ca, certFile: values.cert, keyFile: values.key,
+    }, db, log);
+    await collector.start();
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', () => resolve());
+      process.once('SIGINT', () => resolve());
+    });
+    await collector.stop();
+    db.close();
+    log.info({ stored: collector.stored, duplicates: collector.duplicates, refused: collector.refused }, 'Collector stopped');
+    return 0;
+  },
+};
+
+const boardsUsage = `Usage: hotplugd boards --db PATH [--json]
+
+The boards of a collected fleet database: first and last seen, their last status
+(online, offline) and how many events were collected from each.
+
+Options:
+  --db PATH    the fleet database ('hotplugd collect --db')
+  --json       one JSON object per board
+  -h, --help   show this help`;
+
+export const boardsCommand: Command = {
+  name: 'boards',
+  usage: boardsUsage,
+  async run(argv) {
+    const values = parseCommandArgs('boards', boardsUsage, argv, { db: { type: 'string' }, json: { type: 'boolean' } });
+    if (values === null) return 0;
+    if (values.db === undefined) throw usageError('boards', '--db PATH is required');
+    const db = openFleetDb(values.db, { readonly: true });
+    try {
+      const boards = listBoards(db);
+      if (boards.length === 0 && !values.json) process.stderr.write('No boards in this database yet.\n');
+      for (const b of boards) {
+        if (values.json) await writeLine(JSON.stringify({ ...b, first_seen: new Date(b.first_seen).toISOString(), last_seen: new Date(b.last_seen).toISOString() }));
+        else await writeLine(printable(`${b.name}: ${b.status ?? 'no status'}${b.version ? ` (hotplugd ${b.version})` : ''}, ${b.events} events, first seen ${localTime(new Date(b.first_seen).toISOString())}, last seen ${localTime(new Date(b.last_seen).toISOString())}`));
+      }
+    } catch (error) {
+      throw new HotplugError('EDB', `hotplugd boards: ${(error as Error).message}`, { cause: error });
+    } finally {
+      db.close();
+    }
+    return 0;
+  },
+};

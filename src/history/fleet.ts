@@ -1,0 +1,178 @@
+// A collected fleet database: the history records boards forward (see daemon/forwarder.ts),
+// each stored once per (board, id) whatever the broker redelivers, with the boards' status.
+// Pure storage and queries; the MQTT side is daemon/collector.ts.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { HotplugError } from '../errors.js';
+import type { ActionRecord, HistoryRecord } from './query.js';
+
+export type FleetDb = Database.Database;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS boards (
+    name        TEXT PRIMARY KEY,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    status      TEXT,
+    version     TEXT,
+    events      INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS fleet_events (
+    board       TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    action      TEXT NOT NULL,
+    subsystem   TEXT NOT NULL,
+    devpath     TEXT NOT NULL,
+    device      TEXT,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (board, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS fleet_events_time ON fleet_events (received_at);
+  CREATE INDEX IF NOT EXISTS fleet_events_device ON fleet_events (board, device);
+  CREATE TABLE IF NOT EXISTS fleet_actions (
+    board       TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    event_id    INTEGER NOT NULL,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (board, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS fleet_actions_event ON fleet_actions (board, event_id);
+  CREATE TABLE IF NOT EXISTS fleet_incidents (
+    board       TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (board, id)
+  ) WITHOUT ROWID;`;
+
+/** The largest payload taken: a history record with 8 KiB outputs is far below it. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+export function openFleetDb(path: string, options: { readonly?: boolean } = {}): FleetDb {
+  let db: FleetDb;
+  try {
+    if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (error) {
+    throw new HotplugError('EDB', `Failed to open the fleet database ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  db.pragma('busy_timeout = 5000');
+  if (!options.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(SCHEMA);
+  }
+  return db;
+}
+
+/** True when the database is a collected fleet (it has the fleet tables). */
+export function isFleetDb(db: Database.Database): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'fleet_events'").get() !== undefined;
+}
+
+export type Ingested = { stored: boolean } | { refused: string };
+
+type Payload = Record<string, unknown>;
+
+const isId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
+const isText = (value: unknown): value is string => typeof value === 'string';
+const timeOf = (value: unknown): number | undefined => (isText(value) && !Number.isNaN(Date.parse(value)) ? Date.parse(value) : undefined);
+
+/** Checks one payload from PREFIX/<board>/events; the reason when it is refused. */
+export function checkPayload(board: string, bytes: Buffer): { payload: Payload } | { refused: string } {
+  if (bytes.length > MAX_PAYLOAD_BYTES) return { refused: `oversized: ${bytes.length} bytes (at most ${MAX_PAYLOAD_BYTES})` };
+  let payload: unknown;
+  try {
+    payload = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return { refused: 'not JSON' };
+  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return { refused: 'not a JSON object' };
+  const p = payload as Payload;
+  if (p.board !== board) return { refused: `its board ${JSON.stringify(p.board)} is not the topic's ${JSON.stringify(board)}` };
+  if (!isId(p.id)) return { refused: 'no positive integer id' };
+  if (p.type === 'event') {
+    if (!isText(p.action) || !isText(p.subsystem) || !isText(p.devpath) || timeOf(p.received_at) === undefined) return { refused: 'an event without action, subsystem, devpath or received_at' };
+  } else if (p.type === 'action') {
+    if (!isId(p.event_id) || !isText(p.kind)) return { refused: 'a result without event_id or kind' };
+  } else if (p.type === 'incident') {
+    if (!isText(p.kind) || timeOf(p.at) === undefined) return { refused: 'an incident without kind or at' };
+  } else return { refused: `unknown type ${JSON.stringify(p.type)}` };
+  return { payload: p };
+}
+
+/** Prepared statements for storing checked payloads; call inside a transaction. */
+export function fleetWriter(db: FleetDb) {
+  const event = db.prepare('INSERT OR IGNORE INTO fleet_events (board, id, received_at, action, subsystem, devpath, device, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const action = db.prepare('INSERT OR IGNORE INTO fleet_actions (board, id, event_id, record) VALUES (?, ?, ?, ?)');
+  const incident = db.prepare('INSERT OR IGNORE INTO fleet_incidents (board, id, at, kind, record) VALUES (?, ?, ?, ?, ?)');
+  const seen = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, events) VALUES (?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events`);
+  const status = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, status, version) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET status = excluded.status, version = coalesce(excluded.version, version)`);
+  return {
+    /** Stores a checked payload; false when that (board, id) was stored already. */
+    store(board: string, p: Payload, now: number): boolean {
+      const record = JSON.stringify(p);
+      let changes = 0;
+      if (p.type === 'event') {
+        changes = event.run(board, p.id, timeOf(p.received_at), p.action, p.subsystem, p.devpath, isText(p.device) ? p.device : null, record).changes;
+        // An event's own actions are kept once each, as results that come later are.
+        for (const a of Array.isArray(p.actions) ? (p.actions as Payload[]) : []) if (isId(a.id)) action.run(board, a.id, p.id, JSON.stringify(a));
+      } else if (p.type === 'action') changes = action.run(board, p.id, p.event_id, record).changes;
+      else changes = incident.run(board, p.id, timeOf(p.at), p.kind, record).changes;
+      seen.run(board, now, now, p.type === 'event' ? changes : 0);
+      return changes > 0;
+    },
+    status(board: string, state: string, version: string | undefined, now: number): void {
+      status.run(board, now, now, state, version ?? null);
+    },
+  };
+}
+
+export interface BoardRecord {
+  name: string;
+  first_seen: number;
+  last_seen: number;
+  status: string | null;
+  version: string | null;
+  events: number;
+}
+
+export function listBoards(db: FleetDb): BoardRecord[] {
+  return db.prepare('SELECT * FROM boards ORDER BY name').all() as BoardRecord[];
+}
+
+export interface FleetFilter {
+  board: string;
+  since?: number | undefined;
+  until?: number | undefined;
+  actions?: string[] | undefined;
+  subsystems?: string[] | undefined;
+}
+
+/** A board's collected events, oldest first, with every action known for each (results included, once). */
+export function* fleetEvents(db: FleetDb, filter: FleetFilter, limit?: number): Generator<HistoryRecord> {
+  const clauses = ['board = ?'];
+  const params: unknown[] = [filter.board];
+  if (filter.since !== undefined) (clauses.push('received_at >= ?'), params.push(filter.since));
+  if (filter.until !== undefined) (clauses.push('received_at < ?'), params.push(filter.until));
+  if (filter.actions?.length) (clauses.push(`action IN (${filter.actions.map(() => '?').join(',')})`), params.push(...filter.actions));
+  if (filter.subsystems?.length) (clauses.push(`(${filter.subsystems.map(() => 'subsystem GLOB ?').join(' OR ')})`), params.push(...filter.subsystems));
+  const sql = `SELECT id, record FROM fleet_events WHERE ${clauses.join(' AND ')}`;
+  const rows = (limit === undefined
+    ? db.prepare(`${sql} ORDER BY id`).all(...params)
+    : db.prepare(`SELECT * FROM (${sql} ORDER BY id DESC LIMIT ?) ORDER BY id`).all(...params, limit)) as { id: number; record: string }[];
+  const actionsOf = db.prepare('SELECT record FROM fleet_actions WHERE board = ? AND event_id = ? ORDER BY id');
+  for (const row of rows) {
+    const { type: _type, board: _board, ...record } = JSON.parse(row.record) as HistoryRecord & { type: string; board: string };
+    const actions = (actionsOf.all(filter.board, row.id) as { record: string }[]).map((a) => {
+      const { type: _t, board: _b, event_id: _e, ...action } = JSON.parse(a.record) as ActionRecord & { type?: string; board?: string; event_id?: number };
+      return action as ActionRecord;
+    });
+    yield { ...record, actions };
+  }
+}

@@ -1,16 +1,18 @@
 // The fleet's collector: subscribes to PREFIX/+/events (and +/status) on the broker and
 // stores what boards forward, once per (board, id). A message is acknowledged to the broker
-// only after its row is committed (mqtt.js customHandleAcks), with a persistent session,
-// so a collector that stops or crashes loses nothing: the broker redelivers. Malformed or
+// only after its row is committed (MQTT 5, mqtt.js customHandleAcks; mqtt.js reads the next
+// message only after that, so each is committed on its own), with a persistent session, so a
+// collector that stops or crashes loses nothing: the broker redelivers. What it has is
+// published back to each board (PREFIX/<board>/collected, retained), so boards send again
+// what a broker acknowledged and then lost. Malformed or
 // oversized payloads are dropped, counted and logged with their board and topic.
 import { readFileSync } from 'node:fs';
 import { describeError } from '../errors.js';
-import { checkPayload, fleetWriter, type FleetDb } from '../history/fleet.js';
+import { advanceMarks, checkPayload, fleetWriter, listBoards, type FleetDb } from '../history/fleet.js';
 import type { Logger } from '../log.js';
 import { boardNameProblem, DEFAULT_FORWARD_PREFIX } from './forwarder.js';
 
-const COMMIT_EVERY_MS = 50;
-const COMMIT_BATCH = 500;
+const MARKS_EVERY_MS = 200;
 const LOG_INTERVAL_MS = 10_000;
 
 export interface CollectorOptions {
@@ -26,12 +28,6 @@ export interface CollectorOptions {
   keyFile?: string | undefined;
 }
 
-interface Pending {
-  board: string;
-  payload: Record<string, unknown>;
-  done: (code: number) => void;
-}
-
 export class Collector {
   stored = 0;
   duplicates = 0;
@@ -40,7 +36,7 @@ export class Collector {
   #db: FleetDb;
   #log: Logger;
   #writer: ReturnType<typeof fleetWriter>;
-  #pending: Pending[] = [];
+  #touched = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #client: import('mqtt').MqttClient | undefined;
   #lastRefusalLog = 0;
@@ -64,7 +60,11 @@ export class Collector {
       ...(o.certFile ? { cert: readFileSync(o.certFile) } : {}),
       ...(o.keyFile ? { key: readFileSync(o.keyFile) } : {}),
       clientId: o.clientId,
+      // MQTT 5: acknowledgements the collector sends itself (customHandleAcks), and a
+      // session that outlives a disconnect by a week (the broker keeps what comes meanwhile).
+      protocolVersion: 5,
       clean: false,
+      properties: { sessionExpiryInterval: 7 * 24 * 3600 },
       reconnectPeriod: 1000,
       // Acknowledge a message only once it is stored.
       customHandleAcks: (topic, message, _packet, done) => this.#receive(topic, message, done),
@@ -77,15 +77,18 @@ export class Collector {
       this.#log.info({ broker: o.url, events, sessionPresent: ack.sessionPresent }, 'Collecting');
       client.subscribe([events, status], { qos: 1 }, (error) => {
         if (error) this.#failed(error);
+        // What it has, for every board it knows: after a broker restart without persistence,
+        // boards send again what the broker acknowledged but never delivered.
+        else for (const board of listBoards(this.#db)) this.#publishMarks(board.name, true);
       });
     });
     client.on('error', (error) => this.#failed(error));
-    this.#timer = setInterval(() => this.#commit(), COMMIT_EVERY_MS);
+    this.#timer = setInterval(() => this.#publishTouched(), MARKS_EVERY_MS);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    this.#commit();
+    this.#publishTouched();
     await this.#client?.endAsync().catch(() => undefined);
   }
 
@@ -112,8 +115,22 @@ export class Collector {
     }
     const checked = checkPayload(board, message);
     if ('refused' in checked) return this.#refuse(topic, board, checked.refused, done);
-    this.#pending.push({ board, payload: checked.payload, done });
-    if (this.#pending.length >= COMMIT_BATCH) this.#commit();
+    try {
+      if (this.#writer.store(board, checked.payload, Date.now())) this.stored++;
+      else this.duplicates++;
+    } catch (error) {
+      // Not stored, not acknowledged: the broker sends it again after a reconnect.
+      this.#log.error({ err: error, board }, `Collector: failed to store a message: ${describeError(error)}`);
+      this.#client?.end(true, () => this.#client?.reconnect());
+      return;
+    }
+    this.#touched.add(board);
+    done(0);
+  }
+
+  #publishTouched(): void {
+    for (const board of this.#touched) this.#publishMarks(board, false);
+    this.#touched.clear();
   }
 
   // Refused messages are acknowledged: redelivering them would refuse them again.
@@ -127,23 +144,13 @@ export class Collector {
     done(0);
   }
 
-  #commit(): void {
-    if (this.#pending.length === 0) return;
-    const batch = this.#pending.splice(0);
-    const now = Date.now();
-    try {
-      this.#db.transaction(() => {
-        for (const { board, payload } of batch) {
-          if (this.#writer.store(board, payload, now)) this.stored++;
-          else this.duplicates++;
-        }
-      })();
-    } catch (error) {
-      // Not stored, not acknowledged: the broker sends them again after a reconnect.
-      this.#log.error({ err: error, messages: batch.length }, `Collector: failed to store messages: ${describeError(error)}`);
-      this.#client?.end(true, () => this.#client?.reconnect());
-      return;
-    }
-    for (const { done } of batch) done(0);
+  #marks = new Map<string, string>();
+
+  /** Publishes (retained) what the collector has of a board, when it changed or when asked. */
+  #publishMarks(board: string, always: boolean): void {
+    const text = JSON.stringify(advanceMarks(this.#db, board));
+    if (!always && this.#marks.get(board) === text) return;
+    this.#marks.set(board, text);
+    this.#client?.publish(`${this.#o.prefix ?? DEFAULT_FORWARD_PREFIX}/${board}/collected`, text, { qos: 1, retain: true });
   }
 }

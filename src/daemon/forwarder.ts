@@ -39,7 +39,7 @@ export function boardNameProblem(name: string): string | undefined {
 
 /** The payload of one outbox item: the record, its kind and the board. */
 export function payloadOf(item: OutboxItem, board: string): string {
-  return JSON.stringify({ type: item.stream, board, ...item.record });
+  return JSON.stringify({ type: item.stream, board, after: item.after, ...item.record });
 }
 
 function credentials(file: string | undefined): { username?: string; password?: string } {
@@ -64,6 +64,10 @@ export class Forwarder {
   #closed = false;
   // Actions sent inside their event's record, not yet passed by the action cursor: not sent again.
   #sentInRecords = new Set<number>();
+  // The collector's first word after each (re)connect: what it has for certain. Messages a
+  // broker acknowledged but lost (it restarted without persistence) are sent again from there.
+  #awaitingMark = true;
+  #rewind: Cursors | undefined;
 
   /** `db` gives the history database now (it is replaced if it was found corrupt). */
   constructor(options: ForwardOptions, db: () => HistoryDb, log: Logger) {
@@ -116,10 +120,13 @@ export class Forwarder {
     const client = this.#client;
     client.on('connect', () => {
       this.lastError = null;
+      this.#awaitingMark = true;
+      client.subscribe(`${this.topic}/collected`, { qos: 1 });
       this.#log.info({ cursor: this.#cursors.eventId }, 'Forwarding: connected to the broker');
       client.publish(`${this.topic}/status`, JSON.stringify({ state: 'online', board: o.board, version: o.version, at: new Date().toISOString() }), { qos: 1, retain: true });
       this.#pump();
     });
+    client.on('message', (_topic, message) => this.#mark(message));
     client.on('error', (error) => this.#failed(error));
     client.on('close', () => {
       if (!this.#closed) this.#log.debug('Forwarding: connection closed; retrying');
@@ -148,6 +155,24 @@ export class Forwarder {
     await client.endAsync(true).catch(() => undefined);
   }
 
+  #mark(message: Buffer): void {
+    if (!this.#awaitingMark) return;
+    let mark: Partial<Record<'event_id' | 'action_id' | 'incident_id', unknown>>;
+    try {
+      mark = JSON.parse(message.toString('utf8')) as typeof mark;
+    } catch {
+      return;
+    }
+    const id = (value: unknown, current: number) => (Number.isSafeInteger(value) && (value as number) >= 0 ? Math.min(value as number, current) : current);
+    this.#awaitingMark = false;
+    const c = this.#cursors;
+    const rewind = { eventId: id(mark.event_id, c.eventId), actionId: id(mark.action_id, c.actionId), incidentId: id(mark.incident_id, c.incidentId) };
+    if (rewind.eventId === c.eventId && rewind.actionId === c.actionId && rewind.incidentId === c.incidentId) return;
+    this.#log.info({ from: c, to: rewind }, 'Forwarding: the collector has less than the broker acknowledged; sending again from what it has');
+    this.#rewind = rewind;
+    this.#pump();
+  }
+
   #failed(error: unknown): void {
     const message = describeError(error);
     // Once per distinct error: a broker down for an hour is one line, not 3,600.
@@ -155,11 +180,21 @@ export class Forwarder {
     this.lastError = message;
   }
 
+  #applyRewind(): void {
+    const rewind = this.#rewind;
+    if (rewind === undefined) return;
+    this.#rewind = undefined;
+    const c = this.#cursors;
+    this.#cursors = { eventId: Math.min(c.eventId, rewind.eventId), actionId: Math.min(c.actionId, rewind.actionId), incidentId: Math.min(c.incidentId, rewind.incidentId) };
+    this.#sentInRecords.clear();
+  }
+
   async #pump(): Promise<void> {
     if (this.#pumping || this.#closed || !this.connected) return;
     this.#pumping = true;
     try {
       while (!this.#closed) {
+        this.#applyRewind();
         const items = readOutbox(this.#db(), this.#cursors, BATCH);
         if (items.length === 0 || !this.connected || this.#closed) break;
         const client = this.#client as MqttClient;
@@ -175,8 +210,9 @@ export class Forwarder {
           else if (item.stream === 'action') next.actionId = Math.max(next.actionId, item.id);
           else next.incidentId = Math.max(next.incidentId, item.id);
         }
-        writeCursors(this.#db(), this.#target, next);
         this.#cursors = next;
+        this.#applyRewind();
+        writeCursors(this.#db(), this.#target, this.#cursors);
         this.sent += toSend.length;
         await new Promise((resolve) => setImmediate(resolve));
       }

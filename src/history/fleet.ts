@@ -16,11 +16,16 @@ const SCHEMA = `
     last_seen   INTEGER NOT NULL,
     status      TEXT,
     version     TEXT,
-    events      INTEGER NOT NULL DEFAULT 0
+    events      INTEGER NOT NULL DEFAULT 0,
+    -- Up to these ids the collector has every row of the board (chained by after_id).
+    event_mark    INTEGER NOT NULL DEFAULT 0,
+    action_mark   INTEGER NOT NULL DEFAULT 0,
+    incident_mark INTEGER NOT NULL DEFAULT 0
   ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS fleet_events (
     board       TEXT NOT NULL,
     id          INTEGER NOT NULL,
+    after_id    INTEGER NOT NULL,
     received_at INTEGER NOT NULL,
     action      TEXT NOT NULL,
     subsystem   TEXT NOT NULL,
@@ -34,14 +39,18 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS fleet_actions (
     board       TEXT NOT NULL,
     id          INTEGER NOT NULL,
+    after_id    INTEGER NOT NULL,
     event_id    INTEGER NOT NULL,
     record      TEXT NOT NULL,
     PRIMARY KEY (board, id)
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS fleet_actions_event ON fleet_actions (board, event_id);
+  CREATE INDEX IF NOT EXISTS fleet_events_after ON fleet_events (board, after_id);
+  CREATE INDEX IF NOT EXISTS fleet_actions_after ON fleet_actions (board, after_id);
   CREATE TABLE IF NOT EXISTS fleet_incidents (
     board       TEXT NOT NULL,
     id          INTEGER NOT NULL,
+    after_id    INTEGER NOT NULL,
     at          INTEGER NOT NULL,
     kind        TEXT NOT NULL,
     record      TEXT NOT NULL,
@@ -94,6 +103,7 @@ export function checkPayload(board: string, bytes: Buffer): { payload: Payload }
   const p = payload as Payload;
   if (p.board !== board) return { refused: `its board ${JSON.stringify(p.board)} is not the topic's ${JSON.stringify(board)}` };
   if (!isId(p.id)) return { refused: 'no positive integer id' };
+  if (!Number.isSafeInteger(p.after) || (p.after as number) < 0 || (p.after as number) >= p.id) return { refused: 'no "after" id below its id' };
   if (p.type === 'event') {
     if (!isText(p.action) || !isText(p.subsystem) || !isText(p.devpath) || timeOf(p.received_at) === undefined) return { refused: 'an event without action, subsystem, devpath or received_at' };
   } else if (p.type === 'action') {
@@ -106,9 +116,9 @@ export function checkPayload(board: string, bytes: Buffer): { payload: Payload }
 
 /** Prepared statements for storing checked payloads; call inside a transaction. */
 export function fleetWriter(db: FleetDb) {
-  const event = db.prepare('INSERT OR IGNORE INTO fleet_events (board, id, received_at, action, subsystem, devpath, device, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-  const action = db.prepare('INSERT OR IGNORE INTO fleet_actions (board, id, event_id, record) VALUES (?, ?, ?, ?)');
-  const incident = db.prepare('INSERT OR IGNORE INTO fleet_incidents (board, id, at, kind, record) VALUES (?, ?, ?, ?, ?)');
+  const event = db.prepare('INSERT OR IGNORE INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  const action = db.prepare('INSERT OR IGNORE INTO fleet_actions (board, id, after_id, event_id, record) VALUES (?, ?, ?, ?, ?)');
+  const incident = db.prepare('INSERT OR IGNORE INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES (?, ?, ?, ?, ?, ?)');
   const seen = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, events) VALUES (?, ?, ?, ?)
     ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events`);
   const status = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, status, version) VALUES (?, ?, ?, ?, ?)
@@ -119,11 +129,13 @@ export function fleetWriter(db: FleetDb) {
       const record = JSON.stringify(p);
       let changes = 0;
       if (p.type === 'event') {
-        changes = event.run(board, p.id, timeOf(p.received_at), p.action, p.subsystem, p.devpath, isText(p.device) ? p.device : null, record).changes;
+        changes = event.run(board, p.id, p.after, timeOf(p.received_at), p.action, p.subsystem, p.devpath, isText(p.device) ? p.device : null, record).changes;
         // An event's own actions are kept once each, as results that come later are.
-        for (const a of Array.isArray(p.actions) ? (p.actions as Payload[]) : []) if (isId(a.id)) action.run(board, a.id, p.id, JSON.stringify(a));
-      } else if (p.type === 'action') changes = action.run(board, p.id, p.event_id, record).changes;
-      else changes = incident.run(board, p.id, timeOf(p.at), p.kind, record).changes;
+        for (const a of Array.isArray(p.actions) ? (p.actions as Payload[]) : []) {
+          if (isId(a.id) && Number.isSafeInteger(a.after) && (a.after as number) < a.id) action.run(board, a.id, a.after, p.id, JSON.stringify(a));
+        }
+      } else if (p.type === 'action') changes = action.run(board, p.id, p.after, p.event_id, record).changes;
+      else changes = incident.run(board, p.id, p.after, timeOf(p.at), p.kind, record).changes;
       seen.run(board, now, now, p.type === 'event' ? changes : 0);
       return changes > 0;
     },
@@ -131,6 +143,28 @@ export function fleetWriter(db: FleetDb) {
       status.run(board, now, now, state, version ?? null);
     },
   };
+}
+
+export interface Marks {
+  event_id: number;
+  action_id: number;
+  incident_id: number;
+}
+
+/** Moves a board's marks along the chains of rows it has (each row names the one before it); returns them. */
+export function advanceMarks(db: FleetDb, board: string): Marks {
+  const row = db.prepare('SELECT event_mark, action_mark, incident_mark FROM boards WHERE name = ?').get(board) as
+    | { event_mark: number; action_mark: number; incident_mark: number }
+    | undefined;
+  if (row === undefined) return { event_id: 0, action_id: 0, incident_id: 0 };
+  const follow = (table: string, mark: number) => {
+    const next = db.prepare(`SELECT id FROM ${table} WHERE board = ? AND after_id = ?`);
+    for (let found = next.get(board, mark) as { id: number } | undefined; found; found = next.get(board, mark) as { id: number } | undefined) mark = found.id;
+    return mark;
+  };
+  const marks = { event_id: follow('fleet_events', row.event_mark), action_id: follow('fleet_actions', row.action_mark), incident_id: follow('fleet_incidents', row.incident_mark) };
+  db.prepare('UPDATE boards SET event_mark = ?, action_mark = ?, incident_mark = ? WHERE name = ?').run(marks.event_id, marks.action_id, marks.incident_id, board);
+  return marks;
 }
 
 export interface BoardRecord {

@@ -17,10 +17,16 @@ export interface ResultRecord extends ActionRecord {
   event_id: number;
 }
 
+// `after` is the id of the row before it in the board's history (0: none): the collector
+// chains rows by it to know it has everything up to a point, whatever retention deleted.
 export type OutboxItem =
-  | { stream: 'event'; id: number; record: HistoryRecord }
-  | { stream: 'action'; id: number; record: ResultRecord }
-  | { stream: 'incident'; id: number; record: IncidentRecord };
+  | { stream: 'event'; id: number; after: number; record: HistoryRecord & { actions: (ActionRecord & { after: number })[] } }
+  | { stream: 'action'; id: number; after: number; record: ResultRecord }
+  | { stream: 'incident'; id: number; after: number; record: IncidentRecord };
+
+function previous(db: HistoryDb, table: 'events' | 'actions' | 'incidents', id: number): number {
+  return (db.prepare(`SELECT max(id) AS id FROM ${table} WHERE id < ?`).get(id) as { id: number | null }).id ?? 0;
+}
 
 export function readCursors(db: HistoryDb, target: string): Cursors {
   const row = db.prepare('SELECT event_id, action_id, incident_id FROM forward_cursors WHERE target = ?').get(target) as
@@ -48,11 +54,12 @@ export function readOutbox(db: HistoryDb, cursors: Cursors, limit: number): Outb
   const items: OutboxItem[] = [];
   const incidents = db.prepare('SELECT * FROM incidents WHERE id > ? ORDER BY id LIMIT ?').all(cursors.incidentId, limit) as { id: number; kind: IncidentKind; at: number; detail: string }[];
   for (const row of incidents) {
-    items.push({ stream: 'incident', id: row.id, record: { id: row.id, kind: row.kind, at: new Date(row.at).toISOString(), detail: JSON.parse(row.detail) as Record<string, unknown> } });
+    items.push({ stream: 'incident', id: row.id, after: previous(db, 'incidents', row.id), record: { id: row.id, kind: row.kind, at: new Date(row.at).toISOString(), detail: JSON.parse(row.detail) as Record<string, unknown> } });
   }
   for (const record of queryEvents(db, {}, { afterId: cursors.eventId })) {
     if (items.length >= limit) break;
-    items.push({ stream: 'event', id: record.id, record });
+    const actions = record.actions.map((a) => ({ ...a, after: previous(db, 'actions', a.id) }));
+    items.push({ stream: 'event', id: record.id, after: previous(db, 'events', record.id), record: { ...record, actions } });
   }
   if (items.length >= limit) return items;
   // In id order, up to the first action of an event not acknowledged yet: that one goes
@@ -62,7 +69,7 @@ export function readOutbox(db: HistoryDb, cursors: Cursors, limit: number): Outb
     .all(cursors.actionId, limit - items.length) as (Omit<ResultRecord, 'ok' | 'finished_at'> & { ok: number; finished_at: number })[];
   for (const { ok, finished_at, ...a } of actions) {
     if (a.event_id > cursors.eventId) break;
-    items.push({ stream: 'action', id: a.id, record: { ...a, ok: ok === 1, finished_at: new Date(finished_at).toISOString() } });
+    items.push({ stream: 'action', id: a.id, after: previous(db, 'actions', a.id), record: { ...a, ok: ok === 1, finished_at: new Date(finished_at).toISOString() } });
   }
   return items;
 }

@@ -34,6 +34,7 @@ import { DeviceWaiters, type WaitTarget } from './waiters.js';
 import { HistoryKeeper } from './history-keeper.js';
 import { KernelSources } from './sources.js';
 import { Forwarder } from './forwarder.js';
+import { forgetOtherTargets } from '../history/outbox.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from './worker.js';
 
 const STATUS_INTERVAL_MS = 5_000;
@@ -125,7 +126,9 @@ export class Daemon implements ControlTarget {
       stopping: () => this.#stopping,
       queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), options.logger, () => this.commitHistory()),
     });
+    // Without forwarding, no cursor of an earlier target keeps retention from deleting.
     if (options.forward) this.#forwarder = new Forwarder(options.forward, () => this.#history.db, options.logger);
+    else forgetOtherTargets(this.#history.db, undefined);
     this.#sources = new KernelSources({
       receiveBufferBytes: options.receiveBufferBytes,
       linkReceiveBufferBytes: options.linkReceiveBufferBytes,

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describeError } from '../errors.js';
 import type { HistoryDb } from '../history/db.js';
-import { eventBacklog, readCursors, readOutbox, writeCursors, type Cursors, type OutboxItem } from '../history/outbox.js';
+import { eventBacklog, forgetOtherTargets, readCursors, readOutbox, writeCursors, type Cursors, type OutboxItem } from '../history/outbox.js';
 import type { Logger } from '../log.js';
 
 const BATCH = 200;
@@ -74,8 +74,14 @@ export class Forwarder {
     this.#options = options;
     this.#db = db;
     this.#log = log.child({ forward: options.url });
-    this.#target = `${options.url} ${options.prefix}/${options.board}`;
+    this.#target = Forwarder.target(options);
     this.#cursors = readCursors(db(), this.#target);
+    forgetOtherTargets(db(), this.#target);
+  }
+
+  /** The key of a target's cursors: the broker, the topic prefix and the board. */
+  static target(options: Pick<ForwardOptions, 'url' | 'prefix' | 'board'>): string {
+    return `${options.url} ${options.prefix}/${options.board}`;
   }
 
   get connected(): boolean {

@@ -88,6 +88,10 @@ export class HistoryKeeper {
       try {
         const result = this.#retention.step();
         this.retentionDeleted += result.deleted;
+        if (result.unforwardedDeleted > 0) {
+          this.writer.recordIncident({ kind: 'forward-dropped', at: Date.now(), detail: { events: result.unforwardedDeleted } });
+          this.#options.log.warn({ events: result.unforwardedDeleted }, 'History size limit reached: events not yet forwarded were deleted');
+        }
         if (result.devicesDeleted > 0) this.writer.forgetDevices();
         if (!result.done) return void setImmediate(step);
       } catch (error) {

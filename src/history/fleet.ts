@@ -116,9 +116,17 @@ export function checkPayload(board: string, bytes: Buffer): { payload: Payload }
 
 /** Prepared statements for storing checked payloads; call inside a transaction. */
 export function fleetWriter(db: FleetDb) {
-  const event = db.prepare('INSERT OR IGNORE INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-  const action = db.prepare('INSERT OR IGNORE INTO fleet_actions (board, id, after_id, event_id, record) VALUES (?, ?, ?, ?, ?)');
-  const incident = db.prepare('INSERT OR IGNORE INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES (?, ?, ?, ?, ?, ?)');
+  // A row seen again keeps its record; its link to the chain takes the lower predecessor (a
+  // board that sends again from an earlier point links it to what the collector has).
+  const relink = 'ON CONFLICT (board, id) DO UPDATE SET after_id = min(after_id, excluded.after_id) WHERE excluded.after_id < after_id';
+  const event = db.prepare(`INSERT INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ${relink}`);
+  const action = db.prepare(`INSERT INTO fleet_actions (board, id, after_id, event_id, record) VALUES (?, ?, ?, ?, ?) ${relink}`);
+  const incident = db.prepare(`INSERT INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES (?, ?, ?, ?, ?, ?) ${relink}`);
+  const has = {
+    event: db.prepare('SELECT 1 FROM fleet_events WHERE board = ? AND id = ?'),
+    action: db.prepare('SELECT 1 FROM fleet_actions WHERE board = ? AND id = ?'),
+    incident: db.prepare('SELECT 1 FROM fleet_incidents WHERE board = ? AND id = ?'),
+  };
   const seen = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, events) VALUES (?, ?, ?, ?)
     ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events`);
   const status = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, status, version) VALUES (?, ?, ?, ?, ?)
@@ -127,6 +135,8 @@ export function fleetWriter(db: FleetDb) {
     /** Stores a checked payload; false when that (board, id) was stored already. */
     store(board: string, p: Payload, now: number): boolean {
       const record = JSON.stringify(p);
+      const stream = p.type as 'event' | 'action' | 'incident';
+      const isNew = has[stream].get(board, p.id) === undefined;
       let changes = 0;
       if (p.type === 'event') {
         changes = event.run(board, p.id, p.after, timeOf(p.received_at), p.action, p.subsystem, p.devpath, isText(p.device) ? p.device : null, record).changes;
@@ -136,8 +146,8 @@ export function fleetWriter(db: FleetDb) {
         }
       } else if (p.type === 'action') changes = action.run(board, p.id, p.after, p.event_id, record).changes;
       else changes = incident.run(board, p.id, p.after, timeOf(p.at), p.kind, record).changes;
-      seen.run(board, now, now, p.type === 'event' ? changes : 0);
-      return changes > 0;
+      seen.run(board, now, now, p.type === 'event' && isNew ? 1 : 0);
+      return isNew && changes > 0;
     },
     status(board: string, state: string, version: string | undefined, now: number): void {
       status.run(board, now, now, state, version ?? null);

@@ -17,14 +17,15 @@ export interface ResultRecord extends ActionRecord {
   event_id: number;
 }
 
-// `after` is the id of the row before it in the board's history (0: none): the collector
-// chains rows by it to know it has everything up to a point, whatever retention deleted.
+// `after` is the id of the item sent before it in its stream (the cursor, for the first of a
+// batch): the collector chains rows by it to know it has everything up to a point, whatever
+// retention deleted in between.
 export type OutboxItem =
   | { stream: 'event'; id: number; after: number; record: HistoryRecord & { actions: (ActionRecord & { after: number })[] } }
   | { stream: 'action'; id: number; after: number; record: ResultRecord }
   | { stream: 'incident'; id: number; after: number; record: IncidentRecord };
 
-function previous(db: HistoryDb, table: 'events' | 'actions' | 'incidents', id: number): number {
+function previous(db: HistoryDb, table: 'actions', id: number): number {
   return (db.prepare(`SELECT max(id) AS id FROM ${table} WHERE id < ?`).get(id) as { id: number | null }).id ?? 0;
 }
 
@@ -40,6 +41,11 @@ export function writeCursors(db: HistoryDb, target: string, cursors: Cursors): v
     .run(target, cursors.eventId, cursors.actionId, cursors.incidentId);
 }
 
+/** Forgets the cursors of targets other than `target` (none: not forwarding), so retention stops keeping rows for them. */
+export function forgetOtherTargets(db: HistoryDb, target: string | undefined): void {
+  db.prepare('DELETE FROM forward_cursors WHERE target IS NOT ?').run(target ?? null);
+}
+
 /** The lowest event id any forwarding target still needs (retention keeps from it on); undefined when none forwards. */
 export function oldestUnforwarded(db: HistoryDb): number | undefined {
   const row = db.prepare('SELECT min(event_id) AS id FROM forward_cursors').get() as { id: number | null };
@@ -53,13 +59,18 @@ export function oldestUnforwarded(db: HistoryDb): number | undefined {
 export function readOutbox(db: HistoryDb, cursors: Cursors, limit: number): OutboxItem[] {
   const items: OutboxItem[] = [];
   const incidents = db.prepare('SELECT * FROM incidents WHERE id > ? ORDER BY id LIMIT ?').all(cursors.incidentId, limit) as { id: number; kind: IncidentKind; at: number; detail: string }[];
+  let after = cursors.incidentId;
   for (const row of incidents) {
-    items.push({ stream: 'incident', id: row.id, after: previous(db, 'incidents', row.id), record: { id: row.id, kind: row.kind, at: new Date(row.at).toISOString(), detail: JSON.parse(row.detail) as Record<string, unknown> } });
+    items.push({ stream: 'incident', id: row.id, after, record: { id: row.id, kind: row.kind, at: new Date(row.at).toISOString(), detail: JSON.parse(row.detail) as Record<string, unknown> } });
+    after = row.id;
   }
+  after = cursors.eventId;
   for (const record of queryEvents(db, {}, { afterId: cursors.eventId })) {
     if (items.length >= limit) break;
+    // An event's own actions are chained as the action stream will list them (by the row before).
     const actions = record.actions.map((a) => ({ ...a, after: previous(db, 'actions', a.id) }));
-    items.push({ stream: 'event', id: record.id, after: previous(db, 'events', record.id), record: { ...record, actions } });
+    items.push({ stream: 'event', id: record.id, after, record: { ...record, actions } });
+    after = record.id;
   }
   if (items.length >= limit) return items;
   // In id order, up to the first action of an event not acknowledged yet: that one goes
@@ -67,9 +78,11 @@ export function readOutbox(db: HistoryDb, cursors: Cursors, limit: number): Outb
   const actions = db
     .prepare('SELECT id, event_id, kind, target, rule, ok, error, exit_code, duration_ms, finished_at FROM actions WHERE id > ? ORDER BY id LIMIT ?')
     .all(cursors.actionId, limit - items.length) as (Omit<ResultRecord, 'ok' | 'finished_at'> & { ok: number; finished_at: number })[];
+  after = cursors.actionId;
   for (const { ok, finished_at, ...a } of actions) {
     if (a.event_id > cursors.eventId) break;
-    items.push({ stream: 'action', id: a.id, after: previous(db, 'actions', a.id), record: { ...a, ok: ok === 1, finished_at: new Date(finished_at).toISOString() } });
+    items.push({ stream: 'action', id: a.id, after, record: { ...a, ok: ok === 1, finished_at: new Date(finished_at).toISOString() } });
+    after = a.id;
   }
   return items;
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openHistoryDb, type HistoryDb } from './db.js';
 import { Retention, type RetentionStep } from './retention.js';
+import { forgetOtherTargets, oldestUnforwarded, writeCursors } from './outbox.js';
 import { HistoryWriter } from './writer.js';
 import { createProperties, eventFromProperties } from '../uevent/event.js';
 
@@ -90,5 +91,27 @@ describe('retention', () => {
     runToEnd(new Retention(db, { maxAgeMs: 30 * DAY }));
     expect(count('events')).toBe(0);
     expect(count('devices')).toBe(0);
+  });
+});
+
+describe('retention while forwarding', () => {
+  it('keeps events a forwarding target has not had acknowledged, unless the size limit forces it', () => {
+    record(100, NOW, 1000, 2000);
+    writeCursors(db, 'mqtt://broker hotplugd/b1', { eventId: 30, actionId: 0, incidentId: 0 });
+    runToEnd(new Retention(db, { maxRows: 10 }, 25));
+    // The row limit asked for the newest 10; the target still needs 31..100.
+    expect((db.prepare('SELECT min(id) AS id FROM events').get() as { id: number }).id).toBe(31);
+    const steps = runToEnd(new Retention(db, { maxBytes: 64 * 1024 }, 25));
+    const dropped = steps.reduce((sum, s) => sum + s.unforwardedDeleted, 0);
+    expect(dropped).toBeGreaterThan(0);
+    expect(dropped).toBe(70 - count('events'));
+  });
+  it('forgets the cursors of targets no longer forwarded to', () => {
+    writeCursors(db, 'old', { eventId: 1, actionId: 0, incidentId: 0 });
+    writeCursors(db, 'new', { eventId: 5, actionId: 0, incidentId: 0 });
+    forgetOtherTargets(db, 'new');
+    expect(oldestUnforwarded(db)).toBe(6);
+    forgetOtherTargets(db, undefined);
+    expect(oldestUnforwarded(db)).toBeUndefined();
   });
 });

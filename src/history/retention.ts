@@ -3,6 +3,7 @@
 // daemon never pauses long and never deletes a whole table under load.
 import type { Statement } from 'better-sqlite3';
 import type { HistoryDb } from './db.js';
+import { oldestUnforwarded } from './outbox.js';
 
 export interface RetentionLimits {
   maxAgeMs?: number | undefined;
@@ -25,6 +26,8 @@ export interface RetentionStep {
   /** Device rows deleted (unreferenced, older than the age limit). */
   devicesDeleted: number;
   reasons: RetentionReason[];
+  /** Events deleted that a forwarding target had not had acknowledged (only the size limit does that). */
+  unforwardedDeleted: number;
   /** False when another step has more to delete. */
   done: boolean;
 }
@@ -91,6 +94,15 @@ export class Retention {
         reasons.push('size');
       }
     }
+    // Forwarding keeps what its broker has not acknowledged: age and row limits wait for
+    // it; only the size limit (the disk) may take it, and says how much.
+    const keepFrom = oldestUnforwarded(this.#db);
+    let unforwardedDeleted = 0;
+    if (keepFrom !== undefined && upTo >= keepFrom) {
+      // Nothing older than what it needs is left: this step has nothing to do.
+      if (!reasons.includes('size')) upTo = keepFrom - 1 >= (oldest?.id ?? 0) ? keepFrom - 1 : 0;
+      else unforwardedDeleted = (this.#db.prepare('SELECT count(*) AS n FROM events WHERE id >= ? AND id <= ?').get(keepFrom, upTo) as { n: number }).n;
+    }
     let deleted = 0;
     let devicesDeleted = 0;
     this.#db.transaction(() => {
@@ -107,6 +119,6 @@ export class Retention {
     })();
     // Give freed pages back to the file system, a bounded number per step.
     if (this.#incremental && deleted > 0) this.#db.pragma(`incremental_vacuum(${this.#chunk})`);
-    return { deleted, devicesDeleted, reasons, done: upTo === 0 };
+    return { deleted, devicesDeleted, reasons, unforwardedDeleted, done: upTo <= 0 };
   }
 }

@@ -10,6 +10,8 @@ export type IncidentKind =
   | 'overflow'
   // Route notifications (links, addresses) were lost (ENOBUFS): dumped again.
   | 'link-overflow'
+  // The size limit deleted events a forwarding target had not had acknowledged.
+  | 'forward-dropped'
   // The database file was corrupt: moved aside and a new one started.
   | 'database-replaced'
   // Rows that could not be recorded (the disk stayed full, for example) and were given up.

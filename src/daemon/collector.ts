@@ -93,7 +93,7 @@ export class Collector {
   }
 
   #failed(error: unknown): void {
-    const message = describeError(error);
+    const message = describeError(error).trim().replace(/\s*\n\s*/g, ' ');
     if (message !== this.#lastError) this.#log.warn({ err: error }, `Collector: ${message}; retrying`);
     this.#lastError = message;
   }

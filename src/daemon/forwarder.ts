@@ -134,8 +134,9 @@ export class Forwarder {
     });
     client.on('message', (_topic, message) => this.#mark(message));
     client.on('error', (error) => this.#failed(error));
+    // A broker that refuses a TLS client without a certificate just closes the connection.
     client.on('close', () => {
-      if (!this.#closed) this.#log.debug('Forwarding: connection closed; retrying');
+      if (!this.#closed && this.lastError === null) this.#failed(new Error('the broker closed the connection'));
     });
     this.#timer = setInterval(() => this.#pump(), POLL_MS);
     this.#timer.unref();
@@ -180,7 +181,8 @@ export class Forwarder {
   }
 
   #failed(error: unknown): void {
-    const message = describeError(error);
+    // One line: OpenSSL's messages end with a newline.
+    const message = describeError(error).trim().replace(/\s*\n\s*/g, ' ');
     // Once per distinct error: a broker down for an hour is one line, not 3,600.
     if (message !== this.lastError) this.#log.warn({ err: error }, `Forwarding: ${message}; retrying`);
     this.lastError = message;

@@ -70,6 +70,8 @@ describe.skipIf(!canUseNamespaces())('the shipped link examples', () => {
     await waitFor(backup, 20_000, 'the backup route');
     netns.ip('link', 'set', 'up0', 'up'); // ...and comes back
     await waitFor(() => !backup(), 20_000, 'the backup route removed');
+    // The route goes as the program runs; its row is committed just after.
+    await waitFor(() => actionRows(daemon.dbPath, ['program']).length === 2, 10_000, 'both programs recorded');
     const runs = actionRows(daemon.dbPath, ['program', 'debounce']);
     // First, the carrier's coming at the start was cut short by the loss: cancelled.
     expect(runs.map((a) => `${a.kind} ${a.ok}`)).toEqual(['debounce 0', 'debounce 1', 'program 1', 'debounce 1', 'program 1']);

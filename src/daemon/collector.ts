@@ -6,26 +6,21 @@
 // published back to each board (PREFIX/<board>/collected, retained), so boards send again
 // what a broker acknowledged and then lost. Malformed or
 // oversized payloads are dropped, counted and logged with their board and topic.
-import { readFileSync } from 'node:fs';
 import { describeError } from '../errors.js';
 import { advanceMarks, checkPayload, fleetWriter, listBoards, type FleetDb } from '../history/fleet.js';
 import type { Logger } from '../log.js';
-import { boardNameProblem, DEFAULT_FORWARD_PREFIX } from './forwarder.js';
+import { boardNameProblem, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './forwarder.js';
 
 const MARKS_EVERY_MS = 200;
 const LOG_INTERVAL_MS = 10_000;
 
-export interface CollectorOptions {
+export interface CollectorOptions extends BrokerSecrets {
   url: string;
   prefix?: string | undefined;
   /** A shared subscription group: collectors of one group split the boards' messages. */
   share?: string | undefined;
   /** The collector's MQTT client id (its persistent session on the broker). */
   clientId: string;
-  credentialsFile?: string | undefined;
-  caFile?: string | undefined;
-  certFile?: string | undefined;
-  keyFile?: string | undefined;
 }
 
 export class Collector {
@@ -53,12 +48,8 @@ export class Collector {
     const { connect } = await import('mqtt');
     const o = this.#o;
     const prefix = o.prefix ?? DEFAULT_FORWARD_PREFIX;
-    const [username = '', password = ''] = o.credentialsFile ? readFileSync(o.credentialsFile, 'utf8').split('\n') : [];
     const client = connect(o.url, {
-      ...(o.credentialsFile ? { username, password } : {}),
-      ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
-      ...(o.certFile ? { cert: readFileSync(o.certFile) } : {}),
-      ...(o.keyFile ? { key: readFileSync(o.keyFile) } : {}),
+      ...brokerSecrets(o),
       clientId: o.clientId,
       // MQTT 5: acknowledgements the collector sends itself (customHandleAcks), and a
       // session that outlives a disconnect by a week (the broker keeps what comes meanwhile).
@@ -148,6 +139,9 @@ export class Collector {
 
   /** Publishes (retained) what the collector has of a board, when it changed or when asked. */
   #publishMarks(board: string, always: boolean): void {
+    // Collectors sharing a subscription each hold part of a board's rows (each its own
+    // database): none can say how far the whole fleet database goes.
+    if (this.#o.share !== undefined) return;
     const text = JSON.stringify(advanceMarks(this.#db, board));
     if (!always && this.#marks.get(board) === text) return;
     this.#marks.set(board, text);

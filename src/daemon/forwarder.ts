@@ -16,15 +16,10 @@ const BATCH = 200;
 const POLL_MS = 250;
 export const DEFAULT_FORWARD_PREFIX = 'hotplugd';
 
-export interface ForwardOptions {
+export interface ForwardOptions extends BrokerSecrets {
   url: string;
   prefix: string;
   board: string;
-  /** A file with the username on its first line and the password on its second. */
-  credentialsFile?: string | undefined;
-  caFile?: string | undefined;
-  certFile?: string | undefined;
-  keyFile?: string | undefined;
   version: string;
 }
 
@@ -42,10 +37,24 @@ export function payloadOf(item: OutboxItem, board: string): string {
   return JSON.stringify({ type: item.stream, board, after: item.after, ...item.record });
 }
 
-function credentials(file: string | undefined): { username?: string; password?: string } {
-  if (file === undefined) return {};
-  const [username = '', password = ''] = readFileSync(file, 'utf8').split('\n');
-  return { username, password };
+/** What a board and a collector read from files to reach a broker: never from the command line. */
+export interface BrokerSecrets {
+  /** The username on its first line, the password on its second. */
+  credentialsFile?: string | undefined;
+  caFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+}
+
+/** mqtt.js options from those files. */
+export function brokerSecrets(s: BrokerSecrets): { username?: string; password?: string; ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const [username = '', password = ''] = s.credentialsFile === undefined ? [] : readFileSync(s.credentialsFile, 'utf8').split('\n');
+  return {
+    ...(s.credentialsFile === undefined ? {} : { username, password }),
+    ...(s.caFile ? { ca: readFileSync(s.caFile) } : {}),
+    ...(s.certFile ? { cert: readFileSync(s.certFile) } : {}),
+    ...(s.keyFile ? { key: readFileSync(s.keyFile) } : {}),
+  };
 }
 
 type MqttClient = import('mqtt').MqttClient;
@@ -113,10 +122,7 @@ export class Forwarder {
     const o = this.#options;
     const offline = JSON.stringify({ state: 'offline', board: o.board });
     this.#client = connect(o.url, {
-      ...credentials(o.credentialsFile),
-      ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
-      ...(o.certFile ? { cert: readFileSync(o.certFile) } : {}),
-      ...(o.keyFile ? { key: readFileSync(o.keyFile) } : {}),
+      ...brokerSecrets(o),
       clientId: `hotplugd-${o.board}`,
       clean: true,
       reconnectPeriod: 1000,

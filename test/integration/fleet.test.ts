@@ -66,15 +66,21 @@ async function expectCollected(netns: Netns, fleetDb: string, boards: { name: st
   }
 }
 
+/** A namespace, a temp dir and a started broker, each removed after the test. */
+async function brokerScope(prefix: string, persistence: boolean): Promise<{ netns: Netns; dir: { path: string }; broker: Mosquitto }> {
+  const netns = new Netns(prefix);
+  cleanups.push(() => netns.delete());
+  const dir = makeTempDir(prefix);
+  cleanups.push(() => dir.remove());
+  const broker = new Mosquitto(netns, join(dir.path, 'broker'), { persistence });
+  cleanups.push(() => broker.stop());
+  await broker.start();
+  return { netns, dir, broker };
+}
+
 describe.runIf(canUseNamespaces() && (MOSQUITTO !== undefined || process.env.CI === 'true'))('fleet forwarding over MQTT', () => {
   it.each([false, true])('two boards, broker killed mid-storm (persistence %s), a board and the collector restarted: every event collected once, in order', async (persistence) => {
-    const netns = new Netns('fleet');
-    cleanups.push(() => netns.delete());
-    const dir = makeTempDir('fleet');
-    cleanups.push(() => dir.remove());
-    const broker = new Mosquitto(netns, join(dir.path, 'broker'), { persistence });
-    cleanups.push(() => broker.stop());
-    await broker.start();
+    const { netns, dir, broker } = await brokerScope('fleet', persistence);
     const fleetDb = join(dir.path, 'fleet.db');
     let collector = startCollector(netns, broker.url, fleetDb);
     let b1 = board(netns, dir.path, 'b1', broker.url);
@@ -112,13 +118,7 @@ describe.runIf(canUseNamespaces() && (MOSQUITTO !== undefined || process.env.CI 
   }, 180_000);
 
   it('sends again what a broker without persistence acknowledged and lost while the collector was away', async () => {
-    const netns = new Netns('fleetlost');
-    cleanups.push(() => netns.delete());
-    const dir = makeTempDir('fleetlost');
-    cleanups.push(() => dir.remove());
-    const broker = new Mosquitto(netns, join(dir.path, 'broker'), { persistence: false });
-    cleanups.push(() => broker.stop());
-    await broker.start();
+    const { netns, dir, broker } = await brokerScope('fleetlost', false);
     const fleetDb = join(dir.path, 'fleet.db');
     let collector = startCollector(netns, broker.url, fleetDb);
     const b1 = board(netns, dir.path, 'b1', broker.url);
@@ -144,13 +144,7 @@ describe.runIf(canUseNamespaces() && (MOSQUITTO !== undefined || process.env.CI 
   }, 120_000);
 
   it('drops malformed and oversized payloads, counted and logged with the board, and goes on', async () => {
-    const netns = new Netns('fleetbad');
-    cleanups.push(() => netns.delete());
-    const dir = makeTempDir('fleetbad');
-    cleanups.push(() => dir.remove());
-    const broker = new Mosquitto(netns, join(dir.path, 'broker'), { persistence: false });
-    cleanups.push(() => broker.stop());
-    await broker.start();
+    const { netns, dir, broker } = await brokerScope('fleetbad', false);
     const fleetDb = join(dir.path, 'fleet.db');
     const collector = startCollector(netns, broker.url, fleetDb);
     await waitFor(() => collector.log().includes('Collecting'), 20_000, 'the collector to subscribe');

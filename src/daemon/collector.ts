@@ -145,6 +145,8 @@ export class Collector {
     const text = JSON.stringify(advanceMarks(this.#db, board));
     if (!always && this.#marks.get(board) === text) return;
     this.#marks.set(board, text);
-    this.#client?.publish(`${this.#o.prefix ?? DEFAULT_FORWARD_PREFIX}/${board}/collected`, text, { qos: 1, retain: true });
+    // `fresh`: said on the collector's (re)connect, when boards should take it as it is.
+    const payload = always ? `${text.slice(0, -1)},"fresh":true}` : text;
+    this.#client?.publish(`${this.#o.prefix ?? DEFAULT_FORWARD_PREFIX}/${board}/collected`, payload, { qos: 1, retain: true });
   }
 }

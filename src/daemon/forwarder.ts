@@ -73,8 +73,10 @@ export class Forwarder {
   #closed = false;
   // Actions sent inside their event's record, not yet passed by the action cursor: not sent again.
   #sentInRecords = new Set<number>();
-  // The collector's first word after each (re)connect: what it has for certain. Messages a
-  // broker acknowledged but lost (it restarted without persistence) are sent again from there.
+  // What the collector has for certain, as the broker keeps it (retained) when this board
+  // (re)connects, or as the collector says it when it (re)connects itself (`fresh`): messages
+  // a broker acknowledged but lost (it restarted without persistence) are sent again from
+  // there. Marks in between trail what is in flight and are not taken.
   #awaitingMark = true;
   #rewind: Cursors | undefined;
 
@@ -138,7 +140,7 @@ export class Forwarder {
       client.publish(`${this.topic}/status`, JSON.stringify({ state: 'online', board: o.board, version: o.version, at: new Date().toISOString() }), { qos: 1, retain: true });
       this.#pump();
     });
-    client.on('message', (_topic, message) => this.#mark(message));
+    client.on('message', (_topic, message, packet) => this.#mark(message, packet.retain));
     client.on('error', (error) => this.#failed(error));
     // A broker that refuses a TLS client without a certificate just closes the connection.
     client.on('close', () => {
@@ -168,14 +170,14 @@ export class Forwarder {
     await client.endAsync(true).catch(() => undefined);
   }
 
-  #mark(message: Buffer): void {
-    if (!this.#awaitingMark) return;
-    let mark: Partial<Record<'event_id' | 'action_id' | 'incident_id', unknown>>;
+  #mark(message: Buffer, retained: boolean): void {
+    let mark: Partial<Record<'event_id' | 'action_id' | 'incident_id' | 'fresh', unknown>>;
     try {
       mark = JSON.parse(message.toString('utf8')) as typeof mark;
     } catch {
       return;
     }
+    if (!(mark.fresh === true || (retained && this.#awaitingMark))) return;
     const id = (value: unknown, current: number) => (Number.isSafeInteger(value) && (value as number) >= 0 ? Math.min(value as number, current) : current);
     this.#awaitingMark = false;
     const c = this.#cursors;

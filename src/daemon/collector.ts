@@ -9,7 +9,7 @@
 import { describeError } from '../errors.js';
 import { advanceMarks, checkPayload, fleetWriter, listBoards, type FleetDb } from '../history/fleet.js';
 import type { Logger } from '../log.js';
-import { boardNameProblem, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './forwarder.js';
+import { boardNameProblem, BrokerProblems, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './broker.js';
 
 const MARKS_EVERY_MS = 200;
 const LOG_INTERVAL_MS = 10_000;
@@ -35,13 +35,14 @@ export class Collector {
   #timer: NodeJS.Timeout | undefined;
   #client: import('mqtt').MqttClient | undefined;
   #lastRefusalLog = 0;
-  #lastError: string | null = null;
+  #problems: BrokerProblems;
 
   constructor(options: CollectorOptions, db: FleetDb, log: Logger) {
     this.#o = options;
     this.#db = db;
     this.#log = log;
     this.#writer = fleetWriter(db);
+    this.#problems = new BrokerProblems(log, 'Collector');
   }
 
   async start(): Promise<void> {
@@ -64,16 +65,16 @@ export class Collector {
     const events = `${o.share ? `$share/${o.share}/` : ''}${prefix}/+/events`;
     const status = `${prefix}/+/status`;
     client.on('connect', (ack) => {
-      this.#lastError = null;
+      this.#problems.clear();
       this.#log.info({ broker: o.url, events, sessionPresent: ack.sessionPresent }, 'Collecting');
       client.subscribe([events, status], { qos: 1 }, (error) => {
-        if (error) this.#failed(error);
+        if (error) this.#problems.report(error);
         // What it has, for every board it knows: after a broker restart without persistence,
         // boards send again what the broker acknowledged but never delivered.
         else for (const board of listBoards(this.#db)) this.#publishMarks(board.name, true);
       });
     });
-    client.on('error', (error) => this.#failed(error));
+    client.on('error', (error) => this.#problems.report(error));
     this.#timer = setInterval(() => this.#publishTouched(), MARKS_EVERY_MS);
   }
 
@@ -81,12 +82,6 @@ export class Collector {
     clearInterval(this.#timer);
     this.#publishTouched();
     await this.#client?.endAsync().catch(() => undefined);
-  }
-
-  #failed(error: unknown): void {
-    const message = describeError(error).trim().replace(/\s*\n\s*/g, ' ');
-    if (message !== this.#lastError) this.#log.warn({ err: error }, `Collector: ${message}; retrying`);
-    this.#lastError = message;
   }
 
   #receive(topic: string, message: Buffer, done: (code: number) => void): void {

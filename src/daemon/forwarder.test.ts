@@ -9,7 +9,8 @@ import { openHistoryDb } from '../history/db.js';
 import { readOutbox } from '../history/outbox.js';
 import { HistoryWriter } from '../history/writer.js';
 import { createProperties, eventFromProperties } from '../uevent/event.js';
-import { boardNameProblem, payloadOf } from './forwarder.js';
+import { boardNameProblem } from './broker.js';
+import { payloadOf } from './forwarder.js';
 
 const dirs: string[] = [];
 afterEach(() => {

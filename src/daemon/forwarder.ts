@@ -5,16 +5,14 @@
 // restart everything after them is sent again, in order (at least once on the wire; the
 // history ids make it exactly once at the collector). A backlog goes in batches with a turn
 // of the event loop between them, so it never starves live events.
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { describeError } from '../errors.js';
 import type { HistoryDb } from '../history/db.js';
 import { eventBacklog, forgetOtherTargets, readCursors, readOutbox, writeCursors, type Cursors, type OutboxItem } from '../history/outbox.js';
 import type { Logger } from '../log.js';
+import { BrokerProblems, brokerSecrets, type BrokerSecrets } from './broker.js';
 
 const BATCH = 200;
 const POLL_MS = 250;
-export const DEFAULT_FORWARD_PREFIX = 'hotplugd';
 
 export interface ForwardOptions extends BrokerSecrets {
   url: string;
@@ -23,45 +21,18 @@ export interface ForwardOptions extends BrokerSecrets {
   version: string;
 }
 
-/** The board's default name (the hostname), and why a name is refused: it becomes a topic level. */
+/** The board's default name: the hostname. */
 export const defaultBoardName = (): string => hostname();
-export function boardNameProblem(name: string): string | undefined {
-  if (name === '') return 'it is empty';
-  if (/[/+#\0]/.test(name)) return 'it holds "/", "+", "#" or NUL (it is an MQTT topic level)';
-  if (Buffer.byteLength(name) > 128) return 'it is longer than 128 bytes';
-  return undefined;
-}
 
 /** The payload of one outbox item: the record, its kind and the board. */
 export function payloadOf(item: OutboxItem, board: string): string {
   return JSON.stringify({ type: item.stream, board, after: item.after, ...item.record });
 }
 
-/** What a board and a collector read from files to reach a broker: never from the command line. */
-export interface BrokerSecrets {
-  /** The username on its first line, the password on its second. */
-  credentialsFile?: string | undefined;
-  caFile?: string | undefined;
-  certFile?: string | undefined;
-  keyFile?: string | undefined;
-}
-
-/** mqtt.js options from those files. */
-export function brokerSecrets(s: BrokerSecrets): { username?: string; password?: string; ca?: Buffer; cert?: Buffer; key?: Buffer } {
-  const [username = '', password = ''] = s.credentialsFile === undefined ? [] : readFileSync(s.credentialsFile, 'utf8').split('\n');
-  return {
-    ...(s.credentialsFile === undefined ? {} : { username, password }),
-    ...(s.caFile ? { ca: readFileSync(s.caFile) } : {}),
-    ...(s.certFile ? { cert: readFileSync(s.certFile) } : {}),
-    ...(s.keyFile ? { key: readFileSync(s.keyFile) } : {}),
-  };
-}
-
 type MqttClient = import('mqtt').MqttClient;
 
 export class Forwarder {
   sent = 0;
-  lastError: string | null = null;
   #options: ForwardOptions;
   #db: () => HistoryDb;
   #log: Logger;
@@ -71,6 +42,7 @@ export class Forwarder {
   #pumping = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #problems: BrokerProblems;
   // Actions sent inside their event's record, not yet passed by the action cursor: not sent again.
   #sentInRecords = new Set<number>();
   // What the collector has for certain, as the broker keeps it (retained) when this board
@@ -86,6 +58,7 @@ export class Forwarder {
     this.#db = db;
     this.#log = log.child({ forward: options.url });
     this.#target = Forwarder.target(options);
+    this.#problems = new BrokerProblems(this.#log, 'Forwarding');
     this.#cursors = readCursors(db(), this.#target);
     forgetOtherTargets(db(), this.#target);
   }
@@ -115,7 +88,7 @@ export class Forwarder {
       forwardCursor: this.#cursors.eventId,
       forwardBacklog: backlog,
       forwardSent: this.sent,
-      forwardLastError: this.lastError,
+      forwardLastError: this.#problems.last,
     };
   }
 
@@ -133,7 +106,7 @@ export class Forwarder {
     });
     const client = this.#client;
     client.on('connect', () => {
-      this.lastError = null;
+      this.#problems.clear();
       this.#awaitingMark = true;
       client.subscribe(`${this.topic}/collected`, { qos: 1 });
       this.#log.info({ cursor: this.#cursors.eventId }, 'Forwarding: connected to the broker');
@@ -141,10 +114,10 @@ export class Forwarder {
       this.#pump();
     });
     client.on('message', (_topic, message, packet) => this.#mark(message, packet.retain));
-    client.on('error', (error) => this.#failed(error));
+    client.on('error', (error) => this.#problems.report(error));
     // A broker that refuses a TLS client without a certificate just closes the connection.
     client.on('close', () => {
-      if (!this.#closed && this.lastError === null) this.#failed(new Error('the broker closed the connection'));
+      if (!this.#closed && this.#problems.last === null) this.#problems.report(new Error('the broker closed the connection'));
     });
     this.#timer = setInterval(() => this.#pump(), POLL_MS);
     this.#timer.unref();
@@ -188,14 +161,6 @@ export class Forwarder {
     this.#pump();
   }
 
-  #failed(error: unknown): void {
-    // One line: OpenSSL's messages end with a newline.
-    const message = describeError(error).trim().replace(/\s*\n\s*/g, ' ');
-    // Once per distinct error: a broker down for an hour is one line, not 3,600.
-    if (message !== this.lastError) this.#log.warn({ err: error }, `Forwarding: ${message}; retrying`);
-    this.lastError = message;
-  }
-
   #applyRewind(): void {
     const rewind = this.#rewind;
     if (rewind === undefined) return;
@@ -216,15 +181,15 @@ export class Forwarder {
         const client = this.#client as MqttClient;
         const toSend = items.filter((item) => item.stream !== 'action' || !this.#sentInRecords.has(item.id));
         await Promise.all(toSend.map((item) => client.publishAsync(`${this.topic}/events`, payloadOf(item, this.#options.board), { qos: 1 })));
-        for (const item of items) {
-          if (item.stream === 'event') for (const action of item.record.actions) this.#sentInRecords.add(action.id);
-          else if (item.stream === 'action') this.#sentInRecords.delete(item.id);
-        }
         const next = { ...this.#cursors };
         for (const item of items) {
-          if (item.stream === 'event') next.eventId = Math.max(next.eventId, item.id);
-          else if (item.stream === 'action') next.actionId = Math.max(next.actionId, item.id);
-          else next.incidentId = Math.max(next.incidentId, item.id);
+          if (item.stream === 'event') {
+            next.eventId = Math.max(next.eventId, item.id);
+            for (const action of item.record.actions) this.#sentInRecords.add(action.id);
+          } else if (item.stream === 'action') {
+            next.actionId = Math.max(next.actionId, item.id);
+            this.#sentInRecords.delete(item.id);
+          } else next.incidentId = Math.max(next.incidentId, item.id);
         }
         this.#cursors = next;
         this.#applyRewind();
@@ -233,7 +198,7 @@ export class Forwarder {
         await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (error) {
-      this.#failed(error);
+      this.#problems.report(error);
     } finally {
       this.#pumping = false;
     }

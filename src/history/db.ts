@@ -102,16 +102,37 @@ const MIGRATIONS: readonly (string | ((db: HistoryDb) => void))[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 
-/** Opens (creating if needed) and migrates the history database. */
-export function openHistoryDb(path: string, options: { readonly?: boolean } = {}): HistoryDb {
-  let db: HistoryDb;
+/**
+ * Opens an SQLite file as hotplugd keeps its databases: a clear error naming `what`, a busy
+ * timeout, and (for writing) WAL with NORMAL sync — a power cut can lose the last commits,
+ * never corrupt the file. `beforeWal` runs on a writable file first (pragmas that must come
+ * before WAL).
+ */
+export function openSqlite(path: string, what: string, options: { readonly?: boolean; beforeWal?: (db: Database.Database) => void } = {}): Database.Database {
+  let db: Database.Database;
   try {
     if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
     db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   } catch (error) {
-    throw new HotplugError('EDB', `Failed to open the history database ${path}: ${(error as Error).message}`, { cause: error });
+    throw new HotplugError('EDB', `Failed to open the ${what} ${path}: ${(error as Error).message}`, { cause: error });
   }
   db.pragma('busy_timeout = 5000');
+  if (options.readonly) return db;
+  options.beforeWal?.(db);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  return db;
+}
+
+/** Opens (creating if needed) and migrates the history database. */
+export function openHistoryDb(path: string, options: { readonly?: boolean } = {}): HistoryDb {
+  const db = openSqlite(path, 'history database', {
+    readonly: options.readonly,
+    // Only a file without tables can switch: then retention can give freed pages back.
+    beforeWal: (d) => {
+      if ((d.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number }).n === 0) d.pragma('auto_vacuum = INCREMENTAL');
+    },
+  });
   if (options.readonly) {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
@@ -119,11 +140,6 @@ export function openHistoryDb(path: string, options: { readonly?: boolean } = {}
     }
     return db;
   }
-  // Only a file without tables can switch: then retention can give freed pages back.
-  if ((db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number }).n === 0) db.pragma('auto_vacuum = INCREMENTAL');
-  db.pragma('journal_mode = WAL');
-  // NORMAL in WAL mode: a power cut can lose the last commits, never corrupt the file.
-  db.pragma('synchronous = NORMAL');
   migrate(db, path);
   return db;
 }

@@ -1,10 +1,8 @@
 // A collected fleet database: the history records boards forward (see daemon/forwarder.ts),
 // each stored once per (board, id) whatever the broker redelivers, with the boards' status.
 // Pure storage and queries; the MQTT side is daemon/collector.ts.
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { HotplugError } from '../errors.js';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './db.js';
 import type { ActionRecord, HistoryRecord } from './query.js';
 
 export type FleetDb = Database.Database;
@@ -61,19 +59,8 @@ const SCHEMA = `
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
 export function openFleetDb(path: string, options: { readonly?: boolean } = {}): FleetDb {
-  let db: FleetDb;
-  try {
-    if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
-    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
-  } catch (error) {
-    throw new HotplugError('EDB', `Failed to open the fleet database ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  db.pragma('busy_timeout = 5000');
-  if (!options.readonly) {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.exec(SCHEMA);
-  }
+  const db = openSqlite(path, 'fleet database', options);
+  if (!options.readonly) db.exec(SCHEMA);
   return db;
 }
 

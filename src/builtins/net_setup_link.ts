@@ -22,6 +22,9 @@ const POLICY_PROPERTIES: Record<string, string> = { database: 'ID_NET_NAME_FROM_
 // The machine as [Match] Virtualization=, Architecture= and KernelCommandLine= see it; the
 // view caches what does not change (the virtualization, the command line).
 const machine = machineView();
+// Read once, as systemd's sd_id128_get_machine() caches it: it does not change while running.
+let machineId: Uint8Array | undefined | null = null;
+const currentMachineId = () => (machineId === null ? (machineId = machineIdBytes(machine.readFile('/etc/machine-id'))) : machineId);
 
 /** The interface's ethtool driver; undefined when it has none, is gone, or is in another namespace. */
 function driverOf(ifname: string): string | undefined {
@@ -81,7 +84,7 @@ export const netSetupLink: Builtin = {
       fixed: config.mac,
       addrAssignType: Number(dev.attribute('addr_assign_type') ?? Number.NaN),
       stableName: stableName(context.properties, ifname),
-      machineId: machineIdBytes(machine.readFile('/etc/machine-id')),
+      machineId: currentMachineId(),
     });
     const altnames = plannedAltnames(config.alternativeNames, config.alternativeNamesPolicy, context.properties, ifname, name);
     return mac === null && altnames.length === 0 ? { properties } : { properties, interface: { mac, altnames } };

@@ -28,6 +28,8 @@ function stateKey(event: Uevent): string {
 }
 
 export interface DebouncerParts {
+  /** True while the rules in use have a `debounce`: otherwise events are not tracked (a storm pays nothing). */
+  active(): boolean;
   push(event: Uevent): void;
   report(later: LaterResult): void;
   log: Logger;
@@ -49,7 +51,7 @@ export class Debouncer {
 
   /** At intake, before the event is queued: it supersedes what waits on an older state. */
   observe(event: Uevent): void {
-    if (event.source === 'debounce') return;
+    if (event.source === 'debounce' || (this.#pending.size === 0 && !this.#p.active())) return;
     const key = stateKey(event);
     let generations = this.#generations.get(event.devpath);
     if (generations === undefined) this.#generations.set(event.devpath, (generations = new Map()));

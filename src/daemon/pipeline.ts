@@ -61,7 +61,7 @@ export class Pipeline {
       this.publisher.publishLater(later);
     };
     this.supervisor = new DeviceSupervisor(p.executor, p.log, reportLater, p.sysfs.root);
-    this.debouncer = new Debouncer({ push: (event) => this.enqueue(event), report: reportLater, log: p.log });
+    this.debouncer = new Debouncer({ active: () => p.worker.rules().debounced, push: (event) => this.enqueue(event), report: reportLater, log: p.log });
     this.scheduler = new EventScheduler<Uevent>(
       { capacity: p.capacity, maxRunning: p.maxEvents },
       {

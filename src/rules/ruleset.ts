@@ -94,6 +94,8 @@ export class RuleSet {
   readonly rules: readonly Rule[];
   readonly files: readonly RuleFile[];
   readonly loadedAt: number;
+  /** Some rule has a `debounce`: only then are events tracked for it (daemon/debounce.ts). */
+  readonly debounced: boolean;
   /** Every rule with all its tests, for traces that explain every rule (dry runs). */
   readonly unindexed: readonly IndexedRule[];
   #indexed: readonly IndexedRule[];
@@ -103,6 +105,7 @@ export class RuleSet {
     this.rules = rules;
     this.files = files;
     this.loadedAt = loadedAt;
+    this.debounced = rules.some((rule) => rule.debounceMs !== undefined);
     const gotos = resolveGotos(rules);
     const prepare = (rule: Rule, position: number, checks: readonly Condition[]): IndexedRule => ({
       rule,

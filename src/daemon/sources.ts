@@ -104,7 +104,7 @@ export class KernelSources {
       linkMessages: links?.received ?? 0,
       linkChanges: links?.changes ?? 0,
       linkForged: links?.forged ?? 0,
-      linkMalformed: links ? Object.values(links.malformed).reduce((sum, n) => sum + n, 0) : 0,
+      linkMalformed: links ? countMalformed(links) : 0,
       linkEnobufs: links?.enobufs ?? 0,
       linkResyncs: links?.resyncs ?? 0,
       linksKnown: this.links?.source.states.size ?? 0,

@@ -35,8 +35,8 @@ export function createSourceCounters(): SourceCounters {
   return { received: 0, forged: 0, malformed, enobufs: 0, accepted: 0 };
 }
 
-/** Total malformed datagrams over all reasons. */
-export function countMalformed(counters: SourceCounters): number {
+/** Total malformed datagrams over all reasons (of either socket). */
+export function countMalformed(counters: { malformed: Readonly<Record<string, number>> }): number {
   return Object.values(counters.malformed).reduce((sum, n) => sum + n, 0);
 }
 

@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { Collector } from '../daemon/collector.js';
 import { HotplugError } from '../errors.js';
-import { listBoards, openFleetDb } from '../history/fleet.js';
+import { openFleetStore } from '../history/fleet.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { parseCommandArgs, usageError, type Command } from './args.js';
 import { localTime, printable, writeLine } from './output.js';
@@ -16,14 +16,20 @@ collector keeps a persistent session: stopped or crashed, it loses nothing.
 
 Options:
   --broker URL          mqtt://HOST[:PORT] or mqtts://HOST[:PORT]
-  --db PATH             the fleet database (SQLite), created if needed
-  --topic PREFIX        topics PREFIX/<board>/events and /status (default: hotplugd)
-  --share GROUP         a shared subscription: collectors of one group split the load
+  --db PATH|URL         the fleet database: a SQLite file (created if needed)
+                        or postgres://USER@HOST/DB; over a unix socket:
+                        postgres://USER@/DB?host=/run/postgresql; the password
+                        from PGPASSWORD or ~/.pgpass
+  --topic PREFIX        topics PREFIX/<board>/events and /status
+                        (default: hotplugd)
+  --share GROUP         a shared subscription: collectors of one group split the
+                        load; they must write one database (PostgreSQL)
   --client-id ID        the collector's session on the broker (default:
                         hotplugd-collector-<hostname>); one per collector
   --credentials FILE    username on the first line, password on the second
   --ca FILE, --cert FILE, --key FILE
-                        TLS: the broker's CA, and this collector's certificate and key
+                        TLS: the broker's CA, this collector's certificate
+                        and key
   --log-level LEVEL     (default: info)
   -h, --help            show this help
 
@@ -40,11 +46,11 @@ export const collectCommand: Command = {
     });
     if (values === null) return 0;
     if (values.broker === undefined || !/^mqtts?:\/\/[^/]+\/?$/.test(values.broker)) throw usageError('collect', '--broker expects mqtt://HOST[:PORT] or mqtts://HOST[:PORT]');
-    if (values.db === undefined) throw usageError('collect', '--db PATH is required');
+    if (values.db === undefined) throw usageError('collect', '--db PATH or --db postgres://... is required');
     const level = values['log-level'] ?? 'info';
     if (!isLogLevel(level)) throw usageError('collect', `--log-level: unknown level ${JSON.stringify(level)}`);
     const log = createLogger(level);
-    const db = openFleetDb(values.db);
+    const db = await openFleetStore(values.db, { onError: (error) => log.warn({ err: error }, `Collector: the database connection failed: ${error.message}`) });
     const collector = new Collector({
       url: values.broker, prefix: values.topic, share: values.share, clientId: values['client-id'] ?? `hotplugd-collector-${hostname()}`,
       credentialsFile: values.credentials, caFile: values.ca, certFile: values.cert, keyFile: values.key,
@@ -55,19 +61,19 @@ export const collectCommand: Command = {
       process.once('SIGINT', () => resolve());
     });
     await collector.stop();
-    db.close();
+    await db.close();
     log.info({ stored: collector.stored, duplicates: collector.duplicates, refused: collector.refused }, 'Collector stopped');
     return 0;
   },
 };
 
-const boardsUsage = `Usage: hotplugd boards --db PATH [--json]
+const boardsUsage = `Usage: hotplugd boards --db PATH|URL [--json]
 
 The boards of a collected fleet database: first and last seen, their last status
 (online, offline) and how many events were collected from each.
 
 Options:
-  --db PATH    the fleet database ('hotplugd collect --db')
+  --db PATH    the fleet database ('hotplugd collect --db': a file or postgres://...)
   --json       one JSON object per board
   -h, --help   show this help`;
 
@@ -78,9 +84,9 @@ export const boardsCommand: Command = {
     const values = parseCommandArgs('boards', boardsUsage, argv, { db: { type: 'string' }, json: { type: 'boolean' } });
     if (values === null) return 0;
     if (values.db === undefined) throw usageError('boards', '--db PATH is required');
-    const db = openFleetDb(values.db, { readonly: true });
+    const db = await openFleetStore(values.db, { readonly: true });
     try {
-      const boards = listBoards(db);
+      const boards = await db.boards();
       if (boards.length === 0 && !values.json) process.stderr.write('No boards in this database yet.\n');
       for (const b of boards) {
         if (values.json) await writeLine(JSON.stringify({ ...b, first_seen: new Date(b.first_seen).toISOString(), last_seen: new Date(b.last_seen).toISOString() }));
@@ -89,7 +95,7 @@ export const boardsCommand: Command = {
     } catch (error) {
       throw new HotplugError('EDB', `hotplugd boards: ${(error as Error).message}`, { cause: error });
     } finally {
-      db.close();
+      await db.close();
     }
     return 0;
   },

@@ -1,7 +1,7 @@
 import { defaultDbPath } from '../defaults.js';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { listIncidents } from '../history/store.js';
-import { fleetEvents, isFleetDb, openFleetDb } from '../history/fleet.js';
+import { openFleetStore } from '../history/fleet.js';
 import { lastEventId, queryEvents, resolveDevice, type HistoryFilter, type HistoryRecord } from '../history/query.js';
 import { HotplugError } from '../errors.js';
 import { parseCommandArgs, parsePositiveInt, parseTimeOption, usageError, type Command } from './args.js';
@@ -34,8 +34,9 @@ Output:
   --incidents        list incidents instead: SEQNUM gaps, overflows, database
                      replacements, rows lost
   --board NAME       one board's events in a collected fleet database ('hotplugd
-                     collect --db'; give that as --db); with --subsystem, --action,
-                     --since, --until, --limit and the output options
+                     collect --db'; give that file or postgres:// URL as --db);
+                     with --subsystem, --action, --since, --until, --limit and
+                     the output options
   --db PATH          history database (default: ${defaultDbPath()})
   -h, --help         show this help
 
@@ -126,14 +127,13 @@ export const historyCommand: Command = {
     if (values.board !== undefined) {
       if (values.device !== undefined || values.property !== undefined || values.follow || values.incidents) throw usageError('history', '--board goes with --subsystem, --action, --since, --until, --limit, --json and --csv');
       if (values.db === undefined) throw usageError('history', '--board needs --db: the collected fleet database');
-      const fleet = openFleetDb(values.db, { readonly: true });
+      const fleet = await openFleetStore(values.db, { readonly: true });
       try {
-        if (!isFleetDb(fleet)) throw new HotplugError('EUSAGE', `hotplugd history: ${values.db} is not a collected fleet database (hotplugd collect --db)`);
         const out = printer(values.json ? 'json' : values.csv ? 'csv' : 'table');
-        for (const record of fleetEvents(fleet, { board: values.board, since: filter.since, until: filter.until, actions: filter.actions, subsystems: filter.subsystems }, limit)) await out.print(record);
+        for await (const record of fleet.events({ board: values.board, since: filter.since, until: filter.until, actions: filter.actions, subsystems: filter.subsystems }, limit)) await out.print(record);
         await out.flush();
       } finally {
-        fleet.close();
+        await fleet.close();
       }
       return 0;
     }

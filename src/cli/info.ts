@@ -7,6 +7,8 @@ import { queryEvents, resolveDevice, type DeviceRecord, type HistoryRecord } fro
 import { toProcessedRecord, type EventRow, type ProcessedRecord } from '../history/store.js';
 import { linkState } from '../history/link-sessions.js';
 import { resolveDevpath } from '../daemon/waiters.js';
+import { openFleetStore } from '../history/fleet.js';
+import { boardDeviceInfo, type BoardDeviceInfo } from '../history/fleet-views.js';
 import { HotplugError } from '../errors.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
 import { localTime, printable, writeLine } from './output.js';
@@ -22,6 +24,8 @@ devices that are gone too, from the history.
 Options:
   --limit N      events in the timeline (default: 20)
   --json         one JSON object: devpath, present, device, last, link, timeline
+  --board NAME   the device as board NAME last forwarded it, from a collected
+                 fleet database ('hotplugd collect --db'; give that as --db)
   --db PATH      history database (default: ${defaultDbPath()})
   --sysfs ROOT   sysfs root (default: /sys)
   --dev ROOT     where device nodes live (default: /dev)
@@ -81,11 +85,13 @@ export const infoCommand: Command = {
       dev: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean' },
+      board: { type: 'string' },
     });
     if (parsed === null) return 0;
     if (parsed.positionals.length !== 1) throw usageError('info', 'give one device: a devpath, /sys/..., /dev/NODE or a kernel name');
     const name = parsed.positionals[0]!;
     const limit = parsePositiveInt('info', 'limit', parsed.values.limit) ?? 20;
+    if (parsed.values.board !== undefined) return boardInfo(parsed.values.board, parsed.values.db, name, limit, parsed.values.json === true);
     const db = openHistoryDb(parsed.values.db ?? defaultDbPath(), { readonly: true });
     try {
       const resolved = resolve(db, name, parsed.values.sysfs ?? '/sys', parsed.values.dev ?? '/dev');
@@ -95,32 +101,50 @@ export const infoCommand: Command = {
       const last = devices.length > 0 ? lastProcessed(db, devpath, devices) : undefined;
       const timeline = devices.length > 0 ? [...queryEvents(db, { deviceIds: devices.map((d) => d.id) }, { limit })] : [];
       const link = linkState(db, devpath);
-      if (parsed.values.json) {
-        await writeLine(JSON.stringify({ devpath, present, device: devices[0] ?? null, last: last ?? null, link: link ?? null, timeline }));
-        return 0;
-      }
-      const out: string[] = [`devpath    ${devpath}${present ? '' : '  (not present now)'}`];
-      const device = devices[0];
-      if (device) {
-        out.push(`device     ${device.key}${device.vendor || device.model ? `  (${[device.vendor, device.model].filter(Boolean).join(' ')})` : ''}`);
-        out.push(`first seen ${localTime(new Date(device.first_seen).toISOString())}, last seen ${localTime(new Date(device.last_seen).toISOString())}`);
-      }
-      if (last) {
-        out.push(`recorded   ${localTime(last.received_at)} (${last.action}, event ${last.id})`);
-        out.push(`symlinks   ${last.symlinks.join(' ') || '-'}`, `tags       ${last.tags.join(' ') || '-'}`, `rules      ${last.rules.join(', ') || '-'}`);
-        out.push('', 'properties:', ...Object.entries(last.properties).map(([k, v]) => `  ${k}=${v}`));
-      } else {
-        out.push('', 'No processed event for this devpath in the history.');
-      }
-      if (link) {
-        const since = link.since ? ` since ${localTime(new Date(link.since).toISOString())}` : '';
-        out.push('', `link       carrier ${link.carrier ? 'up' : 'down'}${since} (operstate ${link.operstate}, admin ${link.admin})`, `addresses  ${link.addresses.join(' ') || '-'}`);
-      }
-      if (timeline.length > 0) out.push('', `timeline of the device (newest ${timeline.length}):`, ...timeline.map(timelineLine));
-      for (const line of out) await writeLine(printable(line));
+      await printInfo({ devpath, device: devices[0] ?? null, last: last ?? null, link: link ?? null, timeline }, present, parsed.values.json === true);
     } finally {
       db.close();
     }
     return 0;
   },
 };
+
+async function boardInfo(board: string, dbPath: string | undefined, name: string, limit: number, json: boolean): Promise<number> {
+  if (dbPath === undefined) throw usageError('info', '--board needs --db: the collected fleet database');
+  const store = await openFleetStore(dbPath, { readonly: true });
+  try {
+    const info = await boardDeviceInfo(store, board, name, limit);
+    if (!info) throw new HotplugError('ENODEVICE', `hotplugd info: board ${JSON.stringify(board)} forwarded no event of ${JSON.stringify(name)}`);
+    await printInfo(info, undefined, json);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+/** Prints what is known of a device; `present` is undefined for a board's device seen from a fleet database. */
+async function printInfo(info: BoardDeviceInfo, present: boolean | undefined, json: boolean): Promise<void> {
+  const { devpath, device, last, link, timeline } = info;
+  if (json) {
+    await writeLine(JSON.stringify({ devpath, ...(present === undefined ? {} : { present }), device, last, link, timeline }));
+    return;
+  }
+  const out: string[] = [`devpath    ${devpath}${present === false ? '  (not present now)' : ''}`];
+  if (device) {
+    out.push(`device     ${device.key}${device.vendor || device.model ? `  (${[device.vendor, device.model].filter(Boolean).join(' ')})` : ''}`);
+    out.push(`first seen ${localTime(new Date(device.first_seen).toISOString())}, last seen ${localTime(new Date(device.last_seen).toISOString())}`);
+  }
+  if (last) {
+    out.push(`recorded   ${localTime(last.received_at)} (${last.action}, event ${last.id})`);
+    out.push(`symlinks   ${last.symlinks.join(' ') || '-'}`, `tags       ${last.tags.join(' ') || '-'}`, `rules      ${last.rules.join(', ') || '-'}`);
+    out.push('', 'properties:', ...Object.entries(last.properties).map(([k, v]) => `  ${k}=${v}`));
+  } else {
+    out.push('', 'No processed event for this devpath in the history.');
+  }
+  if (link) {
+    const since = link.since ? ` since ${localTime(new Date(link.since).toISOString())}` : '';
+    out.push('', `link       carrier ${link.carrier ? 'up' : 'down'}${since} (operstate ${link.operstate}, admin ${link.admin})`, `addresses  ${link.addresses.join(' ') || '-'}`);
+  }
+  if (timeline.length > 0) out.push('', `timeline of the device (newest ${timeline.length}):`, ...timeline.map(timelineLine));
+  for (const line of out) await writeLine(printable(line));
+}

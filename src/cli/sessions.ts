@@ -1,5 +1,7 @@
 import { defaultDbPath } from '../defaults.js';
 import { openHistoryDb } from '../history/db.js';
+import { openFleetStore } from '../history/fleet.js';
+import { boardSessions, resolveBoardDevice } from '../history/fleet-views.js';
 import { resolveDevice, type DeviceRecord } from '../history/query.js';
 import { devicesWithSessions, humanDuration, pairSessions, plugEvents, type Session } from '../history/sessions.js';
 import { HotplugError } from '../errors.js';
@@ -26,6 +28,9 @@ Options:
   --interface NAME  with --links: one interface (e.g. eth0); lists its sessions
   --json            one JSON object per device or interface, with its sessions
   --csv             one line per session, with a header line (UTC, ISO 8601)
+  --board NAME      one board's devices in a collected fleet database ('hotplugd
+                    collect --db'; give that as --db); with --device, --all and
+                    the output options
   --db PATH         history database (default: ${defaultDbPath()})
   -h, --help        show this help
 
@@ -70,43 +75,60 @@ export const sessionsCommand: Command = {
       interface: { type: 'string' },
       json: { type: 'boolean' },
       csv: { type: 'boolean' },
+      board: { type: 'string' },
     });
     if (values === null) return 0;
     if (values.json && values.csv) throw usageError('sessions', 'give --json or --csv, not both');
     if (values.interface !== undefined && !values.links) throw usageError('sessions', '--interface goes with --links');
     if (values.links && (values.device !== undefined || values.all)) throw usageError('sessions', '--links lists interfaces: give --interface NAME, not --device or --all');
     const format = values.json ? 'json' : values.csv ? 'csv' : 'table';
-    const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
     const now = Date.now();
+    if (values.board !== undefined) {
+      if (values.links) throw usageError('sessions', '--links reads a board\'s own history; --board goes with --device, --all, --json and --csv');
+      if (values.db === undefined) throw usageError('sessions', '--board needs --db: the collected fleet database');
+      const store = await openFleetStore(values.db, { readonly: true });
+      try {
+        const devices = values.device !== undefined ? await resolveBoardDevice(store, values.board, values.device) : { usbOnly: !values.all };
+        if (values.device !== undefined && (devices as DeviceRecord[]).length === 0) throw new HotplugError('ENODEVICE', `hotplugd sessions: board ${JSON.stringify(values.board)} forwarded no device ${JSON.stringify(values.device)}`);
+        await printSessions(await boardSessions(store, values.board, devices), format, values, now);
+      } finally {
+        await store.close();
+      }
+      return 0;
+    }
+    const db = openHistoryDb(values.db ?? defaultDbPath(), { readonly: true });
     try {
       if (values.links) {
         await printLinkSessions(db, values.interface, format, now);
         return 0;
       }
-      if (format === 'csv') await writeLine(CSV_COLUMNS.join(','));
       const devices = values.device !== undefined ? resolveDevice(db, values.device) : devicesWithSessions(db, { usbOnly: !values.all });
       if (values.device !== undefined && devices.length === 0) throw new HotplugError('ENODEVICE', `hotplugd sessions: no device ${JSON.stringify(values.device)} in the history`);
-      // On stderr, so that scripts reading stdout see nothing to read.
-      if (devices.length === 0 && format === 'table') process.stderr.write(`No ${values.all ? '' : 'USB '}devices in the history yet${values.all ? '' : ' (--all for every device)'}.\n`);
-      for (const device of devices) {
-        const sessions = pairSessions(plugEvents(db, device));
-        if (values.json) {
-          await writeLine(JSON.stringify({ device, sessions }));
-          continue;
-        }
-        if (format === 'csv') {
-          const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-          for (const s of sessions) await writeLine([device.key, s.port, iso(s.pluggedAt), iso(s.unpluggedAt), s.endMissed, s.presentAtStart].map(csvField).join(','));
-          continue;
-        }
-        await writeLine(printable(summaryLine(device, sessions, now)));
-        if (values.device === undefined) continue;
-        for (const session of sessions) await writeLine(printable(sessionLine(session, now)));
-        if (sessions.some((s) => s.presentAtStart)) await writeLine('  * present when the daemon started: plugged at or before this time');
-      }
+      await printSessions(devices.map((device) => ({ device, sessions: pairSessions(plugEvents(db, device)) })), format, values, now);
     } finally {
       db.close();
     }
     return 0;
   },
 };
+
+async function printSessions(list: { device: DeviceRecord; sessions: Session[] }[], format: 'table' | 'json' | 'csv', values: { device?: string | undefined; all?: boolean | undefined }, now: number): Promise<void> {
+  if (format === 'csv') await writeLine(CSV_COLUMNS.join(','));
+  // On stderr, so that scripts reading stdout see nothing to read.
+  if (list.length === 0 && format === 'table') process.stderr.write(`No ${values.all ? '' : 'USB '}devices in the history yet${values.all ? '' : ' (--all for every device)'}.\n`);
+  for (const { device, sessions } of list) {
+    if (format === 'json') {
+      await writeLine(JSON.stringify({ device, sessions }));
+      continue;
+    }
+    if (format === 'csv') {
+      const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+      for (const s of sessions) await writeLine([device.key, s.port, iso(s.pluggedAt), iso(s.unpluggedAt), s.endMissed, s.presentAtStart].map(csvField).join(','));
+      continue;
+    }
+    await writeLine(printable(summaryLine(device, sessions, now)));
+    if (values.device === undefined) continue;
+    for (const session of sessions) await writeLine(printable(sessionLine(session, now)));
+    if (sessions.some((s) => s.presentAtStart)) await writeLine('  * present when the daemon started: plugged at or before this time');
+  }
+}

@@ -4,15 +4,18 @@
 // message only after that, so each is committed on its own), with a persistent session, so a
 // collector that stops or crashes loses nothing: the broker redelivers. What it has is
 // published back to each board (PREFIX/<board>/collected, retained), so boards send again
-// what a broker acknowledged and then lost. Malformed or
-// oversized payloads are dropped, counted and logged with their board and topic.
+// what a broker acknowledged and then lost. Collectors of one shared subscription write one
+// database (PostgreSQL, or one SQLite file on one host), so each can say what it holds. Malformed
+// or oversized payloads are dropped, counted and logged with their board and topic.
 import { describeError } from '../errors.js';
-import { advanceMarks, checkPayload, fleetWriter, listBoards, type FleetDb } from '../history/fleet.js';
+import { checkPayload, type FleetStore } from '../history/fleet-records.js';
 import type { Logger } from '../log.js';
 import { boardNameProblem, BrokerProblems, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './broker.js';
 
 const MARKS_EVERY_MS = 200;
 const LOG_INTERVAL_MS = 10_000;
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
 
 export interface CollectorOptions extends BrokerSecrets {
   url: string;
@@ -28,20 +31,19 @@ export class Collector {
   duplicates = 0;
   refused = 0;
   #o: CollectorOptions;
-  #db: FleetDb;
+  #store: FleetStore;
   #log: Logger;
-  #writer: ReturnType<typeof fleetWriter>;
+  #storeProblem: string | undefined;
   #touched = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #client: import('mqtt').MqttClient | undefined;
   #lastRefusalLog = 0;
   #problems: BrokerProblems;
 
-  constructor(options: CollectorOptions, db: FleetDb, log: Logger) {
+  constructor(options: CollectorOptions, store: FleetStore, log: Logger) {
     this.#o = options;
-    this.#db = db;
+    this.#store = store;
     this.#log = log;
-    this.#writer = fleetWriter(db);
     this.#problems = new BrokerProblems(log, 'Collector');
   }
 
@@ -71,52 +73,106 @@ export class Collector {
         if (error) this.#problems.report(error);
         // What it has, for every board it knows: after a broker restart without persistence,
         // boards send again what the broker acknowledged but never delivered.
-        else for (const board of listBoards(this.#db)) this.#publishMarks(board.name, true);
+        else void this.#publishAllMarks();
       });
     });
     client.on('error', (error) => this.#problems.report(error));
-    this.#timer = setInterval(() => this.#publishTouched(), MARKS_EVERY_MS);
+    this.#timer = setInterval(() => void this.#publishTouched(), MARKS_EVERY_MS);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    this.#publishTouched();
+    clearTimeout(this.#retryTimer);
+    await this.#publishTouched();
     await this.#client?.endAsync().catch(() => undefined);
   }
 
-  #receive(topic: string, message: Buffer, done: (code: number) => void): void {
+  async #receive(topic: string, message: Buffer, done: (code: number) => void): Promise<void> {
     const parts = topic.split('/');
     const board = parts.at(-2) ?? '';
     const kind = parts.at(-1);
     if (boardNameProblem(board) !== undefined) return this.#refuse(topic, board, 'the board name is not valid', done);
     if (kind === 'status') {
+      let status: { state?: unknown; version?: unknown } = {};
       try {
-        const status = JSON.parse(message.toString('utf8')) as { state?: unknown; version?: unknown };
-        if (typeof status.state === 'string') this.#writer.status(board, status.state.slice(0, 32), typeof status.version === 'string' ? status.version.slice(0, 64) : undefined, Date.now());
+        status = JSON.parse(message.toString('utf8')) as typeof status;
       } catch {
         // a status that is not JSON says nothing
+      }
+      if (typeof status?.state === 'string') {
+        const state = status.state.slice(0, 32);
+        const version = typeof status.version === 'string' ? status.version.slice(0, 64) : undefined;
+        if ((await this.#stored(board, () => this.#store.status(board, state, version, Date.now()).then(() => true))) === undefined) return;
       }
       done(0);
       return;
     }
     const checked = checkPayload(board, message);
     if ('refused' in checked) return this.#refuse(topic, board, checked.refused, done);
-    try {
-      if (this.#writer.store(board, checked.payload, Date.now())) this.stored++;
-      else this.duplicates++;
-    } catch (error) {
-      // Not stored, not acknowledged: the broker sends it again after a reconnect.
-      this.#log.error({ err: error, board }, `Collector: failed to store a message: ${describeError(error)}`);
-      this.#client?.end(true, () => this.#client?.reconnect());
-      return;
-    }
+    const isNew = await this.#stored(board, () => this.#store.store(board, checked.payload, Date.now()));
+    if (isNew === undefined) return;
+    if (isNew) this.stored++;
+    else this.duplicates++;
     this.#touched.add(board);
     done(0);
   }
 
-  #publishTouched(): void {
-    for (const board of this.#touched) this.#publishMarks(board, false);
+  /** Runs a write; on failure, undefined, logged once per problem, and the message is left unacknowledged. */
+  async #stored<T>(board: string, write: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const result = await write();
+      this.#retryDelayMs = RETRY_FIRST_MS;
+      if (this.#storeProblem !== undefined) this.#log.info({ database: this.#store.location }, 'Collector: storing again');
+      this.#storeProblem = undefined;
+      return result;
+    } catch (error) {
+      // Not stored, not acknowledged: the broker keeps it and sends it again after the reconnect.
+      this.#storeFailed(error, board, 'store a message');
+      this.#holdOff();
+      return undefined;
+    }
+  }
+
+  #retryDelayMs = RETRY_FIRST_MS;
+  #holding = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+
+  // The database cannot store: leave the broker for a while (doubling up to a limit), so
+  // that its session keeps what boards send until the database is back.
+  #holdOff(): void {
+    if (this.#holding) return;
+    this.#holding = true;
+    const delay = this.#retryDelayMs;
+    this.#retryDelayMs = Math.min(delay * 2, RETRY_MAX_MS);
+    const client = this.#client;
+    client?.end(true, () => {
+      this.#retryTimer = setTimeout(() => {
+        this.#holding = false;
+        client.reconnect();
+      }, delay);
+    });
+  }
+
+  // A database that is down is one line per problem, not one per message.
+  #storeFailed(error: unknown, board: string, what: string): void {
+    const problem = describeError(error);
+    if (problem !== this.#storeProblem) this.#log.error({ err: error, board, database: this.#store.location }, `Collector: failed to ${what}: ${problem}`);
+    this.#storeProblem = problem;
+  }
+
+  #publishing = false;
+
+  async #publishTouched(): Promise<void> {
+    if (this.#publishing) return;
+    this.#publishing = true;
+    const boards = [...this.#touched];
     this.#touched.clear();
+    for (const board of boards) await this.#publishMarks(board, false);
+    this.#publishing = false;
+  }
+
+  async #publishAllMarks(): Promise<void> {
+    for (const board of await this.#store.boards().catch(() => [])) await this.#publishMarks(board.name, true);
   }
 
   // Refused messages are acknowledged: redelivering them would refuse them again.
@@ -133,11 +189,16 @@ export class Collector {
   #marks = new Map<string, string>();
 
   /** Publishes (retained) what the collector has of a board, when it changed or when asked. */
-  #publishMarks(board: string, always: boolean): void {
-    // Collectors sharing a subscription each hold part of a board's rows (each its own
-    // database): none can say how far the whole fleet database goes.
-    if (this.#o.share !== undefined) return;
-    const text = JSON.stringify(advanceMarks(this.#db, board));
+  async #publishMarks(board: string, always: boolean): Promise<void> {
+    let marks;
+    try {
+      marks = await this.#store.advanceMarks(board);
+    } catch (error) {
+      this.#touched.add(board); // said at the next turn
+      this.#storeFailed(error, board, 'read what it holds of the board');
+      return;
+    }
+    const text = JSON.stringify(marks);
     if (!always && this.#marks.get(board) === text) return;
     this.#marks.set(board, text);
     // `fresh`: said on the collector's (re)connect, when boards should take it as it is.

@@ -106,19 +106,23 @@ export function linkState(db: HistoryDb, devpath: string): LinkState | undefined
        WHERE devpath = ? AND action IN ('link-up', 'link-down', 'address-add', 'address-remove', 'add') AND source != 'debounce' ORDER BY id`,
     )
     .all(devpath) as { action: string; at: number; properties: string }[];
+  return foldLinkState(rows.map((r) => ({ action: r.action, at: r.at, properties: JSON.parse(r.properties) as Record<string, string> })));
+}
+
+/** The link state an interface's events tell, oldest first (its link events and adds; none from debounce turns). */
+export function foldLinkState(events: readonly { action: string; at: number; properties: Record<string, string> }[]): LinkState | undefined {
   let state: LinkState | undefined;
   const addresses = new Set<string>();
-  for (const row of rows) {
-    const p = JSON.parse(row.properties) as Record<string, string>;
-    if (row.action === 'add') {
+  for (const { action, at, properties: p } of events) {
+    if (action === 'add') {
       // A new interface under this devpath: what came before was another one's.
       state = undefined;
       addresses.clear();
-    } else if (row.action === 'link-up' || row.action === 'link-down') {
-      state = { carrier: row.action === 'link-up', operstate: p.OPERSTATE ?? '', admin: p.ADMIN ?? '', since: row.at, addresses: [] };
+    } else if (action === 'link-up' || action === 'link-down') {
+      state = { carrier: action === 'link-up', operstate: p.OPERSTATE ?? '', admin: p.ADMIN ?? '', since: at, addresses: [] };
     } else {
       const address = `${p.IP_ADDRESS}/${p.PREFIX_LENGTH}`;
-      if (row.action === 'address-add') addresses.add(address);
+      if (action === 'address-add') addresses.add(address);
       else addresses.delete(address);
     }
   }

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// The collector's ingest rate: 10 boards' forwarded records into SQLite and into PostgreSQL.
+// The boards are 10 MQTT clients publishing ready-made records (the shape a board forwards:
+// an event of ~1 KB with one action) at QoS 1 to a real Mosquitto while the collector is
+// away, so its persistent session holds them all; then the collector starts, and the figure
+// is the records over the time from its start until the database holds them all. Each
+// message is committed before it is acknowledged. PostgreSQL is Debian's, in a temp data
+// directory with its defaults (fsync and synchronous_commit on), over a unix socket.
+// Backends alternate within each round.
+// Usage: node bench/collect.js [--boards 10] [--per-board 3000] [--rounds 3]
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { CLI, REPO, lines, median, ownCpuSeconds, requireRoot, round, sleep, withScope } from './lib/system.js';
+import { printAndSave } from './lib/report.js';
+
+const PG_BIN = (() => {
+  const root = '/usr/lib/postgresql';
+  const version = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => b - a)[0] : undefined;
+  return version && join(root, version, 'bin');
+})();
+
+/** A PostgreSQL cluster in a temp dir, run by the postgres user, on a unix socket there only. */
+function startPostgres() {
+  const dir = mkdtempSync('/tmp/hotplugd-bench-pg-');
+  const id = (flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }));
+  chownSync(dir, id('-u'), id('-g'));
+  const as = (program, args) => execFileSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, program), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  as('initdb', ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  as('pg_ctl', ['-D', join(dir, 'data'), '-o', `-k ${dir} -c listen_addresses=''`, '-l', join(dir, 'log'), '-w', 'start']);
+  return {
+    url: (db) => `postgres://postgres@/${db}?host=${dir}`,
+    createdb: (db) => as('createdb', ['-h', dir, '-U', 'postgres', db]),
+    count: (db) => Number(as('psql', ['-h', dir, '-U', 'postgres', '-d', db, '-Atc', 'SELECT count(*) FROM fleet_events']).trim() || 0),
+    stop() {
+      as('pg_ctl', ['-D', join(dir, 'data'), '-m', 'fast', '-w', 'stop']);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function sqliteCount(path) {
+  try {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.prepare('SELECT count(*) AS n FROM fleet_events').get().n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+// Publishes each board's records at QoS 1 (the broker acknowledges each), like boards would.
+const PUBLISHER = `
+const { connect } = require(${JSON.stringify(join(REPO, 'node_modules', 'mqtt'))});
+const [url, board, count] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+const c = connect(url, { clientId: 'bench-' + board });
+c.on('connect', async () => {
+  const at = Date.now();
+  for (let id = 1; id <= count; id++) {
+    const t = new Date(at + id).toISOString();
+    const record = { type: 'event', board, id, after: id - 1, seqnum: id, action: 'change', devpath: '/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/ttyUSB0/tty/ttyUSB0',
+      subsystem: 'tty', devtype: null, devname: '/dev/ttyUSB0', driver: null, major: 188, minor: 0, source: 'kernel', received_at: t,
+      properties: { ACTION: 'change', DEVPATH: '/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/ttyUSB0/tty/ttyUSB0', SUBSYSTEM: 'tty', DEVNAME: 'ttyUSB0', MAJOR: '188', MINOR: '0', SEQNUM: String(id) },
+      device: 'usb:0403:6001:A10KXYZ' + board, result: { properties: { ID_VENDOR: 'FTDI', ID_MODEL: 'FT232R_USB_UART', ID_SERIAL: 'FTDI_FT232R_USB_UART_A10KXYZ' }, symlinks: ['/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10KXYZ-if00-port0'], tags: [] },
+      rules: ['serial.yaml:4'], actions: [{ id, after: id - 1, kind: 'symlink', target: '/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10KXYZ-if00-port0', rule: 'serial.yaml:4', ok: true, error: null, exit_code: null, duration_ms: 0.2, finished_at: t }] };
+    await c.publishAsync('hotplugd/' + board + '/events', JSON.stringify(record), { qos: 1 });
+  }
+  await c.endAsync();
+});`;
+
+async function once(backend, postgres, sizes, round) {
+  return withScope(`collect-${backend}`, async (scope) => {
+    scope.run('ip', ['link', 'set', 'lo', 'up']);
+    const port = 21000 + Math.floor(Math.random() * 1000);
+    const url = `mqtt://127.0.0.1:${port}`;
+    const conf = join(scope.dir, 'mosquitto.conf');
+    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nmax_queued_messages 0\nlog_dest stderr\n`);
+    const broker = scope.spawn('/usr/sbin/mosquitto', ['-c', conf]);
+    broker.stdout.resume();
+    await lines(broker, broker.stderr).waitFor((l) => l.includes('running'), 10_000, 'mosquitto');
+    const dbName = `bench_${backend.replace(/\W/g, '_')}_${round}`;
+    const pg = backend.startsWith('postgres');
+    if (pg) postgres.createdb(dbName);
+    const db = pg ? postgres.url(dbName) : join(scope.dir, 'fleet.db');
+    const count = pg ? () => postgres.count(dbName) : () => sqliteCount(db);
+    // `postgres, 4 sharing`: four collectors in one shared subscription, writing one database.
+    const collectors = backend.endsWith('sharing') ? 4 : 1;
+    const collect = (i) => {
+      const share = collectors > 1 ? ['--share', 'bench'] : [];
+      const child = scope.spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), CLI, 'collect', '--broker', url, '--db', db, '--client-id', `bench-collector-${i}`, ...share]);
+      child.stdout.resume();
+      return { child, log: lines(child, child.stderr) };
+    };
+    // Once, to leave their sessions (and the tables) on the broker; then away while boards publish.
+    for (let i = 0; i < collectors; i++) {
+      const first = collect(i);
+      await first.log.waitFor((l) => l.includes('Collecting'), 20_000, 'the collector');
+      first.child.kill('SIGTERM');
+      await new Promise((resolve) => first.child.once('exit', resolve));
+    }
+    const publishers = Array.from({ length: sizes.boards }, (_, i) => scope.spawn(process.execPath, ['-e', PUBLISHER, url, `board${i + 1}`, String(sizes.perBoard)]));
+    await Promise.all(publishers.map((p) => new Promise((resolve) => (p.exitCode !== null ? resolve() : p.once('exit', resolve)))));
+    const total = sizes.boards * sizes.perBoard;
+    const start = process.hrtime.bigint();
+    const started = Array.from({ length: collectors }, (_, i) => collect(i).child);
+    const deadline = Date.now() + 900_000;
+    while (count() < total) {
+      if (Date.now() > deadline) throw new Error(`${backend}: only ${count()} of ${total} collected`);
+      await sleep(pg ? 200 : 50);
+    }
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const cpu = started.reduce((sum, child) => sum + ownCpuSeconds(child.pid), 0);
+    for (const child of started) child.kill('SIGTERM'); // a clean stop (and, with BENCH_CPU_PROF=DIR, its CPU profile)
+    await Promise.all(started.map((child) => new Promise((resolve) => child.once('exit', resolve))));
+    return { backend, records: total, seconds: round2(seconds), recordsPerSecond: Math.round(total / seconds), collectorCpuSeconds: round2(cpu) };
+  });
+}
+
+const round2 = (x) => round(x, 2);
+
+export async function runCollect(rounds, sizes) {
+  if (!PG_BIN) throw new Error('bench/collect.js needs Debian\'s postgresql (initdb)');
+  const postgres = startPostgres();
+  const runs = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const backends = ['sqlite', 'postgres', 'postgres, 4 sharing'];
+      for (const backend of r % 2 === 0 ? backends : backends.reverse()) runs.push(await once(backend, postgres, sizes, r));
+    }
+  } finally {
+    postgres.stop();
+  }
+  const rate = (backend) => median(runs.filter((x) => x.backend === backend).map((x) => x.recordsPerSecond));
+  const s = { sqliteRecordsPerSecond: rate('sqlite'), postgresRecordsPerSecond: rate('postgres'), postgresSharedRecordsPerSecond: rate('postgres, 4 sharing') };
+  const markdown = `## Collector ingest (${sizes.boards} boards, ${sizes.perBoard} records each, waiting in the collector's Mosquitto session)
+
+\`node bench/collect.js --boards ${sizes.boards} --per-board ${sizes.perBoard} --rounds ${rounds}\`, medians, backends alternating; each record committed before its acknowledgement:
+
+| database | records/s |
+|---|---|
+| SQLite (WAL, synchronous=NORMAL) | ${s.sqliteRecordsPerSecond} |
+| PostgreSQL ${PG_BIN.split('/').at(-2)} (defaults: fsync, synchronous_commit on; unix socket) | ${s.postgresRecordsPerSecond} |
+| PostgreSQL, 4 collectors in one shared subscription (\`--share\`) | ${s.postgresSharedRecordsPerSecond} |`;
+  return { markdown, json: { runs, summary: s } };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { boards: { type: 'string', default: '10' }, 'per-board': { type: 'string', default: '3000' }, rounds: { type: 'string', default: '3' } } });
+  requireRoot();
+  printAndSave('collect', await runCollect(Number(values.rounds), { boards: Number(values.boards), perBoard: Number(values['per-board']) }));
+}

@@ -1,0 +1,114 @@
+// What `hotplugd info` and `hotplugd sessions` show of one board in a collected fleet database,
+// in the shapes they show for a board's own history: its devices, their plug-in sessions, a
+// device's last processed state, its link and its timeline. The fleet database holds the
+// boards' records (not their devices tables), so all of it is read from those records.
+import { usbDevicePath } from './devices.js';
+import type { FleetDevice, FleetStore } from './fleet-records.js';
+import { foldLinkState, type LinkState } from './link-sessions.js';
+import type { DeviceRecord, HistoryRecord } from './query.js';
+import { pairSessions, type Session } from './sessions.js';
+import type { EventResult, ProcessedRecord } from './store.js';
+
+const LINK_ACTIONS = new Set(['link-up', 'link-down', 'address-add', 'address-remove']);
+
+/** The properties after the rules: the kernel's with the result's changes. */
+function processed(record: HistoryRecord): ProcessedRecord {
+  const properties = { ...record.properties };
+  const result = record.result as EventResult | null;
+  for (const key of result?.removed ?? []) delete properties[key];
+  Object.assign(properties, result?.properties);
+  const { device: _d, result: _r, actions: _a, ...event } = record;
+  return { ...event, properties, symlinks: result?.symlinks ?? [], tags: result?.tags ?? [] };
+}
+
+/** A device record from a fleet's identity key and the newest of its events. */
+function deviceRecord(device: FleetDevice, newest: HistoryRecord | undefined): DeviceRecord {
+  const usb = /^usb:([0-9a-f]{4}):([0-9a-f]{4})(?::(.*)|@.*)$/.exec(device.key);
+  const subsystem = usb ? 'usb' : device.key.slice(0, device.key.indexOf(':'));
+  const p = newest ? processed(newest).properties : {};
+  return {
+    id: 0,
+    key: device.key,
+    subsystem,
+    devpath: usb ? (newest ? (usbDevicePath(newest.devpath) ?? newest.devpath) : '') : device.key.slice(subsystem.length + 1),
+    vendor_id: usb?.[1] ?? null,
+    product_id: usb?.[2] ?? null,
+    serial: usb?.[3] ?? null,
+    vendor: usb ? (p.ID_VENDOR_FROM_DATABASE ?? p.ID_VENDOR ?? null) : null,
+    model: usb ? (p.ID_MODEL_FROM_DATABASE ?? p.ID_MODEL ?? null) : null,
+    first_seen: device.first_seen,
+    last_seen: device.last_seen,
+  };
+}
+
+async function newestOf(store: FleetStore, board: string, filter: { devices?: string[]; devpaths?: string[] }): Promise<HistoryRecord | undefined> {
+  for await (const record of store.events({ board, ...filter }, 1)) return record;
+  return undefined;
+}
+
+/** The devices of a board that NAME means (as `hotplugd history --device` reads it). */
+export async function resolveBoardDevice(store: FleetStore, board: string, text: string): Promise<DeviceRecord[]> {
+  const name = text.startsWith('/sys/') ? text.slice(4) : text;
+  const all = await store.devices(board);
+  const found = new Map<string, FleetDevice>();
+  for (const d of all) {
+    const [, vendor, product, serial] = /^usb:([0-9a-f]{4}):([0-9a-f]{4})(?::(.*))?/.exec(d.key) ?? [];
+    const ids = `${vendor}:${product}`;
+    if (d.key === name || (vendor && (ids === name.toLowerCase() || serial === name || `${ids}:${serial}` === name))) found.set(d.key, d);
+  }
+  // A devpath, a node or a kernel name: the device of the newest event there.
+  const byKey = new Map(all.map((d) => [d.key, d]));
+  for (const devpath of await store.devpathsNamed(board, name)) {
+    const key = (await newestOf(store, board, { devpaths: [usbDevicePath(devpath) ?? devpath] }))?.device ?? (await newestOf(store, board, { devpaths: [devpath] }))?.device;
+    const device = key ? byKey.get(key) : undefined;
+    if (device) found.set(device.key, device);
+  }
+  return Promise.all([...found.values()].map(async (d) => deviceRecord(d, await newestOf(store, board, { devices: [d.key] }))));
+}
+
+/** A board's devices with their plug-in sessions (USB ones only, unless `usbOnly` is false). */
+export async function boardSessions(store: FleetStore, board: string, devices: DeviceRecord[] | { usbOnly: boolean }): Promise<{ device: DeviceRecord; sessions: Session[] }[]> {
+  const list = Array.isArray(devices)
+    ? devices
+    : await Promise.all((await store.devices(board)).filter((d) => !devices.usbOnly || d.key.startsWith('usb:')).map(async (d) => deviceRecord(d, await newestOf(store, board, { devices: [d.key] }))));
+  const result: { device: DeviceRecord; sessions: Session[] }[] = [];
+  for (const device of list) {
+    const usb = device.key.startsWith('usb:');
+    const plugs = [];
+    for await (const r of store.events({ board, devices: [device.key], actions: ['add', 'remove'] })) {
+      if (r.source === 'debounce' || (usb ? r.devtype !== 'usb_device' : r.devpath !== device.devpath)) continue;
+      plugs.push({ id: r.id, action: r.action, devpath: r.devpath, source: r.source, at: Date.parse(r.received_at) });
+    }
+    if (plugs.length > 0) result.push({ device, sessions: pairSessions(plugs) });
+  }
+  return result;
+}
+
+export interface BoardDeviceInfo {
+  devpath: string;
+  device: DeviceRecord | null;
+  last: ProcessedRecord | null;
+  link: LinkState | null;
+  timeline: HistoryRecord[];
+}
+
+/** What `info --board` shows of NAME (a devpath, /dev node or kernel name); undefined when the board never had it. */
+export async function boardDeviceInfo(store: FleetStore, board: string, name: string, limit: number): Promise<BoardDeviceInfo | undefined> {
+  const text = name.startsWith('/sys/') ? name.slice(4) : name;
+  const [devpath] = await store.devpathsNamed(board, text);
+  if (devpath === undefined) return undefined;
+  let last: HistoryRecord | undefined;
+  const linkEvents = [];
+  for await (const r of store.events({ board, devpaths: [devpath] })) {
+    if (r.source === 'debounce') continue;
+    if (LINK_ACTIONS.has(r.action) || r.action === 'add') linkEvents.push({ action: r.action, at: Date.parse(r.received_at), properties: r.properties });
+    if (r.action !== 'remove' && !LINK_ACTIONS.has(r.action)) last = r;
+  }
+  const newest = await newestOf(store, board, { devpaths: [devpath] });
+  const key = last?.device ?? newest?.device ?? undefined;
+  const known = key ? (await store.devices(board)).find((d) => d.key === key) : undefined;
+  const device = known ? deviceRecord(known, await newestOf(store, board, { devices: [known.key] })) : null;
+  const timeline = [];
+  for await (const r of store.events({ board, ...(known ? { devices: [known.key] } : { devpaths: [devpath] }) }, limit)) timeline.push(r);
+  return { devpath, device, last: last ? processed(last) : null, link: foldLinkState(linkEvents) ?? null, timeline };
+}

@@ -1,0 +1,157 @@
+// The collected fleet database, SQLite and a real PostgreSQL (started here in a temp data
+// directory) held to one contract: each (board, id) stored once whatever is redelivered, marks
+// that follow the chains, and the CLI's views of one board (history, info, sessions, boards)
+// the same from either database.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openFleetStore, type FleetStore } from '../../src/history/fleet.js';
+import { CLI, makeTempDir } from '../helpers/netns.js';
+import { POSTGRES_BIN, Postgres } from '../helpers/postgres.js';
+
+const run = promisify(execFile);
+const T0 = Date.parse('2026-11-20T10:00:00Z');
+const STICK = '/devices/pci0000:00/0000:00:14.0/usb1/1-2';
+
+// A board's forwarded history: a stick plugged in port 1-2 (device, interface, disk), a veth
+// whose carrier comes and goes, the stick unplugged, plugged again; a result that came later.
+function payloads(board: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  let id = 0;
+  let action = 0;
+  const event = (a: string, devpath: string, subsystem: string, extra: Record<string, unknown> = {}) => {
+    id++;
+    const actions = a === 'add' && subsystem === 'block' ? [{ id: ++action, after: action - 1, kind: 'symlink', target: '/dev/stick', rule: 'stick.yaml:3', ok: true, error: null, exit_code: null, duration_ms: 1, finished_at: new Date(T0 + id * 1000).toISOString() }] : [];
+    out.push({ type: 'event', board, id, after: id - 1, seqnum: id, action: a, devpath, subsystem, devtype: null, devname: null, driver: null, major: null, minor: null, source: 'kernel',
+      received_at: new Date(T0 + id * 1000).toISOString(), properties: { ACTION: a }, device: null, result: null, rules: actions.length ? ['stick.yaml:3'] : [], actions, ...extra });
+  };
+  const key = 'usb:0781:5583:4C530001';
+  const stick = (a: string) => {
+    event(a, STICK, 'usb', { devtype: 'usb_device', device: key, devname: '/dev/bus/usb/001/005' });
+    event(a, `${STICK}/1-2:1.0`, 'usb', { devtype: 'usb_interface', device: key });
+    event(a, `${STICK}/1-2:1.0/host0/target0:0:0/0:0:0:0/block/sdb`, 'block', { devtype: 'disk', device: key, devname: '/dev/sdb',
+      result: a === 'add' ? { properties: { ID_VENDOR: 'SanDisk', ID_MODEL: 'Cruzer' }, symlinks: ['/dev/stick'], tags: ['seat'] } : null });
+  };
+  stick('add');
+  const veth = '/devices/virtual/net/veth0';
+  event('add', veth, 'net', { device: `net:${veth}` });
+  event('link-up', veth, 'net', { device: `net:${veth}`, properties: { INTERFACE: 'veth0', OPERSTATE: 'up', ADMIN: 'up', CARRIER: '1' } });
+  event('address-add', veth, 'net', { device: `net:${veth}`, properties: { INTERFACE: 'veth0', IP_ADDRESS: '198.51.100.7', PREFIX_LENGTH: '24' } });
+  stick('remove');
+  stick('add');
+  event('link-down', veth, 'net', { device: `net:${veth}`, properties: { INTERFACE: 'veth0', OPERSTATE: 'down', ADMIN: 'up', CARRIER: '0' } });
+  out.push({ type: 'action', board, id: ++action, after: action - 1, event_id: 3, kind: 'job', target: 'backup', rule: 'stick.yaml:9', ok: false, error: 'exit 3', exit_code: 3, duration_ms: 900, finished_at: new Date(T0 + 60_000).toISOString() });
+  out.push({ type: 'incident', board, id: 1, after: 0, kind: 'seqnum-gap', at: new Date(T0).toISOString(), detail: { missed: 2 } });
+  return out;
+}
+
+const hasPostgres = POSTGRES_BIN !== undefined || process.env.CI === 'true';
+const backends = [{ name: 'sqlite' }, ...(hasPostgres ? [{ name: 'postgres' }] : [])];
+
+describe.each(backends)('the fleet database in $name', ({ name }) => {
+  let target = '';
+  let cleanup = () => {};
+  let store: FleetStore;
+
+  beforeAll(async () => {
+    if (name === 'postgres') {
+      const server = new Postgres();
+      cleanup = () => server.remove();
+      server.start();
+      target = server.url;
+    } else {
+      const dir = makeTempDir('fleetstore');
+      cleanup = () => dir.remove();
+      target = join(dir.path, 'fleet.db');
+    }
+    store = await openFleetStore(target);
+  }, 60_000);
+  afterAll(async () => {
+    await store?.close();
+    cleanup();
+  });
+
+  const cli = async (...args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [CLI, ...args, '--db', target]);
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+
+  it('stores each (board, id) once, out of order and redelivered, and moves the marks only over what it holds', async () => {
+    const all = payloads('b1');
+    const [first, second, third, ...rest] = all;
+    expect(await store.store('b1', first!, T0)).toBe(true);
+    expect(await store.store('b1', third!, T0)).toBe(true); // 2 is missing: the mark waits at 1
+    expect(await store.advanceMarks('b1')).toEqual({ event_id: 1, action_id: 1, incident_id: 0 }); // event 3's action came with it
+    expect(await store.store('b1', first!, T0)).toBe(false); // redelivered
+    expect(await store.store('b1', second!, T0)).toBe(true);
+    for (const p of rest) expect(await store.store('b1', p, T0)).toBe(true);
+    for (const p of all) expect(await store.store('b1', p, T0)).toBe(false);
+    for (const p of payloads('b2')) await store.store('b2', p, T0 + 5);
+    await store.status('b1', 'online', '0.1.0', T0);
+    expect(await store.advanceMarks('b1')).toEqual({ event_id: 13, action_id: 3, incident_id: 1 });
+    const boards = await store.boards();
+    expect(boards.map((b) => [b.name, b.events, b.status])).toEqual([['b1', 13, 'online'], ['b2', 13, null]]);
+  });
+
+  it('lists a board\'s events with every action once, filtered, newest N, as history --json', async () => {
+    const history = await cli('history', '--board', 'b1', '--json');
+    expect(history.code).toBe(0);
+    const records = history.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; actions: { id: number; kind: string }[]; board?: string; after?: number });
+    expect(records.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(records[2]!.actions.map((a) => [a.id, a.kind])).toEqual([[1, 'symlink'], [3, 'job']]);
+    expect(records[0]).not.toHaveProperty('board');
+    expect(records[0]).not.toHaveProperty('after');
+    const blocks = await cli('history', '--board', 'b1', '--subsystem', 'bl*', '--action', 'add', '--limit', '1', '--json');
+    expect(blocks.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id)).toEqual([12]);
+    const table = await cli('history', '--board', 'b1', '--since', '2026-11-20T10:00:05Z', '--until', '2026-11-20T10:00:07Z');
+    expect(table.stdout).toMatch(/\n5 .*link-up/);
+    expect(table.stdout.trim().split('\n')).toHaveLength(3); // header, 5 and 6
+  });
+
+  it('shows a board\'s device sessions and a device\'s info from the collected records', async () => {
+    const sessions = await cli('sessions', '--board', 'b1', '--json');
+    expect(sessions.code).toBe(0);
+    const [usb, ...others] = sessions.stdout.trim().split('\n').map((l) => JSON.parse(l) as { device: { key: string; vendor: string }; sessions: { port: string; pluggedAt: number; unpluggedAt: number | null }[] });
+    expect(others).toEqual([]); // the veth is not USB
+    expect(usb!.device.key).toBe('usb:0781:5583:4C530001');
+    expect(usb!.sessions.map((s) => [s.port, s.pluggedAt - T0, s.unpluggedAt === null ? null : s.unpluggedAt - T0])).toEqual([['1-2', 1000, 7000], ['1-2', 10_000, null]]);
+    const all = await cli('sessions', '--board', 'b1', '--all', '--csv');
+    expect(all.stdout).toContain('net:/devices/virtual/net/veth0,veth0,');
+    const one = await cli('sessions', '--board', 'b1', '--device', 'sdb');
+    expect(one.stdout).toMatch(/USB 0781:5583 .*serial 4C530001: first seen .* plugged 2 times/);
+    expect(one.stdout.trim().split('\n')).toHaveLength(3);
+    const missing = await cli('sessions', '--board', 'b1', '--device', 'nosuch');
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining('board "b1" forwarded no device "nosuch"') as string]);
+
+    const info = await cli('info', '--board', 'b1', 'sdb', '--json');
+    expect(info.code).toBe(0);
+    const disk = JSON.parse(info.stdout) as { devpath: string; last: { id: number; symlinks: string[]; properties: Record<string, string> }; timeline: { id: number }[]; device: { key: string } };
+    expect(disk.devpath).toBe(`${STICK}/1-2:1.0/host0/target0:0:0/0:0:0:0/block/sdb`);
+    expect([disk.last.id, disk.last.symlinks, disk.last.properties.ID_MODEL]).toEqual([12, ['/dev/stick'], 'Cruzer']);
+    expect(disk.timeline.map((r) => r.id)).toEqual([1, 2, 3, 7, 8, 9, 10, 11, 12]);
+    const veth = await cli('info', '--board', 'b1', 'veth0');
+    expect(veth.stdout).toMatch(/link {7}carrier down since .* \(operstate down, admin up\)\naddresses  198\.51\.100\.7\/24/);
+    const gone = await cli('info', '--board', 'b9', 'sdb');
+    expect([gone.code, gone.stderr]).toEqual([1, expect.stringContaining('board "b9" forwarded no event of "sdb"') as string]);
+    const boards = await cli('boards');
+    expect(boards.stdout).toMatch(/^b1: online \(hotplugd 0\.1\.0\), 13 events/);
+  });
+
+  it('refuses a database that is not a collected fleet with a clear error', async () => {
+    const dir = makeTempDir('notfleet');
+    try {
+      const plain = name === 'postgres' ? target.replace('/fleet?', '/postgres?') : join(dir.path, 'plain.db');
+      if (name === 'sqlite') await run(process.execPath, ['-e', `new (require(${JSON.stringify(join(import.meta.dirname, '../../node_modules/better-sqlite3'))}))(${JSON.stringify(plain)}).exec('CREATE TABLE t (x)')`]);
+      const result = await run(process.execPath, [CLI, 'history', '--board', 'b1', '--db', plain]).catch((e: { code: number; stderr: string }) => e);
+      expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('is not a collected fleet database (hotplugd collect --db)') as string });
+    } finally {
+      dir.remove();
+    }
+  });
+});

@@ -8,3 +8,4 @@ export { Daemon, type DaemonOptions } from './daemon/daemon.js';
 export { openHistoryDb } from './history/db.js';
 export { listEvents, listIncidents, type EventRecord, type IncidentRecord } from './history/store.js';
 export { defaultDbPath } from './defaults.js';
+export { HotplugClient, type ClientOptions, type SubscribeOptions, type HistoryQuery, type DaemonStatus, type HistoryRecord, type ProcessedRecord } from './client/client.js';

@@ -298,7 +298,7 @@ export function connectControl(path: string, onError: (error: HotplugError) => v
  * Sends a request and hands each line of the reply stream to `onLine` (the first line is
  * the daemon's answer). Resolves when the daemon closes the stream.
  */
-export function streamControlRequest(path: string, request: Record<string, unknown>, onLine: (line: string) => void): { done: Promise<void>; close(): void } {
+export function streamControlRequest(path: string, request: Record<string, unknown>, onLine: (line: string) => void): { done: Promise<void>; close(): void; pause(): void; resume(): void } {
   let socket: Socket;
   const done = new Promise<void>((resolve, reject) => {
     socket = connectControl(path, reject);
@@ -316,5 +316,6 @@ export function streamControlRequest(path: string, request: Record<string, unkno
     socket.once('end', () => resolve());
     socket.once('close', () => resolve());
   });
-  return { done, close: () => socket.destroy() };
+  // pause() stops reading: the daemon then sees a slow subscriber (and may drop it).
+  return { done, close: () => socket.destroy(), pause: () => socket.pause(), resume: () => socket.resume() };
 }

@@ -3,8 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { usbDevicePath } from '../history/devices.js';
-import { queryEvents, resolveDevice, type DeviceRecord, type HistoryRecord } from '../history/query.js';
-import { toProcessedRecord, type EventRow, type ProcessedRecord } from '../history/store.js';
+import { lastProcessed, queryEvents, resolveDevice, type HistoryRecord } from '../history/query.js';
 import { linkState } from '../history/link-sessions.js';
 import { resolveDevpath } from '../daemon/waiters.js';
 import { openFleetStore } from '../history/fleet.js';
@@ -55,18 +54,6 @@ function resolve(db: HistoryDb, name: string, sysfsRoot: string, devRoot: string
     )
     .get(name, name, name, name, name) as { devpath: string } | undefined;
   return row ? { devpath: row.devpath, present: existsSync(join(sysfsRoot, row.devpath)) } : undefined;
-}
-
-function lastProcessed(db: HistoryDb, devpath: string, devices: DeviceRecord[]): ProcessedRecord | undefined {
-  const row = db
-    .prepare(
-      `SELECT * FROM events WHERE device_id IN (SELECT value FROM json_each(?)) AND devpath = ? AND action != 'remove'
-       AND action NOT IN ('link-up', 'link-down', 'address-add', 'address-remove') AND source != 'debounce' ORDER BY id DESC LIMIT 1`,
-    )
-    .get(JSON.stringify(devices.map((d) => d.id)), devpath) as EventRow | undefined;
-  if (!row) return undefined;
-  const rules = db.prepare('SELECT rule FROM rule_matches WHERE event_id = ?').all(row.id) as { rule: string }[];
-  return toProcessedRecord(row, rules.map((r) => r.rule));
 }
 
 function timelineLine(r: HistoryRecord): string {

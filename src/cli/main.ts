@@ -21,6 +21,7 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Co
   { name: 'log-level', summary: "change the running daemon's log level", load: async () => (await import('./admin.js')).logLevelCommand },
   { name: 'collect', summary: "collect boards' forwarded histories into one database", load: async () => (await import('./collect.js')).collectCommand },
   { name: 'boards', summary: 'the boards of a collected fleet database', load: async () => (await import('./collect.js')).boardsCommand },
+  { name: 'serve', summary: 'the history as a web page and a JSON API (read-only)', load: async () => (await import('./serve.js')).serveCommand },
   { name: 'exit', summary: 'stop the running daemon', load: async () => (await import('./admin.js')).exitCommand },
 ];
 

@@ -82,9 +82,9 @@ export class HotplugClient {
     return reply;
   }
 
-  /** The daemon's status: counters, rules, jobs. */
-  async status(): Promise<DaemonStatus> {
-    return (await this.#request({ command: 'status' })) as DaemonStatus;
+  /** The daemon's status: counters, rules, jobs; with `rules`, per-rule metrics (`ruleMetrics`). */
+  async status(options: { rules?: boolean } = {}): Promise<DaemonStatus> {
+    return (await this.#request({ command: 'status', rules: options.rules === true })) as DaemonStatus;
   }
 
   /** Resolves once every event the kernel has sent so far is processed and recorded; rejects at the timeout. */

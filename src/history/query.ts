@@ -2,7 +2,7 @@
 // which devices a name the user typed means.
 import type { HistoryDb } from './db.js';
 import { usbDevicePath } from './devices.js';
-import { toEventRecord, type DeviceRecord, type EventRecord, type EventResult, type EventRow } from './store.js';
+import { toEventRecord, toProcessedRecord, type DeviceRecord, type EventRecord, type EventResult, type EventRow, type ProcessedRecord } from './store.js';
 
 export type { DeviceRecord };
 
@@ -163,4 +163,17 @@ export function resolveDevice(db: HistoryDb, text: string): DeviceRecord[] {
 /** The newest event id (0 when there is none). */
 export function lastEventId(db: HistoryDb): number {
   return (db.prepare('SELECT coalesce(max(id), 0) AS id FROM events').get() as { id: number }).id;
+}
+
+/** The newest processed (not removed, not link) event of `devpath` among the devices' events, as subscribers saw it. */
+export function lastProcessed(db: HistoryDb, devpath: string, devices: DeviceRecord[]): ProcessedRecord | undefined {
+  const row = db
+    .prepare(
+      `SELECT * FROM events WHERE device_id IN (SELECT value FROM json_each(?)) AND devpath = ? AND action != 'remove'
+       AND action NOT IN ('link-up', 'link-down', 'address-add', 'address-remove') AND source != 'debounce' ORDER BY id DESC LIMIT 1`,
+    )
+    .get(JSON.stringify(devices.map((d) => d.id)), devpath) as EventRow | undefined;
+  if (!row) return undefined;
+  const rules = db.prepare('SELECT rule FROM rule_matches WHERE event_id = ?').all(row.id) as { rule: string }[];
+  return toProcessedRecord(row, rules.map((r) => r.rule));
 }

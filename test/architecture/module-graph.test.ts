@@ -17,7 +17,7 @@ const FLOORS: [floor: number, prefix: string][] = [
   [3, 'engine/'], [3, 'builtins/'],
   [4, 'frontends/'], [4, 'actions/'], [4, 'history/'], [4, 'udevdb/'],
   [5, 'daemon/'],
-  [6, 'client/'], [6, 'cli/'], [6, 'index.ts'],
+  [6, 'client/'], [6, 'server/'], [6, 'cli/'], [6, 'index.ts'],
 ];
 
 function floorOf(file: string): number {

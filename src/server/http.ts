@@ -1,0 +1,158 @@
+// `hotplugd serve`: the web page and its JSON API over HTTP. Read-only (GET and HEAD only),
+// on localhost unless a bearer token guards it, with a strict Content-Security-Policy; the
+// live stream is server-sent events fed by the daemon's subscription (HotplugClient), from a
+// cursor, so a reload loses nothing.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { extname, join } from 'node:path';
+import { HotplugClient } from '../client/client.js';
+import { describeError, HotplugError } from '../errors.js';
+import { openHistoryDb, type HistoryDb } from '../history/db.js';
+import type { Logger } from '../log.js';
+import { BadRequest, device, devices, events, incidents, rates, sessions, type ApiContext } from './api.js';
+
+export interface ServeOptions {
+  dbPath: string;
+  controlPath: string;
+  sysfsRoot: string;
+  /** The built page (index.html, app.js, app.css). */
+  assetsDir: string;
+  /** When set, every /api/ request must carry `Authorization: Bearer TOKEN`. */
+  token?: string | undefined;
+  log: Logger;
+}
+
+const MAX_STREAMS = 32;
+const HEARTBEAT_MS = 15_000;
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+};
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+export class WebServer {
+  readonly server: Server;
+  #o: ServeOptions;
+  #client: HotplugClient;
+  #db: HistoryDb | undefined;
+  #assets = new Map<string, { type: string; body: Buffer }>();
+  #streams = new Set<AbortController>();
+
+  constructor(options: ServeOptions) {
+    this.#o = options;
+    this.#client = new HotplugClient({ controlPath: options.controlPath, dbPath: options.dbPath });
+    // The page is read once: only these files are served, whatever a path asks for.
+    for (const name of existsSync(options.assetsDir) ? readdirSync(options.assetsDir) : []) {
+      const type = TYPES[extname(name)];
+      if (type) this.#assets.set(name === 'index.html' ? '/' : `/${name}`, { type, body: readFileSync(join(options.assetsDir, name)) });
+    }
+    this.server = createServer((req, res) => this.#handle(req, res));
+    this.server.requestTimeout = 15_000;
+    this.server.headersTimeout = 10_000;
+    this.server.keepAliveTimeout = 5_000;
+  }
+
+  async close(): Promise<void> {
+    for (const stream of this.#streams) stream.abort();
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+    this.#db?.close();
+  }
+
+  // Opened at the first request that needs it: the daemon may create it after serve starts.
+  #history(): HistoryDb {
+    this.#db ??= openHistoryDb(this.#o.dbPath, { readonly: true });
+    return this.#db;
+  }
+
+  #authorized(req: IncomingMessage): boolean {
+    if (this.#o.token === undefined) return true;
+    const header = req.headers.authorization ?? '';
+    const given = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    // Equal-length digests: the comparison takes the same time whatever was sent.
+    return timingSafeEqual(digest(given), digest(this.#o.token));
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    for (const [key, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(key, value);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return this.#send(res, 405, { error: 'read-only: GET and HEAD only' }, { allow: 'GET, HEAD' });
+    if ((req.url ?? '').length > 4096) return this.#send(res, 414, { error: 'the URL is longer than 4096 characters' });
+    const url = new URL(req.url ?? '/', 'http://serve.invalid');
+    if (!url.pathname.startsWith('/api/')) {
+      const asset = this.#assets.get(url.pathname);
+      if (!asset) return this.#send(res, 404, { error: 'not found' });
+      res.writeHead(200, { 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': 'no-cache' });
+      res.end(req.method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
+    if (!this.#authorized(req)) return this.#send(res, 401, { error: 'a bearer token is required (Authorization: Bearer TOKEN)' }, { 'www-authenticate': 'Bearer' });
+    void this.#api(url, req, res).catch((error: unknown) => {
+      if (error instanceof BadRequest) return this.#send(res, 400, { error: error.message });
+      // No history yet (the daemon has not created it, or --db names another file).
+      if (error instanceof HotplugError && error.code === 'EDB') return this.#send(res, 503, { error: `${error.message} (is the daemon running with this --db?)` });
+      this.#o.log.warn({ err: error, path: url.pathname }, `serve: ${url.pathname} failed: ${describeError(error)}`);
+      this.#send(res, 500, { error: describeError(error) });
+    });
+  }
+
+  async #api(url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = url.pathname;
+    const query = url.searchParams;
+    if (path === '/api/stream') return this.#stream(query, req, res);
+    if (path === '/api/status') return this.#send(res, 200, await this.#status());
+    const ctx: ApiContext = { db: this.#history(), sysfsRoot: this.#o.sysfsRoot };
+    const one = /^\/api\/devices\/(\d{1,15})$/.exec(path);
+    if (one) {
+      const found = device(ctx, Number(one[1]), query);
+      return found ? this.#send(res, 200, found) : this.#send(res, 404, { error: `no device ${one[1]}` });
+    }
+    const handler = { '/api/devices': devices, '/api/events': events, '/api/sessions': sessions, '/api/incidents': incidents, '/api/rates': rates }[path];
+    if (!handler) return this.#send(res, 404, { error: `no such endpoint ${path}` });
+    this.#send(res, 200, handler(ctx, query));
+  }
+
+  async #status() {
+    const history = existsSync(this.#o.dbPath) ? this.#history().prepare('SELECT count(*) AS events, coalesce(max(id), 0) AS newest FROM events').get() : { events: 0, newest: 0 };
+    try {
+      return { daemon: await this.#client.status({ rules: true }), history };
+    } catch (error) {
+      return { daemon: null, error: describeError(error), history };
+    }
+  }
+
+  async #stream(query: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#streams.size >= MAX_STREAMS) return this.#send(res, 503, { error: `at most ${MAX_STREAMS} live streams at once` });
+    const given = query.get('cursor') ?? req.headers['last-event-id'];
+    if (given !== undefined && !/^\d{1,15}$/.test(String(given))) throw new BadRequest('cursor: a history id');
+    const abort = new AbortController();
+    this.#streams.add(abort);
+    req.once('close', () => abort.abort());
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+    res.write('retry: 2000\n\n');
+    const heartbeat = setInterval(() => res.write(': alive\n\n'), HEARTBEAT_MS);
+    try {
+      const subsystems = query.getAll('subsystem').filter(Boolean).slice(0, 20);
+      for await (const record of this.#client.subscribe({ cursor: given === undefined ? undefined : Number(given), subsystems: subsystems.length ? subsystems : undefined, signal: abort.signal })) {
+        // A browser that does not read holds the stream, not our memory.
+        if (!res.write(`id: ${record.id}\ndata: ${JSON.stringify(record)}\n\n`)) await once(res, 'drain', { signal: abort.signal }).catch(() => undefined);
+      }
+    } finally {
+      clearInterval(heartbeat);
+      this.#streams.delete(abort);
+      res.end();
+    }
+  }
+
+  #send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    if (res.headersSent) return void res.end();
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(res.req.method === 'HEAD' ? undefined : text);
+  }
+}

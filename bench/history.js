@@ -7,57 +7,26 @@
 // ../shared/fixtures/uevents, spread over 30 days and over 1,000 USB devices.
 // Prints a Markdown table and writes bench/results/history.json.
 // Usage: npm run bench:history [-- --events N]
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openHistoryDb } from '../dist/history/db.js';
-import { HistoryWriter } from '../dist/history/writer.js';
 import { queryEvents, resolveDevice } from '../dist/history/query.js';
 import { Retention } from '../dist/history/retention.js';
-import { usbDevicePath } from '../dist/history/devices.js';
-import { createProperties, eventFromProperties } from '../dist/uevent/event.js';
+import { DEVICES, eventTemplates, fillHistory } from './lib/history-fixture.js';
 import { printAndSave } from './lib/report.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' } } });
 const EVENTS = Number(values.events);
-const DEVICES = 1000;
-const SPAN_MS = 30 * 86_400_000;
-const REPO = new URL('..', import.meta.url).pathname;
-const FIXTURES = join(REPO, '..', 'shared', 'fixtures', 'uevents');
-
-const templates = readdirSync(FIXTURES)
-  .filter((f) => f.endsWith('.json'))
-  .flatMap((f) => JSON.parse(readFileSync(join(FIXTURES, f), 'utf8')).events ?? [])
-  .filter((e) => e.layer === 'kernel' && e.env_in_source && e.env.DEVPATH && e.env.SUBSYSTEM && e.env.ACTION);
 
 const dir = mkdtempSync(join(tmpdir(), 'hotplugd-bench-history-'));
 const path = join(dir, 'history.db');
-const result = { events: EVENTS, devices: DEVICES, templates: templates.length };
+const result = { events: EVENTS, devices: DEVICES, templates: eventTemplates().length };
 try {
   const db = openHistoryDb(path);
-  const writer = new HistoryWriter(db);
   const end = Date.now();
-  const start = end - SPAN_MS;
-  const started = process.hrtime.bigint();
-  for (let i = 0; i < EVENTS; i++) {
-    const template = templates[i % templates.length];
-    const properties = createProperties();
-    for (const [key, value] of Object.entries(template.env)) properties[key] = value;
-    properties.SEQNUM = String(i + 1);
-    const event = eventFromProperties(properties, start + Math.floor((i * SPAN_MS) / EVENTS), 'kernel');
-    const usbPath = usbDevicePath(event.devpath);
-    // A device's events come together (a plug sequence), as on a board.
-    const n = Math.floor(i / templates.length) % DEVICES;
-    const device = usbPath
-      ? { key: `usb:0781:5583:SERIAL${n}`, subsystem: 'usb', devpath: usbPath, vendorId: '0781', productId: '5583', serial: `SERIAL${n}` }
-      : { key: `${event.subsystem}:${event.devpath}`, subsystem: event.subsystem, devpath: event.devpath };
-    const matched = i % 3 === 0;
-    const id = writer.recordEvent(event, { rules: matched ? ['usb-serial (50-usb.yaml:3:3)'] : [], device });
-    if (matched) writer.recordAction(id, { kind: 'symlink', target: '/dev/serial/by-id/x', rule: 'usb-serial (50-usb.yaml:3:3)', ok: true, error: null, durationMs: 0.2 });
-  }
-  writer.flush();
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const seconds = fillHistory(db, EVENTS, end);
   db.pragma('wal_checkpoint(TRUNCATE)');
   result.recordSeconds = Number(seconds.toFixed(2));
   result.rowsPerSecond = Math.round(EVENTS / seconds);

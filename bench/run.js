@@ -13,13 +13,14 @@ import { runLatency } from './latency.js';
 import { runLinks } from './links.js';
 import { runCollect } from './collect.js';
 import { runFleet } from './fleet.js';
+import { runServe } from './serve.js';
 import { runMemory } from './memory.js';
 import { runStartup } from './startup.js';
 import { runStorms } from './storm.js';
 import { RESULTS, printAndSave } from './lib/report.js';
 import { REPO, requireRoot } from './lib/system.js';
 
-const SECTIONS = ['storm', 'latency', 'coldplug', 'memory', 'startup', 'rules', 'history', 'links', 'fleet', 'collect'];
+const SECTIONS = ['storm', 'latency', 'coldplug', 'memory', 'startup', 'rules', 'history', 'links', 'fleet', 'collect', 'serve'];
 const { values } = parseArgs({ options: { only: { type: 'string', default: SECTIONS.join(',') }, saved: { type: 'string', default: '' }, quick: { type: 'boolean', default: false } } });
 const only = new Set(values.only.split(','));
 const quick = values.quick; // smaller sizes, to try the benchmarks out; not for figures
@@ -55,6 +56,7 @@ await run('startup', () => runStartup(quick ? 3 : 7));
 await run('links', () => runLinks(quick ? 1 : 3, quick));
 await run('fleet', () => runFleet(quick ? 1 : 2, quick ? { events: 2000, backlog: 5000, live: 1000 } : { events: 20_000, backlog: 100_000, live: 10_000 }));
 await run('collect', () => runCollect(quick ? 1 : 3, { boards: 10, perBoard: quick ? 300 : 3000 }));
+await run('serve', () => runServe(quick ? 50_000 : 1_000_000));
 if (only.has('rules')) sections.rules = script('rules', ['--seconds', quick ? '1' : '3']);
 if (only.has('history')) sections.history = script('history', ['--events', quick ? '100000' : '1000000']);
 

@@ -196,6 +196,20 @@ async function linksView() {
         el('tbody', {}, links.map((l) => el('tr', {}, el('td', { class: 'mono' }, l.iface), el('td', {}, String(l.sessions.length)), el('td', {}, `${Math.round(l.upMs / 1000)} s`), el('td', {}, l.flapsPerHour.toFixed(1)), el('td', {}, time(l.lastAt)))))));
 }
 
+async function boardsView() {
+  const { boards } = await api('/api/boards');
+  show(el('h2', {}, 'Boards'),
+    boards.length === 0 ? el('p', { class: 'muted' }, 'No boards collected yet.') :
+      el('table', { id: 'boards' }, el('thead', {}, el('tr', {}, ['board', 'status', 'version', 'events', 'first seen', 'last seen'].map((h) => el('th', {}, h)))),
+        el('tbody', {}, boards.map((b) => el('tr', {}, el('td', { class: 'mono' }, el('a', { href: `#/board/${encodeURIComponent(b.name)}` }, b.name)), el('td', { class: b.status === 'online' ? 'present' : 'gone' }, b.status ?? '-'),
+          el('td', {}, b.version ?? '-'), el('td', {}, String(b.events)), el('td', {}, time(b.first_seen)), el('td', {}, time(b.last_seen)))))));
+}
+
+async function boardView(name) {
+  const { board, events } = await api(`/api/boards/${encodeURIComponent(name)}/events`);
+  show(el('h2', { class: 'mono' }, board), el('h3', {}, `Events (newest ${events.length})`), eventTable(events, 'board-events'));
+}
+
 function fail(error) {
   if (error instanceof Unauthorized) return askToken();
   show(el('p', { class: 'error' }, String(error.message ?? error)));
@@ -204,6 +218,7 @@ function fail(error) {
 async function daemonLine() {
   try {
     const status = await api('/api/status');
+    document.getElementById('boards-link').hidden = !status.fleet;
     document.getElementById('daemon').textContent = status.daemon ? `daemon ${status.daemon.pid}, ${status.history.events} events recorded` : `daemon not reachable; ${status.history.events} events recorded`;
   } catch {
     // the token form says it
@@ -214,7 +229,7 @@ function route() {
   leaving();
   leaving = () => {};
   const [, view, arg] = location.hash.split('/');
-  const views = { devices: () => devicesView(), device: () => deviceView(arg), live: liveView, activity: activityView, links: linksView };
+  const views = { devices: () => devicesView(), device: () => deviceView(arg), live: liveView, activity: activityView, links: linksView, boards: boardsView, board: () => boardView(decodeURIComponent(arg)) };
   (views[view] ?? views.devices)().catch(fail);
   daemonLine();
 }

@@ -26,6 +26,8 @@ Options:
   --control PATH          the daemon's control socket, for the live view and
                           status (default: ${defaultControlPath()})
   --sysfs ROOT            sysfs root, to tell present devices (default: /sys)
+  --fleet PATH|URL        also a collected fleet database ('hotplugd collect
+                          --db'): its boards and their events
   --log-level LEVEL       (default: info)
   -h, --help              show this help`;
 
@@ -49,7 +51,7 @@ export const serveCommand: Command = {
   usage,
   async run(argv) {
     const values = parseCommandArgs('serve', usage, argv, {
-      listen: { type: 'string' }, 'auth-token-file': { type: 'string' }, db: { type: 'string' }, control: { type: 'string' }, sysfs: { type: 'string' }, 'log-level': { type: 'string' },
+      listen: { type: 'string' }, 'auth-token-file': { type: 'string' }, db: { type: 'string' }, control: { type: 'string' }, sysfs: { type: 'string' }, fleet: { type: 'string' }, 'log-level': { type: 'string' },
     });
     if (values === null) return 0;
     const level = values['log-level'] ?? 'info';
@@ -68,7 +70,7 @@ export const serveCommand: Command = {
       throw usageError('serve', `--listen ${listen.host}: an address other than localhost needs --auth-token-file (anyone who reaches it would read the history)`);
     }
     const log = createLogger(level);
-    const web = new WebServer({ dbPath: values.db ?? defaultDbPath(), controlPath: values.control ?? defaultControlPath(), sysfsRoot: values.sysfs ?? '/sys', assetsDir: ASSETS, token, log });
+    const web = new WebServer({ dbPath: values.db ?? defaultDbPath(), controlPath: values.control ?? defaultControlPath(), sysfsRoot: values.sysfs ?? '/sys', assetsDir: ASSETS, token, fleet: values.fleet, log });
     await new Promise<void>((resolve, reject) => {
       web.server.once('error', (error) => reject(new HotplugError('ELISTEN', `hotplugd serve: cannot listen on ${values.listen ?? '127.0.0.1:8073'}: ${error.message}`, { cause: error })));
       if ('path' in listen) web.server.listen(listen.path, resolve);

@@ -97,6 +97,8 @@ const MIGRATIONS: readonly (string | ((db: HistoryDb) => void))[] = [
      action_id   INTEGER NOT NULL,
      incident_id INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // A device's names by device (the web page lists them beside each device).
+  'CREATE INDEX device_names_device ON device_names (device_id, name);',
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -99,13 +99,14 @@ export interface LinkState {
 }
 
 /** What the history knows of an interface's link now; undefined when it holds no link event for it. */
-export function linkState(db: HistoryDb, devpath: string): LinkState | undefined {
+export function linkState(db: HistoryDb, devpath: string, deviceId?: number): LinkState | undefined {
+  // With the device's id, its events come from the (device_id, id) index, not a scan.
   const rows = db
     .prepare(
       `SELECT action, received_at AS at, properties FROM events
-       WHERE devpath = ? AND action IN ('link-up', 'link-down', 'address-add', 'address-remove', 'add') AND source != 'debounce' ORDER BY id`,
+       WHERE ${deviceId === undefined ? '' : 'device_id = ? AND '}devpath = ? AND action IN ('link-up', 'link-down', 'address-add', 'address-remove', 'add') AND source != 'debounce' ORDER BY id`,
     )
-    .all(devpath) as { action: string; at: number; properties: string }[];
+    .all(...(deviceId === undefined ? [devpath] : [deviceId, devpath])) as { action: string; at: number; properties: string }[];
   return foldLinkState(rows.map((r) => ({ action: r.action, at: r.at, properties: JSON.parse(r.properties) as Record<string, string> })));
 }
 

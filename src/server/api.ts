@@ -16,26 +16,26 @@ export class BadRequest extends Error {}
 const MAX_LIMIT = 1000;
 const MAX_TEXT = 200;
 
-function text(query: URLSearchParams, key: string): string | undefined {
+export function text(query: URLSearchParams, key: string): string | undefined {
   const value = query.get(key) ?? undefined;
   if (value !== undefined && value.length > MAX_TEXT) throw new BadRequest(`${key}: at most ${MAX_TEXT} characters`);
   return value === '' ? undefined : value;
 }
 
-function list(query: URLSearchParams, key: string): string[] | undefined {
+export function list(query: URLSearchParams, key: string): string[] | undefined {
   const values = query.getAll(key).filter((v) => v !== '');
   if (values.length > 20 || values.some((v) => v.length > MAX_TEXT)) throw new BadRequest(`${key}: at most 20 values of ${MAX_TEXT} characters`);
   return values.length > 0 ? values : undefined;
 }
 
-function limit(query: URLSearchParams, fallback: number): number {
+export function limit(query: URLSearchParams, fallback: number): number {
   const value = query.get('limit');
   if (value === null) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_LIMIT) throw new BadRequest(`limit: a number from 1 to ${MAX_LIMIT}`);
   return Number(value);
 }
 
-function time(query: URLSearchParams, key: string): number | undefined {
+export function time(query: URLSearchParams, key: string): number | undefined {
   const value = text(query, key);
   if (value === undefined) return undefined;
   const parsed = parseTimeArg(value);
@@ -59,11 +59,11 @@ export function devices(ctx: ApiContext, query: URLSearchParams) {
       `SELECT * FROM devices d WHERE ? IS NULL OR d.key LIKE ? ESCAPE '\\' OR d.subsystem LIKE ? ESCAPE '\\' OR d.devpath LIKE ? ESCAPE '\\'
          OR coalesce(d.vendor_id || ':' || d.product_id, '') LIKE ? ESCAPE '\\' OR coalesce(d.serial, '') LIKE ? ESCAPE '\\'
          OR coalesce(d.vendor, '') LIKE ? ESCAPE '\\' OR coalesce(d.model, '') LIKE ? ESCAPE '\\'
-         OR EXISTS (SELECT 1 FROM device_names n WHERE n.device_id = d.id AND n.name LIKE ? ESCAPE '\\')
+         OR d.id IN (SELECT device_id FROM device_names WHERE name LIKE ? ESCAPE '\\')
        ORDER BY d.last_seen DESC, d.id DESC LIMIT ?`,
     )
     .all(q ?? null, like, like, like, like, like, like, like, like, limit(query, 200)) as DeviceRecord[];
-  const names = ctx.db.prepare('SELECT name FROM device_names WHERE device_id = ? ORDER BY name LIMIT 20');
+  const names = ctx.db.prepare('SELECT name FROM device_names WHERE device_id = ? ORDER BY name LIMIT 8');
   return { devices: rows.map((d) => ({ ...d, present: present(ctx, d), names: (names.all(d.id) as { name: string }[]).map((n) => n.name) })) };
 }
 
@@ -75,7 +75,7 @@ export function device(ctx: ApiContext, id: number, query: URLSearchParams) {
   return {
     device: { ...d, present: present(ctx, d) },
     last: lastProcessed(ctx.db, d.devpath, [d]) ?? null,
-    link: linkState(ctx.db, d.devpath) ?? null,
+    link: d.subsystem === 'net' ? (linkState(ctx.db, d.devpath, d.id) ?? null) : null,
     sessions: pairSessions(plugEvents(ctx.db, d)),
     events,
   };

@@ -10,8 +10,10 @@ import { extname, join } from 'node:path';
 import { HotplugClient } from '../client/client.js';
 import { describeError, HotplugError } from '../errors.js';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
+import { openFleetStore, type FleetStore } from '../history/fleet.js';
 import type { Logger } from '../log.js';
 import { BadRequest, device, devices, events, incidents, rates, sessions, type ApiContext } from './api.js';
+import { boardEvents, boards } from './fleet-api.js';
 
 export interface ServeOptions {
   dbPath: string;
@@ -19,6 +21,8 @@ export interface ServeOptions {
   sysfsRoot: string;
   /** The built page (index.html, app.js, app.css). */
   assetsDir: string;
+  /** A collected fleet database (a file or postgres:// URL): /api/boards and /api/boards/NAME/events. */
+  fleet?: string | undefined;
   /** When set, every /api/ request must carry `Authorization: Bearer TOKEN`. */
   token?: string | undefined;
   log: Logger;
@@ -41,6 +45,7 @@ export class WebServer {
   #o: ServeOptions;
   #client: HotplugClient;
   #db: HistoryDb | undefined;
+  #fleet: Promise<FleetStore> | undefined;
   #assets = new Map<string, { type: string; body: Buffer }>();
   #streams = new Set<AbortController>();
 
@@ -63,6 +68,18 @@ export class WebServer {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
     this.#db?.close();
+    await (await this.#fleet?.catch(() => undefined))?.close();
+  }
+
+  #fleetStore(): Promise<FleetStore> {
+    const target = this.#o.fleet;
+    if (target === undefined) throw new BadRequest('this server has no fleet database (hotplugd serve --fleet)');
+    // Opened once, at the first request; a failure is tried again at the next.
+    this.#fleet ??= openFleetStore(target, { readonly: true, onError: (error) => this.#o.log.warn({ err: error }, `serve: the fleet database connection failed: ${error.message}`) });
+    return this.#fleet.catch((error: unknown) => {
+      this.#fleet = undefined;
+      throw error;
+    });
   }
 
   // Opened at the first request that needs it: the daemon may create it after serve starts.
@@ -106,6 +123,9 @@ export class WebServer {
     const query = url.searchParams;
     if (path === '/api/stream') return this.#stream(query, req, res);
     if (path === '/api/status') return this.#send(res, 200, await this.#status());
+    if (path === '/api/boards') return this.#send(res, 200, await boards(await this.#fleetStore()));
+    const board = /^\/api\/boards\/([^/]{1,128})\/events$/.exec(path);
+    if (board) return this.#send(res, 200, await boardEvents(await this.#fleetStore(), decodeURIComponent(board[1]!), query));
     const ctx: ApiContext = { db: this.#history(), sysfsRoot: this.#o.sysfsRoot };
     const one = /^\/api\/devices\/(\d{1,15})$/.exec(path);
     if (one) {
@@ -120,9 +140,9 @@ export class WebServer {
   async #status() {
     const history = existsSync(this.#o.dbPath) ? this.#history().prepare('SELECT count(*) AS events, coalesce(max(id), 0) AS newest FROM events').get() : { events: 0, newest: 0 };
     try {
-      return { daemon: await this.#client.status({ rules: true }), history };
+      return { daemon: await this.#client.status({ rules: true }), history, fleet: this.#o.fleet !== undefined };
     } catch (error) {
-      return { daemon: null, error: describeError(error), history };
+      return { daemon: null, error: describeError(error), history, fleet: this.#o.fleet !== undefined };
     }
   }
 

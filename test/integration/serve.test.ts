@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openFleetStore } from '../../src/history/fleet.js';
 import { canUseNamespaces, startRuleDaemon, waitFor, type Netns } from '../helpers/netns.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumInNetns, get, ServeProcess } from '../helpers/serve.js';
 
@@ -108,6 +109,29 @@ describe.runIf(canUseNamespaces())('hotplugd serve', () => {
     await noHistory.started();
     const missing = await get(elsewhere, '/api/devices');
     expect([missing.status, missing.body]).toEqual([503, expect.stringContaining('none.db') as string]);
+  }, 60_000);
+
+  it('shows a collected fleet database with --fleet: its boards and each board\'s events', async () => {
+    const { netns, dir, daemon, socket } = await setUp('servefleet');
+    const fleetPath = join(dir, 'fleet.db');
+    const store = await openFleetStore(fleetPath);
+    const board = 'b<1>';
+    for (let id = 1; id <= 3; id++) {
+      await store.store(board, { type: 'event', board, id, after: id - 1, action: 'add', subsystem: 'tty', devpath: `/devices/x/tty${id}`, received_at: new Date().toISOString(), properties: {}, rules: [], actions: [] }, Date.now());
+    }
+    await store.status(board, 'online', '0.1.0', Date.now());
+    await store.close();
+    expect((await get(socket, '/api/boards')).body).toContain('no fleet database (hotplugd serve --fleet)');
+    const fleetSocket = join(dir, 'fleet.sock');
+    const serve = new ServeProcess(netns, ['--listen', `unix:${fleetSocket}`, '--db', daemon.dbPath, '--fleet', fleetPath]);
+    cleanups.push(() => serve.kill());
+    await serve.started();
+    const boards = (await json(fleetSocket, '/api/boards')) as { boards: { name: string; events: number; status: string }[] };
+    expect(boards.boards.map((b) => [b.name, b.events, b.status])).toEqual([[board, 3, 'online']]);
+    const events = (await json(fleetSocket, `/api/boards/${encodeURIComponent(board)}/events?limit=2`)) as { events: { id: number }[] };
+    expect(events.events.map((e) => e.id)).toEqual([2, 3]);
+    expect((await get(fleetSocket, `/api/boards/${encodeURIComponent('a#b')}/events`)).status).toBe(400);
+    expect(((await json(fleetSocket, '/api/status')) as { fleet: boolean }).fleet).toBe(true);
   }, 60_000);
 
   describe.runIf(CHROMIUM !== undefined || process.env.CI === 'true')('in headless Chromium', () => {

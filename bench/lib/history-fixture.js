@@ -1,0 +1,46 @@
+// A history of N events spread over 30 days and 1,000 USB devices, recorded through the
+// daemon's own writer (batched commits, device identities, rule matches, actions) from the
+// recorded kernel events of ../shared/fixtures/uevents: for the benchmarks that query it.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { HistoryWriter } from '../../dist/history/writer.js';
+import { usbDevicePath } from '../../dist/history/devices.js';
+import { createProperties, eventFromProperties } from '../../dist/uevent/event.js';
+import { REPO } from './system.js';
+
+export const DEVICES = 1000;
+export const SPAN_MS = 30 * 86_400_000;
+
+export function eventTemplates() {
+  const fixtures = join(REPO, '..', 'shared', 'fixtures', 'uevents');
+  return readdirSync(fixtures)
+    .filter((f) => f.endsWith('.json'))
+    .flatMap((f) => JSON.parse(readFileSync(join(fixtures, f), 'utf8')).events ?? [])
+    .filter((e) => e.layer === 'kernel' && e.env_in_source && e.env.DEVPATH && e.env.SUBSYSTEM && e.env.ACTION);
+}
+
+/** Records `events` events ending at `end` into the open history `db`; returns the seconds it took (flushed). */
+export function fillHistory(db, events, end = Date.now()) {
+  const templates = eventTemplates();
+  const writer = new HistoryWriter(db);
+  const start = end - SPAN_MS;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < events; i++) {
+    const template = templates[i % templates.length];
+    const properties = createProperties();
+    for (const [key, value] of Object.entries(template.env)) properties[key] = value;
+    properties.SEQNUM = String(i + 1);
+    const event = eventFromProperties(properties, start + Math.floor((i * SPAN_MS) / events), 'kernel');
+    const usbPath = usbDevicePath(event.devpath);
+    // A device's events come together (a plug sequence), as on a board.
+    const n = Math.floor(i / templates.length) % DEVICES;
+    const device = usbPath
+      ? { key: `usb:0781:5583:SERIAL${n}`, subsystem: 'usb', devpath: usbPath, vendorId: '0781', productId: '5583', serial: `SERIAL${n}` }
+      : { key: `${event.subsystem}:${event.devpath}`, subsystem: event.subsystem, devpath: event.devpath };
+    const matched = i % 3 === 0;
+    const id = writer.recordEvent(event, { rules: matched ? ['usb-serial (50-usb.yaml:3:3)'] : [], device });
+    if (matched) writer.recordAction(id, { kind: 'symlink', target: '/dev/serial/by-id/x', rule: 'usb-serial (50-usb.yaml:3:3)', ok: true, error: null, durationMs: 0.2 });
+  }
+  writer.flush();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}

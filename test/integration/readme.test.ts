@@ -107,6 +107,7 @@ describe.skipIf(!canUseNamespaces())("the README's quick start", () => {
       [/^sudo npx hotplugd settle$/, 0, /^$/],
       [/^sudo npx hotplugd wait \/dev\/serial\/by-id\//, 124, /^$/],
       [/^sudo npx hotplugd monitor --processed --cursor 10m$/, 124, /UDEV +\[[\d.]+\] add +\/devices\/virtual\/net\/rdm0 \(net\)/],
+      [/^sudo npx hotplugd serve$/, 124, /Serving the history on http:\/\/127\.0\.0\.1:8073\//],
     ];
     const wrong = [];
     for (const command of second!) {

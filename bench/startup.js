@@ -2,7 +2,8 @@
 // Start-up: from exec to READY=1 on $NOTIFY_SOCKET (what systemd waits for), with the
 // shipped rules, a new history database and coldplug of this machine's devices, in a
 // fresh network namespace. A bare `node -e 0` is timed too: the runtime's own share.
-// Usage: node bench/startup.js [--runs 5]
+// With --cli NAME=PATH (repeated), builds are compared, alternating run by run.
+// Usage: node bench/startup.js [--runs 5] [--cli before=OLD/dist/cli/main.js --cli after=dist/cli/main.js]
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,7 @@ while True:
         print("READY", time.monotonic_ns(), flush=True)
 `;
 
-async function startOnce() {
+async function startOnce(cli = CLI) {
   return withScope('startup', async (scope) => {
     const socketPath = join(scope.dir, 'notify.sock');
     const receiver = scope.spawn('python3', ['-u', '-c', NOTIFY_RECEIVER, socketPath]);
@@ -30,7 +31,7 @@ async function startOnce() {
     await heard.waitFor((l) => l === 'LISTENING', 10_000, 'the notify receiver');
     const dev = copyOfDev(scope);
     const started = monotonicNs();
-    const daemon = scope.spawn(process.execPath, [CLI, 'daemon', '--db', join(scope.dir, 'history.db'), '--control', join(scope.dir, 'control.sock'), '--dev', dev, '--log-format', 'json'], {
+    const daemon = scope.spawn(process.execPath, [cli, 'daemon', '--db', join(scope.dir, 'history.db'), '--control', join(scope.dir, 'control.sock'), '--dev', dev, '--log-format', 'json'], {
       env: { ...process.env, NOTIFY_SOCKET: socketPath },
     });
     daemon.stdout.resume();
@@ -47,26 +48,33 @@ function bareNodeMs() {
   return Number(monotonicNs() - started) / 1e6;
 }
 
-export async function runStartup(runs, log = console.error) {
-  const readyMs = [];
+export async function runStartup(runs, log = console.error, clis = [['hotplugd', CLI]]) {
+  const readyMs = Object.fromEntries(clis.map(([name]) => [name, []]));
   const nodeMs = [];
   for (let i = 0; i < runs; i++) {
-    readyMs.push(round(await startOnce(), 1));
+    for (const [name, cli] of i % 2 === 0 ? clis : [...clis].reverse()) {
+      readyMs[name].push(round(await startOnce(cli), 1));
+      log(`startup run ${i + 1}, ${name}: READY after ${readyMs[name].at(-1)} ms`);
+    }
     nodeMs.push(round(bareNodeMs(), 1));
-    log(`startup run ${i + 1}: READY after ${readyMs[i]} ms (bare node: ${nodeMs[i]} ms)`);
   }
+  const names = clis.map(([name]) => name);
   const markdown = `## Start-up: exec to READY=1, shipped rules, new database, coldplug queued
 
-| run | exec → READY ms | bare \`node -e 0\` ms |
-|---:|---:|---:|
-${readyMs.map((ms, i) => `| ${i + 1} | ${ms} | ${nodeMs[i]} |`).join('\n')}
+\`node bench/startup.js --runs ${runs}${clis.length > 1 ? clis.map(([n, p]) => ` --cli ${n}=${p}`).join('') : ''}\`${clis.length > 1 ? ', builds alternating' : ''}:
 
-Median: ${median(readyMs)} ms to READY; the Node.js runtime alone takes ${median(nodeMs)} ms to start and exit here.`;
-  return { markdown, json: { readyMs, bareNodeMs: nodeMs, medianReadyMs: median(readyMs), medianBareNodeMs: median(nodeMs) } };
+| run | ${names.map((n) => `${n}: exec → READY ms`).join(' | ')} | bare \`node -e 0\` ms |
+|---:|${names.map(() => '---:|').join('')}---:|
+${nodeMs.map((ms, i) => `| ${i + 1} | ${names.map((n) => readyMs[n][i]).join(' | ')} | ${ms} |`).join('\n')}
+
+Median: ${names.map((n) => `${n} ${median(readyMs[n])} ms`).join(', ')} to READY; the Node.js runtime alone takes ${median(nodeMs)} ms to start and exit here.`;
+  const first = readyMs[names[0]];
+  return { markdown, json: { readyMs: clis.length > 1 ? readyMs : first, bareNodeMs: nodeMs, medianReadyMs: median(readyMs[names.at(-1)]), medianBareNodeMs: median(nodeMs) } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   requireRoot();
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
-  printAndSave('startup', await runStartup(Number(values.runs)));
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, cli: { type: 'string', multiple: true } } });
+  const clis = values.cli?.map((c) => [c.slice(0, c.indexOf('=')), c.slice(c.indexOf('=') + 1)]);
+  printAndSave('startup', await runStartup(Number(values.runs), console.error, clis?.length ? clis : undefined));
 }

@@ -1,7 +1,8 @@
 // Where things are by default: the one place for roots, directories and paths. Every
 // option that can point elsewhere (a fake sysfs tree in tests, a temp dev root) starts here.
+import { existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Where device nodes and symlinks live. */
@@ -15,8 +16,15 @@ export const UDEV_RUNTIME_DIR = '/run/udev';
 /** Where udev rules find programs named without a path. */
 export const UDEV_PROGRAM_DIR = '/usr/lib/udev';
 
-/** The rules.d shipped with the package (one level above src/ or dist/). */
-export const SHIPPED_RULES_DIR = fileURLToPath(new URL('../rules.d', import.meta.url));
+/** The package's directory: the nearest above this module with a package.json (src/, dist/ or the bundled CLI in dist/cli/). */
+function packageDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+/** The rules.d shipped with the package. */
+export const SHIPPED_RULES_DIR = join(packageDir(), 'rules.d');
 /** Rule directories in override order: a file name in an earlier one hides the same name in later ones. */
 export const DEFAULT_RULES_DIRS = ['/etc/hotplugd/rules.d', '/run/hotplugd/rules.d', SHIPPED_RULES_DIR];
 /** udev's rule directories in override order (`hotplugd daemon --udev`). */

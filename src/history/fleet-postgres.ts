@@ -3,7 +3,7 @@
 // queries as SQLite (fleet-queries.ts); each payload is stored by one statement, so one round
 // trip and one commit. Records are `json` (kept as the boards wrote them, still queryable with
 // ->>); times are epoch milliseconds, as on the boards.
-import pg from 'pg';
+import type pg from 'pg';
 import { HotplugError } from '../errors.js';
 import { FleetQueries, type SqlRunner } from './fleet-queries.js';
 import { eventActions, eventColumns, timeOf, type FleetStore, type Payload } from './fleet-records.js';
@@ -74,8 +74,6 @@ const STORE = {
   incident: `WITH ins AS (INSERT INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES ($1, $2, $5, $6, $7, $8) ${relink('fleet_incidents')})${counted}`,
 };
 
-// bigint comes back as a number: ids and epoch milliseconds are far below 2^53.
-const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
 
 /** The URL without its password, for messages. */
 export function postgresLocation(url: string): string {
@@ -108,7 +106,11 @@ export class PostgresFleet extends FleetQueries implements FleetStore {
 
   /** Connects (and, unless readonly, creates the tables); a clear error when it cannot. */
   static async open(url: string, options: { readonly?: boolean; onError?: (error: Error) => void } = {}): Promise<PostgresFleet> {
-    const pool = new pg.Pool({
+    // Loaded here, not at start: a daemon or a SQLite collector never pays for it.
+    const { default: client } = await import('pg');
+    // bigint comes back as a number: ids and epoch milliseconds are far below 2^53.
+    const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : client.types.getTypeParser(oid, format as 'text')) };
+    const pool = new client.Pool({
       connectionString: url,
       max: 2,
       types,

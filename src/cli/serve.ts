@@ -1,6 +1,6 @@
 // `hotplugd serve`: the history as a web page, read-only.
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { connect, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { defaultControlPath, defaultDbPath } from '../defaults.js';
 import { HotplugError } from '../errors.js';
@@ -44,6 +44,21 @@ function parseListen(text: string): Listen {
   return { host: match[1] ?? match[2]!, port };
 }
 
+/** Removes a unix socket a crashed server left behind (nobody answers on it); a live one stays. */
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    if (!lstatSync(path).isSocket()) return; // not ours to remove: listen() reports it
+  } catch {
+    return; // nothing there
+  }
+  const answered = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => (probe.destroy(), resolve(true)));
+    probe.once('error', () => resolve(false));
+  });
+  if (!answered) unlinkSync(path);
+}
+
 const isLocal = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 
 export const serveCommand: Command = {
@@ -71,6 +86,7 @@ export const serveCommand: Command = {
     }
     const log = createLogger(level);
     const web = new WebServer({ dbPath: values.db ?? defaultDbPath(), controlPath: values.control ?? defaultControlPath(), sysfsRoot: values.sysfs ?? '/sys', assetsDir: ASSETS, token, fleet: values.fleet, log });
+    if ('path' in listen) await removeStaleSocket(listen.path);
     await new Promise<void>((resolve, reject) => {
       web.server.once('error', (error) => reject(new HotplugError('ELISTEN', `hotplugd serve: cannot listen on ${values.listen ?? '127.0.0.1:8073'}: ${error.message}`, { cause: error })));
       if ('path' in listen) web.server.listen(listen.path, resolve);

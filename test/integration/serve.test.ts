@@ -103,6 +103,16 @@ describe.runIf(canUseNamespaces())('hotplugd serve', () => {
     expect((await get(socket, '/api/devices', { headers: { authorization: 'Bearer a-token-of-24-characterX' } })).status).toBe(401);
     expect((await get(socket, '/api/devices', { headers: { authorization: 'Bearer a-token-of-24-characters' } })).status).toBe(200);
     expect((await get(socket, '/')).status).toBe(200); // the page holds no data
+    // A socket a killed server left behind is taken over; one a live server holds is not.
+    guarded.kill();
+    await guarded.exited();
+    const again = new ServeProcess(netns, ['--listen', `unix:${socket}`, '--auth-token-file', join(dir, 'token'), '--db', daemon.dbPath]);
+    cleanups.push(() => again.kill());
+    await again.started();
+    const twice = new ServeProcess(netns, ['--listen', `unix:${socket}`, '--auth-token-file', join(dir, 'token')]);
+    expect(await twice.exited()).toBe(1);
+    expect(twice.log).toContain(`cannot listen on unix:${socket}: listen EADDRINUSE`);
+    expect((await get(socket, '/api/devices', { headers: { authorization: 'Bearer a-token-of-24-characters' } })).status).toBe(200);
     const elsewhere = join(dir, 'nodb.sock');
     const noHistory = new ServeProcess(netns, ['--listen', `unix:${elsewhere}`, '--db', join(dir, 'none.db')]);
     cleanups.push(() => noHistory.kill());

@@ -39,6 +39,13 @@ export class Collector {
   #client: import('mqtt').MqttClient | undefined;
   #lastRefusalLog = 0;
   #problems: BrokerProblems;
+  /** While the database cannot store: the broker is left, and joined again after this delay. */
+  #retryDelayMs = RETRY_FIRST_MS;
+  #holding = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  /** The marks last published per board, and whether a round of publishing is under way. */
+  #marks = new Map<string, string>();
+  #publishing = false;
 
   constructor(options: CollectorOptions, store: FleetStore, log: Logger) {
     this.#o = options;
@@ -133,10 +140,6 @@ export class Collector {
     }
   }
 
-  #retryDelayMs = RETRY_FIRST_MS;
-  #holding = false;
-  #retryTimer: NodeJS.Timeout | undefined;
-
   // The database cannot store: leave the broker for a while (doubling up to a limit), so
   // that its session keeps what boards send until the database is back.
   #holdOff(): void {
@@ -159,8 +162,6 @@ export class Collector {
     if (problem !== this.#storeProblem) this.#log.error({ err: error, board, database: this.#store.location }, `Collector: failed to ${what}: ${problem}`);
     this.#storeProblem = problem;
   }
-
-  #publishing = false;
 
   async #publishTouched(): Promise<void> {
     if (this.#publishing) return;
@@ -185,8 +186,6 @@ export class Collector {
     }
     done(0);
   }
-
-  #marks = new Map<string, string>();
 
   /** Publishes (retained) what the collector has of a board, when it changed or when asked. */
   async #publishMarks(board: string, always: boolean): Promise<void> {

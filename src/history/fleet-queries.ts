@@ -57,11 +57,11 @@ async function* withActions(run: SqlRunner, board: string, rows: { id: number; r
   for (const row of rows) yield toHistoryRecord(row.record, byEvent.get(row.id) ?? []);
 }
 
-export async function fleetDevices(run: SqlRunner, board: string): Promise<FleetDevice[]> {
+export async function fleetDevices(run: SqlRunner, board: string, key?: string): Promise<FleetDevice[]> {
   return run.all<FleetDevice>(
     `SELECT device AS key, min(received_at) AS first_seen, max(received_at) AS last_seen FROM fleet_events
-     WHERE board = ? AND device IS NOT NULL GROUP BY device ORDER BY last_seen DESC, key`,
-    [board],
+     WHERE board = ? AND ${key === undefined ? 'device IS NOT NULL' : 'device = ?'} GROUP BY device ORDER BY last_seen DESC, key`,
+    key === undefined ? [board] : [board, key],
   );
 }
 
@@ -127,8 +127,8 @@ export abstract class FleetQueries {
     return fleetEvents(this.run, filter, limit);
   }
 
-  devices(board: string): Promise<FleetDevice[]> {
-    return fleetDevices(this.run, board);
+  devices(board: string, key?: string): Promise<FleetDevice[]> {
+    return fleetDevices(this.run, board, key);
   }
 
   devpathsNamed(board: string, name: string): Promise<string[]> {

@@ -57,8 +57,8 @@ export interface FleetStore {
   boards(): Promise<BoardRecord[]>;
   /** A board's events oldest first (with `limit`, the newest that many), each with every action known for it. */
   events(filter: FleetFilter, limit?: number): AsyncGenerator<HistoryRecord>;
-  /** The devices a board's events name, most recently seen first. */
-  devices(board: string): Promise<FleetDevice[]>;
+  /** The devices a board's events name (or only the one with identity `key`), most recently seen first. */
+  devices(board: string, key?: string): Promise<FleetDevice[]>;
   /** The devpaths of a board's events named NAME (a devname, /dev/NAME or a devpath's last part), newest first. */
   devpathsNamed(board: string, name: string): Promise<string[]>;
   close(): Promise<void>;

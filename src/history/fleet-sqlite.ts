@@ -100,14 +100,17 @@ export class SqliteFleet extends FleetQueries implements FleetStore {
     };
   }
 
+  // Prepared at the first write: a read-only store never needs them.
+  get #write() {
+    return (this.#writer ??= sqliteWriter(this.db));
+  }
+
   store(board: string, payload: Payload, now: number): Promise<boolean> {
-    this.#writer ??= sqliteWriter(this.db);
-    return Promise.resolve(this.#writer.store(board, payload, now));
+    return Promise.resolve(this.#write.store(board, payload, now));
   }
 
   status(board: string, state: string, version: string | undefined, now: number): Promise<void> {
-    this.#writer ??= sqliteWriter(this.db);
-    this.#writer.status(board, state, version, now);
+    this.#write.status(board, state, version, now);
     return Promise.resolve();
   }
 

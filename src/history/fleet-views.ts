@@ -7,18 +7,14 @@ import type { FleetDevice, FleetStore } from './fleet-records.js';
 import { foldLinkState, type LinkState } from './link-sessions.js';
 import type { DeviceRecord, HistoryRecord } from './query.js';
 import { pairSessions, type Session } from './sessions.js';
-import type { EventResult, ProcessedRecord } from './store.js';
+import { withResult, type ProcessedRecord } from './store.js';
 
 const LINK_ACTIONS = new Set(['link-up', 'link-down', 'address-add', 'address-remove']);
 
-/** The properties after the rules: the kernel's with the result's changes. */
+/** The properties after the rules, as a board's subscribers saw the event. */
 function processed(record: HistoryRecord): ProcessedRecord {
-  const properties = { ...record.properties };
-  const result = record.result as EventResult | null;
-  for (const key of result?.removed ?? []) delete properties[key];
-  Object.assign(properties, result?.properties);
-  const { device: _d, result: _r, actions: _a, ...event } = record;
-  return { ...event, properties, symlinks: result?.symlinks ?? [], tags: result?.tags ?? [] };
+  const { device: _d, result, actions: _a, rules, ...event } = record;
+  return withResult(event, result, rules);
 }
 
 /** A device record from a fleet's identity key and the newest of its events. */
@@ -58,8 +54,9 @@ export async function resolveBoardDevice(store: FleetStore, board: string, text:
   }
   // A devpath, a node or a kernel name: the device of the newest event there.
   const byKey = new Map(all.map((d) => [d.key, d]));
+  // (An event below a USB device carries that device's key.)
   for (const devpath of await store.devpathsNamed(board, name)) {
-    const key = (await newestOf(store, board, { devpaths: [usbDevicePath(devpath) ?? devpath] }))?.device ?? (await newestOf(store, board, { devpaths: [devpath] }))?.device;
+    const key = (await newestOf(store, board, { devpaths: [devpath] }))?.device;
     const device = key ? byKey.get(key) : undefined;
     if (device) found.set(device.key, device);
   }
@@ -98,15 +95,16 @@ export async function boardDeviceInfo(store: FleetStore, board: string, name: st
   const [devpath] = await store.devpathsNamed(board, text);
   if (devpath === undefined) return undefined;
   let last: HistoryRecord | undefined;
+  let newest: HistoryRecord | undefined;
   const linkEvents = [];
   for await (const r of store.events({ board, devpaths: [devpath] })) {
+    newest = r;
     if (r.source === 'debounce') continue;
     if (LINK_ACTIONS.has(r.action) || r.action === 'add') linkEvents.push({ action: r.action, at: Date.parse(r.received_at), properties: r.properties });
     if (r.action !== 'remove' && !LINK_ACTIONS.has(r.action)) last = r;
   }
-  const newest = await newestOf(store, board, { devpaths: [devpath] });
   const key = last?.device ?? newest?.device ?? undefined;
-  const known = key ? (await store.devices(board)).find((d) => d.key === key) : undefined;
+  const [known] = key ? await store.devices(board, key) : [];
   const device = known ? deviceRecord(known, await newestOf(store, board, { devices: [known.key] })) : null;
   const timeline = [];
   for await (const r of store.events({ board, ...(known ? { devices: [known.key] } : { devpaths: [devpath] }) }, limit)) timeline.push(r);

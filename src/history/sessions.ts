@@ -62,13 +62,13 @@ export function plugEvents(db: HistoryDb, device: DeviceRecord): PlugEvent[] {
 }
 
 /** Devices with at least one plug or unplug, most recently seen first. */
-export function devicesWithSessions(db: HistoryDb, options: { usbOnly: boolean }): DeviceRecord[] {
+export function devicesWithSessions(db: HistoryDb, options: { usbOnly: boolean; limit?: number }): DeviceRecord[] {
   return db
     .prepare(
       `SELECT * FROM devices d WHERE ${options.usbOnly ? "key LIKE 'usb:%' AND" : ''}
-       EXISTS (SELECT 1 FROM events e WHERE e.device_id = d.id AND e.action IN ('add', 'remove')) ORDER BY last_seen DESC`,
+       EXISTS (SELECT 1 FROM events e WHERE e.device_id = d.id AND e.action IN ('add', 'remove')) ORDER BY last_seen DESC LIMIT ?`,
     )
-    .all() as DeviceRecord[];
+    .all(options.limit ?? -1) as DeviceRecord[];
 }
 
 /** `3 min 5 s`, `2 h 4 min`, `5 d 3 h`: a duration as people read it. */

@@ -112,13 +112,15 @@ export function toEventRecord(row: EventRow): EventRecord {
 
 /** The kernel's properties with the rules' changes, as subscribers see an event. */
 export function toProcessedRecord(row: EventRow, rules: string[]): ProcessedRecord {
-  const record = toEventRecord(row);
-  const result = row.result ? (JSON.parse(row.result) as EventResult) : null;
-  if (result) {
-    for (const key of result.removed ?? []) delete record.properties[key];
-    Object.assign(record.properties, result.properties);
-  }
-  return { ...record, symlinks: result?.symlinks ?? [], tags: result?.tags ?? [], rules };
+  return withResult(toEventRecord(row), row.result ? (JSON.parse(row.result) as EventResult) : null, rules);
+}
+
+/** A recorded event with its result applied: properties after the rules, symlinks, tags. */
+export function withResult(record: EventRecord, result: EventResult | null, rules: string[]): ProcessedRecord {
+  const properties = { ...record.properties };
+  for (const key of result?.removed ?? []) delete properties[key];
+  Object.assign(properties, result?.properties);
+  return { ...record, properties, symlinks: result?.symlinks ?? [], tags: result?.tags ?? [], rules };
 }
 
 /** The subscriber record of an event just processed: the same shape replay reads back, built without a round trip through JSON. */

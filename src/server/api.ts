@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { HistoryDb } from '../history/db.js';
 import { carrierEvents, interfaceLinks, linkState } from '../history/link-sessions.js';
 import { lastProcessed, queryEvents, resolveDevice, type DeviceRecord, type HistoryFilter } from '../history/query.js';
-import { pairSessions, plugEvents } from '../history/sessions.js';
+import { devicesWithSessions, pairSessions, plugEvents } from '../history/sessions.js';
 import { listIncidents } from '../history/store.js';
 import { parseTimeArg } from '../text/units.js';
 
@@ -54,15 +54,14 @@ const present = (ctx: ApiContext, d: DeviceRecord) => existsSync(join(ctx.sysfsR
 export function devices(ctx: ApiContext, query: URLSearchParams) {
   const q = text(query, 'q');
   const like = `%${(q ?? '').replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const matches = (column: string) => `${column} LIKE @like ESCAPE '\\'`;
   const rows = ctx.db
     .prepare(
-      `SELECT * FROM devices d WHERE ? IS NULL OR d.key LIKE ? ESCAPE '\\' OR d.subsystem LIKE ? ESCAPE '\\' OR d.devpath LIKE ? ESCAPE '\\'
-         OR coalesce(d.vendor_id || ':' || d.product_id, '') LIKE ? ESCAPE '\\' OR coalesce(d.serial, '') LIKE ? ESCAPE '\\'
-         OR coalesce(d.vendor, '') LIKE ? ESCAPE '\\' OR coalesce(d.model, '') LIKE ? ESCAPE '\\'
-         OR d.id IN (SELECT device_id FROM device_names WHERE name LIKE ? ESCAPE '\\')
-       ORDER BY d.last_seen DESC, d.id DESC LIMIT ?`,
+      `SELECT * FROM devices d WHERE @q IS NULL OR ${['d.key', 'd.subsystem', 'd.devpath', "coalesce(d.vendor_id || ':' || d.product_id, '')", "coalesce(d.serial, '')", "coalesce(d.vendor, '')", "coalesce(d.model, '')"].map(matches).join(' OR ')}
+         OR d.id IN (SELECT device_id FROM device_names WHERE ${matches('name')})
+       ORDER BY d.last_seen DESC, d.id DESC LIMIT @limit`,
     )
-    .all(q ?? null, like, like, like, like, like, like, like, like, limit(query, 200)) as DeviceRecord[];
+    .all({ q: q ?? null, like, limit: limit(query, 200) }) as DeviceRecord[];
   const names = ctx.db.prepare('SELECT name FROM device_names WHERE device_id = ? ORDER BY name LIMIT 8');
   return { devices: rows.map((d) => ({ ...d, present: present(ctx, d), names: (names.all(d.id) as { name: string }[]).map((n) => n.name) })) };
 }
@@ -94,10 +93,7 @@ export function events(ctx: ApiContext, query: URLSearchParams) {
 export function sessions(ctx: ApiContext, query: URLSearchParams) {
   const now = Date.now();
   if (query.get('links') === '1') return { links: interfaceLinks(carrierEvents(ctx.db, text(query, 'interface')), now).slice(0, limit(query, 100)) };
-  const usbOnly = query.get('all') !== '1';
-  const rows = ctx.db
-    .prepare(`SELECT * FROM devices d WHERE ${usbOnly ? "key LIKE 'usb:%' AND" : ''} EXISTS (SELECT 1 FROM events e WHERE e.device_id = d.id AND e.action IN ('add', 'remove')) ORDER BY last_seen DESC LIMIT ?`)
-    .all(limit(query, 100)) as DeviceRecord[];
+  const rows = devicesWithSessions(ctx.db, { usbOnly: query.get('all') !== '1', limit: limit(query, 100) });
   return { devices: rows.map((d) => ({ device: d, sessions: pairSessions(plugEvents(ctx.db, d)) })) };
 }
 

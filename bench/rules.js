@@ -136,9 +136,11 @@ try {
 |---|---:|---:|---:|---:|---:|
 ${results.map((r) => `| ${r.label} | ${r.rules} | ${r.loadMs} | ${r.perSecond.toLocaleString('en')} | ${(base.perSecond / r.perSecond).toFixed(1)}× | ${r.actionsPerEvaluation} |`).join('\n')}
 
-Rules are indexed by subsystem and action at load time, so an event is tested against the rules
-that can match it; the generated sets mix per-product USB rules, kernel-name globs per
-subsystem, and property matches without a subsystem (which every event must test).`;
+Rules are indexed at load time by action and subsystem, then each under one necessary condition
+(an ancestor's exact attribute, a property's exact value while no earlier rule can have changed
+it, or the kernel name's literal first character), so an event is tested against the rules that
+can match it. The generated sets mix per-product USB rules, kernel-name globs per subsystem, and
+property matches with no subsystem.`;
   printAndSave('rules', { markdown, json: { events: events.length, results } });
 } finally {
   rmSync(root, { recursive: true, force: true });

@@ -294,7 +294,7 @@ describe('index', () => {
   - { name: a, match: { subsystem: tty } }
   - { name: b, match: { subsystem: net } }
   - { name: c, match: { action: remove } }
-  - { name: d, match: { kernel: "tty*" } }
+  - { name: d, match: { kernel: "*tty" } }
   - { name: e, match: { action: [add, change], subsystem: [tty, block] } }
 `);
     expect(set.candidates('add', 'tty').always.map((r) => r.rule.name)).toEqual(['a', 'd', 'e']);
@@ -317,22 +317,42 @@ ${['1a86', '0403', '1e3d', '12d1', '046d'].map((v, i) => `  - name: vendor-${i}
     match: { parent: { subsystem: usb, attrs: { idVendor: "${v}" } } }
     set: { tags: ["v${v}"] }`).join('\n')}
 `;
+      // Property and kernel-name rules the index files by value, and the same shapes after a
+      // rule that sets the property and after an import program that may set anything.
+      const properties = (label: string) => `
+  - { name: ${label}-devtype, match: { env: { DEVTYPE: usb_interface } }, set: { tags: ["${label}-if"] } }
+  - { name: ${label}-product, match: { env: { PRODUCT: ["403/6001/400", "46d/89d/100"] } }, set: { tags: ["${label}-p"] } }
+  - { name: ${label}-kernel, match: { kernel: ["tty*", "hidraw{0,1}"] }, set: { tags: ["${label}-k"] } }`;
+      const changing = `rules:${properties('first')}
+  - { name: retype, match: { env: { INTERFACE: "8/6/80" } }, set: { env: { DEVTYPE: usb_interface, PRODUCT: "403/6001/400" } } }${properties('after-set')}
+  - { name: importer, match: { subsystem: usb }, run: [{ argv: ["/bin/probe"], import: true }] }${properties('after-import')}
+`;
       const { ruleSet: shipped } = loadRules([join(import.meta.dirname, '..', '..', 'rules.d')]);
-      const set = new RuleSet([...compileYamlRules(vendors, 'v.yaml', ACCOUNTS).rules, ...shipped.rules]);
+      const set = new RuleSet([...compileYamlRules(vendors, 'v.yaml', ACCOUNTS).rules, ...compileYamlRules(changing, 'c.yaml', ACCOUNTS).rules, ...shipped.rules]);
+      const keyed = set.candidates('add', 'usb').keyed.map((k) => k.source);
+      expect(keyed).toEqual(expect.arrayContaining(['ancestor-attr', 'property', 'kernel-initial']));
+      // The import program answers with properties the rules after it test.
+      const probe = () => ({ stdout: 'DEVTYPE=usb_interface\nPRODUCT=46d/89d/100\n' });
       const ancestors = new AncestorCache(all);
+      const tagged = new Set<string>();
       let compared = 0;
       for (const fixture of fixtures) {
         for (const e of fixture.events) {
           if (e.layer !== 'kernel' || !e.action || !e.devpath || !e.subsystem) continue;
           const event = eventFromProperties(Object.assign(createProperties(), { ACTION: e.action, DEVPATH: e.devpath, SUBSYSTEM: e.subsystem }, e.env), 0, 'kernel');
-          const full = evaluate(set, { event, device: all.device(event.devpath), trace: 'all' });
-          const fast = evaluate(set, { event, device: all.device(event.devpath, ancestors), trace: 'matched' });
+          const full = evaluate(set, { event, device: all.device(event.devpath), trace: 'all' }, probe);
+          const fast = evaluate(set, { event, device: all.device(event.devpath, ancestors), trace: 'matched' }, probe);
           expect(fast.plan).toEqual(full.plan);
+          for (const tag of fast.plan.tags) tagged.add(tag);
           expect(fast.trace).toEqual(full.trace.filter((t) => t.matched));
           compared++;
         }
       }
       expect(compared).toBeGreaterThan(150);
+      // Every shape of rule matched somewhere, so the comparison covered each.
+      for (const label of ['first', 'after-set', 'after-import']) {
+        for (const tag of ['if', 'p', 'k']) expect(tagged.has(`${label}-${tag}`), `${label}-${tag}`).toBe(true);
+      }
     } finally {
       tree.remove();
     }

@@ -40,7 +40,7 @@ export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): Evalua
   const traceFailures = input.trace !== 'matched';
   const rules = traceFailures
     ? ruleSet.unindexed
-    : selectRules(ruleSet.candidates(input.event.action, input.event.subsystem), (attr) => state.ancestorValues(attr));
+    : selectRules(ruleSet.candidates(input.event.action, input.event.subsystem), (source, name) => state.indexValues(source, name));
   // After a GOTO, rules before its LABEL are passed over.
   let resumeAt = 0;
   // A debounced turn: rules of that debounce act; the others only set properties again.

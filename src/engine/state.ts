@@ -9,6 +9,7 @@ import type { DeviceView } from '../uevent/sysfs.js';
 import { expandTemplate, type Escape, type SubstitutionName, type SubstitutionSource, type Template, type TemplateStyle } from '../rules/format.js';
 import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from '../rules/model.js';
 import { ruleOrigin, type Plan } from '../rules/plan.js';
+import type { IndexSource } from '../rules/rule-index.js';
 import { NO_SYSTEM, type SystemView } from '../rules/system-view.js';
 import type { EvaluationInput } from './input.js';
 import { fileExists, lookupSubstitution, type EvaluationContext } from './substitute.js';
@@ -109,6 +110,13 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
       if (!this.test(condition)) return condition.key;
     }
     return undefined;
+  }
+
+  /** What the event shows to the rule index (rules/rule-index.ts), before any rule ran. */
+  indexValues(source: IndexSource, name: string): readonly string[] {
+    if (source === 'ancestor-attr') return this.ancestorValues(name);
+    const value = source === 'property' ? this.event.properties[name] : this.kernel[0];
+    return value === undefined ? [] : [value];
   }
 
   /** The values an attribute has on the device and its ancestors (trailing whitespace removed). */

@@ -16,6 +16,11 @@ export interface ValueMatcher {
   testAny(values: Iterable<string>): boolean;
   /** The positive patterns, for lint. */
   readonly positives: readonly string[];
+  /**
+   * The first characters a matching value can start with, when every value it accepts starts
+   * with a literal character (no negation, no leading wildcard, no empty pattern); used to index rules.
+   */
+  readonly initials: readonly string[] | undefined;
 }
 
 // Values are matched like fnmatch(3) without FNM_PATHNAME or FNM_PERIOD, as udev does:
@@ -57,6 +62,28 @@ export function expandBraces(pattern: string): string[] {
     }
   }
   return [pattern];
+}
+
+// A pattern's literal first character, or undefined when it can match an empty value or start with anything.
+function literalInitial(alternative: string): string | undefined {
+  const first = alternative[0];
+  if (first === undefined || '*?[{'.includes(first)) return undefined;
+  if (first !== '\\') return first;
+  return alternative.length > 1 ? alternative[1] : undefined;
+}
+
+/** The first characters values matching these fnmatch patterns can start with, when all are literal. */
+export function initialsOf(positives: readonly string[], negated: boolean): string[] | undefined {
+  if (negated) return undefined;
+  const initials = new Set<string>();
+  for (const pattern of positives) {
+    for (const alternative of expandBraces(pattern)) {
+      const initial = literalInitial(alternative);
+      if (initial === undefined) return undefined;
+      initials.add(initial);
+    }
+  }
+  return [...initials];
 }
 
 function isPattern(pattern: string): boolean {
@@ -129,6 +156,7 @@ export function compileValueMatcher(patterns: readonly string[], options: { trim
     source: patterns.length === 1 ? (patterns[0] as string) : `[${patterns.join(', ')}]`,
     exactValues: exact ? positives : undefined,
     positives,
+    initials: trim ? undefined : initialsOf(positives, negatives.length > 0),
     test: testOne,
     testAny(values) {
       let anyPositive = positive === undefined;

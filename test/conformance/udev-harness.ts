@@ -162,7 +162,8 @@ export class Harness {
     const inTempRoot = (path: string) => (path.startsWith('/dev/') ? join(this.devRoot, path.slice('/dev/'.length)) : path);
     const { plan } = evaluate(
       ruleSet,
-      { event, device: this.sysfs.device(device.devpath), devRoot: '/dev', system: this.system, database, accounts: this.accounts },
+      // The daemon's path: the rule index, and only matched rules traced.
+      { event, device: this.sysfs.device(device.devpath), devRoot: '/dev', system: this.system, database, accounts: this.accounts, trace: 'matched' },
       (request) => runProgram({ ...request, argv: request.argv.map(inTempRoot) }),
     );
     executor.applyDevice(event, { ...plan, devnode: plan.devnode === null ? null : inTempRoot(plan.devnode), symlinks: plan.symlinks.map(inTempRoot) });

@@ -20,6 +20,7 @@ function regexMatcher(source: string, regex: RegExp): ValueMatcher {
     source,
     exactValues: undefined,
     positives: [source],
+    initials: undefined,
     test: (value) => regex.test(value ?? ''),
     testAny: (values) => [...values].some((v) => regex.test(v)),
   };

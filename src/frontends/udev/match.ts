@@ -2,7 +2,7 @@
 // alternative matches an empty value), each a plain string or an fnmatch glob; `""`
 // matches an empty or unset value and `"?*"` a non-empty one; `!=` negates the whole.
 import { fnmatchRegExp, isGlob } from '../../text/fnmatch.js';
-import type { ValueMatcher } from '../../rules/match.js';
+import { initialsOf, type ValueMatcher } from '../../rules/match.js';
 
 export interface UdevMatchOptions {
   negate: boolean;
@@ -21,6 +21,7 @@ export function compileUdevMatcher(value: string, options: UdevMatchOptions): Va
   let test: (s: string) => boolean;
   let positives: string[] = [value];
   let exact: string[] | undefined;
+  let initials: string[] | undefined;
   if (options.subsystemKey && SUBSYSTEM_WORDS.has(value)) {
     test = (s) => SUBSYSTEM_WORDS.has(fold ? s.toLowerCase() : s);
   } else if (value === '' || value === '?*') {
@@ -42,6 +43,7 @@ export function compileUdevMatcher(value: string, options: UdevMatchOptions): Va
       return (s) => s === p;
     });
     if (!fold && !withEmpty && !negate && positives.every((p) => !isGlob(p))) exact = positives;
+    if (!fold && !withEmpty) initials = initialsOf(positives, negate);
     const any = tests.length === 1 ? (tests[0] as (s: string) => boolean) : (s: string) => tests.some((t) => t(s));
     test = withEmpty ? (s) => s === '' || any(s) : any;
   }
@@ -50,6 +52,7 @@ export function compileUdevMatcher(value: string, options: UdevMatchOptions): Va
     source: value,
     exactValues: exact,
     positives,
+    initials,
     test: (raw) => matches(raw ?? '') !== negate,
     testAny(values) {
       for (const v of values) if (matches(v)) return !negate;

@@ -16,9 +16,9 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  // better-sqlite3 and the addons are native; pino and pino-pretty, pg and mqtt load
-  // optional parts by name at run time.
-  external: ['better-sqlite3', 'pg', 'mqtt', 'pino', 'pino-pretty', '*.node'],
+  // better-sqlite3 and the addons are native; pino-pretty, pg and mqtt load optional parts
+  // by name at run time (pino does only for transports, which hotplugd does not use).
+  external: ['better-sqlite3', 'pg', 'mqtt', 'pino-pretty', '*.node'],
   // CommonJS dependencies bundled into an ES module still call require().
   banner: { js: "import { createRequire as __hotplugdRequire } from 'node:module';\nconst require = __hotplugdRequire(import.meta.url);" },
   sourcemap: 'linked',

@@ -41,6 +41,12 @@ export function defaultDbPath(): string {
   return join(state, 'hotplugd', 'history.db');
 }
 
+/** Where parsed rule files are kept between starts: /var/cache/hotplugd as root, else under `$XDG_CACHE_HOME` (~/.cache). */
+export function defaultRulesCacheDir(): string {
+  if (isRoot()) return '/var/cache/hotplugd';
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hotplugd');
+}
+
 /** /run/hotplugd/control.sock as root; for other users, under their runtime directory. */
 export function defaultControlPath(): string {
   if (isRoot()) return '/run/hotplugd/control.sock';

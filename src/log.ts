@@ -1,5 +1,5 @@
 // pino: JSON lines for machines by default, readable lines when a person watches a TTY.
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import type { Logger, LevelWithSilent } from 'pino';
 import { createRequire } from 'node:module';
 
 export type { Logger };
@@ -11,11 +11,16 @@ export function isLogLevel(value: string): value is LevelWithSilent {
 }
 
 /** Logs go to stderr so that command output on stdout stays clean. */
-export function createLogger(level: LevelWithSilent = 'info', format: 'auto' | 'json' | 'pretty' = 'auto'): Logger {
+export async function createLogger(level: LevelWithSilent = 'info', format: 'auto' | 'json' | 'pretty' = 'auto'): Promise<Logger> {
+  // pino is loaded when a logger is made: commands that log nothing (test, info, history...)
+  // do not pay its ~25 ms of module loading at start. The bundle carries it (no module
+  // resolution at run time); pino-pretty, for a person at a terminal, is loaded from disk.
+  const { pino } = await import('pino');
+  const require = createRequire(import.meta.url);
   const usePretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY);
   // pino-pretty is loaded only for a person at a terminal: it costs the daemon's start-up.
   const destination = usePretty
-    ? (createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty'))({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+    ? (require('pino-pretty') as typeof import('pino-pretty'))({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
     : pino.destination({ dest: 2, sync: true });
   return pino({ level, base: { pid: process.pid } }, destination);
 }

@@ -49,7 +49,7 @@ export const collectCommand: Command = {
     if (values.db === undefined) throw usageError('collect', '--db PATH or --db postgres://... is required');
     const level = values['log-level'] ?? 'info';
     if (!isLogLevel(level)) throw usageError('collect', `--log-level: unknown level ${JSON.stringify(level)}`);
-    const log = createLogger(level);
+    const log = await createLogger(level);
     const db = await openFleetStore(values.db, { onError: (error) => log.warn({ err: error }, `Collector: the database connection failed: ${error.message}`) });
     const collector = new Collector({
       url: values.broker, prefix: values.topic, share: values.share, clientId: values['client-id'] ?? `hotplugd-collector-${hostname()}`,

@@ -1,4 +1,4 @@
-import { defaultDbPath, defaultControlPath } from '../defaults.js';
+import { defaultDbPath, defaultControlPath, defaultRulesCacheDir } from '../defaults.js';
 import { Daemon } from '../daemon/daemon.js';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/options.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
@@ -9,7 +9,7 @@ import { UDEV_RULES_DIRS } from '../defaults.js';
 
 import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
 import { parseDurationMs, parseSizeBytes } from '../text/units.js';
-import { createLogger, isLogLevel } from '../log.js';
+import { createLogger, isLogLevel, type Logger } from '../log.js';
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
 import { DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES } from '../uevent/route-source.js';
 import { FORWARD_OPTIONS, FORWARD_USAGE, forwardOptions } from './forward-options.js';
@@ -54,6 +54,9 @@ Options:
   --max-subscribers N     subscribers at once (default: ${DEFAULT_MAX_SUBSCRIBERS}); each may fall 4 MiB
                           behind before it is dropped, and all share one buffer of lines
   --no-watch              do not reload rules when a rules directory changes
+  --rules-cache DIR       keep parsed YAML rule files in DIR between starts, each
+                          parsed again when it changes (default: ${defaultRulesCacheDir()};
+                          'none' for none)
   --no-coldplug           do not record the devices present at start (nor the links'
                           carrier and addresses)
   --no-links              do not follow network links over NETLINK_ROUTE (no link-up,
@@ -97,6 +100,11 @@ database, the control socket, or another hotplugd holds the lock).`;
 const RESOURCE_ERRORS = new Set(['ESOCKET', 'EDB', 'EDBVERSION', 'ELOCKED', 'ELOCK', 'ERUNNING', 'EACCES', 'EADDRINUSE']);
 
 /** --udev-db DIR, or /run/udev with --udev; 'none' turns it off. */
+function rulesCacheOption(dir: string | undefined): { rulesCacheDir?: string } {
+  const chosen = dir ?? defaultRulesCacheDir();
+  return chosen === 'none' ? {} : { rulesCacheDir: chosen };
+}
+
 function udevDbOption(udev: boolean, dir: string | undefined): { udevDb?: string } {
   const chosen = dir ?? (udev ? '/run/udev' : undefined);
   return chosen === undefined || chosen === 'none' ? {} : { udevDb: chosen };
@@ -119,6 +127,7 @@ export const daemonCommand: Command = {
       modprobe: { type: 'string' },
       control: { type: 'string' },
       'no-watch': { type: 'boolean' },
+      'rules-cache': { type: 'string' },
       'no-coldplug': { type: 'boolean' },
       'no-links': { type: 'boolean' },
       'link-receive-buffer': { type: 'string' },
@@ -153,7 +162,7 @@ export const daemonCommand: Command = {
     }
     const retention = parseRetention(values);
     const stopTimeoutMs = parseDuration('daemon', 'stop-timeout', values['stop-timeout']) ?? DEFAULT_STOP_TIMEOUT_MS;
-    const logger = createLogger(level, format);
+    const logger = await createLogger(level, format);
     let requestStop: (reason: string) => void = () => {};
     let daemon: Daemon;
     try {
@@ -181,6 +190,7 @@ export const daemonCommand: Command = {
       onExitRequest: () => requestStop('control'),
       controlPath: values.control ?? defaultControlPath(),
       watchRules: !values['no-watch'],
+      ...rulesCacheOption(values['rules-cache']),
       devRoot: values.dev ?? '/dev',
       dryRun: values['dry-run'] ?? false,
       maxPrograms: parsePositiveInt('daemon', 'max-programs', values['max-programs']),
@@ -249,7 +259,7 @@ function parseRetention(values: { 'history-max-age'?: string; 'history-max-rows'
   };
 }
 
-function startFailure(logger: ReturnType<typeof createLogger>, error: unknown): number {
+function startFailure(logger: Logger, error: unknown): number {
   const code = (error as { code?: string }).code;
   if (code === 'EUSAGE') throw error;
   if (error instanceof HotplugError || (code !== undefined && RESOURCE_ERRORS.has(code))) {

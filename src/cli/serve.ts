@@ -84,7 +84,7 @@ export const serveCommand: Command = {
     if ('host' in listen && !isLocal(listen.host) && token === undefined) {
       throw usageError('serve', `--listen ${listen.host}: an address other than localhost needs --auth-token-file (anyone who reaches it would read the history)`);
     }
-    const log = createLogger(level);
+    const log = await createLogger(level);
     const web = new WebServer({ dbPath: values.db ?? defaultDbPath(), controlPath: values.control ?? defaultControlPath(), sysfsRoot: values.sysfs ?? '/sys', assetsDir: ASSETS, token, fleet: values.fleet, log });
     if ('path' in listen) await removeStaleSocket(listen.path);
     await new Promise<void>((resolve, reject) => {

@@ -10,7 +10,8 @@ import { formatDiagnostic, formatLocation } from '../rules/model.js';
 import { evaluationToJson, type Evaluation } from '../rules/plan.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
 import { replay } from './replay.js';
-import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT } from '../defaults.js';
+import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultRulesCacheDir } from '../defaults.js';
+import { openRuleCache } from '../frontends/rules-cache.js';
 import { machineView } from '../rules/system-view.js';
 import { hypervisorSignature } from '../daemon/native.js';
 import { printable } from './output.js';
@@ -40,6 +41,8 @@ Options:
   --sysfs ROOT       sysfs root (default: /sys)
   --dev ROOT         where device nodes and links live (default: /dev)
   --no-programs      run no program at all: their output is taken as empty
+  --rules-cache DIR  parsed YAML rule files kept between runs, as the daemon's
+                     (default: ${defaultRulesCacheDir()}; 'none' for none)
   --json             print one JSON object (its shape is documented in the README)
   -h, --help         show this help
 
@@ -150,6 +153,7 @@ export const testCommand: Command = {
       dev: { type: 'string' },
       json: { type: 'boolean' },
       'no-programs': { type: 'boolean' },
+      'rules-cache': { type: 'string' },
       replay: { type: 'boolean' },
       'base-rules-dir': { type: 'string', multiple: true },
       since: { type: 'string' },
@@ -181,7 +185,8 @@ export const testCommand: Command = {
       if (!synthesized) throw usageError('test', `${devpath} is not a device (no uevent file or subsystem link)`);
       event = synthesized;
     }
-    const loaded = loadRules(values['rules-dir'] ?? DEFAULT_RULES_DIRS);
+    const cacheDir = values['rules-cache'] ?? defaultRulesCacheDir();
+    const loaded = loadRules(values['rules-dir'] ?? DEFAULT_RULES_DIRS, cacheDir === 'none' ? {} : { cache: openRuleCache(cacheDir) });
     for (const d of loaded.diagnostics) console.error(formatDiagnostic(d));
     const programs: ActionResult[] = [];
     const result = await evaluateAsync(loaded.ruleSet, {

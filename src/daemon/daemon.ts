@@ -84,7 +84,7 @@ export class Daemon implements ControlTarget {
       ...(options.programTimeoutMs ? { programTimeoutMs: options.programTimeoutMs } : {}),
       ...(options.modprobe ? { modprobe: options.modprobe } : {}),
     });
-    this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts);
+    this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts, options.rulesCacheDir);
     this.#history = new HistoryKeeper({ path: options.dbPath, log: options.logger, sysfs: this.#sysfs, retention: options.retention ?? DEFAULT_RETENTION });
     this.waiters = new DeviceWaiters({
       devRoot,

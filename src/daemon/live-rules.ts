@@ -8,6 +8,7 @@ import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { Accounts } from '../rules/accounts.js';
 import { loadRules, type LoadResult } from '../frontends/load.js';
+import { openRuleCache } from '../frontends/rules-cache.js';
 import { formatDiagnostic, type Diagnostic } from '../rules/model.js';
 import { RuleSet } from '../rules/ruleset.js';
 
@@ -43,13 +44,15 @@ export class LiveRules {
   #dirs: readonly string[];
   #log: Logger;
   #accounts: Accounts | undefined;
+  #cacheDir: string | undefined;
   #watchers: FSWatcher[] = [];
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(dirs: readonly string[], log: Logger, accounts?: Accounts) {
+  constructor(dirs: readonly string[], log: Logger, accounts?: Accounts, cacheDir?: string) {
     this.#dirs = dirs;
     this.#log = log;
     this.#accounts = accounts;
+    this.#cacheDir = cacheDir;
   }
 
   /** The first load: the rules that loaded are used even if others had errors (returned to the caller). */
@@ -118,7 +121,14 @@ export class LiveRules {
   }
 
   #load(): LoadResult {
-    return loadRules(this.#dirs, this.#accounts ? { accounts: this.#accounts } : {});
+    // A new cache object per load: what it read is not held between loads.
+    const result = loadRules(this.#dirs, {
+      ...(this.#accounts ? { accounts: this.#accounts } : {}),
+      ...(this.#cacheDir === undefined ? {} : { cache: openRuleCache(this.#cacheDir) }),
+    });
+    // A read-only cache directory is normal on some boards: the rules load all the same.
+    if (result.cacheError !== undefined) this.#log.debug({ error: result.cacheError }, 'Rule cache not written');
+    return result;
   }
 
   #install(result: LoadResult): void {

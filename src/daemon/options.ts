@@ -44,6 +44,8 @@ export interface DaemonOptions {
   programTimeoutMs?: number | undefined;
   /** Reload rules when a rule directory changes (default true). */
   watchRules?: boolean;
+  /** Where parsed YAML rule files are kept between starts (frontends/rules-cache.ts); none when undefined. */
+  rulesCacheDir?: string;
   /** Pass processed events on to libudev (group 2) and libudev-zero (group 4) listeners (default true). */
   broadcast?: boolean;
   /** Asked over the control socket to exit: the owner should stop the daemon. */

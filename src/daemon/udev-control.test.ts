@@ -30,12 +30,12 @@ describe("udev's control messages", () => {
 });
 
 describe('/run/udev/queue', () => {
-  it('goes only after the history is committed: settled means recorded', () => {
+  it('goes only after the history is committed: settled means recorded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-queue-'));
     try {
       const path = join(dir, 'queue');
       const seen: boolean[] = [];
-      const flag = new UdevQueueFlag(path, createLogger('silent', 'json'), () => seen.push(existsSync(path)));
+      const flag = new UdevQueueFlag(path, await createLogger('silent', 'json'), () => seen.push(existsSync(path)));
       flag.busy();
       expect(existsSync(path)).toBe(true);
       flag.idle();

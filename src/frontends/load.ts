@@ -7,7 +7,9 @@ import type { Diagnostic, Rule } from '../rules/model.js';
 import { compileMdevConf } from './mdev/compile.js';
 import { RuleSet, type RuleFile } from '../rules/ruleset.js';
 import { compileUdevRules } from './udev/compile.js';
-import { compileYamlRules } from './yaml.js';
+import { compileParsedYaml } from './yaml.js';
+import { parseYaml } from './yaml-nodes.js';
+import type { RuleCache } from './rules-cache.js';
 
 /** File name endings of rule files: hotplugd's YAML, udev's .rules, busybox's mdev.conf. */
 export const RULE_FILE_EXTENSIONS = ['.yaml', '.yml', '.rules', 'mdev.conf'] as const;
@@ -28,6 +30,8 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
   /** True when there is no error: a reload replaces the running set only then. */
   ok: boolean;
+  /** Why the rule cache could not be written (the rules loaded all the same). */
+  cacheError?: string;
 }
 
 function isRuleFile(name: string): boolean {
@@ -70,7 +74,11 @@ export function listRuleFiles(dirs: readonly string[]): Candidate[] {
 }
 
 /** Compiles one file; unreadable files are a diagnostic, not an exception. */
-export function loadRuleFile(path: string, accounts: Accounts): { rules: Rule[]; diagnostics: Diagnostic[] } {
+export function loadRuleFile(path: string, accounts: Accounts, cache?: RuleCache): { rules: Rule[]; diagnostics: Diagnostic[] } {
+  const format = ruleFormat(path);
+  // The file's identity is taken before it is read: a change while reading is seen next time.
+  const cached = format === 'yaml' ? cache?.lookup(path) : undefined;
+  if (cached?.parsed !== undefined) return compileParsedYaml(cached.parsed, path, accounts);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -78,14 +86,17 @@ export function loadRuleFile(path: string, accounts: Accounts): { rules: Rule[];
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     return { rules: [], diagnostics: [{ severity: 'error', at: { file: path, line: 1, column: 1 }, message: `cannot read the file (${reason})` }] };
   }
-  const format = ruleFormat(path);
   if (format === 'udev') return compileUdevRules(text, path, accounts);
   if (format === 'mdev') return compileMdevConf(text, path, accounts);
-  return compileYamlRules(text, path, accounts);
+  const parsed = parseYaml(text);
+  if (cached !== undefined) cache?.store(path, cached.identity, parsed);
+  return compileParsedYaml(parsed, path, accounts);
 }
 
 export interface LoadOptions {
   accounts?: Accounts;
+  /** Parsed YAML files kept between loads (rules-cache.ts). */
+  cache?: RuleCache;
 }
 
 /** Loads rule directories (highest priority first) into one set. */
@@ -108,12 +119,18 @@ function loadRulePaths(candidates: Candidate[], options: LoadOptions): LoadResul
       files.push({ path, overrides, masked: true, rules: 0 });
       continue;
     }
-    const result = loadRuleFile(path, accounts);
+    const result = loadRuleFile(path, accounts, options.cache);
     rules.push(...result.rules);
     diagnostics.push(...result.diagnostics);
     files.push({ path, overrides, masked: false, rules: result.rules.length });
   }
+  const cacheError = options.cache?.save();
   // udev and mdev drop a bad line and load the rest: such errors do not stop a (re)load.
-  return { ruleSet: new RuleSet(rules, files), diagnostics, ok: !diagnostics.some((d) => d.severity === 'error' && !d.recovered) };
+  return {
+    ruleSet: new RuleSet(rules, files),
+    diagnostics,
+    ok: !diagnostics.some((d) => d.severity === 'error' && !d.recovered),
+    ...(cacheError === undefined ? {} : { cacheError }),
+  };
 }
 

@@ -1,16 +1,58 @@
 // Reading a YAML document node by node while collecting every problem with its
 // file:line:column. Documents are parsed with the failsafe schema: every scalar is a
-// string, so `idVendor: 0403` keeps its leading zero and `yes` stays "yes".
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+// string, so `idVendor: 0403` keeps its leading zero and `yes` stays "yes". The parsed
+// document becomes a plain tree (what rules use of it: maps, lists, strings and where
+// each starts), which the rule cache (rules-cache.ts) can keep as JSON in place of parsing.
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { Diagnostic, SourceLocation } from '../rules/model.js';
 import { didYouMean } from '../text/suggest.js';
 
-export type YamlNode = Node | null | undefined;
+/** A node of the plain tree: `start` is its offset in the text, `other` an alias. */
+export type TreeNode =
+  | { kind: 'scalar'; start: number; value: string; quoted: boolean }
+  | { kind: 'map'; start: number; pairs: { key: TreeNode | null; value: TreeNode | null }[] }
+  | { kind: 'seq'; start: number; items: (TreeNode | null)[] }
+  | { kind: 'other'; start: number };
+export type YamlNode = TreeNode | null | undefined;
+type Scalar = Extract<TreeNode, { kind: 'scalar' }>;
+
+/** One file parsed: its tree, where its lines start, and the YAML problems found. */
+export interface ParsedYaml {
+  /** Undefined when the YAML itself is broken. */
+  tree: TreeNode | null | undefined;
+  lineStarts: number[];
+  problems: { severity: Diagnostic['severity']; offset: number; message: string }[];
+}
+
+function toTree(node: Node | null | undefined): TreeNode | null {
+  if (node === null || node === undefined) return null;
+  const start = node.range?.[0] ?? 0;
+  if (isScalar(node)) return { kind: 'scalar', start, value: String(node.value), quoted: node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' };
+  if (isMap(node)) return { kind: 'map', start, pairs: node.items.map((pair) => ({ key: toTree(pair.key as Node), value: toTree(pair.value as Node) })) };
+  if (isSeq(node)) return { kind: 'seq', start, items: node.items.map((item) => toTree(item as Node)) };
+  return { kind: 'other', start: isAlias(node) ? start : 0 };
+}
+
+/** Parses one YAML text into the plain tree. */
+export function parseYaml(text: string): ParsedYaml {
+  const lines = new LineCounter();
+  const document = parseDocument(text, { schema: 'failsafe', lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const problems = [...document.errors, ...document.warnings].map((problem) => ({
+    severity: problem.name === 'YAMLWarning' ? ('warning' as const) : ('error' as const),
+    offset: problem.pos[0],
+    message: (problem.message.split('\n')[0] ?? problem.message).replace(/ at line \d+, column \d+:?$/, ''),
+  }));
+  return { tree: document.errors.length > 0 ? undefined : toTree(document.contents as Node | null), lineStarts: lines.lineStarts, problems };
+}
+
+export const isMapNode = (node: YamlNode): node is Extract<TreeNode, { kind: 'map' }> => node?.kind === 'map';
+export const isSeqNode = (node: YamlNode): node is Extract<TreeNode, { kind: 'seq' }> => node?.kind === 'seq';
+const isScalarNode = (node: YamlNode): node is Scalar => node?.kind === 'scalar';
 
 function describeNode(node: YamlNode): string {
-  if (isMap(node)) return 'a map';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) return `"${String(node.value)}"`;
+  if (isMapNode(node)) return 'a map';
+  if (isSeqNode(node)) return 'a list';
+  if (isScalarNode(node)) return `"${node.value}"`;
   return 'nothing';
 }
 
@@ -19,28 +61,30 @@ export class YamlReader {
   readonly diagnostics: Diagnostic[] = [];
   readonly file: string;
   errorCount = 0;
-  #lines = new LineCounter();
+  #lineStarts: readonly number[];
 
-  constructor(file: string) {
+  /** A reader of a parsed file; its YAML problems become the first diagnostics. */
+  constructor(file: string, parsed: ParsedYaml) {
     this.file = file;
+    this.#lineStarts = parsed.lineStarts;
+    for (const problem of parsed.problems) this.report(problem.severity, this.position(problem.offset), problem.message);
   }
 
-  /** Parses the text; returns the root node, or undefined when the YAML itself is broken. */
-  parse(text: string): YamlNode | undefined {
-    const document = parseDocument(text, { schema: 'failsafe', lineCounter: this.#lines, uniqueKeys: true, prettyErrors: false });
-    for (const problem of [...document.errors, ...document.warnings]) {
-      const position = problem.linePos?.[0] ?? this.#lines.linePos(problem.pos[0]);
-      const at = { file: this.file, line: position.line, column: position.col };
-      const message = (problem.message.split('\n')[0] ?? problem.message).replace(/ at line \d+, column \d+:?$/, '');
-      this.report(problem.name === 'YAMLWarning' ? 'warning' : 'error', at, message);
+  /** 1-based line and column of an offset in the text. */
+  position(offset: number): SourceLocation {
+    const starts = this.#lineStarts;
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if ((starts[mid] as number) <= offset) low = mid;
+      else high = mid - 1;
     }
-    return document.errors.length > 0 ? undefined : document.contents;
+    return { file: this.file, line: low + 1, column: offset - (starts[low] ?? 0) + 1 };
   }
 
   at(node: YamlNode, offset = 0): SourceLocation {
-    const start = (node?.range?.[0] ?? 0) + offset;
-    const { line, col } = this.#lines.linePos(start);
-    return { file: this.file, line, column: col };
+    return this.position((node?.start ?? 0) + offset);
   }
 
   report(severity: Diagnostic['severity'], at: SourceLocation, message: string, hint?: string): void {
@@ -57,19 +101,19 @@ export class YamlReader {
   }
 
   /** The pairs of a map node, or undefined (with an error) when it is not a map. */
-  map(node: YamlNode, what: string): Pair<Node, YamlNode>[] | undefined {
-    if (isMap(node)) return (node as YAMLMap<Node, YamlNode>).items;
+  map(node: YamlNode, what: string): { key: TreeNode | null; value: TreeNode | null }[] | undefined {
+    if (isMapNode(node)) return node.pairs;
     this.error(node, `${what}: expected a map, got ${describeNode(node)}`);
     return undefined;
   }
 
   /** The pairs of a map, with unknown keys reported against `known` (with a did-you-mean hint). */
-  knownPairs(node: YamlNode, what: string, known: readonly string[]): { key: string; keyNode: Node; value: YamlNode }[] {
+  knownPairs(node: YamlNode, what: string, known: readonly string[]): { key: string; keyNode: TreeNode; value: YamlNode }[] {
     const pairs = this.map(node, what) ?? [];
     const out = [];
     for (const pair of pairs) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
-      if (key === undefined) {
+      const key = isScalarNode(pair.key) ? pair.key.value : undefined;
+      if (key === undefined || pair.key === null) {
         this.error(pair.key, `${what}: keys must be plain strings`);
         continue;
       }
@@ -83,33 +127,33 @@ export class YamlReader {
   }
 
   /** Every pair of a map whose keys are free-form names (env, attrs). */
-  namedPairs(node: YamlNode, what: string): { key: string; keyNode: Node; value: YamlNode }[] {
+  namedPairs(node: YamlNode, what: string): { key: string; keyNode: TreeNode; value: YamlNode }[] {
     const out = [];
     for (const pair of this.map(node, what) ?? []) {
-      if (!isScalar(pair.key) || String(pair.key.value) === '') {
+      if (!isScalarNode(pair.key) || pair.key.value === '') {
         this.error(pair.key, `${what}: keys must be non-empty strings`);
         continue;
       }
-      out.push({ key: String(pair.key.value), keyNode: pair.key, value: pair.value });
+      out.push({ key: pair.key.value, keyNode: pair.key, value: pair.value });
     }
     return out;
   }
 
   string(node: YamlNode, what: string): string | undefined {
-    if (isScalar(node)) return String(node.value);
+    if (isScalarNode(node)) return node.value;
     this.error(node, `${what}: expected a string, got ${describeNode(node)}`);
     return undefined;
   }
 
   /** A string or a list of strings, as a list (with the node of each item). */
-  strings(node: YamlNode, what: string): { value: string; node: Node }[] | undefined {
-    if (isScalar(node)) return [{ value: String(node.value), node }];
-    if (isSeq(node)) {
-      const items: { value: string; node: Node }[] = [];
-      for (const item of node.items as YamlNode[]) {
+  strings(node: YamlNode, what: string): { value: string; node: TreeNode }[] | undefined {
+    if (isScalarNode(node)) return [{ value: node.value, node }];
+    if (isSeqNode(node)) {
+      const items: { value: string; node: TreeNode }[] = [];
+      for (const item of node.items) {
         const value = this.string(item, `${what} (list item)`);
         if (value === undefined) return undefined;
-        items.push({ value, node: item as Node });
+        items.push({ value, node: item as TreeNode });
       }
       if (items.length === 0) this.error(node, `${what}: expected at least one value, got an empty list`);
       return items.length > 0 ? items : undefined;
@@ -119,7 +163,7 @@ export class YamlReader {
   }
 
   list(node: YamlNode, what: string): YamlNode[] | undefined {
-    if (isSeq(node)) return node.items as YamlNode[];
+    if (isSeqNode(node)) return node.items;
     this.error(node, `${what}: expected a list, got ${describeNode(node)}`);
     return undefined;
   }
@@ -141,8 +185,6 @@ export class YamlReader {
 
   /** Offset of a scalar's text inside its source (past an opening quote). */
   textOffset(node: YamlNode): number {
-    return isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
+    return isScalarNode(node) && node.quoted ? 1 : 0;
   }
 }
-
-export { isMap, isScalar, isSeq };

@@ -1,26 +1,15 @@
 // The native YAML front end: rule files → the compiled model. Every problem in a file
 // is collected with file:line:column; a rule with an error is dropped, the rest load.
 import { basename } from 'node:path';
-import type { Node } from 'yaml';
 import { MAX_TIMEOUT_MS, parseDurationMs } from '../text/units.js';
 import type { Accounts } from '../rules/accounts.js';
 import { compileTemplate, TemplateError, type Template } from '../rules/format.js';
 import { compileValueMatcher, type ValueMatcher } from '../rules/match.js';
 import {
-  DEVICE_FIELDS,
-  PARENT_FIELDS,
-  type Account,
-  type Assignment,
-  type Condition,
-  type DeviceField,
-  type Diagnostic,
-  type ParentCondition,
-  type ParentField,
-  type RestartPolicy,
-  type Rule,
-  RESTART_POLICIES,
+  DEVICE_FIELDS, PARENT_FIELDS, type Account, type Assignment, type Condition, type DeviceField,
+  type Diagnostic, type ParentCondition, type ParentField, type RestartPolicy, type Rule, RESTART_POLICIES,
 } from '../rules/model.js';
-import { YamlReader, isMap, isSeq, type YamlNode } from './yaml-nodes.js';
+import { YamlReader, isMapNode as isMap, isSeqNode as isSeq, parseYaml, type ParsedYaml, type TreeNode, type YamlNode } from './yaml-nodes.js';
 import { exactValuesOf } from '../rules/ruleset.js';
 
 const TOP_KEYS = ['rules'] as const;
@@ -45,8 +34,13 @@ export interface CompileResult {
 
 /** Compiles one YAML rule file. Pure apart from the accounts lookup. */
 export function compileYamlRules(text: string, file: string, accounts: Accounts): CompileResult {
-  const reader = new YamlReader(file);
-  const root = reader.parse(text);
+  return compileParsedYaml(parseYaml(text), file, accounts);
+}
+
+/** Compiles a parsed YAML rule file (parsed now, or kept by the rule cache). */
+export function compileParsedYaml(parsed: ParsedYaml, file: string, accounts: Accounts): CompileResult {
+  const reader = new YamlReader(file, parsed);
+  const root = parsed.tree;
   const rules: Rule[] = [];
   if (root === undefined || root === null) return { rules, diagnostics: reader.diagnostics };
   const top = reader.knownPairs(root, 'the file', TOP_KEYS);
@@ -260,7 +254,7 @@ class RuleCompiler {
     }
   }
 
-  #symlinkTemplate(node: Node, text: string): Template | undefined {
+  #symlinkTemplate(node: TreeNode, text: string): Template | undefined {
     const r = this.#reader;
     if (text.startsWith('/')) {
       r.error(node, `symlink "${text}" must be relative to the device directory`, `write "${text.replace(/^\/(dev\/)?/, '')}"`);

@@ -98,7 +98,12 @@ export class DaemonProcess {
     this.devRoot = join(dirname(dbPath), 'dev');
     // Tests never touch the machine's /dev, and run no rules unless they bring their own
     // (the shipped ones would load modules for every device a coldplug of /sys finds).
-    const defaults = ['--dev', this.devRoot, ...(args.includes('--rules-dir') ? [] : ['--rules-dir', join(dirname(dbPath), 'no-rules.d')])];
+    const defaults = [
+      '--dev', this.devRoot,
+      ...(args.includes('--rules-dir') ? [] : ['--rules-dir', join(dirname(dbPath), 'no-rules.d')]),
+      // The rule cache stays in the test's directory, not the machine's /var/cache.
+      ...(args.includes('--rules-cache') ? [] : ['--rules-cache', join(dirname(dbPath), 'rules-cache')]),
+    ];
     const argv = [CLI, 'daemon', '--db', dbPath, '--control', this.controlPath, '--log-format', 'json', '--log-level', 'debug', ...defaults, ...args];
     const command = [...launcher, process.execPath, ...argv];
     this.child = netns

@@ -1,0 +1,109 @@
+// A cache of parsed YAML rule files, so a start does not parse YAML again (the parser is
+// most of loading the shipped rules: ~45 ms of a daemon's start here). One JSON file in the
+// cache directory keeps each rule file's plain tree (yaml-nodes.ts) under its path and
+// identity (size, mtime, ctime, inode, device): a file changed in any way is parsed again.
+// Compiling (matchers, templates, accounts) still runs at every load. The cache is only a
+// shortcut: one that cannot be read, is corrupt, or lives in a directory others could
+// write to is ignored, and one that cannot be written is reported, never an error.
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ParsedYaml } from './yaml-nodes.js';
+
+// Bumped whenever ParsedYaml's shape or the parsing that produces it changes.
+const FORMAT = 1;
+const FILE = 'rules.json';
+// Rule files kept; the least recently used go first (test runs load many temporary directories).
+const MAX_ENTRIES = 256;
+
+interface Entry {
+  identity: string;
+  usedAt: number;
+  parsed: ParsedYaml;
+}
+
+export interface RuleCache {
+  /** The file's identity now (taken before it is read) and what was parsed of it, if that is cached. */
+  lookup(path: string): { identity: string; parsed: ParsedYaml | undefined } | undefined;
+  store(path: string, identity: string, parsed: ParsedYaml): void;
+  /** Writes the cache if it changed; returns why it could not be written, if so. */
+  save(): string | undefined;
+}
+
+function identityOf(path: string): string | undefined {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.ino}:${s.dev}`;
+  } catch {
+    return undefined;
+  }
+}
+
+// Only a directory and file of this user that nobody else can write are trusted: the cache
+// stands in for rule files.
+function isPrivate(path: string, directory: boolean): boolean {
+  const s = lstatSync(path, { throwIfNoEntry: false });
+  if (s === undefined || (directory ? !s.isDirectory() : !s.isFile())) return false;
+  return s.uid === (process.geteuid?.() ?? s.uid) && (s.mode & 0o022) === 0;
+}
+
+function isEntry(value: unknown): value is Entry {
+  const e = value as Entry;
+  return typeof e?.identity === 'string' && typeof e.usedAt === 'number' && Array.isArray(e.parsed?.lineStarts) && Array.isArray(e.parsed.problems);
+}
+
+function readEntries(dir: string): Map<string, Entry> {
+  const entries = new Map<string, Entry>();
+  const file = join(dir, FILE);
+  if (!isPrivate(dir, true) || !isPrivate(file, false)) return entries;
+  try {
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { format?: unknown; entries?: Record<string, unknown> };
+    if (data.format !== FORMAT || typeof data.entries !== 'object' || data.entries === null) return entries;
+    for (const [path, entry] of Object.entries(data.entries)) if (isEntry(entry)) entries.set(path, entry);
+  } catch {
+    // Corrupt or caught mid-write by another process: parse the rules, then write it anew.
+  }
+  return entries;
+}
+
+/** The rule cache in `dir` (created on first save, mode 0700). */
+export function openRuleCache(dir: string): RuleCache {
+  let entries: Map<string, Entry> | undefined;
+  let changed = false;
+  const now = Date.now();
+  return {
+    lookup(path) {
+      const identity = identityOf(path);
+      if (identity === undefined) return undefined;
+      entries ??= readEntries(dir);
+      const entry = entries.get(path);
+      if (entry?.identity !== identity) return { identity, parsed: undefined };
+      // Noted at most daily, so that a start that parsed nothing writes nothing (flash wears).
+      if (now - entry.usedAt > 86_400_000) {
+        entry.usedAt = now;
+        changed = true;
+      }
+      return { identity, parsed: entry.parsed };
+    },
+    store(path, identity, parsed) {
+      entries ??= readEntries(dir);
+      entries.set(path, { identity, usedAt: now, parsed });
+      changed = true;
+    },
+    save() {
+      if (!changed || entries === undefined) return undefined;
+      const kept = [...entries].sort(([, a], [, b]) => b.usedAt - a.usedAt).slice(0, MAX_ENTRIES);
+      const temporary = join(dir, `.${FILE}.${process.pid}`);
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        if (!isPrivate(dir, true)) return `${dir} is not a directory of this user that only it can write`;
+        writeFileSync(temporary, JSON.stringify({ format: FORMAT, entries: Object.fromEntries(kept) }), { mode: 0o600 });
+        renameSync(temporary, join(dir, FILE));
+        changed = false;
+        return undefined;
+      } catch (error) {
+        rmSync(temporary, { force: true });
+        return `${join(dir, FILE)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      }
+    },
+  };
+}

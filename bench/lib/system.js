@@ -149,6 +149,8 @@ function statusKiB(pid, field) {
 
 export const rssMiB = (pid) => statusKiB(pid, 'VmRSS') / 1024;
 export const peakRssMiB = (pid) => statusKiB(pid, 'VmHWM') / 1024;
+/** The process's own memory: RSS without the file pages (Node's binary, shared libraries) it shares. */
+export const anonMiB = (pid) => statusKiB(pid, 'RssAnon') / 1024;
 /** Peak RSS summed over a process and its live descendants (udevd's workers). */
 export const treePeakRssMiB = (pid) => processTree(pid).reduce((sum, p) => sum + peakRssMiB(p), 0);
 

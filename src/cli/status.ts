@@ -46,6 +46,7 @@ export const statusCommand: Command = {
     const jobs = reply.jobs as JobLine[];
     const lines = [
       `pid ${String(reply.pid)}, up ${Math.round((reply.uptimeMs as number) / 1000)} s, log level ${String(reply.logLevel)}`,
+      ...(reply.memory === undefined ? [] : [memoryLine(reply.memory as Record<string, number>)]),
       `rules: ${rules.count} from ${rules.files} files (version ${rules.version}, ${rules.failedReloads} failed reloads, last load: ${rules.loadErrors} errors, ${rules.loadWarnings} warnings)`,
       `events: ${String(counters.received)} received, ${String(counters.processed)} processed, ${String(counters.queued)} queued (${String(counters.running)} running), ${String(counters.forged)} forged, ${String(counters.malformed)} malformed, ${String(counters.enobufs)} ENOBUFS`,
       `links: ${String(counters.linksKnown)} interfaces followed, ${String(counters.linkChanges)} changes from ${String(counters.linkMessages)} route datagrams, ${String(counters.linkForged)} forged, ${String(counters.linkMalformed)} malformed, ${String(counters.linkEnobufs)} ENOBUFS (${String(counters.linkResyncs)} resyncs)`,
@@ -69,4 +70,8 @@ function ruleLines(rows: RuleMetricsRow[]): string[] {
   const table = [['MATCHED', 'ACTIONS', 'FAILED', 'DEBOUNCED', 'CANCELLED', 'P50 MS', 'P95 MS', 'RULE'], ...rows.map((r) => [String(r.matched), String(r.actions), String(r.failed), String(r.debounced ?? 0), String(r.cancelled ?? 0), ms(r.p50Ms), ms(r.p95Ms), r.rule])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   return ['', `rules that matched since start: ${rows.length}`, ...table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padStart(widths[i]!))).join('  '))];
+}
+
+function memoryLine(m: Record<string, number>): string {
+  return `memory: ${m.rss} MiB resident; JavaScript heap ${m.heapUsed} of ${m.heapTotal} MiB, ${m.external} MiB outside it`;
 }

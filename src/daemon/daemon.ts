@@ -39,6 +39,13 @@ import { DEFAULT_EVENT_TIMEOUT_MS } from './worker.js';
 
 const STATUS_INTERVAL_MS = 5_000;
 
+// RSS and V8's heap, in MiB with one decimal, for `status` (boards watch their memory).
+function memoryMiB(): Record<string, number> {
+  const usage = process.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / 104857.6) / 10;
+  return { rss: mib(usage.rss), heapUsed: mib(usage.heapUsed), heapTotal: mib(usage.heapTotal), external: mib(usage.external) };
+}
+
 export class Daemon implements ControlTarget {
   readonly startedAt = Date.now();
   readonly metrics = new RuleMetrics();
@@ -189,6 +196,7 @@ export class Daemon implements ControlTarget {
     return {
       pid: process.pid,
       uptimeMs: Date.now() - this.startedAt,
+      memory: memoryMiB(),
       logLevel: this.#log.level,
       counters: this.counters,
       rules: {

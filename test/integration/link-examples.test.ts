@@ -48,6 +48,8 @@ describe.skipIf(!canUseNamespaces())('the shipped link examples', () => {
     const status = (await daemon.cli(netns, 'status')).stdout;
     const job = /running\s+pid (\d+)\s+restarts 0\s+\/devices\/virtual\/net\/eth0\s+\["\/sbin\/udhcpc","-f","-R","-i","eth0"\]\s+\(while the link is up\)/.exec(status);
     expect(job, status).not.toBeNull();
+    // Boards watch the daemon's memory in the same place.
+    expect(status).toMatch(/^memory: [\d.]+ MiB resident; JavaScript heap [\d.]+ of [\d.]+ MiB, [\d.]+ MiB outside it$/m);
     const pid = Number(job![1]);
     expect(alive(pid)).toBe(true);
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, 6)).toEqual(['-f', '-R', '-i', 'eth0', '']);

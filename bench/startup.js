@@ -5,6 +5,7 @@
 // With --cli NAME=PATH (repeated), builds are compared, alternating run by run.
 // Usage: node bench/startup.js [--runs 5] [--cli before=OLD/dist/cli/main.js --cli after=dist/cli/main.js]
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { copyOfDev } from './lib/daemons.js';
@@ -42,6 +43,22 @@ async function startOnce(cli = CLI) {
   });
 }
 
+// A disk for `hotplugd test` and `udevadm test` (udevadm renames network interfaces, so no
+// network device): the first block device that is not a loop or RAM disk, else loop0.
+function testDevice() {
+  const names = readdirSync('/sys/class/block');
+  const name = names.find((n) => !/^(loop|ram|zram)\d/.test(n)) ?? 'loop0';
+  return realpathSync(join('/sys/class/block', name));
+}
+
+const UDEV_RULES = ['/usr/lib/udev/rules.d', '/lib/udev/rules.d'].find((d) => existsSync(d));
+
+function commandMs(command, args) {
+  const started = monotonicNs();
+  execFileSync(command, args, { stdio: 'ignore' });
+  return Number(monotonicNs() - started) / 1e6;
+}
+
 function bareNodeMs() {
   const started = monotonicNs();
   execFileSync(process.execPath, ['-e', '0']);
@@ -58,6 +75,17 @@ export async function runStartup(runs, log = console.error, clis = [['hotplugd',
     }
     nodeMs.push(round(bareNodeMs(), 1));
   }
+  // The command line's own speed: a dry run of Debian's rules for one device, beside udevadm's.
+  const testMs = [];
+  const udevadmMs = [];
+  const device = testDevice();
+  if (UDEV_RULES) {
+    for (let i = 0; i < runs; i++) {
+      testMs.push(round(commandMs(process.execPath, [clis.at(-1)[1], 'test', '--rules-dir', UDEV_RULES, device]), 1));
+      udevadmMs.push(round(commandMs('unshare', ['--net', '--mount', 'udevadm', 'test', device]), 1));
+    }
+    log(`startup: hotplugd test ${median(testMs)} ms, udevadm test ${median(udevadmMs)} ms (${device})`);
+  }
   const names = clis.map(([name]) => name);
   const markdown = `## Start-up: exec to READY=1, shipped rules, new database, coldplug queued
 
@@ -67,9 +95,11 @@ export async function runStartup(runs, log = console.error, clis = [['hotplugd',
 |---:|${names.map(() => '---:|').join('')}---:|
 ${nodeMs.map((ms, i) => `| ${i + 1} | ${names.map((n) => readyMs[n][i]).join(' | ')} | ${ms} |`).join('\n')}
 
-Median: ${names.map((n) => `${n} ${median(readyMs[n])} ms`).join(', ')} to READY; the Node.js runtime alone takes ${median(nodeMs)} ms to start and exit here.`;
+Median: ${names.map((n) => `${n} ${median(readyMs[n])} ms`).join(', ')} to READY; the Node.js runtime alone takes ${median(nodeMs)} ms to start and exit here.${testMs.length ? `
+
+\`hotplugd test --rules-dir ${UDEV_RULES} ${device}\` (Debian's rules, programs run): median ${median(testMs)} ms of ${runs}; \`udevadm test\` of the same device: ${median(udevadmMs)} ms.` : ''}`;
   const first = readyMs[names[0]];
-  return { markdown, json: { readyMs: clis.length > 1 ? readyMs : first, bareNodeMs: nodeMs, medianReadyMs: median(readyMs[names.at(-1)]), medianBareNodeMs: median(nodeMs) } };
+  return { markdown, json: { readyMs: clis.length > 1 ? readyMs : first, bareNodeMs: nodeMs, medianReadyMs: median(readyMs[names.at(-1)]), medianBareNodeMs: median(nodeMs), ...(testMs.length ? { testMs: median(testMs), udevadmTestMs: median(udevadmMs) } : {}) } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -18,10 +18,11 @@ export function copyOfDev(scope) {
   return dir;
 }
 
-export async function startHotplugd(scope, { args = [], env = process.env, nodeArgs = [], cli = CLI } = {}) {
+/** `launcher` (e.g. a board cgroup's, bench/lib/cgroup.js) runs before node and execs it. */
+export async function startHotplugd(scope, { args = [], env = process.env, nodeArgs = [], cli = CLI, launcher = [] } = {}) {
   const dbPath = join(scope.dir, 'history.db');
   const controlPath = join(scope.dir, 'control.sock');
-  const child = scope.spawn(process.execPath, [...nodeArgs, cli, 'daemon', '--db', dbPath, '--control', controlPath, '--log-format', 'json', ...args], { env });
+  const child = scope.spawn(process.execPath, [...nodeArgs, cli, 'daemon', '--db', dbPath, '--control', controlPath, '--log-format', 'json', ...args], { env, launcher });
   const log = lines(child, child.stderr);
   child.stdout.resume();
   await log.waitFor((l) => l.includes('"hotplugd started"'), 30_000, 'hotplugd to start');
@@ -63,7 +64,7 @@ export async function startHotplugd(scope, { args = [], env = process.env, nodeA
  * systemd-udevd with its default rules (plus `extraRules`, as /etc/udev/rules.d/99-bench.rules).
  * `ip netns exec`, `unshare` and `sh -c exec` all exec in place: the child's pid is udevd's.
  */
-export async function startUdevd(scope, { extraRules } = {}) {
+export async function startUdevd(scope, { extraRules, launcher = [] } = {}) {
   if (!UDEVD) throw new Error('systemd-udevd is not installed (Debian package udev)');
   const dev = copyOfDev(scope);
   const rulesDir = join(scope.dir, 'udev-rules.d');
@@ -77,7 +78,7 @@ export async function startUdevd(scope, { extraRules } = {}) {
     `if [ -d /etc/udev/rules.d ]; then mount --bind "${rulesDir}" /etc/udev/rules.d; fi`,
     `exec ${UDEVD}`,
   ].join('\n');
-  const child = scope.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
+  const child = scope.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { launcher });
   const log = lines(child, child.stderr);
   child.stdout.resume();
   const udevadm = (...args) => execFileSync('nsenter', ['-t', String(child.pid), '-m', '-n', 'udevadm', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -32,9 +32,14 @@ export async function withScope(label, body) {
   const scope = {
     netns,
     dir,
-    /** A process inside the namespace (`ip netns exec` execs in place: same pid). */
-    spawn(command, args, options = {}) {
-      const child = spawn('ip', ['netns', 'exec', netns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    /**
+     * A process inside the namespace (`ip netns exec` execs in place: same pid). `launcher`
+     * runs first, outside (it must exec its arguments): `ip netns exec` mounts a sysfs of the
+     * namespace on /sys, where the cgroup files are not.
+     */
+    spawn(command, args, { launcher = [], ...options } = {}) {
+      const argv = [...launcher, 'ip', 'netns', 'exec', netns, command, ...args];
+      const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...options });
       children.push(child);
       return child;
     },

@@ -23,7 +23,7 @@ import { UdevControlServer, UdevQueueFlag } from './udev-control.js';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS, type DaemonOptions } from './options.js';
 export type { DaemonOptions } from './options.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
-import { RuleMetrics } from './metrics.js';
+import { memoryMiB, RuleMetrics } from './metrics.js';
 import { acquireLock, hypervisorSignature } from './native.js';
 import { SystemdNotifier } from './notify.js';
 import { coldplug } from './coldplug.js';
@@ -38,13 +38,6 @@ import { forgetOtherTargets } from '../history/outbox.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from './worker.js';
 
 const STATUS_INTERVAL_MS = 5_000;
-
-// RSS and V8's heap, in MiB with one decimal, for `status` (boards watch their memory).
-function memoryMiB(): Record<string, number> {
-  const usage = process.memoryUsage();
-  const mib = (bytes: number) => Math.round(bytes / 104857.6) / 10;
-  return { rss: mib(usage.rss), heapUsed: mib(usage.heapUsed), heapTotal: mib(usage.heapTotal), external: mib(usage.external) };
-}
 
 export class Daemon implements ControlTarget {
   readonly startedAt = Date.now();

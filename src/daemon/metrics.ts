@@ -95,3 +95,10 @@ export class RuleMetrics {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** RSS and V8's heap, in MiB with one decimal, for `status` (boards watch their memory). */
+export function memoryMiB(): Record<string, number> {
+  const usage = process.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / 104857.6) / 10;
+  return { rss: mib(usage.rss), heapUsed: mib(usage.heapUsed), heapTotal: mib(usage.heapTotal), external: mib(usage.external) };
+}

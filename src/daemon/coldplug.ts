@@ -21,16 +21,24 @@ export interface ColdplugParts {
 /** Seeds the registry and queues an `add` per device; logs when they have all been processed. */
 export function coldplug(parts: ColdplugParts): number {
   const started = performance.now();
-  parts.registry.seed(parts.sysfs);
-  if (!parts.enabled || parts.stopping()) return 0;
+  if (!parts.enabled || parts.stopping()) {
+    parts.registry.seed(parts.sysfs);
+    return 0;
+  }
   const now = Date.now();
   let queued = 0;
+  // One walk of sysfs both seeds the registry and makes the events (it was two).
+  const events: Uevent[] = [];
   for (const devpath of parts.sysfs.enumerate()) {
     const event = parts.sysfs.synthesizeEvent(devpath, 'add', 'coldplug', now);
-    if (event) {
-      parts.push(event);
-      queued++;
-    }
+    if (event === undefined) continue;
+    parts.registry.know(devpath, event.subsystem);
+    events.push(event);
+  }
+  // Every device is known before the first event is processed, as with a separate seed.
+  for (const event of events) {
+    parts.push(event);
+    queued++;
   }
   void parts.idle().then(() => {
     parts.log.info({ coldplugged: queued, durationMs: Math.round(performance.now() - started) }, 'Coldplug finished');

@@ -18,12 +18,16 @@ export class DeviceRegistry {
   seed(sysfs: Sysfs): void {
     for (const devpath of sysfs.enumerate()) {
       const subsystem = sysfs.subsystem(devpath);
-      if (subsystem === undefined) continue;
-      const properties = createProperties();
-      properties.DEVPATH = devpath;
-      properties.SUBSYSTEM = subsystem;
-      this.#devices.set(devpath, properties);
+      if (subsystem !== undefined) this.know(devpath, subsystem);
     }
+  }
+
+  /** One device present at start (coldplug seeds the registry from the events it makes). */
+  know(devpath: string, subsystem: string): void {
+    const properties = createProperties();
+    properties.DEVPATH = devpath;
+    properties.SUBSYSTEM = subsystem;
+    this.#devices.set(devpath, properties);
   }
 
   apply(event: Uevent): void {

@@ -138,9 +138,19 @@ export class Sysfs {
 
   /** The event the kernel would send for this device now, built from its `uevent` file. */
   synthesizeEvent(devpath: string, action: string, source: EventSource, receivedAt = Date.now()): Uevent | undefined {
-    const fileProperties = this.readUevent(devpath);
-    const subsystem = this.subsystem(devpath);
-    if (fileProperties === undefined || subsystem === undefined) return undefined;
+    const path = this.pathOf(devpath);
+    if (path === null) return undefined;
+    // Both exist for nearly every device asked about (coldplug asks for each one the walk
+    // found): read them at once, without the lstat that spares a missing file's exception.
+    let text: string;
+    let subsystem: string;
+    try {
+      text = readFileSync(`${path}/uevent`, 'utf8');
+      subsystem = basename(readlinkSync(`${path}/subsystem`));
+    } catch (error) {
+      return absentOrThrow(error, path);
+    }
+    const fileProperties = parseUeventFile(text);
     const properties = createProperties();
     properties.ACTION = action;
     properties.DEVPATH = devpath;

@@ -136,6 +136,7 @@ export class Daemon implements ControlTarget {
       log: options.logger,
       intake: () => this.#pipeline.intake,
       room: () => this.#pipeline.scheduler.capacity - this.#pipeline.scheduler.length,
+      known: (devpath) => this.#registry.has(devpath) || this.#pipeline.scheduler.hasPending(devpath),
       linkParts: { sysfsRoot: options.sysfsRoot, writer: this.#history.writer, push: (event) => this.#pipeline.enqueue(event) },
     });
   }

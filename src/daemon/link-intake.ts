@@ -17,6 +17,8 @@ export interface LinkIntakeParts {
   push(event: Uevent): void;
   room(): number;
   logRejection(rejection: { reason: string; detail: string; senderPort: number }): void;
+  /** Called before each change of the device is queued (the sources may read the uevent socket first). */
+  beforeChange?(devpath: string): void;
 }
 
 /** The event of one link or address change, on the interface's device. */
@@ -78,6 +80,7 @@ export class LinkIntake {
       this.#p.log.debug({ ifindex: change.ifindex, interface: change.name, action: change.action }, 'Link change of an interface already gone: not queued');
       return;
     }
+    this.#p.beforeChange?.(devpath);
     this.#p.push(linkEvent(change, devpath, source, Date.now()));
   }
 

@@ -17,6 +17,8 @@ export interface SourceOptions {
   log: Logger;
   intake: () => Intake;
   room: () => number;
+  /** The device has an event queued or processed: its `add` was read. */
+  known: (devpath: string) => boolean;
   linkParts: Omit<LinkIntakeParts, 'room' | 'logRejection' | 'log'>;
 }
 
@@ -24,6 +26,7 @@ export class KernelSources {
   uevents: KernelUeventSource | undefined;
   links: LinkIntake | undefined;
   #o: SourceOptions;
+  #inRouteChange = false;
 
   constructor(options: SourceOptions) {
     this.#o = options;
@@ -33,13 +36,15 @@ export class KernelSources {
   open(): void {
     const { log, intake, room } = this.#o;
     if (this.#o.links) {
-      this.links = new LinkIntake({ ...this.#o.linkParts, log, room, logRejection: (r) => intake().logRejection(r) }, this.#o.linkReceiveBufferBytes ?? DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES);
+      const parts = { ...this.#o.linkParts, log, room, logRejection: (r: Parameters<Intake['logRejection']>[0]) => intake().logRejection(r) };
+      this.links = new LinkIntake({ ...parts, beforeChange: (devpath) => this.#readUeventsFirst(devpath) }, this.#o.linkReceiveBufferBytes ?? DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES);
     }
     this.uevents = new KernelUeventSource(
       {
         onEvent: (event) => {
           if (event.action === 'remove' && event.subsystem === 'net') {
-            this.links?.source.socket.readNow();
+            // Not while a route message is being taken (#readUeventsFirst): that read is under way.
+            if (!this.#inRouteChange) this.links?.source.socket.readNow();
             this.links?.forget(event.devpath);
           }
           intake().accept(event);
@@ -61,14 +66,31 @@ export class KernelSources {
     }
   }
 
+  // A change of an interface whose `add` has not been read yet came after that `add` (the
+  // kernel sends it when the interface registers): the uevent socket is read first, so the
+  // queue has the add before the link-up whichever socket the event loop looked at first.
+  // Interfaces already known are left alone: their link-down must stay before their remove.
+  #readUeventsFirst(devpath: string): void {
+    if (this.#o.known(devpath) || this.uevents === undefined) return;
+    this.#inRouteChange = true;
+    try {
+      this.uevents.socket.readNow();
+    } finally {
+      this.#inRouteChange = false;
+    }
+  }
+
   /**
    * Starts reading (unless the queue is full: the scheduler resumes when it has room); the
    * route socket first dumps the links and addresses present (reported when `snapshot`).
    */
   start(snapshot: boolean, read: boolean): void {
-    this.links?.source.start(snapshot);
+    // The uevent socket is watched first: when both sockets already hold messages (an
+    // interface added and brought up while the daemon started), the event loop is told of
+    // them in the order they were watched, and the add is read before the link-up.
     if (read) this.uevents?.resume();
-    else this.links?.source.socket.pause();
+    this.links?.source.start(snapshot);
+    if (!read) this.links?.source.socket.pause();
   }
 
   pause(): void {

@@ -84,6 +84,25 @@ describe.skipIf(!canUseNamespaces())('network links, hostile', () => {
     expect(down).toMatchObject({ source: 'rtnetlink', note: 'the interface was gone before its turn', actions: 0 });
   });
 
+  it('records an interface\'s add before its link-up when both wait in their sockets', async () => {
+    const { netns, daemon } = await startRuleDaemon('linkorder', cleanups, 'rules: []\n');
+    // Stopped, the daemon finds both sockets readable at once when it goes on: 12 interfaces
+    // added and brought up meanwhile, their adds in the uevent socket, link-ups in the route one.
+    daemon.signal('SIGSTOP');
+    const names = Array.from({ length: 6 }, (_, i) => [`ord${i}a`, `ord${i}b`]);
+    for (const [a, b] of names) {
+      netns.ip('link', 'add', a!, 'type', 'veth', 'peer', 'name', b!);
+      netns.ip('link', 'set', a!, 'up');
+      netns.ip('link', 'set', b!, 'up');
+    }
+    daemon.signal('SIGCONT');
+    for (const name of names.flat()) {
+      await waitFor(() => eventResults(daemon.dbPath, `${NET}/${name}`).some((e) => e.action === 'link-up'), 20_000, `${name}'s link-up`);
+      const actions = eventResults(daemon.dbPath, `${NET}/${name}`).map((e) => e.action).filter((a) => a === 'add' || a === 'link-up');
+      expect(actions.slice(0, 2), name).toEqual(['add', 'link-up']);
+    }
+  });
+
   it('drops route messages forged by a root process, counted, and records nothing of them', async () => {
     const { netns, daemon } = await startRuleDaemon('linkforged', cleanups, 'rules: []\n');
     // An RTM_NEWLINK for "evil0" (index 4242, up and running) sent by a process to RTMGRP_LINK.

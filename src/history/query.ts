@@ -2,6 +2,7 @@
 // which devices a name the user typed means.
 import type { HistoryDb } from './db.js';
 import { usbDevicePath } from './devices.js';
+import { PROPERTY_COLUMNS } from './row-properties.js';
 import { toEventRecord, toProcessedRecord, type DeviceRecord, type EventRecord, type EventResult, type EventRow, type ProcessedRecord } from './store.js';
 
 export type { DeviceRecord };
@@ -71,7 +72,9 @@ function where(filter: HistoryFilter): Where {
   for (const { key, glob } of filter.properties ?? []) {
     // A key never reaches the SQL text: the JSON path is a bound parameter.
     const path = `$."${key.replace(/"/g, '')}"`;
-    clauses.push(`coalesce(json_extract(e.result, '$.properties' || substr(?, 2)), json_extract(e.properties, ?)) GLOB ?`);
+    // Properties kept in columns are not in the stored JSON (row-properties.ts).
+    const column = Object.hasOwn(PROPERTY_COLUMNS, key) ? `, ${PROPERTY_COLUMNS[key]}` : '';
+    clauses.push(`coalesce(json_extract(e.result, '$.properties' || substr(?, 2)), json_extract(e.properties, ?)${column}) GLOB ?`);
     params.push(path, path, glob);
   }
   return { sql: clauses.length > 0 ? clauses.join(' AND ') : '1', params };

@@ -3,6 +3,7 @@ import type { HistoryDb } from './db.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Plan } from '../rules/plan.js';
 import type { DeviceIdentity } from './devices.js';
+import { rowProperties } from './row-properties.js';
 
 /** Kinds of history entries that are not device events. */
 export type IncidentKind =
@@ -106,7 +107,7 @@ export function toEventRecord(row: EventRow): EventRecord {
     minor: row.minor,
     source: row.source,
     received_at: new Date(row.received_at).toISOString(),
-    properties: JSON.parse(row.properties) as Record<string, string>,
+    properties: rowProperties(row),
   };
 }
 

@@ -145,3 +145,37 @@ describe('device identities', () => {
     db.close();
   });
 });
+
+describe('properties kept in columns', () => {
+  it('are stored once, in their columns, and read back whole, in the kernel\'s order', async () => {
+    const { queryEvents } = await import('./query.js');
+    const db = openHistoryDb(join(dir, 'h.db'));
+    const writer = new HistoryWriter(db, { flushDelayMs: 10_000 });
+    const kernel = event('change', '/devices/virtual/net/lo', 'net', { INTERFACE: 'lo', IFINDEX: '1', SEQNUM: '4711' });
+    const odd = event('add', '/devices/virtual/tty/t0', 'tty', { SEQNUM: '0042' }); // not as its column says: kept
+    const relabelled = { ...event('add', '/devices/virtual/tty/t1', 'tty'), action: 'change' }; // ACTION differs from the event's
+    const link = event('link-up', '/devices/virtual/net/lo', 'net', { INTERFACE: 'lo', CARRIER: '1' });
+    for (const e of [kernel, odd, relabelled, link]) writer.recordEvent(e);
+    writer.flush();
+    // A row written before schema 7 holds every property.
+    db.prepare(`INSERT INTO events (seqnum, action, devpath, subsystem, source, received_at, properties)
+      VALUES (9, 'add', '/devices/virtual/tty/t2', 'tty', 'kernel', 0, '{"ACTION":"add","DEVPATH":"/devices/virtual/tty/t2","SUBSYSTEM":"tty","SEQNUM":"9"}')`).run();
+
+    const stored = db.prepare('SELECT properties FROM events ORDER BY id').all() as { properties: string }[];
+    expect(JSON.parse(stored[0]!.properties)).toEqual({ INTERFACE: 'lo', IFINDEX: '1' });
+    expect(JSON.parse(stored[1]!.properties)).toEqual({ SEQNUM: '0042' });
+    expect(JSON.parse(stored[2]!.properties)).toHaveProperty('ACTION', 'add');
+
+    const read = listEvents(db);
+    for (const [i, e] of [kernel, odd, relabelled, link].entries()) {
+      expect(Object.entries(read[i]!.properties)).toEqual(Object.entries(e.properties));
+    }
+    expect(read[4]!.properties).toEqual({ ACTION: 'add', DEVPATH: '/devices/virtual/tty/t2', SUBSYSTEM: 'tty', SEQNUM: '9' });
+    // Filters on those properties read the columns.
+    const ids = (key: string, glob: string) => [...queryEvents(db, { properties: [{ key, glob }] })].map((r) => r.id);
+    expect(ids('ACTION', 'change')).toEqual([read[0]!.id]); // the relabelled row's property says add
+    expect(ids('SEQNUM', '47*')).toEqual([read[0]!.id]);
+    expect(ids('DEVPATH', '*/t2')).toEqual([read[4]!.id]);
+    db.close();
+  });
+});

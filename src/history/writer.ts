@@ -9,6 +9,7 @@ import type { ActionResult } from '../actions/results.js';
 import type { Plan } from '../rules/plan.js';
 import type { DeviceIdentity } from './devices.js';
 import { eventResult, type Incident } from './store.js';
+import { storedProperties } from './row-properties.js';
 
 export interface HistoryWriterOptions {
   /** Commit when this many rows are waiting. */
@@ -309,7 +310,7 @@ export class HistoryWriter {
 function pushEventValues(values: unknown[], { id, event: e, result }: PendingEvent, deviceId: number | null): unknown[] {
   values.push(
     id, e.seqnum ?? null, e.action, e.devpath, e.subsystem, e.devtype ?? null, e.devname ?? null,
-    e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, JSON.stringify(e.properties), result, deviceId,
+    e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, storedProperties(e), result, deviceId,
   );
   return values;
 }

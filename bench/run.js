@@ -60,7 +60,10 @@ await run('fleet', () => runFleet(quick ? 1 : 2, quick ? { events: 2000, backlog
 await run('collect', () => runCollect(quick ? 1 : 3, { boards: 10, perBoard: quick ? 300 : 3000 }));
 await run('serve', () => runServe(quick ? 50_000 : 1_000_000));
 if (only.has('rules')) sections.rules = script('rules', ['--seconds', quick ? '1' : '3']);
-if (only.has('history')) sections.history = script('history', ['--events', quick ? '100000' : '1000000']);
+if (only.has('history')) {
+  sections.history = script('history', ['--events', quick ? '100000' : '1000000']);
+  sections['history-thread'] = script('history-thread', ['--events', quick ? '20000' : '200000']);
+}
 
 // The goals of issues 8 and 19, each with the figure it is judged on.
 const goals = [];

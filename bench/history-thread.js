@@ -13,40 +13,18 @@ import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { openHistoryDb } from '../dist/history/db.js';
 import { HistoryWriter } from '../dist/history/writer.js';
-import { usbDevicePath } from '../dist/history/devices.js';
-import { createProperties, eventFromProperties } from '../dist/uevent/event.js';
-import { DEVICES, SPAN_MS, eventTemplates } from './lib/history-fixture.js';
+import { SPAN_MS, eventTemplates, fixtureEvent, recordFixtureEvent } from './lib/history-fixture.js';
 import { printAndSave } from './lib/report.js';
 import { median } from './lib/system.js';
 
 const BATCH = 2000;
-
-// One event as the daemon hands it to the history: the event, its matched rules, its device.
-function makeEvent(templates, i, events, start) {
-  const template = templates[i % templates.length];
-  const properties = createProperties();
-  for (const [key, value] of Object.entries(template.env)) properties[key] = value;
-  properties.SEQNUM = String(i + 1);
-  const event = eventFromProperties(properties, start + Math.floor((i * SPAN_MS) / events), 'kernel');
-  const usbPath = usbDevicePath(event.devpath);
-  const n = Math.floor(i / templates.length) % DEVICES;
-  const device = usbPath
-    ? { key: `usb:0781:5583:SERIAL${n}`, subsystem: 'usb', devpath: usbPath, vendorId: '0781', productId: '5583', serial: `SERIAL${n}` }
-    : { key: `${event.subsystem}:${event.devpath}`, subsystem: event.subsystem, devpath: event.devpath };
-  return { event, rules: i % 3 === 0 ? ['usb-serial (50-usb.yaml:3:3)'] : [], device };
-}
-
-function record(writer, { event, rules, device }) {
-  const id = writer.recordEvent(event, { rules, device });
-  if (rules.length > 0) writer.recordAction(id, { kind: 'symlink', target: '/dev/serial/by-id/x', rule: rules[0], ok: true, error: null, durationMs: 0.2 });
-}
 
 if (!isMainThread) {
   // The worker: owns the database and the writer; commits each batch and says so.
   const db = openHistoryDb(workerData.path);
   const writer = new HistoryWriter(db, { batchSize: Number.MAX_SAFE_INTEGER, flushDelayMs: 3_600_000 });
   parentPort.on('message', (batch) => {
-    for (const item of batch) record(writer, item);
+    for (const item of batch) recordFixtureEvent(writer, item);
     writer.flush();
     parentPort.postMessage(batch.length);
   });
@@ -65,7 +43,7 @@ if (!isMainThread) {
       if (mode === 'main thread') {
         const db = openHistoryDb(path);
         const writer = new HistoryWriter(db, { batchSize: BATCH, flushDelayMs: 3_600_000 });
-        for (let i = 0; i < EVENTS; i++) record(writer, makeEvent(templates, i, EVENTS, start));
+        for (let i = 0; i < EVENTS; i++) recordFixtureEvent(writer, fixtureEvent(templates, i, EVENTS, start));
         writer.flush();
         mainNs = process.hrtime.bigint() - began;
         db.close();
@@ -77,7 +55,7 @@ if (!isMainThread) {
         for (let i = 0; i < EVENTS; i += BATCH) {
           const t = process.hrtime.bigint();
           const batch = [];
-          for (let j = i; j < Math.min(EVENTS, i + BATCH); j++) batch.push(makeEvent(templates, j, EVENTS, start));
+          for (let j = i; j < Math.min(EVENTS, i + BATCH); j++) batch.push(fixtureEvent(templates, j, EVENTS, start));
           worker.postMessage(batch);
           mainNs += process.hrtime.bigint() - t;
           // Let the worker's acknowledgements in, as a daemon's event loop would.

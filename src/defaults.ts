@@ -47,6 +47,12 @@ export function defaultRulesCacheDir(): string {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hotplugd');
 }
 
+/** `--rules-cache DIR`: the default when not given, none for 'none'. */
+export function rulesCacheDirOption(value: string | undefined): string | undefined {
+  const chosen = value ?? defaultRulesCacheDir();
+  return chosen === 'none' ? undefined : chosen;
+}
+
 /** /run/hotplugd/control.sock as root; for other users, under their runtime directory. */
 export function defaultControlPath(): string {
   if (isRoot()) return '/run/hotplugd/control.sock';

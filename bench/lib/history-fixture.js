@@ -19,28 +19,38 @@ export function eventTemplates() {
     .filter((e) => e.layer === 'kernel' && e.env_in_source && e.env.DEVPATH && e.env.SUBSYSTEM && e.env.ACTION);
 }
 
+/**
+ * The `i`th of `events` fixture events from `start` on, as the daemon hands it to the history:
+ * the event, the rules that matched it (every third) and its physical device. A device's
+ * events come together (a plug sequence), as on a board.
+ */
+export function fixtureEvent(templates, i, events, start) {
+  const template = templates[i % templates.length];
+  const properties = createProperties();
+  for (const [key, value] of Object.entries(template.env)) properties[key] = value;
+  properties.SEQNUM = String(i + 1);
+  const event = eventFromProperties(properties, start + Math.floor((i * SPAN_MS) / events), 'kernel');
+  const usbPath = usbDevicePath(event.devpath);
+  const n = Math.floor(i / templates.length) % DEVICES;
+  const device = usbPath
+    ? { key: `usb:0781:5583:SERIAL${n}`, subsystem: 'usb', devpath: usbPath, vendorId: '0781', productId: '5583', serial: `SERIAL${n}` }
+    : { key: `${event.subsystem}:${event.devpath}`, subsystem: event.subsystem, devpath: event.devpath };
+  return { event, rules: i % 3 === 0 ? ['usb-serial (50-usb.yaml:3:3)'] : [], device };
+}
+
+/** Records one fixture event (and, when a rule matched, its symlink action) through `writer`. */
+export function recordFixtureEvent(writer, { event, rules, device }) {
+  const id = writer.recordEvent(event, { rules, device });
+  if (rules.length > 0) writer.recordAction(id, { kind: 'symlink', target: '/dev/serial/by-id/x', rule: rules[0], ok: true, error: null, durationMs: 0.2 });
+}
+
 /** Records `events` events ending at `end` into the open history `db`; returns the seconds it took (flushed). */
 export function fillHistory(db, events, end = Date.now()) {
   const templates = eventTemplates();
   const writer = new HistoryWriter(db);
   const start = end - SPAN_MS;
   const started = process.hrtime.bigint();
-  for (let i = 0; i < events; i++) {
-    const template = templates[i % templates.length];
-    const properties = createProperties();
-    for (const [key, value] of Object.entries(template.env)) properties[key] = value;
-    properties.SEQNUM = String(i + 1);
-    const event = eventFromProperties(properties, start + Math.floor((i * SPAN_MS) / events), 'kernel');
-    const usbPath = usbDevicePath(event.devpath);
-    // A device's events come together (a plug sequence), as on a board.
-    const n = Math.floor(i / templates.length) % DEVICES;
-    const device = usbPath
-      ? { key: `usb:0781:5583:SERIAL${n}`, subsystem: 'usb', devpath: usbPath, vendorId: '0781', productId: '5583', serial: `SERIAL${n}` }
-      : { key: `${event.subsystem}:${event.devpath}`, subsystem: event.subsystem, devpath: event.devpath };
-    const matched = i % 3 === 0;
-    const id = writer.recordEvent(event, { rules: matched ? ['usb-serial (50-usb.yaml:3:3)'] : [], device });
-    if (matched) writer.recordAction(id, { kind: 'symlink', target: '/dev/serial/by-id/x', rule: 'usb-serial (50-usb.yaml:3:3)', ok: true, error: null, durationMs: 0.2 });
-  }
+  for (let i = 0; i < events; i++) recordFixtureEvent(writer, fixtureEvent(templates, i, events, start));
   writer.flush();
   return Number(process.hrtime.bigint() - started) / 1e9;
 }

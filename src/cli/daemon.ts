@@ -1,4 +1,4 @@
-import { defaultDbPath, defaultControlPath, defaultRulesCacheDir } from '../defaults.js';
+import { defaultDbPath, defaultControlPath, defaultRulesCacheDir, rulesCacheDirOption } from '../defaults.js';
 import { Daemon } from '../daemon/daemon.js';
 import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/options.js';
@@ -101,11 +101,6 @@ database, the control socket, or another hotplugd holds the lock).`;
 const RESOURCE_ERRORS = new Set(['ESOCKET', 'EDB', 'EDBVERSION', 'ELOCKED', 'ELOCK', 'ERUNNING', 'EACCES', 'EADDRINUSE']);
 
 /** --udev-db DIR, or /run/udev with --udev; 'none' turns it off. */
-function rulesCacheOption(dir: string | undefined): { rulesCacheDir?: string } {
-  const chosen = dir ?? defaultRulesCacheDir();
-  return chosen === 'none' ? {} : { rulesCacheDir: chosen };
-}
-
 function udevDbOption(udev: boolean, dir: string | undefined): { udevDb?: string } {
   const chosen = dir ?? (udev ? '/run/udev' : undefined);
   return chosen === undefined || chosen === 'none' ? {} : { udevDb: chosen };
@@ -196,7 +191,7 @@ export const daemonCommand: Command = {
       onExitRequest: () => requestStop('control'),
       controlPath: values.control ?? defaultControlPath(),
       watchRules: !values['no-watch'],
-      ...rulesCacheOption(values['rules-cache']),
+      rulesCacheDir: rulesCacheDirOption(values['rules-cache']),
       devRoot: values.dev ?? '/dev',
       dryRun: values['dry-run'] ?? false,
       maxPrograms: parsePositiveInt('daemon', 'max-programs', values['max-programs']),

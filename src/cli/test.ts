@@ -10,7 +10,7 @@ import { formatDiagnostic, formatLocation } from '../rules/model.js';
 import { evaluationToJson, type Evaluation } from '../rules/plan.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
 import { replay } from './replay.js';
-import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultRulesCacheDir } from '../defaults.js';
+import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultRulesCacheDir, rulesCacheDirOption } from '../defaults.js';
 import { openRuleCache } from '../frontends/rules-cache.js';
 import { machineView } from '../rules/system-view.js';
 import { hypervisorSignature } from '../daemon/native.js';
@@ -185,8 +185,8 @@ export const testCommand: Command = {
       if (!synthesized) throw usageError('test', `${devpath} is not a device (no uevent file or subsystem link)`);
       event = synthesized;
     }
-    const cacheDir = values['rules-cache'] ?? defaultRulesCacheDir();
-    const loaded = loadRules(values['rules-dir'] ?? DEFAULT_RULES_DIRS, cacheDir === 'none' ? {} : { cache: openRuleCache(cacheDir) });
+    const cacheDir = rulesCacheDirOption(values['rules-cache']);
+    const loaded = loadRules(values['rules-dir'] ?? DEFAULT_RULES_DIRS, cacheDir === undefined ? {} : { cache: openRuleCache(cacheDir) });
     for (const d of loaded.diagnostics) console.error(formatDiagnostic(d));
     const programs: ActionResult[] = [];
     const result = await evaluateAsync(loaded.ruleSet, {

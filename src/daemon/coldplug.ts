@@ -26,7 +26,6 @@ export function coldplug(parts: ColdplugParts): number {
     return 0;
   }
   const now = Date.now();
-  let queued = 0;
   // One walk of sysfs both seeds the registry and makes the events (it was two).
   const events: Uevent[] = [];
   for (const devpath of parts.sysfs.enumerate()) {
@@ -36,12 +35,9 @@ export function coldplug(parts: ColdplugParts): number {
     events.push(event);
   }
   // Every device is known before the first event is processed, as with a separate seed.
-  for (const event of events) {
-    parts.push(event);
-    queued++;
-  }
+  for (const event of events) parts.push(event);
   void parts.idle().then(() => {
-    parts.log.info({ coldplugged: queued, durationMs: Math.round(performance.now() - started) }, 'Coldplug finished');
+    parts.log.info({ coldplugged: events.length, durationMs: Math.round(performance.now() - started) }, 'Coldplug finished');
   });
-  return queued;
+  return events.length;
 }

@@ -36,8 +36,10 @@ export class KernelSources {
   open(): void {
     const { log, intake, room } = this.#o;
     if (this.#o.links) {
-      const parts = { ...this.#o.linkParts, log, room, logRejection: (r: Parameters<Intake['logRejection']>[0]) => intake().logRejection(r) };
-      this.links = new LinkIntake({ ...parts, beforeChange: (devpath) => this.#readUeventsFirst(devpath) }, this.#o.linkReceiveBufferBytes ?? DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES);
+      this.links = new LinkIntake(
+        { ...this.#o.linkParts, log, room, logRejection: (r) => intake().logRejection(r), beforeChange: (devpath) => this.#readUeventsFirst(devpath) },
+        this.#o.linkReceiveBufferBytes ?? DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES,
+      );
     }
     this.uevents = new KernelUeventSource(
       {

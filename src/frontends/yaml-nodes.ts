@@ -3,7 +3,7 @@
 // string, so `idVendor: 0403` keeps its leading zero and `yes` stays "yes". The parsed
 // document becomes a plain tree (what rules use of it: maps, lists, strings and where
 // each starts), which the rule cache (rules-cache.ts) can keep as JSON in place of parsing.
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { Diagnostic, SourceLocation } from '../rules/model.js';
 import { didYouMean } from '../text/suggest.js';
 
@@ -30,7 +30,7 @@ function toTree(node: Node | null | undefined): TreeNode | null {
   if (isScalar(node)) return { kind: 'scalar', start, value: String(node.value), quoted: node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' };
   if (isMap(node)) return { kind: 'map', start, pairs: node.items.map((pair) => ({ key: toTree(pair.key as Node), value: toTree(pair.value as Node) })) };
   if (isSeq(node)) return { kind: 'seq', start, items: node.items.map((item) => toTree(item as Node)) };
-  return { kind: 'other', start: isAlias(node) ? start : 0 };
+  return { kind: 'other', start }; // an alias
 }
 
 /** Parses one YAML text into the plain tree. */

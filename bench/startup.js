@@ -43,12 +43,14 @@ async function startOnce(cli = CLI) {
   });
 }
 
-// A disk for `hotplugd test` and `udevadm test` (udevadm renames network interfaces, so no
-// network device): the first block device that is not a loop or RAM disk, else loop0.
-function testDevice() {
+// Devices for `hotplugd test` and `udevadm test` (udevadm renames network interfaces, so no
+// network device): the first block device that is not a loop or RAM disk, else loop0; and
+// the first PCI device, whose rules look it up in the hardware database.
+function testDevices() {
   const names = readdirSync('/sys/class/block');
-  const name = names.find((n) => !/^(loop|ram|zram)\d/.test(n)) ?? 'loop0';
-  return realpathSync(join('/sys/class/block', name));
+  const disk = names.find((n) => !/^(loop|ram|zram)\d/.test(n)) ?? 'loop0';
+  const pci = existsSync('/sys/bus/pci/devices') ? readdirSync('/sys/bus/pci/devices').sort()[0] : undefined;
+  return [realpathSync(join('/sys/class/block', disk)), ...(pci ? [realpathSync(join('/sys/bus/pci/devices', pci))] : [])];
 }
 
 const UDEV_RULES = ['/usr/lib/udev/rules.d', '/lib/udev/rules.d'].find((d) => existsSync(d));
@@ -76,16 +78,21 @@ export async function runStartup(runs, log = console.error, clis = [['hotplugd',
     nodeMs.push(round(bareNodeMs(), 1));
   }
   // The command line's own speed: a dry run of Debian's rules for one device, beside udevadm's.
-  const testMs = [];
-  const udevadmMs = [];
-  const device = testDevice();
+  const tests = [];
   if (UDEV_RULES) {
-    for (let i = 0; i < runs; i++) {
-      testMs.push(round(commandMs(process.execPath, [clis.at(-1)[1], 'test', '--rules-dir', UDEV_RULES, device]), 1));
-      udevadmMs.push(round(commandMs('unshare', ['--net', '--mount', 'udevadm', 'test', device]), 1));
+    for (const device of testDevices()) {
+      const hotplugdMs = [];
+      const udevadmMs = [];
+      for (let i = 0; i < runs; i++) {
+        hotplugdMs.push(round(commandMs(process.execPath, [clis.at(-1)[1], 'test', '--rules-dir', UDEV_RULES, device]), 1));
+        udevadmMs.push(round(commandMs('unshare', ['--net', '--mount', 'udevadm', 'test', device]), 1));
+      }
+      tests.push({ device, hotplugdMs: median(hotplugdMs), udevadmMs: median(udevadmMs) });
+      log(`startup: hotplugd test ${median(hotplugdMs)} ms, udevadm test ${median(udevadmMs)} ms (${device})`);
     }
-    log(`startup: hotplugd test ${median(testMs)} ms, udevadm test ${median(udevadmMs)} ms (${device})`);
   }
+  // The goal is for any one device: the slowest is reported.
+  const slowest = tests.reduce((worst, test) => (worst === undefined || test.hotplugdMs > worst.hotplugdMs ? test : worst), undefined);
   const names = clis.map(([name]) => name);
   const markdown = `## Start-up: exec to READY=1, shipped rules, new database, coldplug queued
 
@@ -95,11 +102,15 @@ export async function runStartup(runs, log = console.error, clis = [['hotplugd',
 |---:|${names.map(() => '---:|').join('')}---:|
 ${nodeMs.map((ms, i) => `| ${i + 1} | ${names.map((n) => readyMs[n][i]).join(' | ')} | ${ms} |`).join('\n')}
 
-Median: ${names.map((n) => `${n} ${median(readyMs[n])} ms`).join(', ')} to READY; the Node.js runtime alone takes ${median(nodeMs)} ms to start and exit here.${testMs.length ? `
+Median: ${names.map((n) => `${n} ${median(readyMs[n])} ms`).join(', ')} to READY; the Node.js runtime alone takes ${median(nodeMs)} ms to start and exit here.${tests.length ? `
 
-\`hotplugd test --rules-dir ${UDEV_RULES} ${device}\` (Debian's rules, programs run): median ${median(testMs)} ms of ${runs}; \`udevadm test\` of the same device: ${median(udevadmMs)} ms.` : ''}`;
+\`hotplugd test --rules-dir ${UDEV_RULES} DEVICE\` (Debian's rules, programs run) beside \`udevadm test DEVICE\`, medians of ${runs}:
+
+| device | hotplugd test ms | udevadm test ms |
+|---|---:|---:|
+${tests.map((t) => `| \`${t.device}\` | ${t.hotplugdMs} | ${t.udevadmMs} |`).join('\n')}` : ''}`;
   const first = readyMs[names[0]];
-  return { markdown, json: { readyMs: clis.length > 1 ? readyMs : first, bareNodeMs: nodeMs, medianReadyMs: median(readyMs[names.at(-1)]), medianBareNodeMs: median(nodeMs), ...(testMs.length ? { testMs: median(testMs), udevadmTestMs: median(udevadmMs) } : {}) } };
+  return { markdown, json: { readyMs: clis.length > 1 ? readyMs : first, bareNodeMs: nodeMs, medianReadyMs: median(readyMs[names.at(-1)]), medianBareNodeMs: median(nodeMs), ...(slowest ? { testMs: slowest.hotplugdMs, udevadmTestMs: slowest.udevadmMs, testDevice: slowest.device, tests } : {}) } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,112 +1,81 @@
-// hwdb: properties from systemd's hardware database text files (hwdb.d/*.hwdb), looked up
-// by modalias: vendor and model names, input quirks, sensor mounts, autosuspend... Read
-// once, on first use (the files are large), and indexed by the first characters of each
-// pattern so a lookup tests only patterns that can match.
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+// hwdb: properties from systemd's hardware database, looked up by modalias: vendor and
+// model names, input quirks, sensor mounts, autosuspend... Read from the compiled hwdb.bin
+// (hwdb-trie.ts) where one is up to date, else from the text files (hwdb-text.ts).
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { fnmatchRegExp } from '../text/fnmatch.js';
+import { HwdbText, HWDB_DIRS, hwdbTextFiles } from './hwdb-text.js';
+import { HwdbFormatError, HwdbTrie } from './hwdb-trie.js';
 import { deviceChain } from './device-chain.js';
 import type { Builtin } from '../rules/builtin.js';
 
-export const HWDB_DIRS = ['/etc/udev/hwdb.d', '/run/udev/hwdb.d', '/usr/local/lib/udev/hwdb.d', '/usr/lib/udev/hwdb.d'];
-const PREFIX = 8;
+/** Where systemd and eudev look for the compiled database, in their order. */
+export const HWDB_BIN_PATHS = ['/etc/systemd/hwdb/hwdb.bin', '/etc/udev/hwdb.bin', '/usr/lib/systemd/hwdb/hwdb.bin', '/usr/lib/udev/hwdb.bin'];
+// The database is large (13 MB compiled, far more parsed): a daemon lets it go when it has
+// not been asked for this long, and reads it again at the next lookup.
+const IDLE_RELEASE_MS = 30_000;
 
-interface Entry {
-  pattern: string;
-  regex: RegExp | undefined;
-  /** The block's " KEY=value" lines. */
-  properties: string;
-  /** Later files and lines win. */
-  order: number;
+export interface HardwareDatabase {
+  lookup(modalias: string): Record<string, string>;
+  /** What the lookups read, and why, for messages. */
+  readonly source: string;
 }
 
-export class Hwdb {
-  #buckets = new Map<string, Entry[]>();
-  #short: Entry[] = [];
-  #order = 0;
-  readonly files: string[] = [];
-
-  static load(dirs: readonly string[] = HWDB_DIRS): Hwdb {
-    const byName = new Map<string, string>();
-    for (const dir of dirs) {
-      let names: string[];
-      try {
-        names = readdirSync(dir).filter((n) => n.endsWith('.hwdb'));
-      } catch {
-        continue;
-      }
-      for (const name of names) if (!byName.has(name)) byName.set(name, join(dir, name));
+/**
+ * The first hwdb.bin systemd would read, when no text file or directory is newer than it;
+ * otherwise the text files, with the reason. udevd reads only hwdb.bin, stale or not; files
+ * edited since `systemd-hwdb update` are read here rather than silently ignored.
+ */
+export function openHwdb(binPaths: readonly string[] = HWDB_BIN_PATHS, textDirs: readonly string[] = HWDB_DIRS): HardwareDatabase {
+  const textFiles = hwdbTextFiles(textDirs);
+  let why = 'no hwdb.bin';
+  for (const bin of binPaths) {
+    const binStat = statIfExists(bin);
+    if (binStat === undefined) continue;
+    const newer = [...textDirs, ...textFiles].find((path) => (statIfExists(path)?.mtimeMs ?? 0) > binStat.mtimeMs);
+    if (newer !== undefined) {
+      why = `${newer} is newer than ${bin}; run systemd-hwdb update`;
+      break;
     }
-    const db = new Hwdb();
-    for (const name of [...byName.keys()].sort()) db.add(readFileSync(byName.get(name) as string, 'utf8'), byName.get(name) as string);
-    return db;
+    try {
+      return new HwdbTrie(readFileSync(bin), bin);
+    } catch (error) {
+      why = error instanceof HwdbFormatError ? error.message : `${bin}: ${(error as Error).message}`;
+      break;
+    }
   }
+  const db = HwdbText.load(textDirs);
+  db.source = `the hwdb.d text files (${why})`;
+  return db;
+}
 
-  /** Adds one file's blocks: match lines, then indented KEY=value lines, a blank line between blocks. */
-  add(text: string, file = 'text'): void {
-    this.files.push(file);
-    let patterns: string[] = [];
-    let properties: string[] = [];
-    const flush = (): void => {
-      if (patterns.length > 0 && properties.length > 0) {
-        const joined = properties.join('\n');
-        for (const pattern of patterns) this.#index({ pattern, regex: undefined, properties: joined, order: this.#order++ });
-      }
-      patterns = [];
-      properties = [];
-    };
-    for (const line of text.split('\n')) {
-      if (line.startsWith('#')) continue;
-      if (line.trim() === '') flush();
-      else if (line.startsWith(' ')) properties.push(line.trim());
-      else {
-        if (properties.length > 0) flush();
-        patterns.push(line.trimEnd());
-      }
-    }
-    flush();
-  }
-
-  #index(entry: Entry): void {
-    const literal = /^[^*?[\\]*/.exec(entry.pattern)?.[0] ?? '';
-    if (literal.length < PREFIX) {
-      this.#short.push(entry);
-      return;
-    }
-    const key = literal.slice(0, PREFIX);
-    const bucket = this.#buckets.get(key);
-    if (bucket) bucket.push(entry);
-    else this.#buckets.set(key, [entry]);
-  }
-
-  /** The properties of every entry whose pattern matches `modalias`, later entries overriding. */
-  lookup(modalias: string): Record<string, string> {
-    const matches: Entry[] = [];
-    for (const entry of [...(this.#buckets.get(modalias.slice(0, PREFIX)) ?? []), ...this.#short]) {
-      entry.regex ??= fnmatchRegExp(entry.pattern);
-      if (entry.regex.test(modalias)) matches.push(entry);
-    }
-    matches.sort((a, b) => a.order - b.order);
-    const out: Record<string, string> = {};
-    for (const entry of matches) {
-      for (const line of entry.properties.split('\n')) {
-        const eq = line.indexOf('=');
-        if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
-      }
-    }
-    return out;
+function statIfExists(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }
 
-let shared: Hwdb | undefined;
-/** The machine's hardware database, read on first use. */
-export function machineHwdb(): Hwdb {
-  shared ??= Hwdb.load();
+let shared: HardwareDatabase | undefined;
+let pinned = false;
+let release: NodeJS.Timeout | undefined;
+/** The machine's hardware database, read on first use and let go after a while unused. */
+export function machineHwdb(): HardwareDatabase {
+  shared ??= openHwdb();
+  if (!pinned) {
+    release ??= setTimeout(() => {
+      shared = undefined;
+      release = undefined;
+    }, IDLE_RELEASE_MS).unref();
+    release.refresh();
+  }
   return shared;
 }
-/** For tests: use this database instead of the machine's. */
-export function useHwdb(db: Hwdb | undefined): void {
+/** For tests: use this database instead of the machine's (undefined: the machine's again). */
+export function useHwdb(db: HardwareDatabase | undefined): void {
   shared = db;
+  pinned = db !== undefined;
 }
 
 function usbModalias(view: { attribute(name: string): string | undefined }): string | undefined {
@@ -135,7 +104,7 @@ export const hwdb: Builtin = {
     const pick = (found: Record<string, string>) => Object.fromEntries(Object.entries(found).filter(([k]) => filter === undefined || filter.test(k)));
     if (modalias !== undefined) {
       const found = pick(db.lookup(prefix + modalias));
-      return Object.keys(found).length > 0 ? { properties: found } : { failed: `hwdb: no entry for ${modalias}` };
+      return Object.keys(found).length > 0 ? { properties: found } : { failed: `hwdb: no entry for ${modalias} in ${db.source}` };
     }
     for (const link of deviceChain(context)) {
       if (subsystem !== undefined && link.subsystem !== subsystem) continue;
@@ -144,6 +113,6 @@ export const hwdb: Builtin = {
       const found = pick(db.lookup(prefix + alias));
       if (Object.keys(found).length > 0) return { properties: found };
     }
-    return { failed: 'hwdb: no entry for the device' };
+    return { failed: `hwdb: no entry for the device in ${db.source}` };
   },
 };

@@ -100,6 +100,34 @@ export function fnmatchRegExp(pattern: string, caseInsensitive = false): RegExp 
   return new RegExp(`^${source}$`, caseInsensitive ? 'iu' : 'u');
 }
 
+/**
+ * A test of whole strings against one fnmatch pattern. A pattern of literals and `*` only
+ * (most hwdb and rule globs) is matched by finding its pieces in order, in linear time: the
+ * RegExp of `*a*b*c*` backtracks through every split of a string it does not match.
+ */
+export function fnmatchTester(pattern: string): (value: string) => boolean {
+  if (/[?[\\]/.test(pattern)) {
+    const regex = fnmatchRegExp(pattern);
+    return (value) => regex.test(value);
+  }
+  const pieces = pattern.split('*');
+  if (pieces.length === 1) return (value) => value === pattern;
+  const first = pieces[0] as string;
+  const last = pieces[pieces.length - 1] as string;
+  const middle = pieces.slice(1, -1).filter((piece) => piece !== '');
+  return (value) => {
+    if (value.length < first.length + last.length || !value.startsWith(first) || !value.endsWith(last)) return false;
+    let at = first.length;
+    const end = value.length - last.length;
+    for (const piece of middle) {
+      const found = value.indexOf(piece, at);
+      if (found < 0 || found + piece.length > end) return false;
+      at = found + piece.length;
+    }
+    return true;
+  };
+}
+
 /** A test of a value against any of several fnmatch patterns (filters on the command line and the socket). */
 export function fnmatchAny(patterns: readonly string[]): (value: string) => boolean {
   const regexes = patterns.map((pattern) => fnmatchRegExp(pattern));

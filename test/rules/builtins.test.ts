@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { builtin, builtinNames } from '../../src/builtins/registry.js';
-import { Hwdb, useHwdb } from '../../src/builtins/hwdb.js';
+import { useHwdb } from '../../src/builtins/hwdb.js';
+import { HwdbText } from '../../src/builtins/hwdb-text.js';
 import type { BuiltinContext } from '../../src/rules/builtin.js';
 import { Sysfs } from '../../src/uevent/sysfs.js';
 import { prepareSysfs } from '../conformance/udev-harness.js';
@@ -76,7 +77,7 @@ describe('builtins', () => {
   });
 
   it('hwdb: looks up the interface modalias, later entries overriding earlier ones', () => {
-    const db = new Hwdb();
+    const db = new HwdbText();
     db.add('usb:v0421*\n ID_VENDOR_FROM_DATABASE=Nokia Mobile Phones\n\nusb:v0421p007B*\nusb:v0421p007C*\n ID_MODEL_FROM_DATABASE=N78 (PC-Suite)\n');
     db.add('# a later file\nusb:v0421p007B*\n ID_MODEL_FROM_DATABASE=N78\n');
     useHwdb(db);

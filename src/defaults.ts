@@ -41,15 +41,21 @@ export function defaultDbPath(): string {
   return join(state, 'hotplugd', 'history.db');
 }
 
-/** Where parsed rule files are kept between starts: /var/cache/hotplugd as root, else under `$XDG_CACHE_HOME` (~/.cache). */
-export function defaultRulesCacheDir(): string {
+/** Where parsed rule files and compiled code are kept between starts: /var/cache/hotplugd as root, else under `$XDG_CACHE_HOME` (~/.cache). */
+export function defaultCacheDir(): string {
   if (isRoot()) return '/var/cache/hotplugd';
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hotplugd');
 }
 
 /** `--rules-cache DIR`: the default when not given, none for 'none'. */
 export function rulesCacheDirOption(value: string | undefined): string | undefined {
-  const chosen = value ?? defaultRulesCacheDir();
+  const chosen = value ?? defaultCacheDir();
+  return chosen === 'none' ? undefined : chosen;
+}
+
+/** `HOTPLUGD_CODE_CACHE`: where the command line's compiled code is kept; none for 'none'. */
+export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const chosen = env.HOTPLUGD_CODE_CACHE || defaultCacheDir();
   return chosen === 'none' ? undefined : chosen;
 }
 

@@ -1,6 +1,5 @@
-import { defaultDbPath, defaultControlPath, defaultRulesCacheDir, rulesCacheDirOption } from '../defaults.js';
+import { defaultDbPath, defaultControlPath, defaultCacheDir, rulesCacheDirOption } from '../defaults.js';
 import { Daemon } from '../daemon/daemon.js';
-import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/options.js';
 import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
 import { DEFAULT_CONTROL_LIMITS } from '../daemon/control.js';
@@ -56,7 +55,7 @@ Options:
                           behind before it is dropped, and all share one buffer of lines
   --no-watch              do not reload rules when a rules directory changes
   --rules-cache DIR       keep parsed YAML rule files in DIR between starts, each
-                          parsed again when it changes (default: ${defaultRulesCacheDir()};
+                          parsed again when it changes (default: ${defaultCacheDir()};
                           'none' for none)
   --no-coldplug           do not record the devices present at start (nor the links'
                           carrier and addresses)
@@ -110,11 +109,8 @@ export const daemonCommand: Command = {
   name: 'daemon',
   usage,
   async run(argv) {
-    // The old generation grows 25% past what survived a full GC, not V8's 1.1-4x: a storm's
-    // garbage is collected sooner and the peak stays low (bench/memory.js: 175 -> 117 MiB
-    // after 20k events, same speed). V8 reads this flag at each GC, so it works set now;
-    // a value given on node's command line is kept.
-    if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) setFlagsFromString('--heap-growing-percent=25');
+    // The daemon's heap flag (--heap-growing-percent) is set by the entry point, launch.ts,
+    // before the code is compiled.
     const values = parseCommandArgs('daemon', usage, argv, {
       db: { type: 'string' },
       'rules-dir': { type: 'string', multiple: true },

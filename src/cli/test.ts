@@ -10,7 +10,7 @@ import { formatDiagnostic, formatLocation } from '../rules/model.js';
 import { evaluationToJson, type Evaluation } from '../rules/plan.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
 import { replay } from './replay.js';
-import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultRulesCacheDir, rulesCacheDirOption } from '../defaults.js';
+import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultCacheDir, rulesCacheDirOption } from '../defaults.js';
 import { openRuleCache } from '../frontends/rules-cache.js';
 import { machineView } from '../rules/system-view.js';
 import { hypervisorSignature } from '../daemon/native.js';
@@ -42,7 +42,7 @@ Options:
   --dev ROOT         where device nodes and links live (default: /dev)
   --no-programs      run no program at all: their output is taken as empty
   --rules-cache DIR  parsed YAML rule files kept between runs, as the daemon's
-                     (default: ${defaultRulesCacheDir()}; 'none' for none)
+                     (default: ${defaultCacheDir()}; 'none' for none)
   --json             print one JSON object (its shape is documented in the README)
   -h, --help         show this help
 

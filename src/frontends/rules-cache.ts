@@ -5,8 +5,9 @@
 // Compiling (matchers, templates, accounts) still runs at every load. The cache is only a
 // shortcut: one that cannot be read, is corrupt, or lives in a directory others could
 // write to is ignored, and one that cannot be written is reported, never an error.
-import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isPrivate } from '../private-files.js';
 import type { ParsedYaml } from './yaml-nodes.js';
 
 // Bumped whenever ParsedYaml's shape or the parsing that produces it changes.
@@ -36,14 +37,6 @@ function identityOf(path: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-// Only a directory and file of this user that nobody else can write are trusted: the cache
-// stands in for rule files.
-function isPrivate(path: string, directory: boolean): boolean {
-  const s = lstatSync(path, { throwIfNoEntry: false });
-  if (s === undefined || (directory ? !s.isDirectory() : !s.isFile())) return false;
-  return s.uid === (process.geteuid?.() ?? s.uid) && (s.mode & 0o022) === 0;
 }
 
 function isEntry(value: unknown): value is Entry {

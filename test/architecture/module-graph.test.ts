@@ -11,7 +11,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
 /** Floors, lowest first: a module may import its own floor and the ones below it. */
 const FLOORS: [floor: number, prefix: string][] = [
-  [0, 'text/'], [0, 'defaults.ts'], [0, 'errors.ts'], [0, 'log.ts'],
+  [0, 'text/'], [0, 'defaults.ts'], [0, 'errors.ts'], [0, 'log.ts'], [0, 'private-files.ts'],
   [1, 'uevent/'],
   [2, 'rules/'],
   [3, 'engine/'], [3, 'builtins/'],

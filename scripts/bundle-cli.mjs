@@ -5,7 +5,7 @@
 // CommonJS because only a script, not an ES module, can take a code cache on Node 20. Native
 // addons and the packages that load files of their own at run time stay outside. The
 // library API (dist/index.js) keeps tsc's modules.
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -27,6 +27,12 @@ await build({
   banner: { js: "'use strict';\nconst __hotplugdUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: 'linked',
 });
+// V8 keeps the bundle's source for as long as the process runs (it compiles functions from it
+// on first call), one byte per character, or two for all of it if one character is past
+// Latin-1. esbuild writes every non-ASCII character of code as an escape; the few left are in
+// comments it kept (`/** devpath → links */`), so they are replaced: 1.3 MB less heap.
+const bundle = join(root, 'dist', 'cli', 'hotplugd.cjs');
+writeFileSync(bundle, readFileSync(bundle, 'utf8').replace(/[^\x00-\x7f]/g, '?'));
 await build({
   ...common,
   entryPoints: [join(root, 'src', 'cli', 'launch.ts')],

@@ -1,7 +1,7 @@
 // The code cache: named by all V8 checks and more, trusted only where private, and used by
 // the real entry point (dist/cli/main.js) for commands and the daemon.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -94,6 +94,13 @@ describe('dist/cli/main.js', () => {
     expect(run(env, 'help')).toBe(help);
     expect(statSync(join(dir, file as string)).ino).not.toBe(written.ino);
     expect(statSync(join(dir, file as string)).size).toBeGreaterThan(10_000);
+  });
+
+  it('runs a bundle of ASCII only, which V8 keeps at one byte per character', () => {
+    const source = readFileSync(join(import.meta.dirname, '..', '..', 'dist', 'cli', 'hotplugd.cjs'), 'latin1');
+    expect(source.length).toBeGreaterThan(100_000);
+    // eslint-disable-next-line no-control-regex
+    expect(source.match(/[^\x00-\x7f].{0,40}/g) ?? []).toEqual([]);
   });
 
   it('runs with no cache at all', () => {

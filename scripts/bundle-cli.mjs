@@ -26,6 +26,10 @@ await build({
   // The directive first: after the banner, esbuild's own would no longer be one.
   banner: { js: "'use strict';\nconst __hotplugdUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: 'linked',
+  // import() of mqtt and pg becomes require(): Node 20 runs a script that came from the code
+  // cache without its dynamic-import callback (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), and
+  // both packages have CommonJS builds.
+  supported: { 'dynamic-import': false },
 });
 // V8 keeps the bundle's source for as long as the process runs (it compiles functions from it
 // on first call), one byte per character, or two for all of it if one character is past

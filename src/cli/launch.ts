@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
-import { Script, constants } from 'node:vm';
+import { Script } from 'node:vm';
 import { codeCacheDir } from '../defaults.js';
 import { openCodeCache } from './code-cache.js';
 
@@ -36,8 +36,9 @@ function compile(): Script {
   const source = readFileSync(bundle, 'utf8');
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source.startsWith('#!') ? `//${source.slice(2)}` : source}\n})`, {
     filename: bundle,
+    // No dynamic-import callback: on Node 20 a script from the code cache loses it, so the
+    // bundle has no import() (scripts/bundle-cli.mjs).
     cachedData: cache?.data,
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   if (cache !== undefined && (cache.data === undefined || script.cachedDataRejected === true)) {
     const writer = cache;

@@ -166,10 +166,14 @@ describe.runIf(canUseNamespaces())('hotplugd serve', () => {
       await row.waitFor();
       expect(await page.locator('#devices i').count()).toBe(0); // "<i>x" is text, not an element
       await page.screenshot({ path: join(ARTIFACTS, 'devices.png'), fullPage: true });
+      // The search applies 200 ms after typing: wait until the other device's row has gone
+      // (the vb row is there before the search too), then clear the search and wait for the
+      // new rows, so no pending search replaces the row under the click.
       await page.fill('#search', 'vb');
+      await row.waitFor({ state: 'detached' });
       await page.locator('#devices tr', { hasText: 'net:/devices/virtual/net/vb' }).waitFor();
-
-      await page.goto(`http://127.0.0.1:${port}/#/devices`);
+      await page.fill('#search', '');
+      await row.waitFor();
       await row.locator('a').click();
       await page.locator('#sessions .bar').first().waitFor();
       expect(await page.locator('#sessions .bar').count()).toBe(3);

@@ -1,6 +1,6 @@
 // systemd's udev rules test suite, every case, against hotplugd: the pass rate overall
 // and per feature must stay at or above the goal; each failing case is listed with why.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -27,7 +27,10 @@ describe.runIf(root)('udev rules conformance (systemd test-udev.py cases)', () =
     const passed = cases.length - failures.size;
     const summary = `udev conformance: ${passed}/${cases.length} cases passed (${((passed / cases.length) * 100).toFixed(1)}%)`;
     const report = [summary, '', markdown, '', 'Failing cases:', ...[...failures].map(([id, why]) => `- ${id} ${why}`)].join('\n');
-    writeFileSync(join(tmpdir(), 'hotplugd-udev-conformance.md'), `${report}\n`);
+    // The report stays beside the other test artifacts (git-ignored), not in the machine's /tmp.
+    const artifacts = join(import.meta.dirname, '../../test-artifacts');
+    mkdirSync(artifacts, { recursive: true });
+    writeFileSync(join(artifacts, 'udev-conformance.md'), `${report}\n`);
     console.log(report);
     expect(rows.length).toBeGreaterThan(40);
     expect(passed / cases.length).toBeGreaterThanOrEqual(GOAL);

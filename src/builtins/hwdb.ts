@@ -2,7 +2,7 @@
 // model names, input quirks, sensor mounts, autosuspend... Read from the compiled hwdb.bin
 // (hwdb-trie.ts) where one is up to date, else from the text files (hwdb-text.ts).
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { fnmatchRegExp } from '../text/fnmatch.js';
+import { fnmatchTester } from '../text/fnmatch.js';
 import { HwdbText, HWDB_DIRS, hwdbTextFiles } from './hwdb-text.js';
 import { HwdbFormatError, HwdbTrie } from './hwdb-trie.js';
 import { deviceChain } from './device-chain.js';
@@ -91,17 +91,17 @@ export const hwdb: Builtin = {
   run(argv, context) {
     let subsystem: string | undefined;
     let prefix = '';
-    let filter: RegExp | undefined;
+    let filter: ((key: string) => boolean) | undefined;
     let modalias: string | undefined;
     for (const arg of argv.slice(1)) {
       const option = /^--(subsystem|lookup-prefix|filter|device)=(.*)$/.exec(arg);
       if (option?.[1] === 'subsystem') subsystem = option[2];
       else if (option?.[1] === 'lookup-prefix') prefix = option[2] as string;
-      else if (option?.[1] === 'filter') filter = fnmatchRegExp(option[2] as string);
+      else if (option?.[1] === 'filter') filter = fnmatchTester(option[2] as string);
       else if (option === null && !arg.startsWith('-')) modalias = arg;
     }
     const db = machineHwdb();
-    const pick = (found: Record<string, string>) => Object.fromEntries(Object.entries(found).filter(([k]) => filter === undefined || filter.test(k)));
+    const pick = (found: Record<string, string>) => Object.fromEntries(Object.entries(found).filter(([k]) => filter === undefined || filter(k)));
     if (modalias !== undefined) {
       const found = pick(db.lookup(prefix + modalias));
       return Object.keys(found).length > 0 ? { properties: found } : { failed: `hwdb: no entry for ${modalias} in ${db.source}` };

@@ -2,7 +2,7 @@
 // the YAML `run: import`. It changes the event (properties, `$result`) and may need a
 // program run by the caller: a generator that yields the request and gets the output.
 import { ALLOWED_IN_INPUT, decodeUntrusted, replaceChars, splitCommand } from '../text/escape.js';
-import { fnmatchRegExp } from '../text/fnmatch.js';
+import { fnmatchTester } from '../text/fnmatch.js';
 import { parseProperties } from '../text/properties.js';
 import type { DevnameView } from '../rules/format.js';
 import { commandDevname, type CommandSpec, type ImportOutput, type ImportSpec } from '../rules/model.js';
@@ -105,9 +105,9 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
     case 'parent': {
       const parent = state.device?.parents()[0];
       if (parent === undefined) return false;
-      const pattern = fnmatchRegExp(state.expand(spec.value));
+      const matches = fnmatchTester(state.expand(spec.value));
       const known = { ...parent.properties(), ...state.input.database?.properties(parent.devpath) };
-      return state.merge(Object.entries(known).filter(([key]) => pattern.test(key)));
+      return state.merge(Object.entries(known).filter(([key]) => matches(key)));
     }
   }
 }

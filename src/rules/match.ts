@@ -1,7 +1,7 @@
 // Value matchers compiled once at load time: exact strings, fnmatch globs (with `{a,b}`
 // alternatives), lists (any of) and negation. An absent value is tested as the empty
 // string, so `""` matches "unset or empty" and `"!"` (or `"?*"`) matches "set to something".
-import { fnmatchRegExp, isGlob } from '../text/fnmatch.js';
+import { fnmatchTester, isGlob } from '../text/fnmatch.js';
 
 type Test = (value: string) => boolean;
 
@@ -26,9 +26,6 @@ export interface ValueMatcher {
 // Values are matched like fnmatch(3) without FNM_PATHNAME or FNM_PERIOD, as udev does:
 // `*` and `?` match any character, `/`, `.` and newlines included. Device strings are
 // hostile, so a glob must never treat a value as a path (`?*` matches `/../x` too).
-
-// `ttyUSB*`-style patterns (a literal prefix and one trailing star) are most globs in rules.
-const PREFIX_STAR = /^[^*?[\]{}\\]*\*$/;
 
 /**
  * Expands `{a,b}` alternatives (nested ones too) into plain fnmatch patterns, at load time.
@@ -95,12 +92,7 @@ function compileAlternative(pattern: string): Test {
     const literal = pattern.replace(/\\(.)/gs, '$1');
     return (value) => value === literal;
   }
-  if (PREFIX_STAR.test(pattern)) {
-    const prefix = pattern.slice(0, -1);
-    return (value) => value.startsWith(prefix);
-  }
-  const regex = fnmatchRegExp(pattern);
-  return (value) => regex.test(value);
+  return fnmatchTester(pattern);
 }
 
 function compilePattern(pattern: string): Test {

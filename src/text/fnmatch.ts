@@ -101,13 +101,14 @@ export function fnmatchRegExp(pattern: string, caseInsensitive = false): RegExp 
 }
 
 /**
- * A test of whole strings against one fnmatch pattern. A pattern of literals and `*` only
- * (most hwdb and rule globs) is matched by finding its pieces in order, in linear time: the
- * RegExp of `*a*b*c*` backtracks through every split of a string it does not match.
+ * A test of whole strings against one fnmatch pattern, the one every glob of rules, hwdb and
+ * filters goes through. A pattern of literals and `*` only (most of them) is matched by
+ * finding its pieces in order, in linear time: the RegExp of `*a*b*c*` backtracks through
+ * every split of a string it does not match, and the strings are devices' own.
  */
-export function fnmatchTester(pattern: string): (value: string) => boolean {
-  if (/[?[\\]/.test(pattern)) {
-    const regex = fnmatchRegExp(pattern);
+export function fnmatchTester(pattern: string, caseInsensitive = false): (value: string) => boolean {
+  if (caseInsensitive || /[?[\\]/.test(pattern)) {
+    const regex = fnmatchRegExp(pattern, caseInsensitive);
     return (value) => regex.test(value);
   }
   const pieces = pattern.split('*');
@@ -130,6 +131,6 @@ export function fnmatchTester(pattern: string): (value: string) => boolean {
 
 /** A test of a value against any of several fnmatch patterns (filters on the command line and the socket). */
 export function fnmatchAny(patterns: readonly string[]): (value: string) => boolean {
-  const regexes = patterns.map((pattern) => fnmatchRegExp(pattern));
-  return (value) => regexes.some((regex) => regex.test(value));
+  const tests = patterns.map((pattern) => fnmatchTester(pattern));
+  return (value) => tests.some((test) => test(value));
 }

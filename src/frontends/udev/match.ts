@@ -1,7 +1,7 @@
 // udev's string matching, compiled at load time: `|` separates alternatives (an empty
 // alternative matches an empty value), each a plain string or an fnmatch glob; `""`
 // matches an empty or unset value and `"?*"` a non-empty one; `!=` negates the whole.
-import { fnmatchRegExp, isGlob } from '../../text/fnmatch.js';
+import { fnmatchTester, isGlob } from '../../text/fnmatch.js';
 import { initialsOf, type ValueMatcher } from '../../rules/match.js';
 
 export interface UdevMatchOptions {
@@ -32,10 +32,7 @@ export function compileUdevMatcher(value: string, options: UdevMatchOptions): Va
     const withEmpty = parts.some((p) => p === '');
     positives = parts.filter((p) => p !== '');
     const tests = positives.map((p): ((s: string) => boolean) => {
-      if (isGlob(p)) {
-        const re = fnmatchRegExp(p, fold);
-        return (s) => re.test(s);
-      }
+      if (isGlob(p)) return fnmatchTester(p, fold);
       if (fold) {
         const lower = p.toLowerCase();
         return (s) => s.toLowerCase() === lower;

@@ -53,10 +53,9 @@ export function rulesCacheDirOption(value: string | undefined): string | undefin
   return chosen === 'none' ? undefined : chosen;
 }
 
-/** `HOTPLUGD_CODE_CACHE`: where the command line's compiled code is kept; none for 'none'. */
+/** `HOTPLUGD_CODE_CACHE`: where the command line's compiled code is kept, as `--rules-cache` chooses. */
 export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const chosen = env.HOTPLUGD_CODE_CACHE || defaultCacheDir();
-  return chosen === 'none' ? undefined : chosen;
+  return rulesCacheDirOption(env.HOTPLUGD_CODE_CACHE || undefined);
 }
 
 /** /run/hotplugd/control.sock as root; for other users, under their runtime directory. */

@@ -7,9 +7,9 @@
 // it is read and written only in a directory, and as a file, of this user that nobody else
 // can write (private-files.ts).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isPrivate } from '../private-files.js';
+import { fileIdentity, readPrivateFile, writePrivateFile } from '../private-files.js';
 
 // Enough for the command line's and the daemon's flags, and one node upgrade of each.
 const KEPT_FILES = 4;
@@ -24,30 +24,20 @@ export interface CodeCache {
 /** The cache of `bundle`'s code in `dir` (none when `dir` is undefined). */
 export function openCodeCache(bundle: string, dir: string | undefined, kind: string): CodeCache {
   if (dir === undefined) return { data: undefined, save: () => 'no code cache directory' };
-  const s = statSync(bundle, { bigint: true });
   const key = createHash('sha256')
-    .update(JSON.stringify([process.version, process.arch, process.execArgv, process.env.NODE_OPTIONS ?? '', kind, `${s.size}:${s.mtimeNs}:${s.ino}:${s.dev}`]))
+    .update(JSON.stringify([process.version, process.arch, process.execArgv, process.env.NODE_OPTIONS ?? '', kind, fileIdentity(bundle)]))
     .digest('hex')
     .slice(0, 32);
-  const file = join(dir, `code-${key}.bin`);
-  let data: Buffer | undefined;
-  try {
-    if (isPrivate(dir, true) && isPrivate(file, false)) data = readFileSync(file);
-  } catch {
-    data = undefined;
-  }
+  const name = `code-${key}.bin`;
   return {
-    data,
+    data: readPrivateFile(dir, name),
     save(create) {
       try {
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        if (!isPrivate(dir, true)) return `${dir} is not a directory of this user that only it can write`;
-        const temporary = `${file}.${process.pid}.tmp`;
-        writeFileSync(temporary, create(), { mode: 0o600 });
-        renameSync(temporary, file);
-        prune(dir);
-        return undefined;
+        const failure = writePrivateFile(dir, name, create());
+        if (failure === undefined) prune(dir);
+        return failure;
       } catch (error) {
+        // Another process pruning at the same time: a file gone between listing and stat.
         return (error as Error).message;
       }
     },

@@ -5,9 +5,7 @@
 // Compiling (matchers, templates, accounts) still runs at every load. The cache is only a
 // shortcut: one that cannot be read, is corrupt, or lives in a directory others could
 // write to is ignored, and one that cannot be written is reported, never an error.
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { isPrivate } from '../private-files.js';
+import { fileIdentity, readPrivateFile, writePrivateFile } from '../private-files.js';
 import type { ParsedYaml } from './yaml-nodes.js';
 
 // Bumped whenever ParsedYaml's shape or the parsing that produces it changes.
@@ -30,15 +28,6 @@ export interface RuleCache {
   save(): string | undefined;
 }
 
-function identityOf(path: string): string | undefined {
-  try {
-    const s = statSync(path, { bigint: true });
-    return `${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.ino}:${s.dev}`;
-  } catch {
-    return undefined;
-  }
-}
-
 function isEntry(value: unknown): value is Entry {
   const e = value as Entry;
   return typeof e?.identity === 'string' && typeof e.usedAt === 'number' && Array.isArray(e.parsed?.lineStarts) && Array.isArray(e.parsed.problems);
@@ -46,10 +35,10 @@ function isEntry(value: unknown): value is Entry {
 
 function readEntries(dir: string): Map<string, Entry> {
   const entries = new Map<string, Entry>();
-  const file = join(dir, FILE);
-  if (!isPrivate(dir, true) || !isPrivate(file, false)) return entries;
+  const text = readPrivateFile(dir, FILE);
+  if (text === undefined) return entries;
   try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as { format?: unknown; entries?: Record<string, unknown> };
+    const data = JSON.parse(text.toString('utf8')) as { format?: unknown; entries?: Record<string, unknown> };
     if (data.format !== FORMAT || typeof data.entries !== 'object' || data.entries === null) return entries;
     for (const [path, entry] of Object.entries(data.entries)) if (isEntry(entry)) entries.set(path, entry);
   } catch {
@@ -65,7 +54,7 @@ export function openRuleCache(dir: string): RuleCache {
   const now = Date.now();
   return {
     lookup(path) {
-      const identity = identityOf(path);
+      const identity = fileIdentity(path);
       if (identity === undefined) return undefined;
       entries ??= readEntries(dir);
       const entry = entries.get(path);
@@ -85,18 +74,9 @@ export function openRuleCache(dir: string): RuleCache {
     save() {
       if (!changed || entries === undefined) return undefined;
       const kept = [...entries].sort(([, a], [, b]) => b.usedAt - a.usedAt).slice(0, MAX_ENTRIES);
-      const temporary = join(dir, `.${FILE}.${process.pid}`);
-      try {
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        if (!isPrivate(dir, true)) return `${dir} is not a directory of this user that only it can write`;
-        writeFileSync(temporary, JSON.stringify({ format: FORMAT, entries: Object.fromEntries(kept) }), { mode: 0o600 });
-        renameSync(temporary, join(dir, FILE));
-        changed = false;
-        return undefined;
-      } catch (error) {
-        rmSync(temporary, { force: true });
-        return `${join(dir, FILE)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
-      }
+      const failure = writePrivateFile(dir, FILE, JSON.stringify({ format: FORMAT, entries: Object.fromEntries(kept) }));
+      if (failure === undefined) changed = false;
+      return failure;
     },
   };
 }

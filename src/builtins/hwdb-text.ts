@@ -24,6 +24,7 @@ export function hwdbTextFiles(dirs: readonly string[] = HWDB_DIRS): string[] {
   }
   return [...byName.keys()].sort().map((name) => byName.get(name) as string);
 }
+
 const PREFIX = 8;
 
 interface Entry {
@@ -40,11 +41,10 @@ export class HwdbText {
   #buckets = new Map<string, Entry[]>();
   #short: Entry[] = [];
   #order = 0;
-  readonly files: string[] = [];
 
   static load(dirs: readonly string[] = HWDB_DIRS): HwdbText {
     const db = new HwdbText();
-    for (const path of hwdbTextFiles(dirs)) db.add(readFileSync(path, 'utf8'), path);
+    for (const path of hwdbTextFiles(dirs)) db.add(readFileSync(path, 'utf8'));
     return db;
   }
 
@@ -54,8 +54,7 @@ export class HwdbText {
    * line (so a value ends before it), and a match line straight after properties ends the
    * record and is dropped, as systemd-hwdb drops it.
    */
-  add(text: string, file = 'text'): void {
-    this.files.push(file);
+  add(text: string): void {
     let patterns: string[] = [];
     let properties: string[] = [];
     const end = (): void => {

@@ -73,7 +73,7 @@ export class HwdbTrie {
             i += p;
             break;
           }
-          if (isWildcard(c)) {
+          if (WILDCARDS.includes(c)) {
             this.#matchBelow(offset * 2 + 1, offset, node.prefix + p, '', search.toString('utf8', i + p), found);
             return;
           }
@@ -219,10 +219,6 @@ interface TrieNode {
 }
 
 const WILDCARDS = ['*', '?', '['].map((c) => c.charCodeAt(0));
-
-function isWildcard(c: number): boolean {
-  return c === 42 || c === 63 || c === 91;
-}
 
 /** A duplicate key keeps the entry of the higher file priority, then of the later line (format v3); v2 files carry no priority and order files by their name's offset. */
 function lowerThan(entry: Chosen, old: Chosen): boolean {

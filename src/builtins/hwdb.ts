@@ -1,7 +1,7 @@
 // hwdb: properties from systemd's hardware database, looked up by modalias: vendor and
 // model names, input quirks, sensor mounts, autosuspend... Read from the compiled hwdb.bin
 // (hwdb-trie.ts) where one is up to date, else from the text files (hwdb-text.ts).
-import { readFileSync, statSync, type Stats } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { fnmatchTester } from '../text/fnmatch.js';
 import { HwdbText, HWDB_DIRS, hwdbTextFiles } from './hwdb-text.js';
 import { HwdbFormatError, HwdbTrie } from './hwdb-trie.js';
@@ -29,9 +29,9 @@ export function openHwdb(binPaths: readonly string[] = HWDB_BIN_PATHS, textDirs:
   const textFiles = hwdbTextFiles(textDirs);
   let why = 'no hwdb.bin';
   for (const bin of binPaths) {
-    const binStat = statIfExists(bin);
+    const binStat = statSync(bin, { throwIfNoEntry: false });
     if (binStat === undefined) continue;
-    const newer = [...textDirs, ...textFiles].find((path) => (statIfExists(path)?.mtimeMs ?? 0) > binStat.mtimeMs);
+    const newer = [...textDirs, ...textFiles].find((path) => (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0) > binStat.mtimeMs);
     if (newer !== undefined) {
       why = `${newer} is newer than ${bin}; run systemd-hwdb update`;
       break;
@@ -46,15 +46,6 @@ export function openHwdb(binPaths: readonly string[] = HWDB_BIN_PATHS, textDirs:
   const db = HwdbText.load(textDirs);
   db.source = `the hwdb.d text files (${why})`;
   return db;
-}
-
-function statIfExists(path: string): Stats | undefined {
-  try {
-    return statSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }
 
 let shared: HardwareDatabase | undefined;

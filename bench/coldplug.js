@@ -6,7 +6,7 @@
 // With --cli NAME=PATH (repeated), hotplugd builds are compared, taking turns with udevd.
 // Usage: node bench/coldplug.js [--rounds 3] [--cli before=OLD/dist/cli/main.js --cli after=dist/cli/main.js]
 import { parseArgs } from 'node:util';
-import { sendControlRequest } from '../dist/daemon/control.js';
+import { sendControlRequest } from '../dist/control/protocol.js';
 import { copyOfDev, startUdevd } from './lib/daemons.js';
 import { CLI, lines, median, monotonicNs, requireRoot, round, sleep, withScope } from './lib/system.js';
 import { join } from 'node:path';

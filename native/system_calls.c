@@ -4,7 +4,8 @@
 // hypervisor's CPUID signature (udev's CONST{virt}, as systemd-detect-virt reads it),
 // and udev's control socket: AF_UNIX SOCK_SEQPACKET, which Node's net module lacks, with
 // each message's sender credentials (SCM_CREDENTIALS), inotify for watched device nodes and
-// BLKRRPART for a watched disk written to. The fds are polled by the
+// BLKRRPART for a watched disk written to, mknod for a node devtmpfs did not make, and
+// the ethtool driver query (net_setup_link). The fds are polled by the
 // uevent addon's watcher, which closes them.
 #define _GNU_SOURCE  // struct ucred
 #include "napi_helpers.h"
@@ -14,11 +15,16 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/ethtool.h>
 #include <linux/fs.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <stdlib.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -345,6 +351,59 @@ static napi_value reread_partitions(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// mknod(path, isBlock, mode, major, minor): a device node where devtmpfs did not make one.
+static napi_value make_node(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  char path[4096];
+  size_t length = 0;
+  int32_t block = 0, mode = 0, major_number = 0, minor_number = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &length) != napi_ok || length >= sizeof path - 1 ||
+      !get_int(env, argv[1], &block) || !get_int(env, argv[2], &mode) || !get_int(env, argv[3], &major_number) ||
+      !get_int(env, argv[4], &minor_number)) {
+    napi_throw_type_error(env, "EINVAL", "mknod(path, isBlock, mode, major, minor) expects a string and four integers");
+    return NULL;
+  }
+  dev_t device = makedev((unsigned)major_number, (unsigned)minor_number);
+  if (mknod(path, (block ? S_IFBLK : S_IFCHR) | ((mode_t)mode & 07777), device) < 0) return throw_errno(env, "mknod", errno);
+  return NULL;
+}
+
+// ethtoolDriver(ifname) -> the interface's driver as ethtool reports it ("veth",
+// "virtio_net"), or null when it has none (udev's ID_NET_DRIVER, net_setup_link).
+static napi_value ethtool_driver(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  size_t length = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, sizeof ifr.ifr_name, &length) != napi_ok || length == 0 || length >= IFNAMSIZ) {
+    napi_throw_type_error(env, NULL, "ethtoolDriver(ifname) expects an interface name");
+    return NULL;
+  }
+  struct ethtool_drvinfo drvinfo = {.cmd = ETHTOOL_GDRVINFO};
+  ifr.ifr_data = (void *)&drvinfo;
+  napi_value result;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int rc = ioctl(fd, SIOCETHTOOL, &ifr);
+  int err = errno;
+  close(fd);
+  if (rc < 0) {
+    if (err == EOPNOTSUPP || err == ENODEV || err == ENOENT) {
+      CHECK(napi_get_null(env, &result));
+      return result;
+    }
+    return throw_errno(env, "ioctl(SIOCETHTOOL)", err);
+  }
+  drvinfo.driver[sizeof drvinfo.driver - 1] = 0;
+  if (drvinfo.driver[0] == 0) CHECK(napi_get_null(env, &result));
+  else CHECK(napi_create_string_utf8(env, drvinfo.driver, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"peercred", NULL, peercred, NULL, NULL, NULL, napi_default, NULL},
@@ -359,6 +418,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"inotifyUnwatch", NULL, inotify_unwatch, NULL, NULL, NULL, napi_default, NULL},
       {"inotifyRead", NULL, inotify_read, NULL, NULL, NULL, napi_default, NULL},
       {"rereadPartitions", NULL, reread_partitions, NULL, NULL, NULL, napi_default, NULL},
+      {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
+      {"ethtoolDriver", NULL, ethtool_driver, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

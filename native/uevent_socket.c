@@ -1,5 +1,5 @@
 // Netlink sockets for Node — NETLINK_KOBJECT_UEVENT for devices, NETLINK_ROUTE for links and
-// addresses, one code path for both — (and the ethtool driver query net_setup_link needs), with the three things the `netlink` package cannot give us: SO_RCVBUFFORCE (a receive buffer above rmem_max as root),
+// addresses, one code path for both, with the three things the `netlink` package cannot give us: SO_RCVBUFFORCE (a receive buffer above rmem_max as root),
 // a poll watcher that can be stopped and started (backpressure: when our queue is
 // full we stop reading and let the kernel buffer absorb the burst), and batch reads
 // into one preallocated buffer that report each datagram's sender port.
@@ -7,16 +7,10 @@
 #include <uv.h>
 
 #include <errno.h>
-#include <linux/ethtool.h>
 #include <linux/netlink.h>
-#include <linux/sockios.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 // The kernel caps one uevent at UEVENT_BUFFER_SIZE (2048) plus the header; a read
@@ -259,26 +253,6 @@ static napi_value close_watcher(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// mknod(path, isBlock, mode, major, minor): a device node where devtmpfs did not make one.
-// Node.js has no mknod; this is the only reason it lives here.
-static napi_value make_node(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  char path[4096];
-  size_t length = 0;
-  int32_t block = 0, mode = 0, major_number = 0, minor_number = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
-      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &length) != napi_ok || length >= sizeof path - 1 ||
-      !get_int(env, argv[1], &block) || !get_int(env, argv[2], &mode) || !get_int(env, argv[3], &major_number) ||
-      !get_int(env, argv[4], &minor_number)) {
-    napi_throw_type_error(env, "EINVAL", "mknod(path, isBlock, mode, major, minor) expects a string and four integers");
-    return NULL;
-  }
-  dev_t device = makedev((unsigned)major_number, (unsigned)minor_number);
-  if (mknod(path, (block ? S_IFBLK : S_IFCHR) | ((mode_t)mode & 07777), device) < 0) return throw_errno(env, "mknod", errno);
-  return NULL;
-}
-
 // send(fd, buffer, groups) -> bytes: one datagram to the multicast groups (root only:
 // the kernel refuses userspace multicast on this protocol without CAP_NET_ADMIN), or with
 // groups 0 to the kernel itself (a route dump request).
@@ -309,40 +283,6 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// ethtoolDriver(ifname) -> the interface's driver as ethtool reports it ("veth",
-// "virtio_net"), or null when it has none (udev's ID_NET_DRIVER, net_setup_link).
-static napi_value ethtool_driver(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  size_t length = 0;
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, sizeof ifr.ifr_name, &length) != napi_ok || length == 0 || length >= IFNAMSIZ) {
-    napi_throw_type_error(env, NULL, "ethtoolDriver(ifname) expects an interface name");
-    return NULL;
-  }
-  struct ethtool_drvinfo drvinfo = {.cmd = ETHTOOL_GDRVINFO};
-  ifr.ifr_data = (void *)&drvinfo;
-  napi_value result;
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
-  int rc = ioctl(fd, SIOCETHTOOL, &ifr);
-  int err = errno;
-  close(fd);
-  if (rc < 0) {
-    if (err == EOPNOTSUPP || err == ENODEV || err == ENOENT) {
-      CHECK(napi_get_null(env, &result));
-      return result;
-    }
-    return throw_errno(env, "ioctl(SIOCETHTOOL)", err);
-  }
-  drvinfo.driver[sizeof drvinfo.driver - 1] = 0;
-  if (drvinfo.driver[0] == 0) CHECK(napi_get_null(env, &result));
-  else CHECK(napi_create_string_utf8(env, drvinfo.driver, NAPI_AUTO_LENGTH, &result));
-  return result;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, open_socket, NULL, NULL, NULL, napi_default, NULL},
@@ -351,9 +291,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, start, NULL, NULL, NULL, napi_default, NULL},
       {"stop", NULL, stop, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, close_watcher, NULL, NULL, NULL, napi_default, NULL},
-      {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, send_datagram, NULL, NULL, NULL, napi_default, NULL},
-      {"ethtoolDriver", NULL, ethtool_driver, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

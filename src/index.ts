@@ -6,6 +6,6 @@ export { KernelUeventSource, type SourceCounters } from './uevent/source.js';
 export { Sysfs, DeviceView } from './uevent/sysfs.js';
 export { Daemon, type DaemonOptions } from './daemon/daemon.js';
 export { openHistoryDb } from './history/db.js';
-export { listEvents, listIncidents, type EventRecord, type IncidentRecord } from './history/store.js';
+export { listEvents, listIncidents, type EventRecord, type IncidentRecord } from './history/records.js';
 export { defaultDbPath } from './defaults.js';
 export { HotplugClient, type ClientOptions, type SubscribeOptions, type HistoryQuery, type DaemonStatus, type HistoryRecord, type ProcessedRecord } from './client/client.js';

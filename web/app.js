@@ -150,6 +150,11 @@ async function liveView() {
           buffer = buffer.slice(end + 2);
           const data = message.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
           if (!data) continue;
+          if (message.split('\n').includes('event: incident')) {
+            const incident = JSON.parse(data);
+            body.prepend(el('tr', { class: 'incident' }, el('td', {}, '—'), el('td', {}, time(Date.parse(incident.at))), el('td', {}, 'incident'), el('td', { colspan: '3', class: 'mono' }, `${incident.kind} ${JSON.stringify(incident.detail)}`)));
+            continue;
+          }
           const record = JSON.parse(data);
           cursor = record.id;
           sessionStorage.setItem('hotplugd-live-cursor', String(cursor));

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { sendControlRequest } from '../../dist/daemon/control.js';
+import { sendControlRequest } from '../../dist/control/protocol.js';
 import { CLI, REPO, exited, lines, sleep } from './system.js';
 
 export const UDEVD = ['/lib/systemd/systemd-udevd', '/usr/lib/systemd/systemd-udevd'].find((p) => existsSync(p));

@@ -4,7 +4,7 @@
 // each arrived (CLOCK_MONOTONIC ns, by SYNTH_ARG_I when present). Prints READY once
 // bound; on --expect events or SIGTERM, one JSON line. Usage: listen.js --uuid U [--expect N]
 import { parseArgs } from 'node:util';
-import { KernelSocket } from '../../dist/uevent/netlink.js';
+import { KernelSocket } from '../../dist/os/netlink.js';
 
 const { values } = parseArgs({ options: { uuid: { type: 'string' }, expect: { type: 'string', default: '0' } } });
 const expect = Number(values.expect);

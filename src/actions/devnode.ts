@@ -1,17 +1,13 @@
 // The device node: created when devtmpfs did not (major/minor from the event), then
 // owner, group and mode from the plan. Only a real device node under the dev root is touched.
 import { chmodSync, chownSync, lstatSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { HotplugError } from '../errors.js';
+import { makeNode } from '../os/system-calls.js';
 import type { Plan } from '../rules/plan.js';
 import type { Uevent } from '../uevent/event.js';
 import { ensureParentDirectories, insideRoot } from './paths.js';
 import { attempt, type ActionResult } from './results.js';
 
-interface NativeNodes {
-  mknod(path: string, isBlock: number, mode: number, major: number, minor: number): void;
-}
-const native = createRequire(import.meta.url)('../../build/Release/uevent_socket.node') as NativeNodes;
 
 const DEFAULT_NODE_MODE = 0o600;
 
@@ -26,8 +22,8 @@ export function applyDeviceNode(devRoot: string, event: Uevent, plan: Plan): Act
     let stat = lstatSync(path, { throwIfNoEntry: false });
     if (stat === undefined) {
       ensureParentDirectories(devRoot, path);
-      const isBlock = event.subsystem === 'block' ? 1 : 0;
-      native.mknod(path, isBlock, plan.mode ?? DEFAULT_NODE_MODE, event.major as number, event.minor as number);
+      const isBlock = event.subsystem === 'block';
+      makeNode(path, isBlock, plan.mode ?? DEFAULT_NODE_MODE, event.major as number, event.minor as number);
       stat = lstatSync(path);
     } else if (!wantsAttributes) {
       return;

@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import type { Builtin } from '../rules/builtin.js';
 import { machineView } from '../rules/system-view.js';
-import { ethtoolDriver } from '../uevent/netlink.js';
+import { ethtoolDriver } from '../os/system-calls.js';
 import { currentLinkFiles, type LinkConfig, type LinkFacts } from './link-files.js';
 import { machineIdBytes, plannedAltnames, plannedMac, stableName } from './link-settings.js';
 

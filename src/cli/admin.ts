@@ -1,6 +1,6 @@
 import { defaultControlPath } from '../defaults.js';
 // `hotplugd log-level` and `hotplugd exit`: small requests to the running daemon (root only).
-import { sendControlRequest } from '../daemon/control.js';
+import { sendControlRequest } from '../control/protocol.js';
 import { LOG_LEVELS } from '../log.js';
 import { parseCommandArgs, parseCommandLine, usageError, type Command } from './args.js';
 

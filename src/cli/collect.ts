@@ -1,8 +1,8 @@
 // `hotplugd collect`: the fleet's collector, and `hotplugd boards`: what it collected.
 import { hostname } from 'node:os';
-import { Collector } from '../daemon/collector.js';
+import { Collector } from '../fleet/collect.js';
 import { HotplugError } from '../errors.js';
-import { openFleetStore } from '../history/fleet.js';
+import { openFleetStore } from '../fleet/store.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { parseCommandArgs, usageError, type Command } from './args.js';
 import { localTime, printable, writeLine } from './output.js';

@@ -1,21 +1,19 @@
-import { defaultDbPath, defaultControlPath, defaultCacheDir, rulesCacheDirOption } from '../defaults.js';
+import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, UDEV_RULES_DIRS, UDEV_RUNTIME_DIR, defaultCacheDir, defaultControlPath, defaultDbPath, rulesCacheDirOption } from '../defaults.js';
 import { Daemon } from '../daemon/daemon.js';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS } from '../daemon/options.js';
-import { DEFAULT_EVENT_TIMEOUT_MS } from '../daemon/worker.js';
-import { DEFAULT_CONTROL_LIMITS } from '../daemon/control.js';
-import { DEFAULT_MAX_SUBSCRIBERS } from '../daemon/subscribers.js';
-import { loadAccounts } from '../rules/accounts.js';
-import { UDEV_RULES_DIRS } from '../defaults.js';
+import { DEFAULT_EVENT_TIMEOUT_MS } from '../pipeline/worker.js';
+import { DEFAULT_CONTROL_LIMITS } from '../control/server.js';
+import { DEFAULT_MAX_SUBSCRIBERS } from '../control/subscribers.js';
+import { loadAccounts } from '../os/accounts.js';
 
 import { DEFAULT_RETENTION, type RetentionLimits } from '../history/retention.js';
 import { parseDurationMs, parseSizeBytes } from '../text/units.js';
 import { createLogger, isLogLevel, type Logger } from '../log.js';
-import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../uevent/netlink.js';
+import { DEFAULT_RECEIVE_BUFFER_BYTES } from '../os/netlink.js';
 import { DEFAULT_ROUTE_RECEIVE_BUFFER_BYTES } from '../uevent/route-source.js';
 import { FORWARD_OPTIONS, FORWARD_USAGE, forwardOptions } from './forward-options.js';
 import { HotplugError } from '../errors.js';
 import { parseByteSize, parseCommandArgs, parseDuration, parsePositiveInt, type Command } from './args.js';
-import { DEFAULT_RULES_DIRS } from '../defaults.js';
 
 
 const usage = `Usage: hotplugd daemon [options]
@@ -101,7 +99,7 @@ const RESOURCE_ERRORS = new Set(['ESOCKET', 'EDB', 'EDBVERSION', 'ELOCKED', 'ELO
 
 /** --udev-db DIR, or /run/udev with --udev; 'none' turns it off. */
 function udevDbOption(udev: boolean, dir: string | undefined): { udevDb?: string } {
-  const chosen = dir ?? (udev ? '/run/udev' : undefined);
+  const chosen = dir ?? (udev ? UDEV_RUNTIME_DIR : undefined);
   return chosen === undefined || chosen === 'none' ? {} : { udevDb: chosen };
 }
 
@@ -167,7 +165,7 @@ export const daemonCommand: Command = {
       dbPath: values.db ?? defaultDbPath(),
       rulesDirs: [...(values['rules-dir'] ?? DEFAULT_RULES_DIRS), ...(values.udev ? UDEV_RULES_DIRS : [])],
       ...udevDbOption(values.udev ?? false, values['udev-db']),
-      sysfsRoot: values.sysfs ?? '/sys',
+      sysfsRoot: values.sysfs ?? SYSFS_ROOT,
       coldplug: !values['no-coldplug'],
       logger,
       receiveBufferBytes: parseByteSize('daemon', 'receive-buffer', values['receive-buffer'], DEFAULT_RECEIVE_BUFFER_BYTES),
@@ -188,7 +186,7 @@ export const daemonCommand: Command = {
       controlPath: values.control ?? defaultControlPath(),
       watchRules: !values['no-watch'],
       rulesCacheDir: rulesCacheDirOption(values['rules-cache']),
-      devRoot: values.dev ?? '/dev',
+      devRoot: values.dev ?? DEV_ROOT,
       dryRun: values['dry-run'] ?? false,
       maxPrograms: parsePositiveInt('daemon', 'max-programs', values['max-programs']),
       programTimeoutMs: parseDuration('daemon', 'program-timeout', values['program-timeout']),

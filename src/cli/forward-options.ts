@@ -1,8 +1,8 @@
 // `hotplugd daemon --forward URL ...`: the forwarding options, checked before anything starts.
 import { existsSync, readFileSync } from 'node:fs';
 import { HotplugError } from '../errors.js';
-import { boardNameProblem, DEFAULT_FORWARD_PREFIX } from '../daemon/broker.js';
-import { defaultBoardName, type ForwardOptions } from '../daemon/forwarder.js';
+import { boardNameProblem, DEFAULT_FORWARD_PREFIX } from '../fleet/broker.js';
+import { defaultBoardName, type ForwardOptions } from '../fleet/forward.js';
 
 export const FORWARD_USAGE = `  --forward URL           forward the history to an MQTT broker: mqtt://HOST[:PORT] or
                           mqtts://HOST[:PORT] (store-and-forward: what the broker did not

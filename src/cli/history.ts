@@ -1,7 +1,7 @@
 import { defaultDbPath } from '../defaults.js';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
-import { listIncidents } from '../history/store.js';
-import { openFleetStore } from '../history/fleet.js';
+import { listIncidents } from '../history/records.js';
+import { openFleetStore } from '../fleet/store.js';
 import { lastEventId, queryEvents, resolveDevice, type HistoryFilter, type HistoryRecord } from '../history/query.js';
 import { HotplugError } from '../errors.js';
 import { parseCommandArgs, parsePositiveInt, parseTimeOption, usageError, type Command } from './args.js';

@@ -1,13 +1,13 @@
-import { defaultDbPath } from '../defaults.js';
-import { existsSync, readdirSync } from 'node:fs';
+import { defaultDbPath, SYSFS_ROOT, DEV_ROOT } from '../defaults.js';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
 import { usbDevicePath } from '../history/devices.js';
-import { lastProcessed, queryEvents, resolveDevice, type HistoryRecord } from '../history/query.js';
+import { lastProcessed, newestDevpathNamed, queryEvents, resolveDevice, type HistoryRecord } from '../history/query.js';
 import { linkState } from '../history/link-sessions.js';
-import { resolveDevpath } from '../daemon/waiters.js';
-import { openFleetStore } from '../history/fleet.js';
-import { boardDeviceInfo, type BoardDeviceInfo } from '../history/fleet-views.js';
+import { resolveDeviceName } from '../uevent/device-names.js';
+import { openFleetStore } from '../fleet/store.js';
+import { boardDeviceInfo, type BoardDeviceInfo } from '../fleet/views.js';
 import { HotplugError } from '../errors.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
 import { localTime, printable, writeLine } from './output.js';
@@ -37,23 +37,9 @@ interface Resolved {
 
 /** The devpath a user-given name means: from sysfs while present, else from the history. */
 function resolve(db: HistoryDb, name: string, sysfsRoot: string, devRoot: string): Resolved | undefined {
-  const state = { devRoot, sysfsRoot, known: () => false, pending: () => false };
-  let devpath = name.startsWith('/dev/') || name.startsWith('/sys/') ? resolveDevpath(name, state) : name.startsWith('/devices/') ? name : undefined;
-  if (devpath === undefined && !name.includes('/')) {
-    const classDir = join(sysfsRoot, 'class');
-    const classes = existsSync(classDir) ? readdirSync(classDir) : [];
-    const found = ['block', ...classes].map((c) => (c === 'block' ? join(sysfsRoot, 'block', name) : join(classDir, c, name))).find((p) => existsSync(p));
-    if (found) devpath = resolveDevpath(`/sys${found.slice(sysfsRoot.length)}`, state);
-  }
-  if (devpath !== undefined) return { devpath, present: existsSync(join(sysfsRoot, devpath)) };
-  // Gone from sysfs: the newest recorded event carrying that name.
-  const row = db
-    .prepare(
-      `SELECT devpath FROM events WHERE device_id IN (SELECT device_id FROM device_names WHERE name = ?)
-       AND (devname = ? OR devpath = ? OR substr(devpath, -length(?) - 1) = '/' || ?) ORDER BY id DESC LIMIT 1`,
-    )
-    .get(name, name, name, name, name) as { devpath: string } | undefined;
-  return row ? { devpath: row.devpath, present: existsSync(join(sysfsRoot, row.devpath)) } : undefined;
+  const live = name.startsWith('/dev/') || name.startsWith('/sys/') || name.startsWith('/devices/') || !name.includes('/');
+  const devpath = (live ? resolveDeviceName(name, { sysfsRoot, devRoot }) : undefined) ?? newestDevpathNamed(db, name);
+  return devpath === undefined ? undefined : { devpath, present: existsSync(join(sysfsRoot, devpath)) };
 }
 
 function timelineLine(r: HistoryRecord): string {
@@ -81,7 +67,7 @@ export const infoCommand: Command = {
     if (parsed.values.board !== undefined) return boardInfo(parsed.values.board, parsed.values.db, name, limit, parsed.values.json === true);
     const db = openHistoryDb(parsed.values.db ?? defaultDbPath(), { readonly: true });
     try {
-      const resolved = resolve(db, name, parsed.values.sysfs ?? '/sys', parsed.values.dev ?? '/dev');
+      const resolved = resolve(db, name, parsed.values.sysfs ?? SYSFS_ROOT, parsed.values.dev ?? DEV_ROOT);
       if (!resolved) throw new HotplugError('ENODEVICE', `hotplugd info: no device ${JSON.stringify(name)} in sysfs or in the history`);
       const { devpath, present } = resolved;
       const devices = resolveDevice(db, usbDevicePath(devpath) ?? devpath);

@@ -1,8 +1,8 @@
 import { defaultControlPath } from '../defaults.js';
 import { fnmatchAny } from '../text/fnmatch.js';
 import { printable } from './output.js';
-import { streamControlRequest } from '../daemon/control.js';
-import type { ProcessedRecord } from '../history/store.js';
+import { streamControlRequest } from '../control/protocol.js';
+import type { IncidentLine, ProcessedRecord } from '../history/records.js';
 import type { Uevent } from '../uevent/event.js';
 import { KernelUeventSource } from '../uevent/source.js';
 import { parseCommandArgs, type Command } from './args.js';
@@ -14,7 +14,9 @@ Datagrams that did not come from the kernel are dropped and reported on stderr.
 
 With --processed, print the events the running daemon has processed instead,
 with the properties, links and tags its rules set and the rules that matched
-(like 'udevadm monitor --udev --property').
+(like 'udevadm monitor --udev --property'), and incidents as they are recorded
+(kernel events lost and the resync after them, SEQNUM gaps, a replaced
+database): INCIDENT lines, or {"incident": {...}} objects with --json.
 
 Options:
   --processed      events processed by the daemon (through its control socket)
@@ -37,13 +39,19 @@ export function formatProcessedText(record: ProcessedRecord): string {
   return `${lines.map(printable).join('\n')}\n\n`;
 }
 
+/** An incident as it happens: one line, marked so it cannot be taken for an event. */
+export function formatIncidentText({ incident }: IncidentLine): string {
+  const seconds = (Date.parse(incident.at) / 1000).toFixed(6);
+  return `${printable(`INCIDENT [${seconds}] ${incident.kind} ${JSON.stringify(incident.detail)}`)}\n\n`;
+}
+
 async function monitorProcessed(values: { json?: boolean; subsystem?: string[]; action?: string[]; tag?: string[]; cursor?: string; control?: string }): Promise<number> {
   const cursor = values.cursor === undefined ? undefined : /^\d+$/.test(values.cursor) ? Number(values.cursor) : values.cursor;
   let failed: string | undefined;
   let first = true;
   const stream = streamControlRequest(
     values.control ?? defaultControlPath(),
-    { command: 'subscribe', subsystems: values.subsystem, actions: values.action, tags: values.tag, cursor },
+    { command: 'subscribe', subsystems: values.subsystem, actions: values.action, tags: values.tag, cursor, incidents: true },
     (line) => {
       if (first) {
         first = false;
@@ -52,7 +60,9 @@ async function monitorProcessed(values: { json?: boolean; subsystem?: string[]; 
         else if (!values.json) process.stderr.write('monitor will print the events hotplugd processed:\nUDEV - the event after hotplugd\'s rules\n\n');
         return;
       }
-      process.stdout.write(values.json ? `${line}\n` : formatProcessedText(JSON.parse(line) as ProcessedRecord));
+      if (values.json) return void process.stdout.write(`${line}\n`);
+      const message = JSON.parse(line) as ProcessedRecord | IncidentLine;
+      process.stdout.write('incident' in message ? formatIncidentText(message) : formatProcessedText(message));
     },
   );
   const stop = () => stream.close();

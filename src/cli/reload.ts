@@ -1,6 +1,6 @@
 import { defaultControlPath } from '../defaults.js';
 // `hotplugd reload`: ask the running daemon to load its rules again.
-import { sendControlRequest } from '../daemon/control.js';
+import { sendControlRequest } from '../control/protocol.js';
 import { formatDiagnostic, type Diagnostic } from '../rules/model.js';
 import { parseCommandArgs, type Command } from './args.js';
 

@@ -2,20 +2,18 @@
 // use and the proposed ones), listing the events whose plan would change, and how.
 import { openHistoryDb } from '../history/db.js';
 import { queryEvents, type HistoryFilter } from '../history/query.js';
-import { evaluate } from '../engine/evaluate.js';
+import { EvaluationContext, evaluateInContext } from '../engine/context.js';
 import { loadRules } from '../frontends/load.js';
 import { formatDiagnostic } from '../rules/model.js';
 import type { RuleSet } from '../rules/ruleset.js';
 import { diffPlans, planDigest, type PlanChange } from '../rules/plan-diff.js';
-import { eventFromProperties } from '../uevent/event.js';
-import { Sysfs } from '../uevent/sysfs.js';
+import { eventFromProperties, type Uevent } from '../uevent/event.js';
 import { HotplugError } from '../errors.js';
 import { parseTimeOption } from './args.js';
 import { deviceFilter } from './history.js';
 import { localTime, printable, writeLine } from './output.js';
 import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultDbPath } from '../defaults.js';
-import { machineView } from '../rules/system-view.js';
-import { hypervisorSignature } from '../daemon/native.js';
+import type { Evaluation } from '../rules/plan.js';
 
 export interface ReplayOptions {
   db?: string | undefined;
@@ -28,6 +26,8 @@ export interface ReplayOptions {
   sysfs?: string | undefined;
   dev?: string | undefined;
   json?: boolean | undefined;
+  /** `--udev-db`: the database IMPORT{db}, IMPORT{parent} and TAGS read (resolved by the caller). */
+  udevDb?: string | undefined;
 }
 
 function loadOrFail(dirs: string[], what: string): RuleSet {
@@ -43,8 +43,9 @@ const show = (value: unknown) => (typeof value === 'string' ? value : JSON.strin
 export async function replay(options: ReplayOptions): Promise<number> {
   const base = loadOrFail(options.baseRulesDirs ?? DEFAULT_RULES_DIRS, 'current');
   const proposed = loadOrFail(options.rulesDirs, 'proposed');
-  const sysfs = new Sysfs(options.sysfs ?? SYSFS_ROOT);
-  const system = machineView(sysfs.root, undefined, { cpuidSignature: hypervisorSignature });
+  const context = new EvaluationContext({ sysfsRoot: options.sysfs ?? SYSFS_ROOT, devRoot: options.dev ?? DEV_ROOT, databaseDir: options.udevDb, readOnly: true });
+  // Programs are not run in a replay: their output is taken as empty, for both rule sets alike.
+  const evaluate = (ruleSet: RuleSet, event: Uevent) => evaluateInContext(ruleSet, context, event, 'all', () => undefined) as Evaluation;
   const db = openHistoryDb(options.db ?? defaultDbPath(), { readonly: true });
   let replayed = 0;
   let changed = 0;
@@ -60,13 +61,7 @@ export async function replay(options: ReplayOptions): Promise<number> {
       const event = eventFromProperties({ ...record.properties }, Date.parse(record.received_at), 'kernel');
       // Attributes come from sysfs while the device is still there; a gone device is evaluated
       // without them, the same way for both rule sets.
-      const input = {
-        event,
-        device: sysfs.exists(event.devpath) ? sysfs.device(event.devpath) : undefined,
-        devRoot: options.dev ?? DEV_ROOT,
-        system,
-      };
-      const changes = diffPlans(planDigest(evaluate(base, input), record.properties), planDigest(evaluate(proposed, input), record.properties));
+      const changes = diffPlans(planDigest(evaluate(base, event), record.properties), planDigest(evaluate(proposed, event), record.properties));
       if (changes.length === 0) continue;
       changed++;
       await report(record, changes, options.json ?? false);

@@ -2,7 +2,7 @@
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { defaultControlPath, defaultDbPath } from '../defaults.js';
+import { defaultControlPath, defaultDbPath, SYSFS_ROOT } from '../defaults.js';
 import { HotplugError } from '../errors.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { WebServer } from '../server/http.js';
@@ -85,7 +85,7 @@ export const serveCommand: Command = {
       throw usageError('serve', `--listen ${listen.host}: an address other than localhost needs --auth-token-file (anyone who reaches it would read the history)`);
     }
     const log = await createLogger(level);
-    const web = new WebServer({ dbPath: values.db ?? defaultDbPath(), controlPath: values.control ?? defaultControlPath(), sysfsRoot: values.sysfs ?? '/sys', assetsDir: ASSETS, token, fleet: values.fleet, log });
+    const web = new WebServer({ dbPath: values.db ?? defaultDbPath(), controlPath: values.control ?? defaultControlPath(), sysfsRoot: values.sysfs ?? SYSFS_ROOT, assetsDir: ASSETS, token, fleet: values.fleet, log });
     if ('path' in listen) await removeStaleSocket(listen.path);
     await new Promise<void>((resolve, reject) => {
       web.server.once('error', (error) => reject(new HotplugError('ELISTEN', `hotplugd serve: cannot listen on ${values.listen ?? '127.0.0.1:8073'}: ${error.message}`, { cause: error })));

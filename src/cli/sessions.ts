@@ -1,7 +1,7 @@
 import { defaultDbPath } from '../defaults.js';
 import { openHistoryDb } from '../history/db.js';
-import { openFleetStore } from '../history/fleet.js';
-import { boardSessions, resolveBoardDevice } from '../history/fleet-views.js';
+import { openFleetStore } from '../fleet/store.js';
+import { boardSessions, resolveBoardDevice } from '../fleet/views.js';
 import { resolveDevice, type DeviceRecord } from '../history/query.js';
 import { devicesWithSessions, humanDuration, pairSessions, plugEvents, type Session } from '../history/sessions.js';
 import { HotplugError } from '../errors.js';

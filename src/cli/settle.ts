@@ -1,7 +1,7 @@
 import { defaultControlPath } from '../defaults.js';
 // `hotplugd settle` and `hotplugd wait`: block until the daemon has done its work,
 // for boot scripts and tests that today sleep or poll.
-import { sendControlRequest } from '../daemon/control.js';
+import { sendControlRequest } from '../control/protocol.js';
 import { parseCommandArgs, parseCommandLine, parseDuration, usageError, type Command } from './args.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;

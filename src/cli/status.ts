@@ -1,7 +1,7 @@
 import { defaultControlPath } from '../defaults.js';
 // `hotplugd status`: what the running daemon is doing.
-import { sendControlRequest } from '../daemon/control.js';
-import type { RuleMetricsRow } from '../daemon/metrics.js';
+import { sendControlRequest } from '../control/protocol.js';
+import type { RuleMetricsRow } from '../control/metrics.js';
 import { parseCommandArgs, type Command } from './args.js';
 import { printable } from './output.js';
 

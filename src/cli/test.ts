@@ -1,8 +1,9 @@
 // `hotplugd test`: a dry run of the rules for one device or one recorded event.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createProperties, eventFromProperties, type Uevent } from '../uevent/event.js';
-import { Sysfs } from '../uevent/sysfs.js';
-import { evaluateAsync } from '../engine/evaluate.js';
+import type { Sysfs } from '../uevent/sysfs.js';
+import { resolveDeviceName } from '../uevent/device-names.js';
+import { EvaluationContext, evaluateInContext } from '../engine/context.js';
 import { importOutcome, runProgram } from '../actions/run.js';
 import type { ActionResult } from '../actions/results.js';
 import { loadRules } from '../frontends/load.js';
@@ -10,10 +11,8 @@ import { formatDiagnostic, formatLocation } from '../rules/model.js';
 import { evaluationToJson, type Evaluation } from '../rules/plan.js';
 import { parseCommandLine, parsePositiveInt, usageError, type Command } from './args.js';
 import { replay } from './replay.js';
-import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, defaultCacheDir, rulesCacheDirOption } from '../defaults.js';
+import { DEFAULT_RULES_DIRS, DEV_ROOT, SYSFS_ROOT, UDEV_RUNTIME_DIR, defaultCacheDir, rulesCacheDirOption } from '../defaults.js';
 import { openRuleCache } from '../frontends/rules-cache.js';
-import { machineView } from '../rules/system-view.js';
-import { hypervisorSignature } from '../daemon/native.js';
 import { printable } from './output.js';
 
 const usage = `Usage: hotplugd test [options] (DEVPATH | --event FILE)
@@ -41,6 +40,9 @@ Options:
   --sysfs ROOT       sysfs root (default: /sys)
   --dev ROOT         where device nodes and links live (default: /dev)
   --no-programs      run no program at all: their output is taken as empty
+  --udev-db DIR      udev's runtime directory whose database IMPORT{db},
+                     IMPORT{parent} and TAGS read, as the daemon's (default:
+                     ${UDEV_RUNTIME_DIR} when it has a database; 'none' for none)
   --rules-cache DIR  parsed YAML rule files kept between runs, as the daemon's
                      (default: ${defaultCacheDir()}; 'none' for none)
   --json             print one JSON object (its shape is documented in the README)
@@ -92,14 +94,18 @@ function eventFromFile(file: string, action: string | undefined): Uevent {
   return eventFromProperties(properties, Date.now(), 'kernel');
 }
 
-/** A devpath from what the user typed: /devices/..., or a path (maybe a link) under the sysfs root. */
-function resolveDevpath(sysfs: Sysfs, arg: string): string {
-  const root = realpathSync(sysfs.root);
-  const underRoot = arg.startsWith(`${sysfs.root}/`) ? arg : `${sysfs.root}${arg.startsWith('/') ? '' : '/'}${arg}`;
-  if (!existsSync(underRoot)) throw usageError('test', `no device ${JSON.stringify(arg)} under ${sysfs.root}`);
-  const real = realpathSync(underRoot);
-  if (!real.startsWith(`${root}/`)) throw usageError('test', `${arg} is not under ${sysfs.root}`);
-  return real.slice(root.length);
+/** `--udev-db DIR`: udev's runtime directory when it holds a database, unless 'none'. */
+export function udevDatabaseOption(value: string | undefined): string | undefined {
+  if (value === 'none') return undefined;
+  if (value !== undefined) return value;
+  return existsSync(`${UDEV_RUNTIME_DIR}/data`) ? UDEV_RUNTIME_DIR : undefined;
+}
+
+/** A device's devpath from what the user typed (uevent/device-names.ts); it must be present. */
+function presentDevpath(sysfs: Sysfs, devRoot: string, arg: string): string {
+  const devpath = resolveDeviceName(arg, { sysfsRoot: sysfs.root, devRoot });
+  if (devpath === undefined || !sysfs.exists(devpath)) throw usageError('test', `no device ${JSON.stringify(arg)} under ${sysfs.root}`);
+  return devpath;
 }
 
 function programJson(r: ActionResult) {
@@ -153,6 +159,7 @@ export const testCommand: Command = {
       dev: { type: 'string' },
       json: { type: 'boolean' },
       'no-programs': { type: 'boolean' },
+      'udev-db': { type: 'string' },
       'rules-cache': { type: 'string' },
       replay: { type: 'boolean' },
       'base-rules-dir': { type: 'string', multiple: true },
@@ -170,18 +177,24 @@ export const testCommand: Command = {
       return replay({
         db: values.db, rulesDirs: values['rules-dir'], baseRulesDirs: values['base-rules-dir'], since: values.since, until: values.until,
         device: values.device, limit: parsePositiveInt('test', 'limit', values.limit), sysfs: values.sysfs, dev: values.dev, json: values.json,
+        udevDb: values['udev-db'],
       });
     }
     const replayOnly = (['base-rules-dir', 'since', 'until', 'device', 'limit', 'db'] as const).find((o) => values[o] !== undefined);
     if (replayOnly) throw usageError('test', `--${replayOnly} goes with --replay`);
     if (positionals.length > 1) throw usageError('test', `expected one DEVPATH, got ${positionals.length}`);
     if ((positionals.length === 1) === (values.event !== undefined)) throw usageError('test', 'give either a DEVPATH or --event FILE');
-    const sysfs = new Sysfs(values.sysfs ?? SYSFS_ROOT);
+    const context = new EvaluationContext({
+      sysfsRoot: values.sysfs ?? SYSFS_ROOT,
+      devRoot: values.dev ?? DEV_ROOT,
+      databaseDir: udevDatabaseOption(values['udev-db']),
+      readOnly: true,
+    });
     let event: Uevent;
     if (values.event !== undefined) event = eventFromFile(values.event, values.action);
     else {
-      const devpath = resolveDevpath(sysfs, positionals[0] as string);
-      const synthesized = sysfs.synthesizeEvent(devpath, values.action ?? 'add', 'kernel');
+      const devpath = presentDevpath(context.sysfs, context.devRoot, positionals[0] as string);
+      const synthesized = context.sysfs.synthesizeEvent(devpath, values.action ?? 'add', 'kernel');
       if (!synthesized) throw usageError('test', `${devpath} is not a device (no uevent file or subsystem link)`);
       event = synthesized;
     }
@@ -189,12 +202,7 @@ export const testCommand: Command = {
     const loaded = loadRules(values['rules-dir'] ?? DEFAULT_RULES_DIRS, cacheDir === undefined ? {} : { cache: openRuleCache(cacheDir) });
     for (const d of loaded.diagnostics) console.error(formatDiagnostic(d));
     const programs: ActionResult[] = [];
-    const result = await evaluateAsync(loaded.ruleSet, {
-      event,
-      device: sysfs.exists(event.devpath) ? sysfs.device(event.devpath) : undefined,
-      devRoot: values.dev ?? DEV_ROOT,
-      system: machineView(sysfs.root, undefined, { cpuidSignature: hypervisorSignature }),
-    }, async (request) => {
+    const result = await evaluateInContext(loaded.ruleSet, context, event, 'all', async (request) => {
       if (values['no-programs']) return undefined;
       // As the daemon runs them: argv, the properties as environment, the rule's time limit.
       const { ran, output } = importOutcome(await runProgram(request.argv, { env: request.env, timeoutMs: request.timeoutMs, rule: request.rule }), request.emptyExitCodes);

@@ -1,8 +1,8 @@
-import { defaultControlPath } from '../defaults.js';
+import { defaultControlPath, SYSFS_ROOT } from '../defaults.js';
 import { randomUUID } from 'node:crypto';
-import { streamControlRequest } from '../daemon/control.js';
+import { streamControlRequest } from '../control/protocol.js';
 import { HotplugError } from '../errors.js';
-import type { ProcessedRecord } from '../history/store.js';
+import type { ProcessedRecord } from '../history/records.js';
 import { Sysfs } from '../uevent/sysfs.js';
 import { TRIGGER_ACTIONS, triggerDevices, type TriggerAction } from '../uevent/trigger.js';
 import { parseCommandArgs, parseDuration, type Command } from './args.js';
@@ -87,7 +87,7 @@ export const triggerCommand: Command = {
     const uuid = settle ? randomUUID() : undefined;
     let failed = 0;
     const trigger = () => {
-      const results = triggerDevices(new Sysfs(values.sysfs ?? '/sys'), {
+      const results = triggerDevices(new Sysfs(values.sysfs ?? SYSFS_ROOT), {
         action: action as TriggerAction,
         subsystems: values['subsystem-match'] ?? [],
         dryRun: values['dry-run'] ?? false,

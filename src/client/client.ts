@@ -3,13 +3,13 @@
 // and its history database (read-only queries, as `hotplugd history` makes them).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultControlPath, defaultDbPath } from '../defaults.js';
-import { sendControlRequest, streamControlRequest } from '../daemon/control.js';
+import { sendControlRequest, streamControlRequest } from '../control/protocol.js';
 import { HotplugError } from '../errors.js';
 import { openHistoryDb } from '../history/db.js';
 import { queryEvents, resolveDevice, type HistoryFilter, type HistoryRecord } from '../history/query.js';
-import type { ProcessedRecord } from '../history/store.js';
+import type { IncidentLine, ProcessedRecord } from '../history/records.js';
 
-export type { HistoryRecord, ProcessedRecord };
+export type { HistoryRecord, IncidentLine, ProcessedRecord };
 
 export interface ClientOptions {
   /** The daemon's control socket (default: hotplugd's). */
@@ -33,6 +33,12 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** How long to wait between tries while the daemon is away (default 500 ms). */
   retryMs?: number;
+  /**
+   * Called with each incident as the daemon records it (lost kernel events and the resync
+   * after them, SEQNUM gaps, a replaced database), in order with the events. Incidents are
+   * not replayed from the cursor: `hotplugd history --incidents` lists the recorded ones.
+   */
+  onIncident?: (incident: IncidentLine['incident']) => void;
 }
 
 export interface HistoryQuery {
@@ -108,13 +114,13 @@ export class HotplugClient {
     let cursor = options.cursor;
     let lastId = 0;
     while (!options.signal?.aborted) {
-      const queue: ProcessedRecord[] = [];
+      const queue: (ProcessedRecord | IncidentLine)[] = [];
       let wake: (() => void) | undefined;
       let refused: string | undefined;
       let greeted = false;
       const stream = streamControlRequest(
         this.controlPath,
-        { command: 'subscribe', subsystems: options.subsystems, actions: options.actions, tags: options.tags, cursor },
+        { command: 'subscribe', subsystems: options.subsystems, actions: options.actions, tags: options.tags, cursor, ...(options.onIncident ? { incidents: true } : {}) },
         (line) => {
           const message = JSON.parse(line) as Record<string, unknown>;
           if (!greeted) {
@@ -122,7 +128,7 @@ export class HotplugClient {
             if (!message.ok) refused = String(message.error);
             // Without a cursor, the first connection starts from now: later ones from there.
             else if (cursor === undefined) cursor = Number(message.cursor);
-          } else if (queue.push(message as unknown as ProcessedRecord) >= MAX_QUEUED) stream.pause();
+          } else if (queue.push(message as unknown as ProcessedRecord | IncidentLine) >= MAX_QUEUED) stream.pause();
           wake?.();
         },
       );
@@ -138,6 +144,10 @@ export class HotplugClient {
           while (queue.length > 0) {
             const record = queue.shift()!;
             if (queue.length === RESUME_BELOW) stream.resume();
+            if ('incident' in record) {
+              options.onIncident?.(record.incident);
+              continue;
+            }
             if (record.id <= lastId) continue; // replayed and live both: once
             lastId = record.id;
             cursor = record.id;

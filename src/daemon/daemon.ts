@@ -1,41 +1,37 @@
-// The daemon: wires the stages of the pipeline (pipeline.ts) to the kernel socket, the
-// history, the control socket and systemd, and starts, stops and reloads them. Events do
-// not pass through here: each stage hands its output to the next.
+// The daemon: composes the parts in dependency order (history → evaluation context →
+// pipeline → the listeners of its output → the control sockets), then starts, stops and
+// reloads them. Events do not pass through here: the pipeline (pipeline/pipeline.ts)
+// carries each one from the kernel to its subscribers. Its counters are the merge of each
+// part's stats().
 import { mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { HistoryDb } from '../history/db.js';
 import { DEV_ROOT } from '../defaults.js';
 import { DEFAULT_RETENTION } from '../history/retention.js';
+import { HistoryService } from '../history/service.js';
+import { forgetOtherTargets } from '../history/outbox.js';
 import type { Logger } from '../log.js';
-import { Sysfs } from '../uevent/sysfs.js';
-import { AncestorCache } from '../uevent/ancestors.js';
 import { ActionExecutor } from '../actions/execute.js';
 import { ProgramPool, killRunningPrograms, preloadPrograms } from '../actions/run.js';
-import { loadAccounts } from '../rules/accounts.js';
-import { machineView } from '../rules/system-view.js';
 import { reportLinkFileProblems } from '../builtins/link-files.js';
-import { UdevDatabase } from '../udevdb/database.js';
-import { Broadcaster } from './broadcaster.js';
-import { controlCommands, type ControlTarget } from './control-commands.js';
-import { ControlServer } from './control.js';
-import { UdevControlServer, UdevQueueFlag } from './udev-control.js';
+import { EvaluationContext } from '../engine/context.js';
+import { acquireLock } from '../os/system-calls.js';
+import { SystemdNotifier } from '../os/notify.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { KernelSources } from '../pipeline/sources.js';
+import { DEFAULT_EVENT_TIMEOUT_MS } from '../pipeline/worker.js';
+import { controlCommands, type ControlTarget } from '../control/commands.js';
+import { ControlServer } from '../control/server.js';
+import { memoryMiB, RuleMetrics } from '../control/metrics.js';
+import { SubscriberHub, type SubscriptionFilter } from '../control/subscribers.js';
+import { DeviceWaiters, type WaitTarget } from '../control/waiters.js';
+import { Broadcaster } from '../udev/broadcaster.js';
+import { UdevControlServer, UdevQueueFlag } from '../udev/control-socket.js';
+import { Forwarder } from '../fleet/forward.js';
+import { LiveRules, type ReloadOutcome } from './live-rules.js';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS, type DaemonOptions } from './options.js';
 export type { DaemonOptions } from './options.js';
-import { LiveRules, type ReloadOutcome } from './live-rules.js';
-import { memoryMiB, RuleMetrics } from './metrics.js';
-import { acquireLock, hypervisorSignature } from './native.js';
-import { SystemdNotifier } from './notify.js';
-import { coldplug } from './coldplug.js';
-import { DeviceRegistry } from './registry.js';
-import { Pipeline } from './pipeline.js';
-import { SubscriberHub, type SubscriptionFilter } from './subscribers.js';
-import { DeviceWaiters, type WaitTarget } from './waiters.js';
-import { HistoryKeeper } from './history-keeper.js';
-import { KernelSources } from './sources.js';
-import { Forwarder } from './forwarder.js';
-import { forgetOtherTargets } from '../history/outbox.js';
-import { DEFAULT_EVENT_TIMEOUT_MS } from './worker.js';
 
 const STATUS_INTERVAL_MS = 5_000;
 
@@ -47,14 +43,11 @@ export class Daemon implements ControlTarget {
   readonly notifier: SystemdNotifier;
   #options: DaemonOptions;
   #log: Logger;
-  #sysfs: Sysfs;
-  #history: HistoryKeeper;
-  #sources: KernelSources;
-  #broadcaster: Broadcaster | undefined;
-  #registry = new DeviceRegistry();
+  #history: HistoryService;
   #rules: LiveRules;
   #executor: ActionExecutor;
   #pipeline: Pipeline;
+  #broadcaster: Broadcaster | undefined;
   #control: ControlServer | undefined;
   #udevControl: UdevControlServer | undefined;
   #statusTimer: NodeJS.Timeout | undefined;
@@ -63,121 +56,86 @@ export class Daemon implements ControlTarget {
   #stopped = false;
   /** Resolves once the coldplug events are queued (right after READY). */
   #coldplugged: Promise<void> = Promise.resolve();
-  /** Events recorded without processing because the daemon stopped first. */
-  unprocessedAtStop = 0;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
-    this.#log = options.logger;
+    const log = (this.#log = options.logger);
     // One writer per database (ids are handed out here); the lock's directory may be new.
     mkdirSync(dirname(options.dbPath), { recursive: true, mode: 0o755 });
     acquireLock(`${options.dbPath}.lock`, options.dbPath);
     const devRoot = options.devRoot ?? DEV_ROOT;
-    this.#sysfs = new Sysfs(options.sysfsRoot);
-    this.notifier = new SystemdNotifier(options.logger);
-    this.subscribers = new SubscriberHub(options.logger, { maxSubscribers: options.maxSubscribers });
-    reportLinkFileProblems((problems) => options.logger.warn({ problems }, `systemd .link files: ${problems.join('; ')}`));
+    const dryRun = options.dryRun ?? false;
+    this.notifier = new SystemdNotifier(log);
+    reportLinkFileProblems((problems) => log.warn({ problems }, `systemd .link files: ${problems.join('; ')}`));
+    const context = new EvaluationContext({ sysfsRoot: options.sysfsRoot, devRoot, databaseDir: options.udevDb, accounts: options.accounts });
     this.#executor = new ActionExecutor({
       devRoot,
-      sysfs: this.#sysfs,
+      sysfs: context.sysfs,
       pool: new ProgramPool(options.maxPrograms),
       ...(options.programTimeoutMs ? { programTimeoutMs: options.programTimeoutMs } : {}),
       ...(options.modprobe ? { modprobe: options.modprobe } : {}),
     });
-    this.#rules = new LiveRules(options.rulesDirs, options.logger, options.accounts, options.rulesCacheDir);
-    this.#history = new HistoryKeeper({ path: options.dbPath, log: options.logger, sysfs: this.#sysfs, retention: options.retention ?? DEFAULT_RETENTION });
+    this.#rules = new LiveRules(options.rulesDirs, log, options.accounts, options.rulesCacheDir);
+    const history = (this.#history = new HistoryService({ path: options.dbPath, log, sysfs: context.sysfs, retention: options.retention ?? DEFAULT_RETENTION }));
+    this.#pipeline = new Pipeline({
+      sources: new KernelSources({
+        receiveBufferBytes: options.receiveBufferBytes,
+        linkReceiveBufferBytes: options.linkReceiveBufferBytes,
+        links: options.links !== false,
+        sysfsRoot: options.sysfsRoot,
+        log,
+      }),
+      worker: {
+        context,
+        dryRun,
+        rules: () => this.#rules.current,
+        executor: this.#executor,
+        log,
+        eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
+      },
+      recorder: { writer: history.writer, identities: history.identities, log, canRecord: () => !this.#stopped },
+      executor: this.#executor,
+      sysfs: context.sysfs,
+      log,
+      capacity: options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY,
+      maxEvents: options.maxEvents ?? DEFAULT_MAX_EVENTS,
+      dryRun,
+      queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), log, () => this.commitHistory()),
+    });
+    history.reportIncidentsTo((incident) => this.#pipeline.reportIncident(incident));
+    this.subscribers = new SubscriberHub(log, { maxSubscribers: options.maxSubscribers });
     this.waiters = new DeviceWaiters({
       devRoot,
       sysfsRoot: options.sysfsRoot,
-      known: (devpath) => this.#registry.has(devpath),
-      pending: (devpath) => this.#pipeline.scheduler.hasPending(devpath),
-    });
-    this.#pipeline = new Pipeline({
-      worker: {
-        sysfs: this.#sysfs,
-        devRoot,
-        dryRun: options.dryRun ?? false,
-        ancestors: new AncestorCache(this.#sysfs),
-        rules: () => this.#rules.current,
-        executor: this.#executor,
-        registry: this.#registry,
-        log: this.#log,
-        eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
-        udevDb: options.udevDb === undefined ? undefined : new UdevDatabase(options.udevDb),
-        evaluation: { system: machineView(options.sysfsRoot, undefined, { cpuidSignature: hypervisorSignature }), accounts: options.accounts ?? loadAccounts() },
-      },
-      recorder: { writer: this.#history.writer, identities: this.#history.identities, log: this.#log, canRecord: () => !this.#stopped },
-      publisher: { metrics: this.metrics, subscribers: this.subscribers, waiters: this.waiters, broadcaster: () => this.#broadcaster, log: this.#log },
-      executor: this.#executor,
-      writer: this.#history.writer,
-      registry: this.#registry,
-      sysfs: this.#sysfs,
-      log: this.#log,
-      capacity: options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY,
-      maxEvents: options.maxEvents ?? DEFAULT_MAX_EVENTS,
-      dryRun: options.dryRun ?? false,
-      source: {
-        pause: () => this.#sources.pause(),
-        resume: () => this.#sources.resume(),
-        receiveBufferBytes: () => this.#sources.uevents?.socket.receiveBufferBytes,
-        enobufs: () => this.#sources.uevents?.counters.enobufs,
-        readNow: () => this.#sources.readNow(),
-      },
-      stopping: () => this.#stopping,
-      queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), options.logger, () => this.commitHistory()),
+      known: (devpath) => this.#pipeline.known(devpath),
+      pending: (devpath) => this.#pipeline.pending(devpath),
     });
     // Without forwarding, no cursor of an earlier target keeps retention from deleting.
-    if (options.forward) this.#forwarder = new Forwarder(options.forward, () => this.#history.db, options.logger);
-    else forgetOtherTargets(this.#history.db, undefined);
-    this.#sources = new KernelSources({
-      receiveBufferBytes: options.receiveBufferBytes,
-      linkReceiveBufferBytes: options.linkReceiveBufferBytes,
-      links: options.links !== false,
-      log: options.logger,
-      intake: () => this.#pipeline.intake,
-      room: () => this.#pipeline.scheduler.capacity - this.#pipeline.scheduler.length,
-      known: (devpath) => this.#registry.has(devpath) || this.#pipeline.scheduler.hasPending(devpath),
-      linkParts: { sysfsRoot: options.sysfsRoot, writer: this.#history.writer, push: (event) => this.#pipeline.enqueue(event) },
-    });
+    if (options.forward) {
+      const forwarder = (this.#forwarder = new Forwarder(options.forward, () => history.db, log));
+      history.afterCommit(() => forwarder.nudge());
+    } else forgetOtherTargets(history.db, undefined);
   }
 
   get counters() {
-    const pipeline = this.#pipeline.stats();
+    const writer = this.#history.writer;
     return {
-      ...this.#sources.counters(),
-      processed: pipeline.processed,
-      unprocessedAtStop: this.unprocessedAtStop,
-      queued: pipeline.queued,
-      running: pipeline.running,
-      readPauses: pipeline.readPauses,
-      eventsRecorded: this.#history.writer.eventsCommitted,
-      historyRowsRecorded: this.#history.writer.rowsCommitted,
-      recordFailures: this.#history.writer.failedCommits,
-      recordsWaiting: this.#history.writer.pending,
-      recordsLost: this.#history.writer.lost,
+      ...this.#pipeline.stats(),
+      eventsRecorded: writer.eventsCommitted,
+      historyRowsRecorded: writer.rowsCommitted,
+      recordFailures: writer.failedCommits,
+      recordsWaiting: writer.pending,
+      recordsLost: writer.lost,
       historyReplaced: this.#history.replaced,
       retentionDeleted: this.#history.retentionDeleted,
-      evaluationFailures: pipeline.evaluationFailures,
-      actionsFailed: pipeline.actionsFailed,
-      eventsTimedOut: pipeline.eventsTimedOut,
       programsRunning: this.#executor.pool.running,
       programsWaiting: this.#executor.pool.waiting,
       modprobeRuns: this.#executor.modules.runs,
       jobs: this.#executor.jobs.list().length,
-      subscribers: pipeline.subscribers,
-      subscribersDropped: pipeline.subscribersDropped,
-      subscriberBytesHeld: pipeline.subscriberBytesHeld,
-      broadcastFailures: pipeline.broadcastFailures,
       ...(this.#control?.stats() ?? { controlRefused: 0, controlMalformed: 0 }),
       rulesVersion: this.#rules.version,
       rulesFailedReloads: this.#rules.failedReloads,
       rulesWatchHeldBack: this.#rules.heldBack,
-      nodesWatched: this.#pipeline.supervisor.nodes.size,
-      watchChanges: this.#pipeline.supervisor.nodes.synthesized,
-      watchPartitionRereads: this.#pipeline.supervisor.nodes.rereads,
-      debounceWaiting: this.#pipeline.debouncer.waiting,
-      debounceFired: this.#pipeline.debouncer.fired,
-      debounceCancelled: this.#pipeline.debouncer.cancelled,
       ...this.#forwarder?.stats(),
       udevControlMessages: this.#udevControl?.messages ?? 0,
       udevControlRefused: (this.#udevControl?.refused ?? 0) + (this.#udevControl?.malformed ?? 0),
@@ -211,8 +169,7 @@ export class Daemon implements ControlTarget {
   }
 
   progress() {
-    const { processed, queued } = this.#pipeline.stats();
-    return { processed, queued };
+    return this.#pipeline.progress();
   }
 
   wait(target: WaitTarget, timeoutMs: number): Promise<boolean> {
@@ -254,20 +211,16 @@ export class Daemon implements ControlTarget {
   async settle(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     await this.#coldplugged;
-    for (;;) {
-      this.#sources.readNow();
-      if (this.#pipeline.scheduler.length === 0) return true;
-      if (!(await this.#pipeline.scheduler.idle(Math.max(0, deadline - Date.now())))) return false;
-    }
+    return this.#pipeline.settle(Math.max(0, deadline - Date.now()));
   }
 
   /** udev's STOP_EXEC_QUEUE / START_EXEC_QUEUE: events stay queued, or go on. */
   holdEvents(hold: boolean): void {
-    this.#pipeline.scheduler.hold(hold);
+    this.#pipeline.hold(hold);
   }
 
   get eventsHeld(): boolean {
-    return this.#pipeline.scheduler.held;
+    return this.#pipeline.held;
   }
 
   /** Commits what the history writer holds (when commits fail, the rows wait and are retried). */
@@ -276,7 +229,7 @@ export class Daemon implements ControlTarget {
   }
 
   setMaxEvents(count: number): void {
-    this.#pipeline.scheduler.setMaxRunning(count);
+    this.#pipeline.setMaxEvents(count);
   }
 
   /** Asks the owner to stop (the control socket's `exit`). */
@@ -287,52 +240,37 @@ export class Daemon implements ControlTarget {
   /**
    * Loads the rules (returning the outcome without starting when they have errors), opens
    * the control socket and binds the kernel socket, then tells systemd READY=1. Coldplug
-   * follows at once (see coldplug.ts); the kernel socket is read once it is queued, and
-   * "hotplugd started" is logged then.
+   * follows at once (see pipeline/coldplug.ts); the kernel socket is read once it is
+   * queued, and "hotplugd started" is logged then.
    */
   async start(): Promise<ReloadOutcome> {
     const log = this.#log;
+    const options = this.#options;
     const rules = this.#rules.loadInitial();
     if (rules.diagnostics.some((d) => d.severity === 'error')) return rules;
-    if (this.#options.controlPath !== undefined) {
-      this.#control = new ControlServer(this.#options.controlPath, controlCommands(this), { readGroup: this.#options.controlGroup, limits: this.#options.controlLimits, log });
+    if (options.controlPath !== undefined) {
+      this.#control = new ControlServer(options.controlPath, controlCommands(this), { readGroup: options.controlGroup, limits: options.controlLimits, log });
       await this.#control.listen();
     }
-    if (this.#options.udevDb !== undefined) {
-      this.#udevControl = new UdevControlServer(join(this.#options.udevDb, 'control'), this);
+    if (options.udevDb !== undefined) {
+      this.#udevControl = new UdevControlServer(join(options.udevDb, 'control'), this);
       await this.#udevControl.listen();
     }
-    if (this.#options.watchRules !== false) this.#rules.watch();
-    if (!this.#options.dryRun) this.#executor.prepare();
-    this.#sources.open();
-    if (this.#options.broadcast !== false && !this.#options.dryRun) this.#broadcaster = new Broadcaster(log);
-
+    if (options.watchRules !== false) this.#rules.watch();
+    if (!options.dryRun) this.#executor.prepare();
+    this.#pipeline.open();
+    if (options.broadcast !== false && !options.dryRun) this.#broadcaster = new Broadcaster(log);
+    this.#pipeline.publishTo({ metrics: this.metrics, subscribers: this.subscribers, waiters: this.waiters, broadcaster: this.#broadcaster });
     this.#history.startRetention();
     await this.#forwarder?.start();
     this.notifier.ready(this.#statusLine());
     this.#coldplugged = new Promise((resolve) => setImmediate(() => {
-      const coldplugged = coldplug({
-        sysfs: this.#sysfs,
-        registry: this.#registry,
-        log,
-        enabled: Boolean(this.#options.coldplug),
-        push: (event) => this.#pipeline.enqueue(event),
-        idle: () => this.#pipeline.scheduler.idle(),
-        stopping: () => this.#stopping,
-      });
-      this.#sources.start(Boolean(this.#options.coldplug), this.#pipeline.scheduler.length < this.#pipeline.scheduler.capacity);
+      const coldplugged = this.#stopping ? 0 : this.#pipeline.start(Boolean(options.coldplug));
       log.info(
-        {
-          db: this.#options.dbPath,
-          sysfs: this.#options.sysfsRoot,
-          rulesDirs: this.#options.rulesDirs,
-          rules: rules.rules,
-          receiveBufferBytes: this.#sources.uevents?.socket.receiveBufferBytes,
-          coldplugged,
-        },
+        { db: options.dbPath, sysfs: options.sysfsRoot, rulesDirs: options.rulesDirs, rules: rules.rules, receiveBufferBytes: this.#pipeline.receiveBufferBytes(), coldplugged },
         'hotplugd started',
       );
-      if (!this.#options.dryRun) preloadPrograms();
+      if (!options.dryRun) preloadPrograms();
       resolve();
     }));
     if (this.notifier.enabled) {
@@ -352,16 +290,8 @@ export class Daemon implements ControlTarget {
     this.#stopping = true;
     this.notifier.stopping();
     await this.#coldplugged;
-    this.#sources.close();
     this.#rules.close();
-    if (!(await this.#pipeline.scheduler.idle(timeoutMs))) {
-      const queued = this.#pipeline.scheduler.takeQueued();
-      for (const event of queued) this.#pipeline.recorder.recordUnprocessed(event);
-      this.unprocessedAtStop = queued.length;
-      const killed = killRunningPrograms();
-      this.#log.warn({ unprocessed: queued.length, killed, timeoutMs }, 'Stop timeout: events not started were recorded unprocessed; running programs were killed');
-      await this.#pipeline.scheduler.idle(3000);
-    }
+    await this.#pipeline.drain(timeoutMs);
     await this.#executor.jobs.stopAll();
     this.commitHistory();
     await this.#forwarder?.stop();
@@ -373,17 +303,14 @@ export class Daemon implements ControlTarget {
     if (this.#stopped) return;
     this.#stopping = true;
     clearInterval(this.#statusTimer);
-    this.#sources.close();
+    this.#pipeline.close();
     this.#broadcaster?.close();
     this.#rules.close();
     this.#control?.close();
     this.#udevControl?.close();
     void this.#forwarder?.stop();
-    this.#pipeline.supervisor.nodes.close();
-    this.#pipeline.debouncer.close();
     this.subscribers.closeAll();
     this.waiters.cancelAll();
-    for (const event of this.#pipeline.scheduler.takeQueued()) this.#pipeline.recorder.recordUnprocessed(event);
     killRunningPrograms();
     void this.#executor.jobs.stopAll(); // signals them now; stopGracefully waits for them
     this.#stopped = true;

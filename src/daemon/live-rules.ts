@@ -6,7 +6,7 @@
 // between must not replace working rules (an explicit reload still takes it).
 import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../log.js';
-import type { Accounts } from '../rules/accounts.js';
+import type { Accounts } from '../os/accounts.js';
 import { loadRules, type LoadResult } from '../frontends/load.js';
 import { openRuleCache } from '../frontends/rules-cache.js';
 import { formatDiagnostic, type Diagnostic } from '../rules/model.js';

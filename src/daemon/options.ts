@@ -2,9 +2,9 @@
 // options, see cli/daemon.ts), and the defaults of the limits.
 import type { Logger } from '../log.js';
 import type { RetentionLimits } from '../history/retention.js';
-import type { Accounts } from '../rules/accounts.js';
-import type { ControlLimits } from './control.js';
-import type { ForwardOptions } from './forwarder.js';
+import type { Accounts } from '../os/accounts.js';
+import type { ControlLimits } from '../control/server.js';
+import type { ForwardOptions } from '../fleet/forward.js';
 
 export interface DaemonOptions {
   dbPath: string;

@@ -6,7 +6,7 @@ import { buildFakeSysfs, type FakeSysfs } from '../../test/helpers/fake-sysfs.js
 import { loadUeventFixtures } from '../../test/helpers/fixtures.js';
 import { createProperties, eventFromProperties } from '../uevent/event.js';
 import { Sysfs } from '../uevent/sysfs.js';
-import { staticAccounts } from '../rules/accounts.js';
+import { staticAccounts } from '../os/accounts.js';
 import { evaluate, type ImportRequest } from './evaluate.js';
 import { RuleSet } from '../rules/ruleset.js';
 import { machineView, type SystemView } from '../rules/system-view.js';

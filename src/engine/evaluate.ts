@@ -14,24 +14,37 @@ export type { EvaluationInput, ImportRequest, ImportResult };
 
 export type EvaluationSteps = Generator<ImportRequest, Evaluation, ImportResult>;
 
-/** Evaluates with imports answered synchronously (or skipped when no runner is given). */
-export function evaluate(ruleSet: RuleSet, input: EvaluationInput, runImportProgram?: (request: ImportRequest) => ImportResult): Evaluation {
-  const steps = evaluateSteps(ruleSet, input);
+/** Answers a program request: its output now, a promise of it, or undefined (not run). */
+export type ImportAnswer = (request: ImportRequest) => ImportResult | Promise<ImportResult>;
+
+/**
+ * The one loop over an evaluation's steps: each program request goes to `answer`. It
+ * finishes synchronously while the answers do (no programs, or a pure evaluation), and
+ * returns a promise from the first answer that is one.
+ */
+export function driveEvaluation(steps: EvaluationSteps, answer: ImportAnswer): Evaluation | Promise<Evaluation> {
   let step = steps.next();
-  while (!step.done) step = steps.next(runImportProgram?.(step.value));
+  while (!step.done) {
+    const result = answer(step.value);
+    if (result instanceof Promise) return result.then((output) => finishAsync(steps, steps.next(output), answer));
+    step = steps.next(result);
+  }
   return step.value;
 }
 
-/** Evaluates with imports answered asynchronously. */
-export async function evaluateAsync(
-  ruleSet: RuleSet,
-  input: EvaluationInput,
-  runImportProgram: (request: ImportRequest) => Promise<ImportResult>,
-): Promise<Evaluation> {
-  const steps = evaluateSteps(ruleSet, input);
-  let step = steps.next();
-  while (!step.done) step = steps.next(await runImportProgram(step.value));
+async function finishAsync(steps: EvaluationSteps, first: IteratorResult<ImportRequest, Evaluation>, answer: ImportAnswer): Promise<Evaluation> {
+  let step = first;
+  while (!step.done) step = steps.next(await answer(step.value));
   return step.value;
+}
+
+/** Evaluates with imports answered synchronously (or skipped when no runner is given). */
+export function evaluate(ruleSet: RuleSet, input: EvaluationInput, runImportProgram?: (request: ImportRequest) => ImportResult): Evaluation {
+  return driveEvaluation(evaluateSteps(ruleSet, input), (request) => runImportProgram?.(request)) as Evaluation;
+}
+/** Evaluates with imports answered asynchronously. */
+export async function evaluateAsync(ruleSet: RuleSet, input: EvaluationInput, runImportProgram: (request: ImportRequest) => Promise<ImportResult>): Promise<Evaluation> {
+  return driveEvaluation(evaluateSteps(ruleSet, input), runImportProgram);
 }
 
 export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): EvaluationSteps {

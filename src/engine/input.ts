@@ -1,7 +1,7 @@
 // What an evaluation is given, and how it asks its caller for a program's output.
 import type { Uevent } from '../uevent/event.js';
 import type { DeviceView } from '../uevent/sysfs.js';
-import type { Accounts } from '../rules/accounts.js';
+import type { Accounts } from '../os/accounts.js';
 import type { DeviceDatabase, SystemView } from '../rules/system-view.js';
 
 export interface EvaluationInput {

@@ -2,7 +2,7 @@
 // of the same name in a lower one; the surviving files apply in file-name order.
 import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadAccounts, type Accounts } from '../rules/accounts.js';
+import { loadAccounts, type Accounts } from '../os/accounts.js';
 import type { Diagnostic, Rule } from '../rules/model.js';
 import { compileMdevConf } from './mdev/compile.js';
 import { RuleSet, type RuleFile } from '../rules/ruleset.js';

@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../../test/helpers/netns.js';
-import { staticAccounts } from '../rules/accounts.js';
+import { staticAccounts } from '../os/accounts.js';
 import { formatDiagnostic } from '../rules/model.js';
 import { loadRules } from './load.js';
 import { openRuleCache } from './rules-cache.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { staticAccounts } from '../rules/accounts.js';
+import { staticAccounts } from '../os/accounts.js';
 import { formatDiagnostic } from '../rules/model.js';
 import { compileYamlRules } from './yaml.js';
 

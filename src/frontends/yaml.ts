@@ -2,7 +2,7 @@
 // is collected with file:line:column; a rule with an error is dropped, the rest load.
 import { basename } from 'node:path';
 import { MAX_TIMEOUT_MS, parseDurationMs } from '../text/units.js';
-import type { Accounts } from '../rules/accounts.js';
+import type { Accounts } from '../os/accounts.js';
 import { compileTemplate, TemplateError, type Template } from '../rules/format.js';
 import { compileValueMatcher, type ValueMatcher } from '../rules/match.js';
 import {

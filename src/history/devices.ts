@@ -99,3 +99,11 @@ export class DeviceIdentities {
     return identity;
   }
 }
+
+/** A device key's parts (the inverse of the keys made above): USB ids and serial, or the subsystem and devpath. */
+export function parseDeviceKey(key: string): { subsystem: string; usb?: { vendorId: string; productId: string; serial: string | undefined } | undefined; devpath?: string | undefined } {
+  const usb = /^usb:([0-9a-f]{4}):([0-9a-f]{4})(?::(.*)|@.*)$/.exec(key);
+  if (usb) return { subsystem: 'usb', usb: { vendorId: usb[1] as string, productId: usb[2] as string, serial: usb[3] } };
+  const colon = key.indexOf(':');
+  return { subsystem: key.slice(0, colon), devpath: key.slice(colon + 1) };
+}

@@ -5,7 +5,7 @@
 // in its event's record may come again here: the collector keeps one per id) and incidents.
 import type { HistoryDb } from './db.js';
 import { queryEvents, type ActionRecord, type HistoryRecord } from './query.js';
-import type { IncidentRecord, IncidentKind } from './store.js';
+import type { IncidentRecord, IncidentKind } from './records.js';
 
 export interface Cursors {
   eventId: number;

@@ -1,9 +1,10 @@
 // Queries over the history: filtered event listings with their rules and actions, and
 // which devices a name the user typed means.
+import { historyName } from '../uevent/device-names.js';
 import type { HistoryDb } from './db.js';
 import { usbDevicePath } from './devices.js';
 import { PROPERTY_COLUMNS } from './row-properties.js';
-import { toEventRecord, toProcessedRecord, type DeviceRecord, type EventRecord, type EventResult, type EventRow, type ProcessedRecord } from './store.js';
+import { toEventRecord, toProcessedRecord, type DeviceRecord, type EventRecord, type EventResult, type EventRow, type ProcessedRecord } from './records.js';
 
 export type { DeviceRecord };
 
@@ -145,7 +146,7 @@ function withDetails(db: HistoryDb, rows: HistoryRow[]): HistoryRecord[] {
  * a devpath (`/devices/...` or `/sys/...`), a /dev node or a kernel name (`sdb`, `eth0`).
  */
 export function resolveDevice(db: HistoryDb, text: string): DeviceRecord[] {
-  const name = text.startsWith('/sys/') ? text.slice(4) : text;
+  const name = historyName(text);
   const byIdentity = db
     .prepare(
       `SELECT * FROM devices WHERE key = @name OR serial = @name OR vendor_id || ':' || product_id = lower(@name)
@@ -161,6 +162,17 @@ export function resolveDevice(db: HistoryDb, text: string): DeviceRecord[] {
   const found = new Map<number, DeviceRecord>();
   for (const device of [...byIdentity, ...byName, ...byEvents]) found.set(device.id, device);
   return [...found.values()].sort((a, b) => a.id - b.id);
+}
+
+/** The devpath of the newest recorded event whose device was named `name` (a node, a kernel name, a devpath). */
+export function newestDevpathNamed(db: HistoryDb, name: string): string | undefined {
+  const row = db
+    .prepare(
+      `SELECT devpath FROM events WHERE device_id IN (SELECT device_id FROM device_names WHERE name = ?)
+       AND (devname = ? OR devpath = ? OR substr(devpath, -length(?) - 1) = '/' || ?) ORDER BY id DESC LIMIT 1`,
+    )
+    .get(name, name, name, name, name) as { devpath: string } | undefined;
+  return row?.devpath;
 }
 
 /** The newest event id (0 when there is none). */

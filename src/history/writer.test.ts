@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openHistoryDb } from './db.js';
-import { listEvents, listIncidents } from './store.js';
+import { listEvents, listIncidents } from './records.js';
 import { HistoryWriter } from './writer.js';
 import { DeviceIdentities, usbDevicePath } from './devices.js';
 import { createProperties, eventFromProperties, type Uevent } from '../uevent/event.js';

@@ -8,7 +8,7 @@ import type { Uevent } from '../uevent/event.js';
 import type { ActionResult } from '../actions/results.js';
 import type { Plan } from '../rules/plan.js';
 import type { DeviceIdentity } from './devices.js';
-import { eventResult, type Incident } from './store.js';
+import { eventResult, type Incident } from './records.js';
 import { storedProperties } from './row-properties.js';
 
 export interface HistoryWriterOptions {
@@ -23,6 +23,8 @@ export interface HistoryWriterOptions {
   onRecovered?(failedCommits: number, lost: number): void;
   /** SQLite says the file is corrupt: the owner should replace the database (see `reopen`). */
   onCorrupt?(error: Error): void;
+  /** Rows were committed (readers of the database, such as the fleet forwarder, have news). */
+  onCommitted?(): void;
 }
 
 // Many rows per statement: the per-statement cost is then paid once per 50 rows.
@@ -209,6 +211,7 @@ export class HistoryWriter {
       this.#retryDelayMs = 0;
       this.#lostSinceRecovery = { rows: 0, fromId: 0, toId: 0 };
     }
+    this.#options.onCommitted?.();
     return true;
   }
 

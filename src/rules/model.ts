@@ -3,6 +3,7 @@
 // different things, the front end says which meaning at load time, in these fields (how a
 // value is escaped, how a template looks up attributes): the engine never asks which
 // language a rule was written in.
+import type { Account } from '../os/accounts.js';
 import type { Builtin } from './builtin.js';
 import type { DevnameView, Template } from './format.js';
 import type { ValueMatcher } from './match.js';
@@ -86,11 +87,8 @@ export type ParentCondition =
   /** udev's TAGS: the tags hotplugd gave the device or an ancestor. */
   | { kind: 'tag'; key: string; at: SourceLocation; matcher: ValueMatcher };
 
-/** A user or group resolved at load time. */
-export interface Account {
-  name: string;
-  id: number;
-}
+/** A user or group resolved at load time (os/accounts.ts). */
+export type { Account };
 
 /** One assignment, applied in the order written. `final` (udev's `:=`) locks the value. */
 export type Assignment =

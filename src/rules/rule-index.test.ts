@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileYamlRules } from '../frontends/yaml.js';
 import { compileUdevRules } from '../frontends/udev/compile.js';
-import { staticAccounts } from './accounts.js';
+import { staticAccounts } from '../os/accounts.js';
 import { RuleSet, selectRules } from './ruleset.js';
 import type { IndexSource } from './rule-index.js';
 
@@ -47,6 +47,18 @@ describe('the rule index', () => {
       importer: 'always',
       'after-import': 'always',
     });
+  });
+
+  it('files parent attribute matches by value, but not a value that ends in whitespace (udev matches it untrimmed)', () => {
+    const { rules, diagnostics } = compileUdevRules(
+      'SUBSYSTEMS=="scsi", ATTRS{ws}=="WHITE  SPACE   ", SYMLINK+="spaced"\nSUBSYSTEMS=="scsi", ATTRS{ws}=="WHITE", SYMLINK+="plain"\n',
+      '50-ws.rules',
+      ACCOUNTS,
+    );
+    expect(diagnostics).toEqual([]);
+    const set = new RuleSet(rules);
+    const filed = keys(set, 'add', 'block');
+    expect(Object.values(filed).sort()).toEqual(['always', 'ancestor-attr:ws=WHITE']);
   });
 
   it('files kernel-name patterns by their literal first characters, and nothing that could start otherwise', () => {

@@ -85,7 +85,11 @@ export function chooseKey(checks: readonly Condition[], position: number, change
   for (const c of checks) {
     if (c.kind !== 'parent') continue;
     for (const p of c.conditions) {
-      if (p.kind === 'attr' && p.matcher.exactValues !== undefined) return { source: 'ancestor-attr', name: p.name, values: p.matcher.exactValues };
+      // The event shows attribute values with trailing whitespace removed (EventState.ancestorValues):
+      // a value that ends in whitespace would never be found there.
+      if (p.kind === 'attr' && p.matcher.exactValues !== undefined && !p.matcher.exactValues.some((v) => /\s$/.test(v))) {
+        return { source: 'ancestor-attr', name: p.name, values: p.matcher.exactValues };
+      }
     }
   }
   for (const c of checks) {

@@ -1,9 +1,10 @@
 // What udev rules may look at outside the event's own device: files (TEST, IMPORT{file}),
 // kernel parameters (SYSCTL), the kernel command line, constants, and other devices named
 // as `[subsystem/sysname]`. Behind an interface so tests and dry runs choose what is visible.
+import { PROC_ROOT, SYSFS_ROOT } from '../defaults.js';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { arch } from 'node:os';
-import { detectVirtualization, type VirtFiles } from './virt.js';
+import { detectVirtualization, type VirtFiles } from '../os/virt.js';
 
 export interface SystemView {
   /** The file's type and permission bits (st_mode), or undefined when it does not exist. */
@@ -35,7 +36,7 @@ export const NO_SYSTEM: SystemView = {
   cmdline: () => '',
   constant: () => '',
   classDevice: () => undefined,
-  sysfsRoot: '/sys',
+  sysfsRoot: SYSFS_ROOT,
 };
 
 const ARCHITECTURES: Record<string, string> = { x64: 'x86-64', ia32: 'x86', arm: 'arm', arm64: 'arm64', riscv64: 'riscv64', ppc64: 'ppc64', s390x: 's390x', mips: 'mips' };
@@ -56,7 +57,7 @@ export interface MachineOptions {
 }
 
 /** Files as systemd-detect-virt reads them: /sys and /proc from the view's roots, the rest under `root`. */
-export function virtFiles(sysfsRoot = '/sys', procRoot = '/proc', options: MachineOptions = {}): VirtFiles {
+export function virtFiles(sysfsRoot = SYSFS_ROOT, procRoot = PROC_ROOT, options: MachineOptions = {}): VirtFiles {
   const root = options.root ?? '';
   const where = (path: string) =>
     path.startsWith('/sys/') ? sysfsRoot + path.slice(4) : path.startsWith('/proc/') ? procRoot + path.slice(5) : root + path;
@@ -71,7 +72,7 @@ export function virtFiles(sysfsRoot = '/sys', procRoot = '/proc', options: Machi
 }
 
 /** The running machine, with sysfs at `sysfsRoot` and kernel parameters under `procRoot`. */
-export function machineView(sysfsRoot = '/sys', procRoot = '/proc', options: MachineOptions = {}): SystemView {
+export function machineView(sysfsRoot = SYSFS_ROOT, procRoot = PROC_ROOT, options: MachineOptions = {}): SystemView {
   let cmdline: string | undefined;
   let virt: string | undefined;
   return {

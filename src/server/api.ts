@@ -7,7 +7,8 @@ import type { HistoryDb } from '../history/db.js';
 import { carrierEvents, interfaceLinks, linkState } from '../history/link-sessions.js';
 import { lastProcessed, queryEvents, resolveDevice, type DeviceRecord, type HistoryFilter } from '../history/query.js';
 import { devicesWithSessions, pairSessions, plugEvents } from '../history/sessions.js';
-import { listIncidents } from '../history/store.js';
+import { listIncidents } from '../history/records.js';
+import { deviceById, eventCounts, searchDevices } from '../history/browse.js';
 import { parseTimeArg } from '../text/units.js';
 
 /** A client error: answered 400 with its message. */
@@ -52,23 +53,13 @@ const present = (ctx: ApiContext, d: DeviceRecord) => existsSync(join(ctx.sysfsR
 
 /** Devices, most recently seen first; `q` searches names, subsystem, vendor:product, serial, vendor and model. */
 export function devices(ctx: ApiContext, query: URLSearchParams) {
-  const q = text(query, 'q');
-  const like = `%${(q ?? '').replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  const matches = (column: string) => `${column} LIKE @like ESCAPE '\\'`;
-  const rows = ctx.db
-    .prepare(
-      `SELECT * FROM devices d WHERE @q IS NULL OR ${['d.key', 'd.subsystem', 'd.devpath', "coalesce(d.vendor_id || ':' || d.product_id, '')", "coalesce(d.serial, '')", "coalesce(d.vendor, '')", "coalesce(d.model, '')"].map(matches).join(' OR ')}
-         OR d.id IN (SELECT device_id FROM device_names WHERE ${matches('name')})
-       ORDER BY d.last_seen DESC, d.id DESC LIMIT @limit`,
-    )
-    .all({ q: q ?? null, like, limit: limit(query, 200) }) as DeviceRecord[];
-  const names = ctx.db.prepare('SELECT name FROM device_names WHERE device_id = ? ORDER BY name LIMIT 8');
-  return { devices: rows.map((d) => ({ ...d, present: present(ctx, d), names: (names.all(d.id) as { name: string }[]).map((n) => n.name) })) };
+  const rows = searchDevices(ctx.db, text(query, 'q'), limit(query, 200));
+  return { devices: rows.map((d) => ({ ...d, present: present(ctx, d) })) };
 }
 
 /** One device: what it is, its last processed state, its link, its sessions and its newest events. */
 export function device(ctx: ApiContext, id: number, query: URLSearchParams) {
-  const d = ctx.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRecord | undefined;
+  const d = deviceById(ctx.db, id);
   if (!d) return undefined;
   const events = [...queryEvents(ctx.db, { deviceIds: [id] }, { limit: limit(query, 100) })];
   return {
@@ -108,9 +99,7 @@ export function rates(ctx: ApiContext, query: URLSearchParams) {
   if (since >= until) throw new BadRequest('since: must be before until');
   // About 100 buckets, at least a second each.
   const bucketMs = Math.max(1000, Math.ceil((until - since) / 100 / 1000) * 1000);
-  const rows = ctx.db
-    .prepare('SELECT subsystem, CAST((received_at - ?) / ? AS INTEGER) AS bucket, count(*) AS n FROM events WHERE received_at >= ? AND received_at < ? GROUP BY subsystem, bucket')
-    .all(since, bucketMs, since, until) as { subsystem: string; bucket: number; n: number }[];
+  const rows = eventCounts(ctx.db, since, until, bucketMs);
   const buckets = Math.ceil((until - since) / bucketMs);
   const series = new Map<string, number[]>();
   for (const row of rows) {

@@ -1,7 +1,7 @@
 // The fleet part of `hotplugd serve --fleet`: the boards of a collected fleet database and
 // each board's events, as `hotplugd boards` and `hotplugd history --board` show them.
-import { boardNameProblem } from '../daemon/broker.js';
-import type { FleetStore } from '../history/fleet.js';
+import { boardNameProblem } from '../fleet/broker.js';
+import type { FleetStore } from '../fleet/store.js';
 import type { HistoryRecord } from '../history/query.js';
 import { BadRequest, limit, list, time } from './api.js';
 

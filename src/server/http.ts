@@ -2,6 +2,7 @@
 // on localhost unless a bearer token guards it, with a strict Content-Security-Policy; the
 // live stream is server-sent events fed by the daemon's subscription (HotplugClient), from a
 // cursor, so a reload loses nothing.
+import { historySize } from '../history/browse.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { extname, join } from 'node:path';
 import { HotplugClient } from '../client/client.js';
 import { describeError, HotplugError } from '../errors.js';
 import { openHistoryDb, type HistoryDb } from '../history/db.js';
-import { openFleetStore, type FleetStore } from '../history/fleet.js';
+import { openFleetStore, type FleetStore } from '../fleet/store.js';
 import type { Logger } from '../log.js';
 import { BadRequest, device, devices, events, incidents, rates, sessions, type ApiContext } from './api.js';
 import { boardEvents, boards } from './fleet-api.js';
@@ -138,7 +139,7 @@ export class WebServer {
   }
 
   async #status() {
-    const history = existsSync(this.#o.dbPath) ? this.#history().prepare('SELECT count(*) AS events, coalesce(max(id), 0) AS newest FROM events').get() : { events: 0, newest: 0 };
+    const history = existsSync(this.#o.dbPath) ? historySize(this.#history()) : { events: 0, newest: 0 };
     try {
       return { daemon: await this.#client.status({ rules: true }), history, fleet: this.#o.fleet !== undefined };
     } catch (error) {
@@ -158,7 +159,9 @@ export class WebServer {
     const heartbeat = setInterval(() => res.write(': alive\n\n'), HEARTBEAT_MS);
     try {
       const subsystems = query.getAll('subsystem').filter(Boolean).slice(0, 20);
-      for await (const record of this.#client.subscribe({ cursor: given === undefined ? undefined : Number(given), subsystems: subsystems.length ? subsystems : undefined, signal: abort.signal })) {
+      // Incidents go out as `event: incident` messages, between the events they came among.
+      const onIncident = (incident: unknown) => void res.write(`event: incident\ndata: ${JSON.stringify(incident)}\n\n`);
+      for await (const record of this.#client.subscribe({ cursor: given === undefined ? undefined : Number(given), subsystems: subsystems.length ? subsystems : undefined, signal: abort.signal, onIncident })) {
         // A browser that does not read holds the stream, not our memory.
         if (!res.write(`id: ${record.id}\ndata: ${JSON.stringify(record)}\n\n`)) await once(res, 'drain', { signal: abort.signal }).catch(() => undefined);
       }

@@ -3,7 +3,7 @@
 // (sender port 0) trusted, every message validated. On ENOBUFS (notifications were lost)
 // the links and addresses are dumped again and what changed meanwhile is reported,
 // flagged `resync`; the start-up snapshot is such a dump too, reported as `coldplug`.
-import { KernelSocket, NETLINK_ROUTE } from './netlink.js';
+import { KernelSocket, NETLINK_ROUTE } from '../os/netlink.js';
 import { LinkStates, type LinkChange } from './link-state.js';
 import { dumpRequest, parseRouteDatagram, ROUTE_REJECT_REASONS, RTM_GETADDR, RTM_GETLINK, type RouteMessage, type RouteRejectReason } from './rtnetlink.js';
 

@@ -1,5 +1,5 @@
 // Kernel datagrams → trusted, parsed Uevents, with every drop counted by its reason.
-import { KernelSocket, DEFAULT_RECEIVE_BUFFER_BYTES } from './netlink.js';
+import { KernelSocket, DEFAULT_RECEIVE_BUFFER_BYTES } from '../os/netlink.js';
 import { parseUevent, REJECT_REASONS, type RejectReason } from './parse.js';
 import type { Uevent } from './event.js';
 

@@ -1,6 +1,7 @@
 // A read-only view of devices in a sysfs tree (`/sys`, or a fake root in tests).
 // Sysfs lives in memory, so reads are synchronous: a read costs microseconds and
 // keeps the event path free of promise overhead.
+import { SYSFS_ROOT } from '../defaults.js';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createProperties, eventFromProperties, isSafeDevpath, type EventSource, type Properties, type Uevent } from './event.js';
@@ -52,7 +53,7 @@ export class Sysfs {
 
   #prefix: string;
 
-  constructor(root = '/sys') {
+  constructor(root = SYSFS_ROOT) {
     this.root = root;
     this.#prefix = root.replace(/\/+$/, '');
   }

@@ -5,10 +5,10 @@
 // the daemon's own executor into a temporary dev root; then the checks; then remove.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { makeNode } from '../../src/os/system-calls.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ActionExecutor } from '../../src/actions/execute.js';
-import { loadAccounts, type Accounts } from '../../src/rules/accounts.js';
+import { loadAccounts, type Accounts } from '../../src/os/accounts.js';
 import { evaluate, type ImportRequest, type ImportResult } from '../../src/engine/evaluate.js';
 import { RuleSet } from '../../src/rules/ruleset.js';
 import { machineView, type DeviceDatabase } from '../../src/rules/system-view.js';
@@ -40,9 +40,6 @@ export function loadCases(): Case[] {
   return JSON.parse(readFileSync(join(SUITE, 'cases.json'), 'utf8')) as Case[];
 }
 
-const native = createRequire(import.meta.url)('../../build/Release/uevent_socket.node') as {
-  mknod(path: string, isBlock: number, mode: number, major: number, minor: number): void;
-};
 
 /**
  * Copies the suite's sysfs tree to `target`. A copy that lost its symlinks (some archive
@@ -155,7 +152,7 @@ export class Harness {
     const node = event.devname ? join(this.devRoot, event.devname) : undefined;
     if (action === 'add' && node !== undefined && event.major !== undefined && event.minor !== undefined && !existsSync(node)) {
       mkdirSync(dirname(node), { recursive: true });
-      native.mknod(node, event.subsystem === 'block' ? 1 : 0, 0o600, event.major, event.minor);
+      makeNode(node, event.subsystem === 'block', 0o600, event.major, event.minor);
     }
     // The rules see /dev (udev's $root, as in systemd's test, which mounts a tmpfs there);
     // nodes, links and programs' paths go to the temporary dev root that stands in for it.

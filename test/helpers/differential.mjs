@@ -14,7 +14,7 @@ const { loadRules } = await import(`${repo}/dist/frontends/load.js`);
 const { evaluateAsync } = await import(`${repo}/dist/engine/evaluate.js`);
 const { runProgram, importOutcome } = await import(`${repo}/dist/actions/run.js`);
 const { machineView } = await import(`${repo}/dist/rules/system-view.js`);
-const { hypervisorSignature } = await import(`${repo}/dist/daemon/native.js`);
+const { hypervisorSignature } = await import(`${repo}/dist/os/system-calls.js`);
 const { UDEV_RULES_DIRS } = await import(`${repo}/dist/defaults.js`);
 
 const sysfs = new Sysfs('/sys');

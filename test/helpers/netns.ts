@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openHistoryDb, type HistoryDb } from '../../src/history/db.js';
-import { listEvents, listIncidents, type EventRecord, type IncidentRecord } from '../../src/history/store.js';
+import { listEvents, listIncidents, type EventRecord, type IncidentRecord } from '../../src/history/records.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFleetStore, type FleetStore } from '../../src/history/fleet.js';
+import { openFleetStore, type FleetStore } from '../../src/fleet/store.js';
 import { CLI, makeTempDir } from '../helpers/netns.js';
 import { POSTGRES_BIN, Postgres } from '../helpers/postgres.js';
 

@@ -16,7 +16,8 @@ import {
   readIncidents,
   waitFor,
 } from '../helpers/netns.js';
-import type { EventRecord } from '../../src/history/store.js';
+import type { EventRecord, IncidentLine } from '../../src/history/records.js';
+import { HotplugClient } from '../../src/client/client.js';
 
 const NET = '/devices/virtual/net';
 const FORGE = join(import.meta.dirname, '..', 'helpers', 'forge.cjs');
@@ -172,6 +173,36 @@ describe.skipIf(!canUseNamespaces())('daemon with real kernel uevents', () => {
     // At least the lost change events on lo, the veth pair's and old0's removal events.
     expect(gaps[0]!.detail.missed).toBeGreaterThan(3000 - 200);
     expect(daemon.logs.some((l) => /ENOBUFS/.test(l.msg) && l.level === 40)).toBe(true);
+  });
+
+  it('tells a subscriber of processed events about the overflow as it happens', async () => {
+    const { netns, daemon } = await startDaemon('incident', ['--receive-buffer', '64K']);
+    const client = new HotplugClient({ controlPath: daemon.controlPath, dbPath: daemon.dbPath });
+    const incidents: IncidentLine['incident'][] = [];
+    const abort = new AbortController();
+    const consumer = (async () => {
+      for await (const record of client.subscribe({ subsystems: ['net'], signal: abort.signal, onIncident: (incident) => incidents.push(incident) })) void record;
+    })();
+    cleanups.push(() => abort.abort());
+    let subscribers = 0;
+    const watchStatus = setInterval(() => void client.status().then((s) => (subscribers = s.counters.subscribers ?? 0), () => undefined), 50);
+    cleanups.push(() => clearInterval(watchStatus));
+    await waitFor(() => subscribers === 1, 10_000, 'the subscription');
+    clearInterval(watchStatus);
+
+    daemon.signal('SIGSTOP');
+    netns.writeUevents('/sys/class/net/lo/uevent', 'change', 3000);
+    netns.ip('link', 'add', 'late0', 'type', 'bridge');
+    daemon.signal('SIGCONT');
+    await waitFor(() => incidents.some((i) => i.kind === 'overflow'), 20_000, 'the overflow incident');
+    abort.abort();
+    await consumer;
+
+    const overflow = incidents.find((i) => i.kind === 'overflow')!;
+    expect(overflow.detail).toMatchObject({ resyncAdded: expect.any(Number), enobufsReports: expect.any(Number) });
+    // What the subscriber heard is what the history holds.
+    expect(readIncidents(daemon.dbPath).map((i) => i.kind)).toContain('overflow');
+    expect(await daemon.stop()).toBe(0);
   });
 
   it('after an overflow with device events buffered before it, acts once on each change (no resync double)', async () => {

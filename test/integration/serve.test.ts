@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openFleetStore } from '../../src/history/fleet.js';
+import { openFleetStore } from '../../src/fleet/store.js';
 import { canUseNamespaces, startRuleDaemon, waitFor, type Netns } from '../helpers/netns.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumInNetns, get, ServeProcess } from '../helpers/serve.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, canUseNamespaces, countEvents, makeTempDir, startRuleDaemon, waitFor } from '../helpers/netns.js';
-import type { ProcessedRecord } from '../../src/history/store.js';
+import type { ProcessedRecord } from '../../src/history/records.js';
 
 const LO = '/devices/virtual/net/lo';
 const NOBODY = 65534;

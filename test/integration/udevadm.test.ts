@@ -3,7 +3,7 @@
 // network namespace and a private mount namespace with a tmpfs on /run/udev, so the real
 // paths udevadm uses are the test's own.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, Netns, canUseNamespaces, makeTempDir } from '../helpers/netns.js';
@@ -39,7 +39,8 @@ function message(type: number, magic = 0xdead1dea, size = 280): string {
 }
 
 /** Runs `body` (sh) in a new network and mount namespace with hotplugd serving /run/udev; returns its output and the daemon's log. */
-function withDaemon(name: string, body: string): { out: string; log: string } {
+function withDaemon(name: string, body: string, rulesDir = '$d/none'): { out: string; log: string } {
+  mkdirSync('/run/udev', { recursive: true }); // the mount point (udev's package does not create it)
   const dir = makeTempDir(name);
   cleanups.push(() => dir.remove());
   const netns = new Netns(name);
@@ -49,7 +50,7 @@ function withDaemon(name: string, body: string): { out: string; log: string } {
 set -u
 d="$1"
 mount -t tmpfs tmpfs /run/udev
-node "${CLI}" daemon --db "$d/h.db" --control "$d/c.sock" --udev-db /run/udev --no-coldplug --rules-dir "$d/none" --dev "$d/dev" --log-format json --log-level debug > "$d/daemon.log" 2>&1 &
+node "${CLI}" daemon --db "$d/h.db" --control "$d/c.sock" --udev-db /run/udev --no-coldplug --rules-dir "${rulesDir}" --dev "$d/dev" --log-format json --log-level debug > "$d/daemon.log" 2>&1 &
 pid=$!
 for i in $(seq 1 200); do [ -S /run/udev/control ] && break; sleep 0.05; done
 count() { node -e "const D=require('better-sqlite3');const db=new D(process.argv[1],{readonly:true});console.log(db.prepare(\"select count(*) n from events where action='change' and devpath='/devices/virtual/net/lo'\").get().n)" "$d/h.db"; }
@@ -64,6 +65,41 @@ kill -TERM $pid 2>/dev/null; wait $pid; echo "daemon exit $?"
 }
 
 describe.skipIf(!canUseNamespaces())('the real udevadm driving hotplugd', () => {
+  it("IMPORT{db}: the dry run sees udev's database as the daemon and udevadm test do", () => {
+    // The rules live in /run/udev/rules.d (the test's tmpfs), where udevadm test reads them too.
+    const { out } = withDaemon('udevadm-db', String.raw`
+mkdir -p /run/udev/rules.d
+cat > /run/udev/rules.d/50-ho-db.rules <<'RULES'
+ACTION=="add", KERNEL=="lo", ENV{HO_DB}="from-add"
+ACTION=="change", KERNEL=="lo", IMPORT{db}="HO_DB"
+ACTION=="change", KERNEL=="lo", ENV{HO_SEEN}="$env{HO_DB}"
+RULES
+kill -HUP $pid
+sleep 0.5
+echo add > /sys/class/net/lo/uevent
+udevadm settle -t 20 && echo "add settled"
+grep -h HO_DB /run/udev/data/n1
+echo "--- hotplugd test"
+node "${CLI}" test --action change --udev-db /run/udev --rules-dir /run/udev/rules.d --dev "$d/dev" /sys/class/net/lo | sed -n 's/^ *\(HO_[A-Z]*=\)/\1/p'
+echo "--- hotplugd test --udev-db none"
+node "${CLI}" test --action change --udev-db none --rules-dir /run/udev/rules.d --dev "$d/dev" /sys/class/net/lo | sed -n 's/^ *\(HO_[A-Z]*=\)/\1/p'
+echo "--- udevadm test"
+udevadm test --action=change /sys/class/net/lo 2>/dev/null | grep -E '^HO_(DB|SEEN)='
+echo "--- daemon"
+echo change > /sys/class/net/lo/uevent
+udevadm settle -t 20
+node -e "const D=require('better-sqlite3');const db=new D(process.argv[1],{readonly:true});for(const r of db.prepare(\"select action, result from events where devpath='/devices/virtual/net/lo' order by id\").all()) console.log(r.action, JSON.parse(r.result ?? '{}').properties?.HO_SEEN ?? '-')" "$d/h.db"
+`, '/run/udev/rules.d');
+    expect(out).toBe([
+      'add settled', 'E:HO_DB=from-add',
+      '--- hotplugd test', 'HO_DB=from-add', 'HO_SEEN=from-add',
+      '--- hotplugd test --udev-db none', 'HO_SEEN=',
+      '--- udevadm test', 'HO_DB=from-add', 'HO_SEEN=from-add',
+      '--- daemon', 'add -', 'change from-add',
+      'daemon exit 0', '',
+    ].join('\n'));
+  });
+
   it('control --ping, --reload, --log-level and --exit', () => {
     const { out, log } = withDaemon('udevadm-ctl', String.raw`
 udevadm control --ping && echo "ping ok"

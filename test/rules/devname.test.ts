@@ -10,7 +10,7 @@ import { evaluate, type ImportRequest } from '../../src/engine/evaluate.js';
 import { compileMdevConf } from '../../src/frontends/mdev/compile.js';
 import { compileUdevRules } from '../../src/frontends/udev/compile.js';
 import { compileYamlRules } from '../../src/frontends/yaml.js';
-import { staticAccounts } from '../../src/rules/accounts.js';
+import { staticAccounts } from '../../src/os/accounts.js';
 import { RuleSet } from '../../src/rules/ruleset.js';
 import { Sysfs } from '../../src/uevent/sysfs.js';
 import { libudevMessage, kernelFormatMessage } from '../../src/uevent/broadcast.js';

@@ -4,7 +4,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadRules } from '../../src/frontends/load.js';
-import { staticAccounts } from '../../src/rules/accounts.js';
+import { staticAccounts } from '../../src/os/accounts.js';
 import { CLI, makeTempDir } from '../helpers/netns.js';
 
 const accounts = staticAccounts({ root: 0 }, { root: 0 });

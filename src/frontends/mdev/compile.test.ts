@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createProperties, eventFromProperties } from '../../uevent/event.js';
-import { staticAccounts } from '../../rules/accounts.js';
+import { staticAccounts } from '../../os/accounts.js';
 import { evaluate } from '../../engine/evaluate.js';
 import { formatDiagnostic } from '../../rules/model.js';
 import { RuleSet } from '../../rules/ruleset.js';

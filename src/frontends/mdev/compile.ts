@@ -6,7 +6,7 @@
 // a link at PATH to the node, `!` cannot remove the node, commands run without a shell.
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Accounts } from '../../rules/accounts.js';
+import type { Accounts } from '../../os/accounts.js';
 import { compileTemplate, type Template } from '../../rules/format.js';
 import type { ValueMatcher } from '../../rules/match.js';
 import type { Assignment, Condition, Diagnostic, Rule, SourceLocation } from '../../rules/model.js';

@@ -4,7 +4,7 @@
 // order: matches before assignments, cheap matches before parents, programs and imports.
 import { basename } from 'node:path';
 import { builtin as findBuiltin } from '../../builtins/registry.js';
-import type { Accounts } from '../../rules/accounts.js';
+import type { Accounts } from '../../os/accounts.js';
 import { compileTemplate, type Template, type TemplateStyle } from '../../rules/format.js';
 import type { Assignment, Condition, Diagnostic, ImportSpec, ParentCondition, Rule, SourceLocation } from '../../rules/model.js';
 import { exactValuesOf } from '../../rules/ruleset.js';

@@ -1,0 +1,137 @@
+// The queries of a collected fleet database, written once for SQLite and PostgreSQL: the SQL
+// is the same but for placeholders (`?` here; the PostgreSQL runner numbers them) and globs.
+import { globToRegex, toHistoryRecord, type BoardRecord, type FleetDevice, type FleetFilter, type Marks } from './records.js';
+import type { HistoryRecord } from '../history/query.js';
+
+/** Runs one statement with `?` placeholders; rows as objects. */
+export interface SqlRunner {
+  readonly dialect: 'sqlite' | 'postgres';
+  all<T>(sql: string, params: readonly unknown[]): Promise<T[]>;
+}
+
+const PAGE = 500;
+
+function where(run: SqlRunner, filter: FleetFilter): { sql: string; params: unknown[] } {
+  const clauses = ['board = ?'];
+  const params: unknown[] = [filter.board];
+  const anyOf = (values: readonly string[] | undefined, clause: string, map: (v: string) => string = (v) => v) => {
+    if (!values?.length) return;
+    clauses.push(`(${values.map(() => clause).join(' OR ')})`);
+    params.push(...values.map(map));
+  };
+  if (filter.since !== undefined) (clauses.push('received_at >= ?'), params.push(filter.since));
+  if (filter.until !== undefined) (clauses.push('received_at < ?'), params.push(filter.until));
+  anyOf(filter.actions, 'action = ?');
+  if (run.dialect === 'sqlite') anyOf(filter.subsystems, 'subsystem GLOB ?');
+  else anyOf(filter.subsystems, 'subsystem ~ ?', globToRegex);
+  anyOf(filter.devices, 'device = ?');
+  anyOf(filter.devpaths, 'devpath = ?');
+  return { sql: clauses.join(' AND '), params };
+}
+
+/** A board's events with their actions (see FleetStore.events), read a page at a time. */
+export async function* fleetEvents(run: SqlRunner, filter: FleetFilter, limit?: number): AsyncGenerator<HistoryRecord> {
+  const w = where(run, filter);
+  if (limit !== undefined) {
+    const rows = await run.all<{ id: number; record: unknown }>(`SELECT id, record FROM fleet_events WHERE ${w.sql} ORDER BY id DESC LIMIT ?`, [...w.params, limit]);
+    rows.reverse();
+    for (let i = 0; i < rows.length; i += PAGE) yield* withActions(run, filter.board, rows.slice(i, i + PAGE));
+    return;
+  }
+  for (let after = 0; ;) {
+    const rows = await run.all<{ id: number; record: unknown }>(`SELECT id, record FROM fleet_events WHERE ${w.sql} AND id > ? ORDER BY id LIMIT ${PAGE}`, [...w.params, after]);
+    yield* withActions(run, filter.board, rows);
+    if (rows.length < PAGE) return;
+    after = rows[rows.length - 1]!.id;
+  }
+}
+
+async function* withActions(run: SqlRunner, board: string, rows: { id: number; record: unknown }[]): AsyncGenerator<HistoryRecord> {
+  if (rows.length === 0) return;
+  const actions = await run.all<{ event_id: number; record: unknown }>(
+    `SELECT event_id, record FROM fleet_actions WHERE board = ? AND event_id IN (${rows.map(() => '?').join(',')}) ORDER BY id`,
+    [board, ...rows.map((r) => r.id)],
+  );
+  const byEvent = new Map<number, unknown[]>();
+  for (const a of actions) byEvent.set(a.event_id, [...(byEvent.get(a.event_id) ?? []), a.record]);
+  for (const row of rows) yield toHistoryRecord(row.record, byEvent.get(row.id) ?? []);
+}
+
+export async function fleetDevices(run: SqlRunner, board: string, key?: string): Promise<FleetDevice[]> {
+  return run.all<FleetDevice>(
+    `SELECT device AS key, min(received_at) AS first_seen, max(received_at) AS last_seen FROM fleet_events
+     WHERE board = ? AND ${key === undefined ? 'device IS NOT NULL' : 'device = ?'} GROUP BY device ORDER BY last_seen DESC, key`,
+    key === undefined ? [board] : [board, key],
+  );
+}
+
+export async function devpathsNamed(run: SqlRunner, board: string, name: string): Promise<string[]> {
+  const suffix = `%/${name.replace(/[\\%_]/g, (c) => `\\${c}`)}`;
+  const rows = await run.all<{ devpath: string; devname: string | null }>(
+    `SELECT devpath, devname FROM fleet_events WHERE board = ? AND (devpath = ? OR devname = ? OR devname = ? OR devpath LIKE ? ESCAPE '\\')
+     ORDER BY id DESC LIMIT 100`,
+    [board, name, name, `/dev/${name}`, suffix],
+  );
+  // LIKE ignores case in SQLite: the exact test is here.
+  const named = rows.filter((r) => r.devpath === name || r.devname === name || r.devname === `/dev/${name}` || r.devpath.endsWith(`/${name}`));
+  return [...new Set(named.map((r) => r.devpath))];
+}
+
+export async function fleetBoards(run: SqlRunner): Promise<BoardRecord[]> {
+  return run.all<BoardRecord>('SELECT name, first_seen, last_seen, status, version, events FROM boards ORDER BY name', []);
+}
+
+/** Where a board's chain of rows in `table` reaches from `mark` (each row names the one before it). */
+export async function chainEnd(run: SqlRunner, table: 'fleet_events' | 'fleet_actions' | 'fleet_incidents', board: string, mark: number): Promise<number> {
+  const rows = await run.all<{ id: number | null }>(
+    `WITH RECURSIVE chain(id) AS (SELECT CAST(? AS BIGINT) UNION SELECT t.id FROM ${table} t JOIN chain c ON t.board = ? AND t.after_id = c.id)
+     SELECT max(id) AS id FROM chain`,
+    [mark, board],
+  );
+  return rows[0]?.id ?? mark;
+}
+
+/** Advances a board's marks (see FleetStore.advanceMarks) and stores them. */
+export async function advanceFleetMarks(run: SqlRunner, board: string): Promise<Marks> {
+  const [row] = await run.all<{ event_mark: number; action_mark: number; incident_mark: number }>('SELECT event_mark, action_mark, incident_mark FROM boards WHERE name = ?', [board]);
+  if (row === undefined) return { event_id: 0, action_id: 0, incident_id: 0 };
+  const marks = {
+    event_id: await chainEnd(run, 'fleet_events', board, row.event_mark),
+    action_id: await chainEnd(run, 'fleet_actions', board, row.action_mark),
+    incident_id: await chainEnd(run, 'fleet_incidents', board, row.incident_mark),
+  };
+  // Marks only move on: another collector sharing the database may have moved them further.
+  await run.all(
+    `UPDATE boards SET event_mark = ${greatest(run)}(event_mark, ?), action_mark = ${greatest(run)}(action_mark, ?), incident_mark = ${greatest(run)}(incident_mark, ?) WHERE name = ?`,
+    [marks.event_id, marks.action_id, marks.incident_id, board],
+  );
+  return marks;
+}
+
+/** The larger of two values: max() in SQLite, GREATEST() in PostgreSQL. */
+export const greatest = (run: { dialect: SqlRunner['dialect'] }) => (run.dialect === 'sqlite' ? 'max' : 'GREATEST');
+
+/** The reading half of a FleetStore, the same over either database: its runner decides. */
+export abstract class FleetQueries {
+  protected abstract readonly run: SqlRunner;
+
+  advanceMarks(board: string): Promise<Marks> {
+    return advanceFleetMarks(this.run, board);
+  }
+
+  boards(): Promise<BoardRecord[]> {
+    return fleetBoards(this.run);
+  }
+
+  events(filter: FleetFilter, limit?: number): AsyncGenerator<HistoryRecord> {
+    return fleetEvents(this.run, filter, limit);
+  }
+
+  devices(board: string, key?: string): Promise<FleetDevice[]> {
+    return fleetDevices(this.run, board, key);
+  }
+
+  devpathsNamed(board: string, name: string): Promise<string[]> {
+    return devpathsNamed(this.run, board, name);
+  }
+}

@@ -1,0 +1,160 @@
+// A collected fleet database in SQLite (the default): the history records boards forward (see
+// daemon/forwarder.ts), each stored once per (board, id) whatever the broker redelivers, with
+// the boards' status. The queries are shared with PostgreSQL (fleet-queries.ts).
+import type Database from 'better-sqlite3';
+import { HotplugError } from '../errors.js';
+import { openSqlite } from '../history/db.js';
+import { FleetQueries, type SqlRunner } from './queries.js';
+import { eventActions, eventColumns, timeOf, type FleetStore, type Payload } from './records.js';
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS boards (
+    name        TEXT PRIMARY KEY,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    status      TEXT,
+    version     TEXT,
+    events      INTEGER NOT NULL DEFAULT 0,
+    -- Up to these ids the collector has every row of the board (chained by after_id).
+    event_mark    INTEGER NOT NULL DEFAULT 0,
+    action_mark   INTEGER NOT NULL DEFAULT 0,
+    incident_mark INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS fleet_events (
+    board       TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    after_id    INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    action      TEXT NOT NULL,
+    subsystem   TEXT NOT NULL,
+    devpath     TEXT NOT NULL,
+    device      TEXT,
+    record      TEXT NOT NULL,
+    devname     TEXT,
+    devtype     TEXT,
+    PRIMARY KEY (board, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS fleet_events_time ON fleet_events (received_at);
+  CREATE INDEX IF NOT EXISTS fleet_events_device ON fleet_events (board, device);
+  CREATE INDEX IF NOT EXISTS fleet_events_devpath ON fleet_events (board, devpath);
+  CREATE TABLE IF NOT EXISTS fleet_actions (
+    board       TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    after_id    INTEGER NOT NULL,
+    event_id    INTEGER NOT NULL,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (board, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS fleet_actions_event ON fleet_actions (board, event_id);
+  CREATE INDEX IF NOT EXISTS fleet_events_after ON fleet_events (board, after_id);
+  CREATE INDEX IF NOT EXISTS fleet_actions_after ON fleet_actions (board, after_id);
+  CREATE TABLE IF NOT EXISTS fleet_incidents (
+    board       TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    after_id    INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (board, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS fleet_incidents_after ON fleet_incidents (board, after_id);`;
+
+// Databases collected before devname and devtype had columns get them, filled from the records.
+function addNameColumns(db: Database.Database): void {
+  const columns = (db.prepare('PRAGMA table_info(fleet_events)').all() as { name: string }[]).map((c) => c.name);
+  if (columns.length === 0 || columns.includes('devname')) return;
+  db.transaction(() => {
+    db.exec('ALTER TABLE fleet_events ADD COLUMN devname TEXT; ALTER TABLE fleet_events ADD COLUMN devtype TEXT');
+    db.exec("UPDATE fleet_events SET devname = json_extract(record, '$.devname'), devtype = json_extract(record, '$.devtype')");
+  })();
+}
+
+export class SqliteFleet extends FleetQueries implements FleetStore {
+  readonly location: string;
+  readonly db: Database.Database;
+  protected readonly run: SqlRunner;
+  #writer: ReturnType<typeof sqliteWriter> | undefined;
+
+  constructor(path: string, options: { readonly?: boolean } = {}) {
+    super();
+    this.location = path;
+    this.db = openSqlite(path, 'fleet database', options);
+    if (options.readonly) {
+      if (this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'fleet_events'").get() === undefined) {
+        this.db.close();
+        throw new HotplugError('EUSAGE', `${path} is not a collected fleet database (hotplugd collect --db)`);
+      }
+    } else {
+      addNameColumns(this.db);
+      this.db.exec(SCHEMA);
+    }
+    const statements = new Map<string, Database.Statement>();
+    const db = this.db;
+    this.run = {
+      dialect: 'sqlite',
+      async all<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+        let statement = statements.get(sql);
+        if (statement === undefined) statements.set(sql, (statement = db.prepare(sql)));
+        return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[];
+      },
+    };
+  }
+
+  // Prepared at the first write: a read-only store never needs them.
+  get #write() {
+    return (this.#writer ??= sqliteWriter(this.db));
+  }
+
+  store(board: string, payload: Payload, now: number): Promise<boolean> {
+    return Promise.resolve(this.#write.store(board, payload, now));
+  }
+
+  status(board: string, state: string, version: string | undefined, now: number): Promise<void> {
+    this.#write.status(board, state, version, now);
+    return Promise.resolve();
+  }
+
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}
+
+/** Prepared statements storing checked payloads, one transaction each. */
+function sqliteWriter(db: Database.Database) {
+  // A row seen again keeps its record; its link to the chain takes the lower predecessor (a
+  // board that sends again from an earlier point links it to what the collector has).
+  const relink = 'ON CONFLICT (board, id) DO UPDATE SET after_id = excluded.after_id WHERE excluded.after_id < after_id';
+  const event = db.prepare(`INSERT INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${relink}`);
+  const action = db.prepare(`INSERT INTO fleet_actions (board, id, after_id, event_id, record) VALUES (?, ?, ?, ?, ?) ${relink}`);
+  const incident = db.prepare(`INSERT INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES (?, ?, ?, ?, ?, ?) ${relink}`);
+  const has = {
+    event: db.prepare('SELECT 1 FROM fleet_events WHERE board = ? AND id = ?'),
+    action: db.prepare('SELECT 1 FROM fleet_actions WHERE board = ? AND id = ?'),
+    incident: db.prepare('SELECT 1 FROM fleet_incidents WHERE board = ? AND id = ?'),
+  };
+  const seen = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, events) VALUES (?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events`);
+  const status = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, status, version) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET status = excluded.status, version = coalesce(excluded.version, version)`);
+  return {
+    store: db.transaction((board: string, p: Payload, now: number): boolean => {
+      const stream = p.type as 'event' | 'action' | 'incident';
+      const isNew = has[stream].get(board, p.id) === undefined;
+      if (p.type === 'event') {
+        const c = eventColumns(p);
+        event.run(board, p.id, p.after, c.receivedAt, c.action, c.subsystem, c.devpath, c.device, c.devname, c.devtype, JSON.stringify(p));
+        // An event's own actions are kept once each, as results that come later are.
+        for (const a of eventActions(p)) action.run(board, a.id, a.after, p.id, JSON.stringify(a));
+      } else if (p.type === 'action') action.run(board, p.id, p.after, p.event_id, JSON.stringify(p));
+      else incident.run(board, p.id, p.after, timeOf(p.at), p.kind, JSON.stringify(p));
+      seen.run(board, now, now, p.type === 'event' && isNew ? 1 : 0);
+      return isNew;
+    }),
+    status(board: string, state: string, version: string | undefined, now: number): void {
+      status.run(board, now, now, state, version ?? null);
+    },
+  };
+}

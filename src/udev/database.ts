@@ -1,0 +1,165 @@
+// udev's database, written as udevd writes it, so `udevadm info` and libudev clients see
+// what hotplugd's rules decided: /run/udev/data/<id> holds the symlinks (S:), the link
+// priority (L:), when the device was first set up (I:), the properties rules added (E:)
+// and the tags (G:, Q:); /run/udev/tags/<tag>/<id> lists the devices with each tag.
+// It also answers the rules' own questions about earlier events (IMPORT{db}, IMPORT{parent},
+// TAGS): from what this process wrote, else from the file as udevd reads it (a device
+// processed before a restart, or by the daemon when a dry run asks).
+import { UDEV_RUNTIME_DIR } from '../defaults.js';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import type { Plan } from '../rules/plan.js';
+import type { DeviceDatabase } from '../rules/system-view.js';
+import type { Uevent } from '../uevent/event.js';
+import type { Sysfs } from '../uevent/sysfs.js';
+
+// Kept out of E: lines: the kernel's own keys and the ones udev derives from S:/G: lines.
+const NOT_STORED = new Set(['ACTION', 'DEVPATH', 'SUBSYSTEM', 'SEQNUM', 'DEVLINKS', 'TAGS', 'CURRENT_TAGS', 'USEC_INITIALIZED', 'DEVPATH_OLD']);
+
+interface Entry {
+  id: string;
+  properties: Record<string, string>;
+  tags: string[];
+  initializedUsec: bigint;
+}
+
+/** udev's device id: b8:0 or c166:0 for device nodes, n3 for interfaces, +subsystem:name otherwise. */
+export function udevDeviceId(event: Uevent): string {
+  const p = event.properties;
+  if (p.MAJOR !== undefined && p.MINOR !== undefined) return `${event.subsystem === 'block' ? 'b' : 'c'}${p.MAJOR}:${p.MINOR}`;
+  if (p.IFINDEX !== undefined && /^\d+$/.test(p.IFINDEX)) return `n${p.IFINDEX}`;
+  return `+${event.subsystem}:${event.devpath.slice(event.devpath.lastIndexOf('/') + 1)}`;
+}
+
+function monotonicUsec(): bigint {
+  return process.hrtime.bigint() / 1000n;
+}
+
+/** The E: properties and G: tags of a database file's text. */
+export function parseDatabaseFile(text: string): { properties: Record<string, string>; tags: string[]; initializedUsec: bigint | undefined } {
+  const properties: Record<string, string> = {};
+  const tags: string[] = [];
+  let initializedUsec: bigint | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('E:')) {
+      const eq = line.indexOf('=');
+      if (eq > 2) properties[line.slice(2, eq)] = line.slice(eq + 1);
+    } else if (line.startsWith('G:') && line.length > 2) tags.push(line.slice(2));
+    else if (line.startsWith('I:') && /^\d+$/.test(line.slice(2))) initializedUsec = BigInt(line.slice(2));
+  }
+  return { properties, tags, initializedUsec };
+}
+
+export interface UdevDatabaseOptions {
+  /** Where a device's id is read for a file this process did not write (its dev, ifindex, subsystem). */
+  sysfs?: Sysfs | undefined;
+  /** Only read (a dry run): no directory is made, nothing written. */
+  readOnly?: boolean;
+}
+
+export class UdevDatabase implements DeviceDatabase {
+  readonly root: string;
+  #entries = new Map<string, Entry>();
+  #options: UdevDatabaseOptions;
+
+  /** `root` is udev's runtime directory, /run/udev. */
+  constructor(root = UDEV_RUNTIME_DIR, options: UdevDatabaseOptions = {}) {
+    this.root = root;
+    this.#options = options;
+    if (options.readOnly) return;
+    mkdirSync(`${root}/data`, { recursive: true, mode: 0o755 });
+    mkdirSync(`${root}/tags`, { recursive: true, mode: 0o755 });
+  }
+
+  properties(devpath: string): Readonly<Record<string, string>> | undefined {
+    return this.#entry(devpath)?.properties;
+  }
+
+  tags(devpath: string): readonly string[] {
+    return this.#entry(devpath)?.tags ?? [];
+  }
+
+  #entry(devpath: string): Entry | undefined {
+    return this.#entries.get(devpath) ?? this.#load(devpath);
+  }
+
+  // The file of a device this process has not written yet: its id from sysfs, as udevd names it.
+  #load(devpath: string): Entry | undefined {
+    const event = this.#options.sysfs?.synthesizeEvent(devpath, 'change', 'kernel');
+    if (event === undefined) return undefined;
+    const id = udevDeviceId(event);
+    let text: string;
+    try {
+      text = readFileSync(`${this.root}/data/${id}`, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    const parsed = parseDatabaseFile(text);
+    const entry: Entry = { id, properties: parsed.properties, tags: parsed.tags, initializedUsec: parsed.initializedUsec ?? monotonicUsec() };
+    this.#entries.set(devpath, entry);
+    return entry;
+  }
+
+  /** After an event's rules ran: records what they decided (or forgets the device on remove). */
+  update(event: Uevent, plan: Plan | undefined): void {
+    if (this.#options.readOnly) return;
+    if (event.action === 'remove') {
+      this.#forget(event.devpath, udevDeviceId(event));
+      return;
+    }
+    if (plan === undefined) return;
+    const before = this.#entry(event.devpath);
+    const id = udevDeviceId(event);
+    const added: Record<string, string> = {};
+    for (const [key, value] of Object.entries(plan.properties)) {
+      if (!NOT_STORED.has(key) && event.properties[key] !== value) added[key] = value;
+    }
+    // Tags stick (G: lines, /run/udev/tags) while the device stays; Q: lines are this event's.
+    const sticky = before?.id === id ? [...new Set([...before.tags, ...plan.tags])] : [...plan.tags];
+    const entry: Entry = { id, properties: added, tags: sticky, initializedUsec: before?.initializedUsec ?? monotonicUsec() };
+    const lines = [
+      ...plan.symlinks.map((link) => `S:${link.replace(/^.*?\/dev\//, '')}`),
+      ...(plan.linkPriority !== 0 ? [`L:${plan.linkPriority}`] : []),
+      `I:${entry.initializedUsec}`,
+      ...Object.entries(added).map(([k, v]) => `E:${k}=${v.replace(/\n/g, ' ')}`),
+      ...entry.tags.map((t) => `G:${t}`),
+      ...plan.tags.map((t) => `Q:${t}`),
+      'V:1',
+    ];
+    const path = `${this.root}/data/${id}`;
+    writeFileSync(`${path}.tmp`, `${lines.join('\n')}\n`, { mode: 0o644 });
+    renameSync(`${path}.tmp`, path);
+    for (const tag of entry.tags) {
+      mkdirSync(`${this.root}/tags/${tag}`, { recursive: true, mode: 0o755 });
+      writeFileSync(`${this.root}/tags/${tag}/${id}`, '');
+    }
+    if (before) for (const tag of before.tags) if (!entry.tags.includes(tag) || before.id !== id) this.#untag(tag, before.id);
+    if (before && before.id !== id) this.#unlink(`${this.root}/data/${before.id}`);
+    this.#entries.set(event.devpath, entry);
+  }
+
+  // A file left by an earlier run (not in memory) goes too, by the id the remove carries.
+  #forget(devpath: string, id: string): void {
+    const entry = this.#entries.get(devpath) ?? { id, tags: [] };
+    this.#unlink(`${this.root}/data/${entry.id}`);
+    for (const tag of entry.tags) this.#untag(tag, entry.id);
+    this.#entries.delete(devpath);
+  }
+
+  #untag(tag: string, id: string): void {
+    this.#unlink(`${this.root}/tags/${tag}/${id}`);
+    try {
+      if (readdirSync(`${this.root}/tags/${tag}`).length === 0) rmdirSync(`${this.root}/tags/${tag}`);
+    } catch {
+      // another process's tag directory, or gone already
+    }
+  }
+
+  #unlink(path: string): void {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  }
+}

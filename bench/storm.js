@@ -4,7 +4,9 @@
 // event counts as processed when the daemon passes it on to libudev listeners (netlink
 // group 2), which both do after their rules and actions; for hotplugd it must also be
 // committed to the history. Time runs from the first write to the last event processed.
+// With --cli NAME=PATH (repeated), hotplugd builds are compared instead, alternating.
 // Usage: node bench/storm.js [--events 10000,100000] [--rounds 2]
+//        node bench/storm.js --cli before=OLD/dist/cli/main.js --cli after=dist/cli/main.js [--events 20000] [--rounds 5]
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startHotplugd, startListener, startUdevd, writeUevents } from './lib/daemons.js';
@@ -15,9 +17,9 @@ import { printAndSave } from './lib/report.js';
 // before it): past this, its rate so far is reported and the rest counted as unfinished.
 export const UDEVD_LIMIT_MS = 90_000;
 
-export async function stormOnce(kind, events) {
+export async function stormOnce(kind, events, cli = undefined) {
   return withScope(`storm-${kind}`, async (scope) => {
-    const daemon = kind === 'hotplugd' ? await startHotplugd(scope, { args: ['--no-coldplug'] }) : await startUdevd(scope);
+    const daemon = kind === 'udevd' ? await startUdevd(scope) : await startHotplugd(scope, { args: ['--no-coldplug'], ...(cli ? { cli } : {}) });
     const uuid = randomUUID();
     const listener = await startListener(scope, uuid, events);
     const cpuBefore = treeCpuSeconds(daemon.pid);
@@ -105,10 +107,50 @@ listener received; "recorded" is history rows for hotplugd, the same count for u
   return { markdown, json: { runs, summary } };
 }
 
+/** hotplugd builds against each other, alternating (the order flips every round); medians per build. */
+export async function compareBuilds(sizes, rounds, clis, log = console.error) {
+  const runs = [];
+  for (const events of sizes) {
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, cli] of r % 2 === 0 ? clis : [...clis].reverse()) {
+        const result = await stormOnce(name, events, cli);
+        log(`storm ${events} ${name} round ${r + 1}: ${result.eventsPerSecond} events/s, ${result.cpuMicrosecondsPerEvent} µs CPU/event, lost ${result.lost}`);
+        runs.push({ round: r + 1, ...result });
+      }
+    }
+  }
+  const median = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  };
+  const summary = sizes.flatMap((events) => clis.map(([name]) => {
+    const of = runs.filter((r) => r.events === events && r.daemon === name);
+    return {
+      events,
+      build: name,
+      medianEventsPerSecond: Math.round(median(of.map((r) => r.eventsPerSecond))),
+      medianCpuMicrosecondsPerEvent: Math.round(median(of.map((r) => r.cpuMicrosecondsPerEvent))),
+      medianPeakRssMiB: round(median(of.map((r) => r.peakRssMiB))),
+      hotplugdLost: of.reduce((s, r) => s + r.lost, 0),
+    };
+  }));
+  const markdown = `## Storm: hotplugd builds compared, alternating
+
+\`node bench/storm.js --events ${sizes.join(',')} --rounds ${rounds}${clis.map(([n, p]) => ` --cli ${n}=${p}`).join('')}\`
+
+| events | build | events/s (median) | CPU µs/event (median) | peak RSS MiB (median) | lost |
+|---:|---|---:|---:|---:|---:|
+${summary.map((s) => `| ${s.events} | ${s.build} | ${s.medianEventsPerSecond} | ${s.medianCpuMicrosecondsPerEvent} | ${s.medianPeakRssMiB} | ${s.hotplugdLost} |`).join('\n')}`;
+  return { markdown, json: { runs, summary } };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   requireRoot();
-  const { values } = parseArgs({ options: { events: { type: 'string', default: '10000,100000' }, rounds: { type: 'string', default: '2' } } });
-  const section = await runStorms(values.events.split(',').map(Number), Number(values.rounds));
-  printAndSave('storm', section);
+  const { values } = parseArgs({ options: { events: { type: 'string', default: '10000,100000' }, rounds: { type: 'string', default: '2' }, cli: { type: 'string', multiple: true } } });
+  const sizes = values.events.split(',').map(Number);
+  const clis = values.cli?.map((c) => [c.slice(0, c.indexOf('=')), c.slice(c.indexOf('=') + 1)]) ?? [];
+  if (clis.some(([name, path]) => !name || !path)) throw new Error('--cli takes NAME=PATH');
+  const section = clis.length > 0 ? await compareBuilds(sizes, Number(values.rounds), clis) : await runStorms(sizes, Number(values.rounds));
+  printAndSave(clis.length > 0 ? 'storm-builds' : 'storm', section);
   if (section.json.summary.some((s) => s.hotplugdLost > 0)) process.exitCode = 1;
 }

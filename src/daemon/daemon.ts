@@ -102,7 +102,10 @@ export class Daemon implements ControlTarget {
       dryRun,
       queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), log, () => this.commitHistory()),
     });
-    history.reportIncidentsTo((incident) => this.#pipeline.reportIncident(incident));
+    history.reportIncidentsTo(
+      (incident) => this.#pipeline.reportIncident(incident),
+      (recorded) => this.#pipeline.publishIncident(recorded),
+    );
     this.subscribers = new SubscriberHub(log, { maxSubscribers: options.maxSubscribers });
     this.waiters = new DeviceWaiters({
       devRoot,

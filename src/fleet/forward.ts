@@ -12,7 +12,9 @@ import type { Logger } from '../log.js';
 import { BrokerProblems, brokerSecrets, type BrokerSecrets } from './broker.js';
 
 const BATCH = 200;
-const POLL_MS = 250;
+// New rows are sent when the history says it committed them (nudge); this slower poll only
+// retries after a send failed while the broker stayed connected.
+const RETRY_POLL_MS = 5_000;
 
 export interface ForwardOptions extends BrokerSecrets {
   url: string;
@@ -121,7 +123,7 @@ export class Forwarder {
     client.on('close', () => {
       if (!this.#closed && this.#problems.last === null) this.#problems.report(new Error('the broker closed the connection'));
     });
-    this.#timer = setInterval(() => this.#pump(), POLL_MS);
+    this.#timer = setInterval(() => this.#pump(), RETRY_POLL_MS);
     this.#timer.unref();
   }
 

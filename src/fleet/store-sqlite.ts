@@ -1,5 +1,5 @@
 // A collected fleet database in SQLite (the default): the history records boards forward (see
-// daemon/forwarder.ts), each stored once per (board, id) whatever the broker redelivers, with
+// fleet/forward.ts), each stored once per (board, id) whatever the broker redelivers, with
 // the boards' status. The queries are shared with PostgreSQL (fleet-queries.ts).
 import type Database from 'better-sqlite3';
 import { HotplugError } from '../errors.js';

@@ -43,6 +43,8 @@ export class HistoryService {
   /** Where this service's incidents go: straight to the writer until the pipeline takes them. */
   #report: (incident: Incident) => void = (incident) => this.writer.recordIncident(incident);
   #committed = new Set<() => void>();
+  /** Where incidents the writer recorded itself are told (they are in the history already). */
+  #publish: (incident: Incident) => void = () => undefined;
 
   constructor(options: HistoryServiceOptions) {
     this.#options = options;
@@ -62,6 +64,7 @@ export class HistoryService {
         options.log.error({ err: error, rows, code: (error as { code?: string }).code }, `Failed to record ${rows} history rows (kept, retrying): ${error.message}`),
       onRecovered: (failedCommits, lost) => options.log.warn({ failedCommits, lost }, 'Recording history works again'),
       onCorrupt: (error) => this.#replaceCorrupt(error),
+      onOwnIncident: (incident) => this.#publish(incident),
       onCommitted: () => {
         for (const listener of this.#committed) listener();
       },
@@ -74,8 +77,9 @@ export class HistoryService {
   }
 
   /** Hands this service's incidents (retention, a replaced file) to `report`, which records and publishes them. */
-  reportIncidentsTo(report: (incident: Incident) => void): void {
+  reportIncidentsTo(report: (incident: Incident) => void, publish: (incident: Incident) => void): void {
     this.#report = report;
+    this.#publish = publish;
   }
 
   /** Calls `listener` after each commit. */

@@ -70,7 +70,8 @@ describe('history writer when commits fail', () => {
     const path = join(dir, 'h.db');
     const db = openHistoryDb(path);
     db.pragma('busy_timeout = 0');
-    const writer = new HistoryWriter(db, { maxPending: 100, batchSize: 1_000_000 });
+    const told: unknown[] = [];
+    const writer = new HistoryWriter(db, { maxPending: 100, batchSize: 1_000_000, onOwnIncident: (incident) => told.push(incident) });
     const other = new Database(path);
     other.exec('BEGIN IMMEDIATE');
     writer.recordEvent(event('add', '/devices/virtual/net/a', 'net'));
@@ -85,6 +86,10 @@ describe('history writer when commits fail', () => {
     expect(ids).toHaveLength(201 - writer.lost);
     const [lost] = listIncidents(db);
     expect(lost).toMatchObject({ kind: 'history-lost', detail: { rows: writer.lost, fromId: 1, toId: writer.lost } });
+    // Told once, after the commit that holds it (subscribers hear of it as of any incident).
+    expect(told).toEqual([expect.objectContaining({ kind: 'history-lost', detail: lost!.detail })]);
+    expect(writer.flush()).toBe(true);
+    expect(told).toHaveLength(1);
     expect(ids[0]).toBe(writer.lost + 1);
     db.close();
   });

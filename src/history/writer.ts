@@ -25,6 +25,8 @@ export interface HistoryWriterOptions {
   onCorrupt?(error: Error): void;
   /** Rows were committed (readers of the database, such as the fleet forwarder, have news). */
   onCommitted?(): void;
+  /** The writer recorded an incident of its own (rows given up while commits failed), now committed. */
+  onOwnIncident?(incident: Incident): void;
 }
 
 // Many rows per statement: the per-statement cost is then paid once per 50 rows.
@@ -193,11 +195,12 @@ export class HistoryWriter {
     const rows = this.pending;
     if (rows === 0) return true;
     const { rows: lostRows, fromId, toId } = this.#lostSinceRecovery;
-    if (lostRows > 0) this.#incidents.push({ kind: 'history-lost', at: Date.now(), detail: { rows: lostRows, fromId, toId } });
+    const lossIncident: Incident | undefined = lostRows > 0 ? { kind: 'history-lost', at: Date.now(), detail: { rows: lostRows, fromId, toId } } : undefined;
+    if (lossIncident) this.#incidents.push(lossIncident);
     try {
       this.#db.transaction(() => this.#write())();
     } catch (error) {
-      if (lostRows > 0) this.#incidents.pop();
+      if (lossIncident) this.#incidents.pop();
       this.#failed(error as Error, rows);
       return false;
     }
@@ -211,6 +214,7 @@ export class HistoryWriter {
       this.#retryDelayMs = 0;
       this.#lostSinceRecovery = { rows: 0, fromId: 0, toId: 0 };
     }
+    if (lossIncident) this.#options.onOwnIncident?.(lossIncident);
     this.#options.onCommitted?.();
     return true;
   }

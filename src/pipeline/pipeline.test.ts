@@ -147,7 +147,7 @@ async function pipelineWith(rulesYaml: string, options: { capacity?: number; dev
     dryRun: false,
   });
   cleanups.push(() => pipeline.close());
-  history.reportIncidentsTo((incident) => pipeline.reportIncident(incident));
+  history.reportIncidentsTo((incident) => pipeline.reportIncident(incident), (incident) => pipeline.publishIncident(incident));
   const heard = new Heard();
   pipeline.publishTo({ metrics: { observe: () => undefined, observeAction: () => undefined }, subscribers: heard, waiters: { check: () => undefined } });
   pipeline.open();

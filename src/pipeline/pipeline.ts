@@ -157,6 +157,11 @@ export class Pipeline {
     this.publisher.publishIncident(incident);
   }
 
+  /** Tells the subscribers of an incident already in the history (the writer's own: rows it gave up). */
+  publishIncident(incident: Incident): void {
+    this.publisher.publishIncident(incident);
+  }
+
   /** Resolves true once everything the sources hold now is processed, false after `timeoutMs`. */
   async settle(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;

@@ -7,7 +7,7 @@ import { programEnvironment, type Plan } from '../rules/plan.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Sysfs } from '../uevent/sysfs.js';
 import { applyAttributes, applyAuthorization } from './attrs.js';
-import { applyDeviceNode } from './devnode.js';
+import { applyDevnumLink, applyDeviceNode } from './devnode.js';
 import { LinkTable } from './links.js';
 import type { ActionResult } from './results.js';
 import { JobSupervisor } from './jobs.js';
@@ -56,10 +56,14 @@ export class ActionExecutor {
     const results: ActionResult[] = [];
     if (event.action === 'remove') {
       results.push(...this.links.remove(event.devpath));
+      const devnum = applyDevnumLink(this.#devRoot, event, plan);
+      if (devnum) results.push(devnum);
       return results;
     }
-    const node = applyDeviceNode(this.#devRoot, event, plan);
+    const node = applyDeviceNode(this.#devRoot, event, plan, () => this.#sysfs.exists(event.devpath));
     if (node) results.push(node);
+    const devnum = applyDevnumLink(this.#devRoot, event, plan);
+    if (devnum) results.push(devnum);
     if (plan.devnode !== null) results.push(...this.links.update(event.devpath, plan.devnode, plan.symlinks, plan.linkPriority));
     results.push(...applyAttributes(this.#sysfs, event.devpath, plan.attrs));
     if (plan.authorize !== null) results.push(applyAuthorization(this.#sysfs, event.devpath, plan.authorize));

@@ -1,6 +1,9 @@
 // Loading kernel modules by alias (a MODALIAS): `modprobe -b -q -- ALIAS`. A storm of
 // identical aliases (every port of a hub, every coldplugged device of one kind) runs
 // modprobe once: a running load is shared, and a loaded alias is not loaded again.
+// Most aliases have no module (a hub's interface, a device driven by a built-in driver):
+// modprobe then exits 1, as for a real failure. As udev's kmod builtin, that is no failure:
+// when `modprobe -R` resolves the alias to no module, the load is recorded as done, with why.
 import type { PlannedModule } from '../rules/plan.js';
 import type { ActionResult } from './results.js';
 import type { ProgramPool } from './run.js';
@@ -9,6 +12,8 @@ import { findProgram } from './system.js';
 const MODPROBE_CANDIDATES = ['/sbin/modprobe', '/usr/sbin/modprobe', '/bin/modprobe', '/usr/bin/modprobe'];
 // Aliases remembered as loaded; past this many the memory starts over (a reload costs one modprobe).
 const MAX_REMEMBERED = 8192;
+/** Recorded (as the load's stderr) when the alias names no module: nothing to load, nothing failed. */
+export const NO_MODULE = 'no module for this alias (modprobe -R resolves it to none)';
 
 export class ModuleLoader {
   readonly modprobe: string | null;
@@ -57,6 +62,12 @@ export class ModuleLoader {
     const modprobe = this.modprobe as string;
     this.runs++;
     const result = await this.#pool.run([modprobe, '-b', '-q', '--', module.alias], { env, rule: module.rule });
+    if (result.exitCode === 1 && !result.timedOut) {
+      const resolved = await this.#pool.run([modprobe, '-q', '-R', '--', module.alias], { env, rule: module.rule });
+      if (resolved.exitCode !== 0 && !resolved.timedOut && (resolved.stdout ?? '').trim() === '') {
+        return { ...result, kind: 'module', target: module.alias, ok: true, error: null, stderr: NO_MODULE };
+      }
+    }
     return { ...result, kind: 'module', target: module.alias };
   }
 }

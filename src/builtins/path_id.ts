@@ -3,8 +3,12 @@
 import { deviceChain, skipSubsystem, type ChainLink } from './device-chain.js';
 import type { Builtin } from '../rules/builtin.js';
 
-/** udev's SCSI name: host:channel:target:lun, the host counted from the lowest host on the same adapter. */
-function scsiElement(chain: ChainLink[], at: number): { element: string; hostIndex: number } | undefined {
+/**
+ * udev's SCSI name: host:channel:target:lun, the host counted from the lowest host on the same
+ * adapter; behind an ATA port, v252's `ata-PORT.TARGET` (`ata-PORT.BUS.0` behind a port
+ * multiplier) with the older `ata-PORT` as the compatible name.
+ */
+function scsiElement(chain: ChainLink[], at: number): { element: string; hostIndex: number; compat?: string } | undefined {
   const link = chain[at] as ChainLink;
   const numbers = /^(\d+):(\d+):(\d+):(\d+)$/.exec(link.name);
   if (!numbers) return undefined;
@@ -17,15 +21,20 @@ function scsiElement(chain: ChainLink[], at: number): { element: string; hostInd
   const base = siblings.length > 0 ? Math.min(...siblings.map((e) => Number(e.slice(4)))) : Number(host.name.replace(/\D/g, ''));
   const [, h, c, t, l] = numbers.map(Number) as number[];
   const path = link.view.devpath;
-  const ata = /\/ata(\d+)\//.exec(path);
-  if (ata) return { element: `ata-${ata[1]}${(t as number) > 0 ? `.${t}` : ''}`, hostIndex };
+  if (path.includes('/ata')) {
+    // The ATA port is the SCSI host's parent; its number is its ata_port's port_no.
+    const port = chain[hostIndex + 1];
+    const portNo = port && /^ata\d+$/.test(port.name) ? (port.view.attribute(`ata_port/${port.name}/port_no`) ?? port.name.slice(3)) : undefined;
+    if (portNo === undefined) return undefined;
+    return { element: c !== 0 ? `ata-${portNo}.${c}.0` : `ata-${portNo}.${t}`, compat: `ata-${portNo}`, hostIndex };
+  }
   if (path.includes('/vmbus_')) return { element: `vmbus-${link.name}`, hostIndex };
   return { element: `scsi-${(h as number) - base}:${c}:${t}:${l}`, hostIndex };
 }
 
-/** ID_PATH_TAG: the path with every run of characters other than letters, digits and `-` as one `_`. */
+/** ID_PATH_TAG: the path with every run of characters other than letters, digits and `-` as one `_`, none at either end. */
 export function pathTag(path: string): string {
-  return path.replace(/[^A-Za-z0-9-]+/g, '_');
+  return path.replace(/[^A-Za-z0-9-]+/g, '_').replace(/^_+|_+$/g, '');
 }
 
 export const pathId: Builtin = {
@@ -34,6 +43,8 @@ export const pathId: Builtin = {
   run(_argv, context) {
     const chain = deviceChain(context);
     const parts: string[] = [];
+    // ID_PATH_ATA_COMPAT: the ATA element and the buses above it (pci, platform, acpi, xen).
+    let compat: string[] | undefined;
     let supportedParent = false;
     let supportedTransport = false;
     for (let i = 0; i < chain.length; i++) {
@@ -44,6 +55,7 @@ export const pathId: Builtin = {
             const scsi = scsiElement(chain, i);
             if (scsi) {
               parts.unshift(scsi.element);
+              if (scsi.compat !== undefined) compat = [scsi.compat];
               i = scsi.hostIndex;
               supportedTransport = true;
             }
@@ -60,21 +72,25 @@ export const pathId: Builtin = {
           break;
         case 'pci':
           parts.unshift(`pci-${link.name}`);
+          compat?.unshift(`pci-${link.name}`);
           i = skipSubsystem(chain, i, 'pci');
           supportedParent = true;
           break;
         case 'platform':
           parts.unshift(`platform-${link.name}`);
+          compat?.unshift(`platform-${link.name}`);
           i = skipSubsystem(chain, i, 'platform');
           supportedParent = supportedTransport = true;
           break;
         case 'acpi':
           parts.unshift(`acpi-${link.name}`);
+          compat?.unshift(`acpi-${link.name}`);
           i = skipSubsystem(chain, i, 'acpi');
           supportedParent = true;
           break;
         case 'xen':
           parts.unshift(`xen-${link.name}`);
+          compat?.unshift(`xen-${link.name}`);
           supportedParent = true;
           break;
         case 'virtio':
@@ -99,6 +115,6 @@ export const pathId: Builtin = {
     // As udev: a disk with no known transport gets no path, which could name two disks alike.
     if (context.subsystem === 'block' && !supportedTransport) return { failed: 'path_id: the disk has no known transport' };
     const path = parts.join('-');
-    return { properties: { ID_PATH: path, ID_PATH_TAG: pathTag(path) } };
+    return { properties: { ID_PATH: path, ID_PATH_TAG: pathTag(path), ...(compat ? { ID_PATH_ATA_COMPAT: compat.join('-') } : {}) } };
   },
 };

@@ -19,12 +19,43 @@ export function encodeName(text: string): string {
   return out;
 }
 
+/** udev's udev_replace_whitespace into a 64-byte buffer, then udev_replace_chars. */
 function clean(text: string): string {
-  return replaceChars(replaceWhitespace(text));
+  return replaceChars(replaceWhitespace(text).slice(0, 63));
 }
 
 function hexNumber(text: string | undefined): number | undefined {
   return text === undefined || !/^[0-9a-fA-F]+$/.test(text.trim()) ? undefined : Number.parseInt(text.trim(), 16);
+}
+
+const USB_DT_INTERFACE = 4;
+const INTERFACE_DESCRIPTOR_SIZE = 9;
+
+/**
+ * Every interface class/subclass/protocol the device's descriptors list (all configurations),
+ * each once, as udev's dev_if_packed_info: `:080650:` ; undefined without descriptors.
+ */
+export function packedInterfaces(descriptors: Buffer | undefined): string | undefined {
+  if (descriptors === undefined || descriptors.length < 18) return undefined;
+  const seen: string[] = [];
+  let pos = 0;
+  while (pos + INTERFACE_DESCRIPTOR_SIZE < descriptors.length) {
+    const length = descriptors[pos] as number;
+    if (length < 3) break;
+    if (length > descriptors.length - INTERFACE_DESCRIPTOR_SIZE) return undefined; // corrupt
+    const at = pos;
+    pos += length;
+    if (descriptors[at + 1] !== USB_DT_INTERFACE) continue;
+    const code = [5, 6, 7].map((i) => (descriptors[at + i] as number).toString(16).padStart(2, '0')).join('');
+    if (!seen.includes(code)) seen.push(code);
+  }
+  return seen.length === 0 ? undefined : `:${seen.join(':')}:`;
+}
+
+/** The serial number as an identity: refused (as udev) when it has control bytes, bytes past 0x7f or a comma. */
+function trustedSerial(raw: string | undefined): string {
+  if (raw === undefined || !/^[\x20-\x7f]*$/.test(raw) || raw.includes(',')) return '';
+  return clean(raw);
 }
 
 export const usbId: Builtin = {
@@ -34,67 +65,83 @@ export const usbId: Builtin = {
     const chain = deviceChain(context);
     let usbInterface: ChainLink | undefined;
     let usbDevice: ChainLink | undefined;
-    let scsi: ChainLink | undefined;
-    for (const link of chain) {
-      if (link.subsystem === 'scsi' && link.devtype === 'scsi_device') scsi ??= link;
-      if (link.subsystem !== 'usb') continue;
-      if (link.devtype === 'usb_interface') usbInterface ??= link;
-      if (link.devtype === 'usb_device') {
-        usbDevice = link;
-        break;
+    // Called for a usb_device itself: its own identity, without interface or type.
+    if (chain[0]?.subsystem === 'usb' && chain[0].devtype === 'usb_device') usbDevice = chain[0];
+    else {
+      usbInterface = chain.find((link) => link.subsystem === 'usb' && link.devtype === 'usb_interface');
+      if (usbInterface === undefined) return { failed: 'usb_id: no USB interface above the device' };
+      usbDevice = chain.slice(chain.indexOf(usbInterface) + 1).find((link) => link.subsystem === 'usb' && link.devtype === 'usb_device');
+      if (usbDevice === undefined) return { failed: 'usb_id: no USB device above the interface' };
+    }
+    const dev = usbDevice.view;
+    let type = '';
+    let protocol = 0;
+    let vendor: { text: string; enc: string } | undefined;
+    let model: { text: string; enc: string } | undefined;
+    let revision = '';
+    let instance = '';
+    if (usbInterface !== undefined) {
+      const ifClass = hexNumber(usbInterface.view.attribute('bInterfaceClass'));
+      if (ifClass === undefined) return { failed: 'usb_id: the interface has no bInterfaceClass' };
+      if (ifClass === 8) {
+        const sub = usbInterface.view.attribute('bInterfaceSubClass');
+        if (sub !== undefined) {
+          // udev parses it as a decimal number ("06" is 6).
+          protocol = /^\s*[0-9]+\s*$/.test(sub) ? Number.parseInt(sub, 10) : 0;
+          type = STORAGE_SUBTYPES[protocol] ?? 'generic';
+        }
+      } else type = INTERFACE_TYPES[ifClass] ?? 'generic';
+    }
+    // Mass storage (SCSI or ATAPI): the SCSI inquiry names the medium, and the target:lun
+    // tells apart the units of a bridge that gives every one the same identity.
+    const scsi = protocol === 6 || protocol === 2 ? chain.find((link) => link.subsystem === 'scsi' && link.devtype === 'scsi_device') : undefined;
+    const numbers = scsi ? /^(\d+):(\d+):(\d+):(\d+)$/.exec(scsi.name) : null;
+    if (scsi && numbers) {
+      const attr = (name: string) => scsi.view.attribute(name);
+      const [scsiVendor, scsiModel, scsiType, scsiRev] = [attr('vendor'), attr('model'), attr('type'), attr('rev')];
+      if (scsiVendor !== undefined) vendor = { text: clean(scsiVendor), enc: encodeName(scsiVendor) };
+      if (scsiVendor !== undefined && scsiModel !== undefined) model = { text: clean(scsiModel), enc: encodeName(scsiModel) };
+      if (vendor && model && scsiType !== undefined) {
+        type = SCSI_TYPES[Number(scsiType)] ?? 'generic';
+        if (scsiRev !== undefined) {
+          revision = clean(scsiRev);
+          instance = `${Number(numbers[3])}:${Number(numbers[4])}`;
+        }
       }
     }
-    if (usbDevice === undefined) return { failed: 'usb_id: no USB device above the device' };
-    const dev = usbDevice.view;
+    const vendorId = dev.attribute('idVendor');
+    const productId = dev.attribute('idProduct');
+    if (vendorId === undefined || productId === undefined) return { failed: 'usb_id: the USB device has no idVendor or idProduct' };
+    if (!vendor || vendor.text === '') {
+      const text = dev.attribute('manufacturer') ?? vendorId;
+      vendor = { text: clean(text), enc: encodeName(text) };
+    }
+    if (!model || model.text === '') {
+      const text = dev.attribute('product') ?? productId;
+      model = { text: clean(text), enc: encodeName(text) };
+    }
+    if (revision === '') revision = clean(dev.attribute('bcdDevice') ?? '');
+    const serialShort = trustedSerial(dev.attribute('serial'));
+    const serial = `${vendor.text}_${model.text}${serialShort ? `_${serialShort}` : ''}${instance ? `-${instance}` : ''}`;
+    const id: Record<string, string> = {
+      MODEL: model.text, MODEL_ENC: model.enc, MODEL_ID: productId, SERIAL: serial,
+      ...(serialShort ? { SERIAL_SHORT: serialShort } : {}),
+      VENDOR: vendor.text, VENDOR_ENC: vendor.enc, VENDOR_ID: vendorId, REVISION: revision,
+      ...(type ? { TYPE: type } : {}), ...(instance ? { INSTANCE: instance } : {}),
+    };
     const p: Record<string, string> = {};
-    let type: string | undefined;
-    if (usbInterface !== undefined) {
-      const iface = usbInterface.view;
-      const ifClass = hexNumber(iface.attribute('bInterfaceClass'));
-      type = ifClass === undefined ? undefined : (INTERFACE_TYPES[ifClass] ?? 'generic');
-      if (ifClass === 8) type = STORAGE_SUBTYPES[hexNumber(iface.attribute('bInterfaceSubClass')) ?? -1] ?? 'generic';
-      const number = iface.attribute('bInterfaceNumber');
-      if (number !== undefined) p.ID_USB_INTERFACE_NUM = number.trim();
-      const driver = iface.driver;
-      if (driver !== undefined) p.ID_USB_DRIVER = driver;
+    // As udev: a device whose bus is already known (ID_BUS set by earlier rules) gets only the ID_USB_ names.
+    if (context.properties.ID_BUS === undefined) {
+      p.ID_BUS = 'usb';
+      for (const [key, value] of Object.entries(id)) p[`ID_${key}`] = value;
     }
-    let vendor = dev.attribute('manufacturer') ?? dev.attribute('idVendor') ?? '';
-    let model = dev.attribute('product') ?? dev.attribute('idProduct') ?? '';
-    let revision = dev.attribute('bcdDevice') ?? '';
-    if (scsi !== undefined && (type === 'scsi' || type === 'rbc' || type === 'atapi')) {
-      // Storage: the SCSI inquiry data names the medium better than the USB bridge does.
-      vendor = scsi.view.attribute('vendor') ?? vendor;
-      model = scsi.view.attribute('model') ?? model;
-      revision = scsi.view.attribute('rev') ?? revision;
-      type = SCSI_TYPES[Number(scsi.view.attribute('type') ?? -1)] ?? 'generic';
-      const [, , target, lun] = scsi.name.split(':');
-      if (target !== undefined && lun !== undefined) p.ID_INSTANCE = `${target}:${lun}`;
-    }
-    p.ID_VENDOR = clean(vendor);
-    p.ID_VENDOR_ENC = encodeName(vendor);
-    p.ID_VENDOR_ID = (dev.attribute('idVendor') ?? '').trim();
-    p.ID_MODEL = clean(model);
-    p.ID_MODEL_ENC = encodeName(model);
-    p.ID_MODEL_ID = (dev.attribute('idProduct') ?? '').trim();
-    p.ID_REVISION = clean(revision);
-    const rawSerial = dev.attribute('serial');
-    // As udev: a serial with control or non-ASCII bytes is not trusted as an identity.
-    const serial = rawSerial !== undefined && /^[\x20-\x7e]*$/.test(rawSerial) ? clean(rawSerial) : '';
-    p.ID_SERIAL = serial === '' ? `${p.ID_VENDOR}_${p.ID_MODEL}` : `${p.ID_VENDOR}_${p.ID_MODEL}_${serial}`;
-    if (serial !== '') p.ID_SERIAL_SHORT = serial;
-    if (type !== undefined) p.ID_TYPE = type;
-    const interfaces = dev
-      .entries()
-      .filter((e) => e.startsWith(`${usbDevice.name}:`))
-      .map((e) => ['bInterfaceClass', 'bInterfaceSubClass', 'bInterfaceProtocol'].map((a) => dev.attribute(`${e}/${a}`)?.trim() ?? '').join(''))
-      .filter((code) => /^[0-9a-f]{6}$/i.test(code));
-    if (interfaces.length > 0) p.ID_USB_INTERFACES = `:${[...new Set(interfaces)].join(':')}:`;
-    p.ID_BUS = 'usb';
-    // systemd 253 and later also set every identity as ID_USB_*, which newer rules use.
-    for (const key of ['VENDOR', 'VENDOR_ENC', 'VENDOR_ID', 'MODEL', 'MODEL_ENC', 'MODEL_ID', 'REVISION', 'SERIAL', 'SERIAL_SHORT', 'TYPE', 'INSTANCE']) {
-      const value = p[`ID_${key}`];
-      if (value !== undefined) p[`ID_USB_${key}`] = value;
-    }
+    for (const [key, value] of Object.entries(id)) p[`ID_USB_${key}`] = value;
+    const interfaces = packedInterfaces(dev.binaryAttribute('descriptors'));
+    if (interfaces !== undefined) p.ID_USB_INTERFACES = interfaces;
+    const ifnum = usbInterface?.view.attribute('bInterfaceNumber');
+    if (ifnum !== undefined) p.ID_USB_INTERFACE_NUM = ifnum;
+    const driver = usbInterface?.view.driver;
+    if (driver !== undefined) p.ID_USB_DRIVER = driver;
     return { properties: p };
   },
 };

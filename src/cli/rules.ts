@@ -1,4 +1,5 @@
 // `hotplugd rules check`: the linter.
+import { printable } from './output.js';
 import { statSync } from 'node:fs';
 import { formatDiagnostic, type Diagnostic } from '../rules/model.js';
 import { lintRuleSet } from '../frontends/lint.js';
@@ -65,6 +66,7 @@ export const rulesCommand: Command = {
       console.log(JSON.stringify(diagnostics.map((d) => ({ file: d.at.file, line: d.at.line, column: d.at.column, severity: d.severity, message: d.message, hint: d.hint ?? null }))));
     } else {
       for (const d of diagnostics) console.log(formatDiagnostic(d));
+      for (const f of result.ruleSet.files) if (f.steppedAside) console.error(`${printable(f.path)}: steps aside (beside-udev: step-aside): udev's own rules are loaded`);
       const files = result.ruleSet.files.length;
       console.error(`${files} file${files === 1 ? '' : 's'}, ${result.ruleSet.rules.length} rules loaded: ${errors} errors, ${diagnostics.length - errors} warnings`);
     }

@@ -42,12 +42,13 @@ export const statusCommand: Command = {
       return 0;
     }
     const counters = reply.counters as Record<string, unknown>;
-    const rules = reply.rules as Record<string, number>;
+    const rules = reply.rules as Record<string, number> & { steppedAside?: string[] };
     const jobs = reply.jobs as JobLine[];
     const lines = [
       `pid ${String(reply.pid)}, up ${Math.round((reply.uptimeMs as number) / 1000)} s, log level ${String(reply.logLevel)}`,
       ...(reply.memory === undefined ? [] : [memoryLine(reply.memory as Record<string, number>)]),
       `rules: ${rules.count} from ${rules.files} files (version ${rules.version}, ${rules.failedReloads} failed reloads, last load: ${rules.loadErrors} errors, ${rules.loadWarnings} warnings)`,
+      ...(rules.steppedAside?.length ? [`rules stepping aside for udev's: ${rules.steppedAside.join(', ')}`] : []),
       `events: ${String(counters.received)} received, ${String(counters.processed)} processed, ${String(counters.queued)} queued (${String(counters.running)} running), ${String(counters.forged)} forged, ${String(counters.malformed)} malformed, ${String(counters.enobufs)} ENOBUFS`,
       `links: ${String(counters.linksKnown)} interfaces followed, ${String(counters.linkChanges)} changes from ${String(counters.linkMessages)} route datagrams, ${String(counters.linkForged)} forged, ${String(counters.linkMalformed)} malformed, ${String(counters.linkEnobufs)} ENOBUFS (${String(counters.linkResyncs)} resyncs)`,
       ...(counters.forwardConnected === undefined ? [] : [`forwarding: ${counters.forwardConnected ? 'connected' : 'not connected'}, cursor at event ${String(counters.forwardCursor)}, ${String(counters.forwardBacklog)} events waiting, ${String(counters.forwardSent)} messages sent${counters.forwardLastError ? `, last error: ${String(counters.forwardLastError)}` : ''}`]),

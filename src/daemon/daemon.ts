@@ -158,6 +158,7 @@ export class Daemon implements ControlTarget {
         version: this.#rules.version,
         count: this.#rules.current.rules.length,
         files: this.#rules.current.files.length,
+        steppedAside: this.#rules.current.files.filter((f) => f.steppedAside).map((f) => f.path),
         failedReloads: this.#rules.failedReloads,
         loadErrors: diagnostics.filter((d) => d.severity === 'error').length,
         loadWarnings: diagnostics.filter((d) => d.severity === 'warning').length,

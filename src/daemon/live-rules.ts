@@ -60,6 +60,8 @@ export class LiveRules {
     const result = this.#load();
     this.#install(result);
     this.#logDiagnostics(result.diagnostics);
+    const steppedAside = result.ruleSet.files.filter((f) => f.steppedAside).map((f) => f.path);
+    if (steppedAside.length > 0) this.#log.info({ steppedAside }, "Rule files step aside: udev's own rules compute the same");
     return this.#outcome(result, true);
   }
 

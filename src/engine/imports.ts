@@ -44,7 +44,7 @@ export function runBuiltin(state: EvaluationState, builtin: Builtin, argv: strin
 }
 
 // Runs a program through the caller and takes its output as `output` says; false when it did not run or failed.
-function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string, devname: DevnameView, emptyExitCodes?: readonly number[]): ImportSteps {
+function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string, devname: DevnameView, emptyExitCodes?: readonly number[], keep?: (name: string) => boolean): ImportSteps {
   const env = programEnvironment(state.properties, state.plan.devnode, devname === 'devnode');
   const request: ImportRequest = { argv, env, timeoutMs, rule, ...(emptyExitCodes ? { emptyExitCodes } : {}) };
   if (output === 'result') state.result = undefined;
@@ -54,7 +54,7 @@ function* program(state: EvaluationState, argv: string[], output: ImportOutput, 
   const text = result.raw ? decodeUntrusted(result.raw) : result.stdout;
   if (output === 'result') state.result = replaceChars(text.replace(/\n+$/, ''), ALLOWED_IN_INPUT);
   else if (output === 'properties-and-result') state.result = text.trim();
-  if (output !== 'result') state.merge(parseProperties(text));
+  if (output !== 'result') state.merge(keep ? parseProperties(text).filter(([name]) => keep(name)) : parseProperties(text));
   return true;
 }
 
@@ -78,7 +78,7 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
         for (const alias of outcome.modules) state.addModule(alias, rule);
         return true;
       }
-      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule, spec.command.style.devname, outcome.emptyExitCodes);
+      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule, spec.command.style.devname, outcome.emptyExitCodes, outcome.keep);
       if (outcome.unsupported) warn(outcome.failed);
       return false;
     }

@@ -4,7 +4,7 @@
 // the system view.
 import { isStrictlyBelow } from '../text/names.js';
 import { DEV_ROOT, UDEV_PROGRAM_DIR } from '../defaults.js';
-import type { Uevent } from '../uevent/event.js';
+import { createProperties, type Uevent } from '../uevent/event.js';
 import type { DeviceView } from '../uevent/sysfs.js';
 import { expandTemplate, type Escape, type SubstitutionName, type SubstitutionSource, type Template, type TemplateStyle } from '../rules/format.js';
 import type { Assignment, Condition, DeviceField, ParentCondition, Rule } from '../rules/model.js';
@@ -51,6 +51,18 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
     this.system = input.system ?? NO_SYSTEM;
     this.programDir = input.programDir ?? UDEV_PROGRAM_DIR;
     this.#properties = input.event.properties;
+    // As udevd: a remove event carries what the device had (its properties, links and tags
+    // from the database), so rules and listeners see ID_FS_UUID, DEVLINKS... one last time.
+    const database = input.database;
+    if (this.event.action === 'remove' && database !== undefined) {
+      const stored = database.properties(this.event.devpath);
+      if (stored !== undefined) {
+        this.#properties = Object.assign(createProperties(), input.event.properties, stored);
+        this.#ownProperties = true;
+      }
+      this.links = [...(database.links?.(this.event.devpath) ?? [])];
+      for (const tag of database.currentTags?.(this.event.devpath) ?? []) this.tags.add(tag);
+    }
     const devname = this.event.properties.DEVNAME;
     const devnode = devname ? (devname.startsWith('/') ? devname : `${this.devRoot}/${devname}`) : null;
     this.plan = emptyPlan(this.event, devnode);
@@ -115,7 +127,7 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
   /** What the event shows to the rule index (rules/rule-index.ts), before any rule ran. */
   indexValues(source: IndexSource, name: string): readonly string[] {
     if (source === 'ancestor-attr') return this.ancestorValues(name);
-    const value = source === 'property' ? this.event.properties[name] : this.kernel[0];
+    const value = source === 'property' ? this.#properties[name] : this.kernel[0];
     return value === undefined ? [] : [value];
   }
 

@@ -1,7 +1,8 @@
 // Loading rule directories: a file in a higher-priority directory overrides the file
 // of the same name in a lower one; the surviving files apply in file-name order.
 import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { UDEV_RULES_DIRS } from '../defaults.js';
 import { loadAccounts, type Accounts } from '../os/accounts.js';
 import type { Diagnostic, Rule } from '../rules/model.js';
 import { compileMdevConf } from './mdev/compile.js';
@@ -74,7 +75,7 @@ export function listRuleFiles(dirs: readonly string[]): Candidate[] {
 }
 
 /** Compiles one file; unreadable files are a diagnostic, not an exception. */
-export function loadRuleFile(path: string, accounts: Accounts, cache?: RuleCache): { rules: Rule[]; diagnostics: Diagnostic[] } {
+export function loadRuleFile(path: string, accounts: Accounts, cache?: RuleCache): { rules: Rule[]; diagnostics: Diagnostic[]; stepsAsideForUdev?: boolean } {
   const format = ruleFormat(path);
   // The file's identity is taken before it is read: a change while reading is seen next time.
   const cached = format === 'yaml' ? cache?.lookup(path) : undefined;
@@ -97,6 +98,8 @@ export interface LoadOptions {
   accounts?: Accounts;
   /** Parsed YAML files kept between loads (rules-cache.ts). */
   cache?: RuleCache;
+  /** udev's rule directories: a .rules file from one of them means udev's own rules are loaded. */
+  udevDirs?: readonly string[];
 }
 
 /** Loads rule directories (highest priority first) into one set. */
@@ -114,12 +117,20 @@ function loadRulePaths(candidates: Candidate[], options: LoadOptions): LoadResul
   const rules: Rule[] = [];
   const files: RuleFile[] = [];
   const diagnostics: Diagnostic[] = [];
+  // udev's own rules compute device identities, links, permissions and modules: files that
+  // would compute them too (`beside-udev: step-aside`) leave it to them, so nothing differs.
+  const udevDirs = options.udevDirs ?? UDEV_RULES_DIRS;
+  const udevLoaded = candidates.some(({ path }) => ruleFormat(path) === 'udev' && udevDirs.includes(dirname(path)));
   for (const { path, overrides } of candidates) {
     if (isMask(path)) {
       files.push({ path, overrides, masked: true, rules: 0 });
       continue;
     }
     const result = loadRuleFile(path, accounts, options.cache);
+    if (udevLoaded && result.stepsAsideForUdev && !result.diagnostics.some((d) => d.severity === 'error')) {
+      files.push({ path, overrides, masked: false, rules: 0, steppedAside: true });
+      continue;
+    }
     rules.push(...result.rules);
     diagnostics.push(...result.diagnostics);
     files.push({ path, overrides, masked: false, rules: result.rules.length });

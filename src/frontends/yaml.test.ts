@@ -70,7 +70,7 @@ rules:
     ['match value is a map', 'rules:\n  - match: { kernel: { a: b } }\n', 'test.yaml:2:22: error: kernel: expected a string or a list of strings, got a map'],
     ['empty list', 'rules:\n  - match: { action: [] }\n', 'test.yaml:2:22: error: action: expected at least one value, got an empty list'],
     ['attribute leaving the device', 'rules:\n  - match: { attrs: { "../x": "1" } }\n', 'test.yaml:2:23: error: attrs.../x: attribute names are relative to the device and cannot contain ".."'],
-    ['no rules list', 'match: {}\n', 'test.yaml:1:1: error: unknown key "match" in the file (expected one of: rules)'],
+    ['no rules list', 'match: {}\n', 'test.yaml:1:1: error: unknown key "match" in the file (expected one of: rules, beside-udev)'],
     ['rules not a list', 'rules: 3\n', 'test.yaml:1:8: error: rules: expected a list, got "3"'],
     ['YAML syntax', 'rules:\n  - match: { kernel: "tty\n', 'test.yaml:3:1: error: Missing closing "quote'],
     ['duplicate key', 'rules:\n  - match: { kernel: a, kernel: b }\n', 'test.yaml:2:25: error: Map keys must be unique'],

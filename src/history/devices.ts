@@ -18,7 +18,9 @@ export interface DeviceIdentity {
 }
 
 // usb1 is a root hub; 1-1, 1-1.2 are devices behind ports; 1-1:1.0 is an interface.
-const USB_DEVICE_NAME = /^(?:usb\d+|\d+-\d+(?:\.\d+)*)$/;
+const ROOT_HUB = /^usb\d+$/;
+const PORT_DEVICE = /^\d+-\d+(?:\.\d+)*$/;
+const ROOT_HUB_INTERFACE = /^\d+-0:/;
 
 /** The devpath of the USB device an event's devpath is at or below, if any. */
 export function usbDevicePath(devpath: string): string | undefined {
@@ -26,8 +28,13 @@ export function usbDevicePath(devpath: string): string | undefined {
   // and an i2c client named like a port (0-0050) is not taken for one.
   if (!devpath.includes('/usb')) return undefined;
   const parts = devpath.split('/');
-  for (let i = parts.length - 1; i > 0; i--) {
-    if (USB_DEVICE_NAME.test(parts[i]!)) return parts.slice(0, i + 1).join('/');
+  // From the root hub down through the devices behind its ports, to the first thing that is
+  // not one (an interface): a USB network interface named usb0 below is not a root hub.
+  for (let i = 1; i < parts.length; i++) {
+    if (!ROOT_HUB.test(parts[i]!)) continue;
+    let end = i;
+    while (end + 1 < parts.length && PORT_DEVICE.test(parts[end + 1]!)) end++;
+    if (end > i || i === parts.length - 1 || ROOT_HUB_INTERFACE.test(parts[i + 1]!)) return parts.slice(0, end + 1).join('/');
   }
   return undefined;
 }

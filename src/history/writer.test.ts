@@ -115,6 +115,10 @@ describe('device identities', () => {
     expect(usbDevicePath('/devices/pci0000:00/0000:00:14.0/usb1')).toBe('/devices/pci0000:00/0000:00:14.0/usb1');
     expect(usbDevicePath('/devices/virtual/net/lo')).toBeUndefined();
     expect(usbDevicePath('/devices/platform/i2c_designware.0/i2c-0/0-0050')).toBeUndefined();
+    // A USB network interface named usb0 (cdc_subset's name) is no root hub.
+    expect(usbDevicePath('/devices/pci0000:00/0000:00:06.0/usb1/1-3/1-3:1.1/net/usb0')).toBe('/devices/pci0000:00/0000:00:06.0/usb1/1-3');
+    expect(usbDevicePath('/devices/pci0000:00/0000:00:06.0/usb1/1-0:1.0/usb1-port1')).toBe('/devices/pci0000:00/0000:00:06.0/usb1');
+    expect(usbDevicePath('/devices/platform/soc/usb0/usb1/1-1')).toBe('/devices/platform/soc/usb0/usb1/1-1');
   });
 
   it('knows a stick by vendor:product:serial in any port, even on remove after its attributes are gone', () => {

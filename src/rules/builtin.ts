@@ -24,7 +24,7 @@ export type BuiltinOutcome =
    * Run this program and merge its KEY=VALUE output, as IMPORT{program} would; an exit
    * status in `emptyExitCodes` means "nothing found", not a failure (blkid's 2).
    */
-  | { program: string[]; emptyExitCodes?: readonly number[] }
+  | { program: string[]; emptyExitCodes?: readonly number[]; keep?: (name: string) => boolean }
   /** Load kernel modules by alias (RUN{builtin}="kmod load ..."). */
   | { modules: string[] }
   /** It failed or does not apply, and why; `unsupported` when hotplugd cannot do what it asks. */

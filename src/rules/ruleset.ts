@@ -13,6 +13,8 @@ export interface RuleFile {
   /** Masked: an empty file or a link to /dev/null that hides lower files of that name. */
   masked: boolean;
   rules: number;
+  /** Left out (`beside-udev: step-aside`): udev's own rules are loaded and compute the same. */
+  steppedAside?: boolean;
 }
 
 // Tests of action and subsystem with exact values are what the index selects on.

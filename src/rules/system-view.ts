@@ -25,6 +25,9 @@ export interface SystemView {
 export interface DeviceDatabase {
   properties(devpath: string): Readonly<Record<string, string>> | undefined;
   tags(devpath: string): readonly string[];
+  /** The device's links (relative to the dev root) and its latest event's tags, as stored: a remove event carries them. */
+  links?(devpath: string): readonly string[];
+  currentTags?(devpath: string): readonly string[];
 }
 
 /** Sees nothing: for evaluations that must not read the machine. */

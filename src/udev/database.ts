@@ -19,6 +19,10 @@ interface Entry {
   id: string;
   properties: Record<string, string>;
   tags: string[];
+  /** Q: lines: the tags of the device's latest event. */
+  currentTags: string[];
+  /** S: lines, relative to the dev root. */
+  links: string[];
   initializedUsec: bigint;
 }
 
@@ -35,18 +39,22 @@ function monotonicUsec(): bigint {
 }
 
 /** The E: properties and G: tags of a database file's text. */
-export function parseDatabaseFile(text: string): { properties: Record<string, string>; tags: string[]; initializedUsec: bigint | undefined } {
+export function parseDatabaseFile(text: string): { properties: Record<string, string>; tags: string[]; currentTags: string[]; links: string[]; initializedUsec: bigint | undefined } {
   const properties: Record<string, string> = {};
   const tags: string[] = [];
+  const currentTags: string[] = [];
+  const links: string[] = [];
   let initializedUsec: bigint | undefined;
   for (const line of text.split('\n')) {
     if (line.startsWith('E:')) {
       const eq = line.indexOf('=');
       if (eq > 2) properties[line.slice(2, eq)] = line.slice(eq + 1);
     } else if (line.startsWith('G:') && line.length > 2) tags.push(line.slice(2));
+    else if (line.startsWith('Q:') && line.length > 2) currentTags.push(line.slice(2));
+    else if (line.startsWith('S:') && line.length > 2) links.push(line.slice(2));
     else if (line.startsWith('I:') && /^\d+$/.test(line.slice(2))) initializedUsec = BigInt(line.slice(2));
   }
-  return { properties, tags, initializedUsec };
+  return { properties, tags, currentTags, links, initializedUsec };
 }
 
 export interface UdevDatabaseOptions {
@@ -78,6 +86,14 @@ export class UdevDatabase implements DeviceDatabase {
     return this.#entry(devpath)?.tags ?? [];
   }
 
+  currentTags(devpath: string): readonly string[] {
+    return this.#entry(devpath)?.currentTags ?? [];
+  }
+
+  links(devpath: string): readonly string[] {
+    return this.#entry(devpath)?.links ?? [];
+  }
+
   #entry(devpath: string): Entry | undefined {
     return this.#entries.get(devpath) ?? this.#load(devpath);
   }
@@ -95,7 +111,7 @@ export class UdevDatabase implements DeviceDatabase {
       throw error;
     }
     const parsed = parseDatabaseFile(text);
-    const entry: Entry = { id, properties: parsed.properties, tags: parsed.tags, initializedUsec: parsed.initializedUsec ?? monotonicUsec() };
+    const entry: Entry = { id, properties: parsed.properties, tags: parsed.tags, currentTags: parsed.currentTags, links: parsed.links, initializedUsec: parsed.initializedUsec ?? monotonicUsec() };
     this.#entries.set(devpath, entry);
     return entry;
   }
@@ -112,13 +128,15 @@ export class UdevDatabase implements DeviceDatabase {
     const id = udevDeviceId(event);
     const added: Record<string, string> = {};
     for (const [key, value] of Object.entries(plan.properties)) {
-      if (!NOT_STORED.has(key) && event.properties[key] !== value) added[key] = value;
+      // Hidden properties (ENV{.NAME}) live for the event only: udev never stores them.
+      if (!NOT_STORED.has(key) && !key.startsWith('.') && event.properties[key] !== value) added[key] = value;
     }
     // Tags stick (G: lines, /run/udev/tags) while the device stays; Q: lines are this event's.
     const sticky = before?.id === id ? [...new Set([...before.tags, ...plan.tags])] : [...plan.tags];
-    const entry: Entry = { id, properties: added, tags: sticky, initializedUsec: before?.initializedUsec ?? monotonicUsec() };
+    const links = plan.symlinks.map((link) => link.replace(/^.*?\/dev\//, ''));
+    const entry: Entry = { id, properties: added, tags: sticky, currentTags: [...plan.tags], links, initializedUsec: before?.initializedUsec ?? monotonicUsec() };
     const lines = [
-      ...plan.symlinks.map((link) => `S:${link.replace(/^.*?\/dev\//, '')}`),
+      ...links.map((link) => `S:${link}`),
       ...(plan.linkPriority !== 0 ? [`L:${plan.linkPriority}`] : []),
       `I:${entry.initializedUsec}`,
       ...Object.entries(added).map(([k, v]) => `E:${k}=${v.replace(/\n/g, ' ')}`),

@@ -103,6 +103,12 @@ export class Sysfs {
     return text?.endsWith('\n') ? text.slice(0, -1) : text;
   }
 
+  /** A binary attribute's bytes (USB `descriptors`); undefined when absent. */
+  binaryAttribute(devpath: string, name: string): Buffer | undefined {
+    if (!isSafeAttributeName(name) || UNREADABLE_ATTRIBUTES.has(basename(name))) return undefined;
+    return this.#read(devpath, name, null);
+  }
+
   /** The devpaths of the device's ancestors that are devices themselves, nearest first. */
   parents(devpath: string): string[] {
     const parents: string[] = [];
@@ -188,7 +194,9 @@ export class Sysfs {
 
   // A missing file is the common case in parent walks; a thrown ENOENT costs about 20 µs,
   // an lstat that does not throw under 1 µs.
-  #read(devpath: string, file: string): string | undefined {
+  #read(devpath: string, file: string): string | undefined;
+  #read(devpath: string, file: string, encoding: null): Buffer | undefined;
+  #read(devpath: string, file: string, encoding: 'utf8' | null = 'utf8'): string | Buffer | undefined {
     const path = this.pathOf(devpath);
     if (path === null) return undefined;
     const full = `${path}/${file}`;
@@ -198,9 +206,9 @@ export class Sysfs {
       // As in udev, the links driver, subsystem and module read as their target's name; any
       // other link (device, firmware_node, ...) is no attribute at all, so ATTRS{device}
       // goes on to the parent whose file it is.
-      if (stat.isSymbolicLink()) return LINK_ATTRIBUTES.has(file) ? basename(readlinkSync(full)) : undefined;
+      if (stat.isSymbolicLink()) return LINK_ATTRIBUTES.has(file) && encoding !== null ? basename(readlinkSync(full)) : undefined;
       if (stat.isDirectory()) return undefined;
-      return readFileSync(full, 'utf8');
+      return encoding === null ? readFileSync(full) : readFileSync(full, encoding);
     } catch (error) {
       return absentOrThrow(error, full);
     }
@@ -258,6 +266,10 @@ export class DeviceView {
     const value = this.#sysfs.attribute(this.devpath, name);
     this.#attributes.set(name, value);
     return value;
+  }
+
+  binaryAttribute(name: string): Buffer | undefined {
+    return this.#sysfs.binaryAttribute(this.devpath, name);
   }
 
   /** The properties of the device's `uevent` file (empty when it is gone). */

@@ -12,6 +12,15 @@ const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 /** Properties that differ from run to run whoever handles the event. */
 const VOLATILE = new Set(['USEC_INITIALIZED', 'SEQNUM', 'SYNTH_UUID']);
+/** Sets whose order is udevd's hash order: compared as sets. */
+const UNORDERED: Record<string, string> = { DEVLINKS: ' ', TAGS: ':', CURRENT_TAGS: ':' };
+
+function normalised(key: string, value: string): string {
+  const separator = UNORDERED[key];
+  if (separator === undefined) return value;
+  const parts = value.split(separator).filter((p) => p !== '').sort();
+  return separator === ':' ? `:${parts.join(':')}:` : parts.join(' ');
+}
 
 export interface DeviceRecord {
   devpath: string;
@@ -48,7 +57,7 @@ export function parseExportDb(text: string): Map<string, DeviceRecord> {
       else if (kind === 'E') {
         const eq = value.indexOf('=');
         const key = value.slice(0, eq);
-        if (!VOLATILE.has(key)) record.properties[key] = value.slice(eq + 1);
+        if (!VOLATILE.has(key)) record.properties[key] = normalised(key, value.slice(eq + 1));
       }
     }
     record?.links.sort();
@@ -66,7 +75,8 @@ export function parseMonitor(text: string): ProcessedEvent[] {
     const properties: Record<string, string> = {};
     for (const line of lines.slice(header + 1)) {
       const eq = line.indexOf('=');
-      if (eq > 0 && !VOLATILE.has(line.slice(0, eq))) properties[line.slice(0, eq)] = line.slice(eq + 1);
+      const key = line.slice(0, eq);
+      if (eq > 0 && !VOLATILE.has(key)) properties[key] = normalised(key, line.slice(eq + 1));
     }
     events.push({ action: properties.ACTION ?? '', devpath: properties.DEVPATH ?? '', properties });
   }

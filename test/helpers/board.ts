@@ -6,7 +6,7 @@
 //     the guest runs the host's node, hotplugd's build, udevd and Debian's rules as they are.
 //   - The run's folder is shared read-write at /board: the host writes cmd-N.sh there and the
 //     guest agent (test/board/guest-agent.sh) runs each, leaving its output and exit status.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -49,9 +49,21 @@ export interface GuestKernel {
   modules: string;
 }
 
+/** `apt-cache ARGS`; with no package lists yet (a fresh machine), they are fetched first. */
+function aptCache(args: string[]): string {
+  try {
+    const out = execFileSync('apt-cache', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (out.includes('Depends:')) return out;
+  } catch {
+    // no lists: fetched below
+  }
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'pipe' });
+  return execFileSync('apt-cache', args, { encoding: 'utf8' });
+}
+
 /** Debian's kernel and our initramfs, built once into the cache. */
 export function guestKernel(cache = BOARD_CACHE): GuestKernel {
-  const depends = execFileSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' });
+  const depends = aptCache(['depends', 'linux-image-amd64']);
   const pkg = /Depends: (linux-image-[0-9][^\s]*-amd64)/.exec(depends)?.[1];
   if (pkg === undefined) throw new Error(`board: no kernel package in 'apt-cache depends linux-image-amd64':\n${depends}`);
   const version = pkg.slice('linux-image-'.length);
@@ -70,6 +82,8 @@ export function guestKernel(cache = BOARD_CACHE): GuestKernel {
   // The initramfs: static busybox, the init script and the modules to reach the host's root.
   const initramfs = join(dir, 'initramfs');
   for (const sub of ['bin', 'modules', 'proc', 'sys', 'dev']) mkdirSync(join(initramfs, sub), { recursive: true });
+  const dynamic = spawnSync('ldd', ['/bin/busybox']).status === 0;
+  if (dynamic) throw new Error('board: /bin/busybox is linked dynamically; the initramfs needs busybox-static (apt-get install busybox-static)');
   copyFileSync('/bin/busybox', join(initramfs, 'bin/busybox'));
   chmodSync(join(initramfs, 'bin/busybox'), 0o755);
   writeFileSync(join(initramfs, 'init'), initSource, { mode: 0o755 });

@@ -6,11 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { builtin, builtinNames } from '../../src/builtins/registry.js';
+import { packedInterfaces } from '../../src/builtins/usb_id.js';
+import { exportedByUdev } from '../../src/builtins/blkid.js';
 import { useHwdb } from '../../src/builtins/hwdb.js';
 import { HwdbText } from '../../src/builtins/hwdb-text.js';
 import type { BuiltinContext } from '../../src/rules/builtin.js';
 import { Sysfs } from '../../src/uevent/sysfs.js';
 import { prepareSysfs } from '../conformance/udev-harness.js';
+import { buildFakeSysfs } from '../helpers/fake-sysfs.js';
 
 const work = mkdtempSync(join(tmpdir(), 'hotplugd-builtins-'));
 afterAll(() => {
@@ -46,6 +49,32 @@ describe('builtins', () => {
     });
     const disk = run('usb_id', [], context(SDB));
     expect(disk).toMatchObject({ properties: { ID_TYPE: 'disk', ID_BUS: 'usb', ID_INSTANCE: '0:0' } });
+    // As udev v252: the SCSI target:lun ends the serial (by-id links of sticks carry "-0:0").
+    const { ID_SERIAL, ID_USB_SERIAL } = (disk as { properties: Record<string, string> }).properties;
+    expect(ID_SERIAL).toMatch(/-0:0$/);
+    expect(ID_USB_SERIAL).toBe(ID_SERIAL);
+  });
+
+  it('usb_id: with ID_BUS already set, only the ID_USB_ names; the usb_device itself has no type', () => {
+    const acm = context(ACM);
+    const out = run('usb_id', [], { ...acm, properties: { ...acm.properties, ID_BUS: 'ata' } }) as { properties: Record<string, string> };
+    expect(Object.keys(out.properties).filter((k) => !k.startsWith('ID_USB_'))).toEqual([]);
+    expect(out.properties.ID_USB_MODEL).toBe('N78');
+    const device = run('usb_id', [], context('/devices/pci0000:00/0000:00:1d.7/usb5/5-2')) as { properties: Record<string, string> };
+    expect(device.properties).toMatchObject({ ID_BUS: 'usb', ID_MODEL: 'N78' });
+    expect(device.properties.ID_TYPE).toBeUndefined();
+    expect(device.properties.ID_USB_INTERFACE_NUM).toBeUndefined();
+  });
+
+  it("usb_id's interface list: every interface descriptor of every configuration, once each, in descriptor order", () => {
+    const device = Buffer.from([18, 1, ...new Array(16).fill(0)]);
+    const config = Buffer.from([9, 2, 0, 0, 2, 1, 0, 0x80, 50]);
+    const iface = (cls: number, sub: number, proto: number) => Buffer.from([9, 4, 0, 0, 1, cls, sub, proto, 0]);
+    const endpoint = Buffer.from([7, 5, 0x81, 3, 8, 0, 10]);
+    const descriptors = Buffer.concat([device, config, iface(2, 2, 0xff), endpoint, iface(0x0a, 0, 0), config, iface(2, 6, 0), iface(0x0a, 0, 0), endpoint]);
+    expect(packedInterfaces(descriptors)).toBe(':0202ff:0a0000:020600:');
+    expect(packedInterfaces(Buffer.from([18, 1]))).toBeUndefined();
+    expect(packedInterfaces(undefined)).toBeUndefined();
   });
 
   it('path_id: the bus path of a SATA disk and of a USB stick', () => {
@@ -54,6 +83,29 @@ describe('builtins', () => {
     });
     expect(run('path_id', [], context(SDB))).toMatchObject({ properties: { ID_PATH: 'pci-0000:00:1d.7-usb-0:1:1.0-scsi-0:0:0:0' } });
     expect(run('path_id', [], context('/devices/virtual/tty/console'))).toMatchObject({ failed: expect.any(String) });
+  });
+
+  it("path_id: an ATA drive as udev v252 names it (ata-PORT.TARGET), with the older name as ID_PATH_ATA_COMPAT", () => {
+    const ahci = '/devices/pci0000:00/0000:00:1f.2';
+    const drive = `${ahci}/ata3/host2/target2:0:0/2:0:0:0`;
+    const tree = buildFakeSysfs({
+      [ahci]: { _subsystem: 'pci', uevent: 'PCI_SLOT_NAME=0000:00:1f.2' },
+      [`${ahci}/ata3`]: {},
+      [`${ahci}/ata3/ata_port/ata3`]: { _subsystem: 'ata_port', port_no: '3' },
+      [`${ahci}/ata3/host2`]: { _subsystem: 'scsi', uevent: 'DEVTYPE=scsi_host' },
+      [`${ahci}/ata3/host2/target2:0:0`]: { _subsystem: 'scsi', uevent: 'DEVTYPE=scsi_target' },
+      [drive]: { _subsystem: 'scsi', uevent: 'DEVTYPE=scsi_device', type: '5' },
+      [`${drive}/block/sr0`]: { _subsystem: 'block', uevent: 'MAJOR=11\nMINOR=0\nDEVNAME=sr0\nDEVTYPE=disk' },
+    });
+    try {
+      const ata = new Sysfs(tree.root);
+      const devpath = `${drive}/block/sr0`;
+      const event = ata.synthesizeEvent(devpath, 'add', 'coldplug')!;
+      const out = run('path_id', [], { device: ata.device(devpath), devpath, subsystem: 'block', action: 'add', properties: event.properties, devnode: '/dev/sr0' });
+      expect(out).toEqual({ properties: { ID_PATH: 'pci-0000:00:1f.2-ata-3.0', ID_PATH_TAG: 'pci-0000_00_1f_2-ata-3_0', ID_PATH_ATA_COMPAT: 'pci-0000:00:1f.2-ata-3' } });
+    } finally {
+      tree.remove();
+    }
   });
 
   it('input_id: the i8042 keyboard', () => {
@@ -73,7 +125,9 @@ describe('builtins', () => {
     const withAlias = context(ACM);
     expect(run('kmod', ['load'], { ...withAlias, properties: { ...withAlias.properties, MODALIAS: 'usb:v1A86p7523' } })).toEqual({ modules: ['usb:v1A86p7523'] });
     expect(run('kmod', ['load'], { ...withAlias, properties: { ...withAlias.properties, MODALIAS: '' } })).toEqual({ modules: [] });
-    expect(run('blkid', [], context(SDB))).toEqual({ program: [expect.stringMatching(/\/blkid$/), '-p', '-o', 'udev', '/dev/sdb'], emptyExitCodes: [2] });
+    expect(run('blkid', [], context(SDB))).toEqual({ program: [expect.stringMatching(/\/blkid$/), '-p', '-o', 'udev', '/dev/sdb'], emptyExitCodes: [2], keep: exportedByUdev });
+    expect(['ID_FS_UUID', 'ID_FS_LABEL_ENC', 'ID_PART_ENTRY_NAME', 'ID_PART_TABLE_UUID'].filter(exportedByUdev)).toHaveLength(4);
+    expect(['ID_FS_BLOCK_SIZE', 'ID_FS_SEC_TYPE', 'ID_FS_LABEL_FATBOOT', 'ID_FS_LABEL_FATBOOT_ENC', 'ID_FS_LASTBLOCK'].filter(exportedByUdev)).toEqual([]);
   });
 
   it('hwdb: looks up the interface modalias, later entries overriding earlier ones', () => {

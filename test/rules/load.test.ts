@@ -27,6 +27,25 @@ function tree(files: Record<string, string>): string {
 const rule = (name: string, subsystem = 'net') => `rules:\n  - name: ${name}\n    match: { subsystem: ${subsystem} }\n`;
 
 describe('loading rule directories', () => {
+  it("leaves out files that step aside when udev's own rules are loaded, and only then", () => {
+    const root = tree({
+      'ours/50-usb-id.yaml': `beside-udev: step-aside\n${rule('usb-id')}`,
+      'ours/90-hooks.yaml': `beside-udev: apply\n${rule('hooks')}`,
+      'udev/60-persistent.rules': 'SUBSYSTEM=="net", ENV{FROM_UDEV}="1"\n',
+      'mine/10-mine.rules': 'SUBSYSTEM=="net", ENV{MINE}="1"\n',
+    });
+    const udevDirs = [join(root, 'udev')];
+    const beside = loadRules([join(root, 'ours'), join(root, 'udev')], { accounts, udevDirs });
+    expect(beside.ok).toBe(true);
+    expect(beside.ruleSet.rules.map((r) => r.name)).toEqual(['60-persistent.rules:1', 'hooks']);
+    expect(beside.ruleSet.files.filter((f) => f.steppedAside).map((f) => f.path)).toEqual([join(root, 'ours/50-usb-id.yaml')]);
+    // A .rules file of the user's own is not udev's rule set: the shipped file applies.
+    const alone = loadRules([join(root, 'ours'), join(root, 'mine')], { accounts, udevDirs });
+    expect(alone.ruleSet.rules.map((r) => r.name)).toEqual(['10-mine.rules:1', 'usb-id', 'hooks']);
+    const bad = loadRules([join(tree({ 'x/1.yaml': `beside-udev: maybe\n${rule('x')}` }), 'x')], { accounts });
+    expect(bad.diagnostics.map((d) => d.message)).toEqual(['"beside-udev" is "maybe": expected one of apply, step-aside']);
+  });
+
   it('applies files in file-name order across directories; a higher directory overrides a name', () => {
     const root = tree({
       'high/20-b.yaml': rule('b-from-high'),

@@ -75,4 +75,12 @@ describe('import programs that find nothing', () => {
     expect(importOutcome({ ...failed, exitCode: 1, error: 'exit code 1' }, [2]).output).toBeUndefined();
     expect(importOutcome({ ...failed, ok: true, error: null, exitCode: 0, stdout: 'ID_FS_TYPE=ext4\n' }, [2]).output).toEqual({ stdout: 'ID_FS_TYPE=ext4\n' });
   });
+
+  it("udev's PROGRAM and IMPORT{program}: a non-zero exit is no match, recorded with its code, not a failure; a timeout still is", async () => {
+    const { importOutcome } = await import('./run.js');
+    const ataId = { kind: 'program' as const, target: '/usr/lib/udev/ata_id', rule: null, ok: false, error: 'exit code 2', durationMs: 1, exitCode: 2, stdout: '' };
+    expect(importOutcome(ataId, undefined, true)).toEqual({ ran: { ...ataId, ok: true, error: null }, output: undefined });
+    const hung = { ...ataId, exitCode: null, signal: 'SIGKILL', timedOut: true, error: 'timed out' };
+    expect(importOutcome(hung, undefined, true)).toEqual({ ran: hung, output: undefined });
+  });
 });

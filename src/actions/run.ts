@@ -153,8 +153,11 @@ export class ProgramPool {
  * when it ended with a status that means "nothing found" (then recorded as a success too),
  * else nothing (the import failed).
  */
-export function importOutcome(ran: ActionResult, emptyExitCodes: readonly number[] | undefined): { ran: ActionResult; output: { stdout: string } | undefined } {
+export function importOutcome(ran: ActionResult, emptyExitCodes: readonly number[] | undefined, exitIsMatch = false): { ran: ActionResult; output: { stdout: string } | undefined } {
   if (ran.ok) return { ran, output: { stdout: ran.stdout ?? '' } };
-  if (typeof ran.exitCode === 'number' && emptyExitCodes?.includes(ran.exitCode)) return { ran: { ...ran, ok: true, error: null }, output: { stdout: '' } };
+  const exited = typeof ran.exitCode === 'number' && !ran.timedOut;
+  if (exited && emptyExitCodes?.includes(ran.exitCode as number)) return { ran: { ...ran, ok: true, error: null }, output: { stdout: '' } };
+  // As udevd (accept_failure): the key does not match; the run is recorded with its exit code, not as a failure.
+  if (exited && exitIsMatch) return { ran: { ...ran, ok: true, error: null }, output: undefined };
   return { ran, output: undefined };
 }

@@ -205,7 +205,7 @@ export const testCommand: Command = {
     const result = await evaluateInContext(loaded.ruleSet, context, event, 'all', async (request) => {
       if (values['no-programs']) return undefined;
       // As the daemon runs them: argv, the properties as environment, the rule's time limit.
-      const { ran, output } = importOutcome(await runProgram(request.argv, { env: request.env, timeoutMs: request.timeoutMs, rule: request.rule }), request.emptyExitCodes);
+      const { ran, output } = importOutcome(await runProgram(request.argv, { env: request.env, timeoutMs: request.timeoutMs, rule: request.rule }), request.emptyExitCodes, request.exitIsMatch);
       programs.push(ran);
       return output;
     });

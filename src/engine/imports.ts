@@ -44,9 +44,16 @@ export function runBuiltin(state: EvaluationState, builtin: Builtin, argv: strin
 }
 
 // Runs a program through the caller and takes its output as `output` says; false when it did not run or failed.
-function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string, devname: DevnameView, emptyExitCodes?: readonly number[], keep?: (name: string) => boolean): ImportSteps {
+interface ProgramOptions {
+  emptyExitCodes?: readonly number[] | undefined;
+  keep?: ((name: string) => boolean) | undefined;
+  exitIsMatch?: boolean | undefined;
+}
+
+function* program(state: EvaluationState, argv: string[], output: ImportOutput, timeoutMs: number | undefined, rule: string, devname: DevnameView, options: ProgramOptions = {}): ImportSteps {
+  const { emptyExitCodes, keep, exitIsMatch } = options;
   const env = programEnvironment(state.properties, state.plan.devnode, devname === 'devnode');
-  const request: ImportRequest = { argv, env, timeoutMs, rule, ...(emptyExitCodes ? { emptyExitCodes } : {}) };
+  const request: ImportRequest = { argv, env, timeoutMs, rule, ...(emptyExitCodes ? { emptyExitCodes } : {}), ...(exitIsMatch ? { exitIsMatch } : {}) };
   if (output === 'result') state.result = undefined;
   const result = yield request;
   state.plan.imports.push({ argv, timeoutMs, rule, ran: result !== undefined });
@@ -65,7 +72,7 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
     case 'program': {
       const argv = commandArgv(state, spec.command, warn);
       if (argv === undefined) return false;
-      return yield* program(state, argv, spec.output, spec.timeoutMs, rule, commandDevname(spec.command));
+      return yield* program(state, argv, spec.output, spec.timeoutMs, rule, commandDevname(spec.command), { exitIsMatch: spec.exitIsMatch });
     }
     case 'builtin': {
       const outcome = runBuiltin(state, spec.builtin, splitCommand(state.expand(spec.command)));
@@ -78,7 +85,7 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
         for (const alias of outcome.modules) state.addModule(alias, rule);
         return true;
       }
-      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule, spec.command.style.devname, outcome.emptyExitCodes, outcome.keep);
+      if ('program' in outcome) return yield* program(state, outcome.program, 'properties', undefined, rule, spec.command.style.devname, { emptyExitCodes: outcome.emptyExitCodes, keep: outcome.keep });
       if (outcome.unsupported) warn(outcome.failed);
       return false;
     }

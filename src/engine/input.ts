@@ -35,6 +35,8 @@ export interface ImportRequest {
   rule: string;
   /** Exit statuses that mean "nothing found" (empty output), not a failure. */
   emptyExitCodes?: readonly number[] | undefined;
+  /** Any non-zero exit means "no match" (udev's PROGRAM and IMPORT{program}): recorded, not a failure. */
+  exitIsMatch?: boolean;
 }
 
 /** The output of an import program, or undefined when it was not run (dry run) or failed. */

@@ -93,7 +93,7 @@ export class EventWorker {
   #runImport(request: ImportRequest, deadline: number, imports: ActionResult[]): ImportResult | Promise<ImportResult> {
     if (this.#p.dryRun) return undefined;
     return this.#p.executor.runProgram(request.argv, request.env, request.timeoutMs, request.rule, deadline).then((result) => {
-      const outcome = importOutcome(result, request.emptyExitCodes);
+      const outcome = importOutcome(result, request.emptyExitCodes, request.exitIsMatch);
       imports.push(outcome.ran);
       return outcome.output;
     });

@@ -69,7 +69,11 @@ export type ImportOutput = 'properties' | 'result' | 'properties-and-result';
 
 /** Something that adds to the event while rules are evaluated: one form for PROGRAM, IMPORT{...} and `run: import`. */
 export type ImportSpec =
-  | { source: 'program'; command: CommandSpec; output: ImportOutput; timeoutMs: number | undefined }
+  | {
+      source: 'program'; command: CommandSpec; output: ImportOutput; timeoutMs: number | undefined;
+      /** udev's PROGRAM and IMPORT{program} are match keys: a non-zero exit is "no match", not a failure. */
+      exitIsMatch?: true;
+    }
   /** Resolved at load time; `command` gives its argv (argv[0] is its name). */
   | { source: 'builtin'; builtin: Builtin; command: Template }
   | { source: 'file' | 'db' | 'cmdline' | 'parent'; value: Template };

@@ -243,9 +243,9 @@ export class Board {
     await this.#qmp!.execute('device_add', { driver, id, bus: 'xhci.0', port: String(port), ...properties });
   }
 
-  /** Adds a null character backend (for usb-serial). */
+  /** Adds a character backend for usb-serial: a ring buffer, which counts as open (a null backend never does, and QEMU attaches the adapter only once its backend is open). */
   async chardev(id: string): Promise<void> {
-    await this.#qmp!.execute('chardev-add', { id, backend: { type: 'null', data: {} } });
+    await this.#qmp!.execute('chardev-add', { id, backend: { type: 'ringbuf', data: { size: 4096 } } });
   }
 
   /** Adds a user-mode network backend (for usb-net). */

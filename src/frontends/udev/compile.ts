@@ -285,7 +285,7 @@ class LineCompiler {
         this.#effects.add('other');
         return this.#condition(ORDER.PROGRAM, {
           kind: 'import', key, at, expect: t.op !== '!=',
-          import: { source: 'program', command: { line: this.#template(t, t.value) }, output: 'result', timeoutMs: undefined },
+          import: { source: 'program', command: { line: this.#template(t, t.value) }, output: 'result', timeoutMs: undefined, exitIsMatch: true },
         });
       case 'IMPORT': {
         const source = this.#needAttr(t);
@@ -298,7 +298,7 @@ class LineCompiler {
         let spec: ImportSpec;
         if (source === 'builtin' && found === undefined) this.#error(t, `unknown builtin "${builtinName}"`);
         if ((source === 'program' || source === 'builtin') && found !== undefined) spec = { source: 'builtin', builtin: found, command: value };
-        else if (source === 'program') spec = { source: 'program', command: { line: value }, output: 'properties', timeoutMs: undefined };
+        else if (source === 'program') spec = { source: 'program', command: { line: value }, output: 'properties', timeoutMs: undefined, exitIsMatch: true };
         else if (source === 'file' || source === 'db' || source === 'cmdline' || source === 'parent') spec = { source, value };
         else return this.#error(t, 'IMPORT takes {program}, {builtin}, {file}, {db}, {cmdline} or {parent}');
         this.#effects.add('other');

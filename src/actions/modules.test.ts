@@ -1,8 +1,9 @@
 // Module loading with a stand-in modprobe (a real process that logs its argv).
-import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../../test/helpers/netns.js';
+import { ModuleIndex } from '../os/module-index.js';
 import { ModuleLoader, NO_MODULE } from './modules.js';
 import { ProgramPool } from './run.js';
 
@@ -32,7 +33,7 @@ afterEach(() => dir.remove());
 
 describe('ModuleLoader', () => {
   it('runs modprobe once for a storm of the same alias, and once per distinct alias', async () => {
-    const loader = new ModuleLoader(new ProgramPool(4), modprobe);
+    const loader = new ModuleLoader(new ProgramPool(4), modprobe, null);
     const requests = Array.from({ length: 50 }, (_, i) => loader.load({ alias: i % 10 === 0 ? 'usb:other' : 'usb:v1A86p7523', rule: 'r' }, {}));
     const results = (await Promise.all(requests)).filter((r) => r !== undefined);
     expect(log().sort()).toEqual(['-b -q -- usb:other', '-b -q -- usb:v1A86p7523']);
@@ -43,7 +44,7 @@ describe('ModuleLoader', () => {
   });
 
   it('records a failed load and tries again next time', async () => {
-    const loader = new ModuleLoader(new ProgramPool(), modprobe);
+    const loader = new ModuleLoader(new ProgramPool(), modprobe, null);
     expect(await loader.load({ alias: 'bad:alias', rule: 'r' }, {})).toMatchObject({ kind: 'module', ok: false, error: 'exit code 1' });
     expect(await loader.load({ alias: 'bad:alias', rule: 'r' }, {})).toMatchObject({ ok: false });
     // Each failure was checked: the alias does resolve to a module, so it really failed.
@@ -51,15 +52,30 @@ describe('ModuleLoader', () => {
   });
 
   it('an alias with no module is no failure (as udev\'s kmod builtin): recorded as done, with why, and not run again', async () => {
-    const loader = new ModuleLoader(new ProgramPool(), modprobe);
+    const loader = new ModuleLoader(new ProgramPool(), modprobe, null);
     expect(await loader.load({ alias: 'none:hub-interface', rule: 'r' }, {})).toMatchObject({ kind: 'module', ok: true, error: null, exitCode: 1, stderr: NO_MODULE });
     expect(await loader.load({ alias: 'none:hub-interface', rule: 'r' }, {})).toBeUndefined();
     expect(log()).toEqual(['-b -q -- none:hub-interface', '-q -R -- none:hub-interface']);
   });
 
   it('says so when there is no modprobe', async () => {
-    const loader = new ModuleLoader(new ProgramPool(), null);
+    const loader = new ModuleLoader(new ProgramPool(), null, null);
     expect(await loader.load({ alias: 'x', rule: 'r' }, {})).toMatchObject({ ok: false, error: 'modprobe not found (reported once; modules are not loaded)' });
     expect(await loader.load({ alias: 'y', rule: 'r' }, {})).toBeUndefined();
+  });
+
+  it("answers from the module index without modprobe: no module, or all loaded or built in; runs modprobe only to load", async () => {
+    const sysModule = join(dir.path, 'sys-module');
+    mkdirSync(join(sysModule, 'usbhid'), { recursive: true });
+    const index = new ModuleIndex([['usb:v*p*d*dc*dsc*dp*ic03isc*ip*in*', 'usbhid'], ['usb:v0403p6001d*', 'ftdi_sio'], ['pci:v00008086d00002922*', 'ahci']], ['ahci'], sysModule);
+    const loader = new ModuleLoader(new ProgramPool(), modprobe, index);
+    const cpu = 'cpu:type:x86,ven0002fam000Fmod006B:feature:,0000,0002';
+    expect(await loader.load({ alias: cpu, rule: 'r' }, {})).toMatchObject({ kind: 'module', target: cpu, ok: true, stderr: NO_MODULE });
+    expect(await loader.load({ alias: cpu, rule: 'r' }, {})).toBeUndefined();
+    expect(await loader.load({ alias: 'usb:v0627p0001d0000dc00dsc00dp00ic03isc01ip01in00', rule: 'r' }, {})).toBeUndefined(); // usbhid is loaded
+    expect(await loader.load({ alias: 'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01', rule: 'r' }, {})).toBeUndefined(); // ahci is built in
+    expect(await loader.load({ alias: 'usb:v0403p6001d0600dc00dsc00dp00icFFiscFFipFFin00', rule: 'r' }, {})).toMatchObject({ ok: true, exitCode: 0 });
+    expect(log()).toEqual(['-b -q -- usb:v0403p6001d0600dc00dsc00dp00icFFiscFFipFFin00']);
+    expect(loader.answered).toBe(3);
   });
 });

@@ -4,6 +4,7 @@
 // Most aliases have no module (a hub's interface, a device driven by a built-in driver):
 // modprobe then exits 1, as for a real failure. As udev's kmod builtin, that is no failure:
 // when `modprobe -R` resolves the alias to no module, the load is recorded as done, with why.
+import { KernelModules, type ModuleIndex } from '../os/module-index.js';
 import type { PlannedModule } from '../rules/plan.js';
 import type { ActionResult } from './results.js';
 import type { ProgramPool } from './run.js';
@@ -13,7 +14,7 @@ const MODPROBE_CANDIDATES = ['/sbin/modprobe', '/usr/sbin/modprobe', '/bin/modpr
 // Aliases remembered as loaded; past this many the memory starts over (a reload costs one modprobe).
 const MAX_REMEMBERED = 8192;
 /** Recorded (as the load's stderr) when the alias names no module: nothing to load, nothing failed. */
-export const NO_MODULE = 'no module for this alias (modprobe -R resolves it to none)';
+export const NO_MODULE = 'no module for this alias: nothing to load';
 
 export class ModuleLoader {
   readonly modprobe: string | null;
@@ -24,10 +25,22 @@ export class ModuleLoader {
   runs = 0;
   #reportedMissing = false;
 
-  /** `modprobe`: its path, null for none, or undefined to look in the usual places. */
-  constructor(pool: ProgramPool, modprobe?: string | null) {
+  /** Aliases answered from the module index, without a modprobe run. */
+  answered = 0;
+  #index: () => ModuleIndex | undefined;
+
+  /**
+   * `modprobe`: its path, null for none, or undefined to look in the usual places. `index`:
+   * which modules an alias names (undefined: the running kernel's; null: none, every alias
+   * goes to modprobe).
+   */
+  constructor(pool: ProgramPool, modprobe?: string | null, index?: ModuleIndex | null) {
     this.#pool = pool;
     this.modprobe = modprobe === undefined ? findProgram(MODPROBE_CANDIDATES) : modprobe;
+    if (index === undefined) {
+      const kernel = new KernelModules();
+      this.#index = () => kernel.current();
+    } else this.#index = () => index ?? undefined;
   }
 
   /** One result when modprobe ran for this request; none when the alias was already loaded or loading. */
@@ -39,6 +52,15 @@ export class ModuleLoader {
       return { kind: 'module', target: module.alias, rule: module.rule, ok: false, error: 'modprobe not found (reported once; modules are not loaded)', durationMs: 0 };
     }
     if (this.#loaded.has(module.alias)) return undefined;
+    // As udevd's kmod builtin, in process: no module for the alias, or all loaded already.
+    const started = performance.now();
+    const verdict = this.#index()?.verdict(module.alias);
+    if (verdict !== undefined && verdict.kind !== 'load') {
+      this.answered++;
+      this.#remember(module.alias);
+      if (verdict.kind === 'present') return undefined;
+      return { kind: 'module', target: module.alias, rule: module.rule, ok: true, error: null, durationMs: performance.now() - started, stderr: NO_MODULE };
+    }
     const running = this.#loading.get(module.alias);
     if (running) {
       await running;
@@ -48,14 +70,16 @@ export class ModuleLoader {
     this.#loading.set(module.alias, load);
     try {
       const result = await load;
-      if (result.ok) {
-        if (this.#loaded.size >= MAX_REMEMBERED) this.#loaded.clear();
-        this.#loaded.add(module.alias);
-      }
+      if (result.ok) this.#remember(module.alias);
       return result;
     } finally {
       this.#loading.delete(module.alias);
     }
+  }
+
+  #remember(alias: string): void {
+    if (this.#loaded.size >= MAX_REMEMBERED) this.#loaded.clear();
+    this.#loaded.add(alias);
   }
 
   async #run(module: PlannedModule, env: Record<string, string>): Promise<ActionResult> {

@@ -134,6 +134,7 @@ export class Daemon implements ControlTarget {
       programsRunning: this.#executor.pool.running,
       programsWaiting: this.#executor.pool.waiting,
       modprobeRuns: this.#executor.modules.runs,
+      modulesAnswered: this.#executor.modules.answered,
       jobs: this.#executor.jobs.list().length,
       ...(this.#control?.stats() ?? { controlRefused: 0, controlMalformed: 0 }),
       rulesVersion: this.#rules.version,

@@ -25,6 +25,7 @@ function tree() {
     'alias pci:v00008086d0000[1-2]92[2-3]sv*sd*bc*sc*i* ahci_like',
   ].join('\n'));
   writeFileSync(join(modules, 'modules.builtin'), 'kernel/drivers/tty/serial/8250/8250.ko\n');
+  writeFileSync(join(modules, 'modules.dep'), 'kernel/drivers/scsi/sg.ko:\nkernel/drivers/usb/serial/ftdi_sio.ko: kernel/drivers/usb/serial/usbserial.ko\nkernel/drivers/usb/serial/usbserial.ko:\n');
   writeFileSync(join(modules, 'modules.builtin.modinfo'), '8250.alias=platform:serial8250\x00tracefs.alias=fs-tracefs\x00');
   const conf = join(root, 'etc/modprobe.d');
   mkdirSync(conf, { recursive: true });
@@ -51,6 +52,9 @@ describe('the module index', () => {
     expect(index.verdict('platform:serial8250')).toEqual({ kind: 'present', modules: ['8250'] });
     expect(index.verdict('usb:v0403p6001d0600dc00dsc00dp00icFFiscFFipFFin00')).toEqual({ kind: 'load', modules: ['ftdi_sio'] });
     expect(normaliseAlias('platform:a-b[x-y]-c')).toBe('platform:a_b[x-y]_c');
+    // A module named, not an alias (Debian's 80-drivers.rules: RUN{builtin}+="kmod load sg").
+    expect(index.verdict('sg')).toEqual({ kind: 'load', modules: ['sg'] });
+    expect(index.verdict('8250')).toEqual({ kind: 'present', modules: ['8250'] });
   });
 
   it("has none without the kernel's modules.alias, and reads it again when depmod rewrote it", () => {

@@ -48,9 +48,11 @@ export class ModuleIndex {
   /** Patterns by their literal beginning (up to the first wildcard). */
   #byPrefix = new Map<string, Entry[]>();
   #builtin: Set<string>;
+  /** Every module's own name (modules.dep): `kmod load sg` names a module, not an alias. */
+  #names: Set<string>;
   #sysModule: string;
 
-  constructor(aliases: Iterable<[pattern: string, module: string]>, builtin: Iterable<string>, sysModule = '/sys/module') {
+  constructor(aliases: Iterable<[pattern: string, module: string]>, builtin: Iterable<string>, sysModule = '/sys/module', names: Iterable<string> = []) {
     for (const [pattern, module] of aliases) {
       const normal = normaliseAlias(pattern);
       const wildcard = normal.search(/[*?[]/);
@@ -60,12 +62,16 @@ export class ModuleIndex {
       bucket.push(wildcard < 0 ? { pattern: normal, test: (alias) => alias === normal, module: moduleName(module) } : { pattern: normal, module: moduleName(module) });
     }
     this.#builtin = new Set([...builtin].map(moduleName));
+    this.#names = new Set([...names].map(moduleName));
     this.#sysModule = sysModule;
   }
 
   /** The modules whose aliases match, each once, in the order found. */
   modulesFor(alias: string): string[] {
     const normal = normaliseAlias(alias);
+    // As libkmod: a module's own name first, then the aliases.
+    const name = moduleName(alias);
+    if (this.#names.has(name) || this.#builtin.has(name)) return [name];
     const found: string[] = [];
     for (let length = 0; length <= normal.length; length++) {
       for (const entry of this.#byPrefix.get(normal.slice(0, length)) ?? []) {
@@ -119,9 +125,11 @@ function builtinModules(dir: string): { names: string[]; aliases: [string, strin
 export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MODPROBE_CONF_DIRS, sysModule = '/sys/module'): ModuleIndex | undefined {
   let aliases: [string, string][];
   let builtin: { names: string[]; aliases: [string, string][] };
+  let names: string[];
   try {
     aliases = parseAliasLines(readFileSync(`${dir}/modules.alias`, 'utf8'));
     builtin = builtinModules(dir);
+    names = readFileSync(`${dir}/modules.dep`, 'utf8').split('\n').map((line) => line.slice(0, line.indexOf(':'))).filter(Boolean).map((path) => path.slice(path.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, ''));
   } catch {
     return undefined;
   }
@@ -140,7 +148,7 @@ export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MO
       }
     }
   }
-  return new ModuleIndex([...aliases, ...builtin.aliases], builtin.names, sysModule);
+  return new ModuleIndex([...aliases, ...builtin.aliases], builtin.names, sysModule, names);
 }
 
 /** The running kernel's index, read again when depmod has rewritten modules.alias. */

@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { defaultControlPath, defaultDbPath, SYSFS_ROOT } from '../defaults.js';
 import { HotplugError } from '../errors.js';
 import { createLogger, isLogLevel } from '../log.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../server/connections.js';
 import { WebServer } from '../server/http.js';
-import { parseCommandArgs, usageError, type Command } from './args.js';
+import { parseCommandArgs, parseDuration, parsePositiveInt, usageError, type Command } from './args.js';
 
 const ASSETS = fileURLToPath(new URL('../web', import.meta.url));
 
@@ -28,6 +29,13 @@ Options:
   --sysfs ROOT            sysfs root, to tell present devices (default: /sys)
   --fleet PATH|URL        also a collected fleet database ('hotplugd collect
                           --db'): its boards and their events
+  --max-connections N     open connections at most (default: 256); at the
+                          limit the oldest idle one is closed for a newcomer
+  --max-connections-per-address N
+                          from one address at most (default: 64)
+  --header-timeout DUR    a request's headers must be complete this long after
+                          connecting or the previous answer (default: 10s)
+  --idle-timeout DUR      an idle keep-alive connection is closed (default: 5s)
   --log-level LEVEL       (default: info)
   -h, --help              show this help`;
 
@@ -67,6 +75,7 @@ export const serveCommand: Command = {
   async run(argv) {
     const values = parseCommandArgs('serve', usage, argv, {
       listen: { type: 'string' }, 'auth-token-file': { type: 'string' }, db: { type: 'string' }, control: { type: 'string' }, sysfs: { type: 'string' }, fleet: { type: 'string' }, 'log-level': { type: 'string' },
+      'max-connections': { type: 'string' }, 'max-connections-per-address': { type: 'string' }, 'header-timeout': { type: 'string' }, 'idle-timeout': { type: 'string' },
     });
     if (values === null) return 0;
     const level = values['log-level'] ?? 'info';
@@ -84,8 +93,14 @@ export const serveCommand: Command = {
     if ('host' in listen && !isLocal(listen.host) && token === undefined) {
       throw usageError('serve', `--listen ${listen.host}: an address other than localhost needs --auth-token-file (anyone who reaches it would read the history)`);
     }
+    const limits = {
+      maxConnections: parsePositiveInt('serve', 'max-connections', values['max-connections'], DEFAULT_CONNECTION_LIMITS.maxConnections)!,
+      maxPerAddress: parsePositiveInt('serve', 'max-connections-per-address', values['max-connections-per-address'], DEFAULT_CONNECTION_LIMITS.maxPerAddress)!,
+      headerTimeoutMs: parseDuration('serve', 'header-timeout', values['header-timeout']) ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
+      idleTimeoutMs: parseDuration('serve', 'idle-timeout', values['idle-timeout']) ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+    };
     const log = await createLogger(level);
-    const web = new WebServer({ dbPath: values.db ?? defaultDbPath(), controlPath: values.control ?? defaultControlPath(), sysfsRoot: values.sysfs ?? SYSFS_ROOT, assetsDir: ASSETS, token, fleet: values.fleet, log });
+    const web = new WebServer({ dbPath: values.db ?? defaultDbPath(), controlPath: values.control ?? defaultControlPath(), sysfsRoot: values.sysfs ?? SYSFS_ROOT, assetsDir: ASSETS, token, fleet: values.fleet, limits, log });
     if ('path' in listen) await removeStaleSocket(listen.path);
     await new Promise<void>((resolve, reject) => {
       web.server.once('error', (error) => reject(new HotplugError('ELISTEN', `hotplugd serve: cannot listen on ${values.listen ?? '127.0.0.1:8073'}: ${error.message}`, { cause: error })));

@@ -143,6 +143,10 @@ export class Daemon implements ControlTarget {
       ...this.#forwarder?.stats(),
       udevControlMessages: this.#udevControl?.messages ?? 0,
       udevControlRefused: (this.#udevControl?.refused ?? 0) + (this.#udevControl?.malformed ?? 0),
+      udevControlConnections: this.#udevControl?.connections ?? 0,
+      udevControlTimedOut: this.#udevControl?.timedOut ?? 0,
+      udevControlEvicted: this.#udevControl?.evicted ?? 0,
+      udevControlBacklogged: this.#udevControl?.backlogged ?? 0,
     };
   }
 

@@ -155,6 +155,13 @@ export class FdWatcher {
     netlinkAddon().start(this.#handle);
   }
 
+  /** Stops or restarts watching (the fd stays open). */
+  pause(paused: boolean): void {
+    if (this.#closed) return;
+    if (paused) netlinkAddon().stop(this.#handle);
+    else netlinkAddon().start(this.#handle);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

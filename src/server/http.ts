@@ -15,6 +15,7 @@ import { openFleetStore, type FleetStore } from '../fleet/store.js';
 import type { Logger } from '../log.js';
 import { BadRequest, device, devices, events, incidents, rates, sessions, type ApiContext } from './api.js';
 import { boardEvents, boards } from './fleet-api.js';
+import { ConnectionGuard, type ConnectionLimits } from './connections.js';
 
 export interface ServeOptions {
   dbPath: string;
@@ -26,6 +27,8 @@ export interface ServeOptions {
   fleet?: string | undefined;
   /** When set, every /api/ request must carry `Authorization: Bearer TOKEN`. */
   token?: string | undefined;
+  /** Connection limits and timeouts (connections.ts has the defaults). */
+  limits?: Partial<ConnectionLimits> | undefined;
   log: Logger;
 }
 
@@ -49,6 +52,7 @@ export class WebServer {
   #fleet: Promise<FleetStore> | undefined;
   #assets = new Map<string, { type: string; body: Buffer }>();
   #streams = new Set<AbortController>();
+  readonly connections: ConnectionGuard;
 
   constructor(options: ServeOptions) {
     this.#o = options;
@@ -58,10 +62,14 @@ export class WebServer {
       const type = TYPES[extname(name)];
       if (type) this.#assets.set(name === 'index.html' ? '/' : `/${name}`, { type, body: readFileSync(join(options.assetsDir, name)) });
     }
-    this.server = createServer((req, res) => this.#handle(req, res));
-    this.server.requestTimeout = 15_000;
-    this.server.headersTimeout = 10_000;
-    this.server.keepAliveTimeout = 5_000;
+    // Node checks its own header and request timeouts every second (not every 30 s); the
+    // connection guard closes silent and idle connections and holds the caps.
+    this.server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => this.#handle(req, res));
+    this.connections = new ConnectionGuard(this.server, options.log, options.limits);
+    const { headerTimeoutMs, idleTimeoutMs } = this.connections.limits;
+    this.server.headersTimeout = headerTimeoutMs;
+    this.server.requestTimeout = headerTimeoutMs + 5_000;
+    this.server.keepAliveTimeout = idleTimeoutMs;
   }
 
   async close(): Promise<void> {
@@ -141,10 +149,14 @@ export class WebServer {
   async #status() {
     const history = existsSync(this.#o.dbPath) ? historySize(this.#history()) : { events: 0, newest: 0 };
     try {
-      return { daemon: await this.#client.status({ rules: true }), history, fleet: this.#o.fleet !== undefined };
+      return { daemon: await this.#client.status({ rules: true }), history, fleet: this.#o.fleet !== undefined, connections: this.#connectionStats() };
     } catch (error) {
-      return { daemon: null, error: describeError(error), history, fleet: this.#o.fleet !== undefined };
+      return { daemon: null, error: describeError(error), history, fleet: this.#o.fleet !== undefined, connections: this.#connectionStats() };
     }
+  }
+
+  #connectionStats() {
+    return { ...this.connections.stats(), streams: this.#streams.size, maxStreams: MAX_STREAMS };
   }
 
   async #stream(query: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {

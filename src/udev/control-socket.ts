@@ -6,6 +6,11 @@
 // senders only; after its last message a client sends END and waits for the daemon to
 // close the connection, which it does once the queue is idle: that is what makes a ping
 // mean "settled". /run/udev/queue exists exactly while events are queued or running.
+// A closed connection is an answer that means success to udevadm, so a root client is never
+// refused by closing it: a connection that says nothing for IDLE_MS is closed (it never sent
+// END: it was asking nothing), the oldest silent one makes room for a newcomer at the cap, and
+// when every open connection is waiting for its settle, new ones wait in the listen backlog
+// (as udevd, which takes one connection at a time) until one ends.
 import { closeSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { endianness } from 'node:os';
@@ -20,6 +25,9 @@ export const UDEV_CTRL_MESSAGE_BYTES = 280;
 export const UDEV_CTRL = { END: 0, SET_LOG_LEVEL: 1, STOP_EXEC_QUEUE: 2, START_EXEC_QUEUE: 3, RELOAD: 4, SET_ENV: 5, SET_CHILDREN_MAX: 6, PING: 7, EXIT: 8 } as const;
 const TYPE_NAMES = Object.fromEntries(Object.entries(UDEV_CTRL).map(([name, type]) => [type, name])) as Record<number, string>;
 const MAX_CONNECTIONS = 32;
+/** A connection that has sent no complete message (and not END) for this long is closed. */
+export const UDEV_CONTROL_IDLE_MS = 3_000;
+const LOG_INTERVAL_MS = 10_000;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** syslog priorities (what udevadm --log-level sends) as our log levels. */
@@ -55,13 +63,28 @@ export interface UdevControlTarget {
 }
 
 interface Connection {
+  fd: number;
   watcher: FdWatcher;
   ended: boolean;
+  /** Closes the connection when it stays silent (reset by each message, cleared by END). */
+  idle: NodeJS.Timeout | undefined;
+  openedAt: number;
+}
+
+export interface UdevControlOptions {
+  maxConnections?: number;
+  idleMs?: number;
 }
 
 export class UdevControlServer {
-  /** Connections and messages refused: not root, or too many connections. */
+  /** Connections and messages refused: not root. */
   refused = 0;
+  /** Silent connections closed to make room for a new client at the cap. */
+  evicted = 0;
+  /** Connections closed for saying nothing within the idle time. */
+  timedOut = 0;
+  /** Times every connection was waiting for a settle and new clients waited in the backlog. */
+  backlogged = 0;
   /** Messages of the wrong size or magic. */
   malformed = 0;
   messages = 0;
@@ -71,10 +94,21 @@ export class UdevControlServer {
   #listenerFd = -1;
   #connections = new Set<Connection>();
   #buffer = Buffer.alloc(UDEV_CTRL_MESSAGE_BYTES + 1);
+  #maxConnections: number;
+  #idleMs: number;
+  #accepting = true;
+  #lastLog = new Map<string, number>();
 
-  constructor(path: string, target: UdevControlTarget) {
+  constructor(path: string, target: UdevControlTarget, options: UdevControlOptions = {}) {
     this.#path = path;
     this.#target = target;
+    this.#maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
+    this.#idleMs = options.idleMs ?? UDEV_CONTROL_IDLE_MS;
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.#connections.size;
   }
 
   async listen(): Promise<void> {
@@ -86,7 +120,10 @@ export class UdevControlServer {
   }
 
   close(): void {
-    for (const connection of this.#connections) connection.watcher.close();
+    for (const connection of this.#connections) {
+      clearTimeout(connection.idle);
+      connection.watcher.close();
+    }
     this.#connections.clear();
     this.#listener?.close();
     this.#listener = undefined;
@@ -99,6 +136,14 @@ export class UdevControlServer {
 
   #accept(): void {
     for (;;) {
+      if (this.#connections.size >= this.#maxConnections && !this.#makeRoom()) {
+        // Every connection waits for its settle: the next client waits in the backlog.
+        this.backlogged++;
+        this.#accepting = false;
+        this.#listener?.pause(true);
+        this.#logAtMost('backlog', () => this.#target.logger.warn({ connections: this.#connections.size }, 'udev control: every connection is waiting for a settle; new clients wait until one ends'));
+        return;
+      }
       let peer;
       try {
         peer = acceptPeer(this.#listenerFd);
@@ -107,21 +152,64 @@ export class UdevControlServer {
         return;
       }
       if (peer === null) return;
-      if (peer.uid !== 0 || this.#connections.size >= MAX_CONNECTIONS) {
+      if (peer.uid !== 0) {
         this.refused++;
-        this.#target.logger.warn({ uid: peer.uid, pid: peer.pid, connections: this.#connections.size },
-          peer.uid !== 0 ? `Refused a udev control connection from uid ${peer.uid}: only root may control udev` : 'Refused a udev control connection: too many open');
+        this.#logAtMost('refused', () => this.#target.logger.warn({ uid: peer.uid, pid: peer.pid }, `Refused a udev control connection from uid ${peer.uid}: only root may control udev`));
         closeSync(peer.fd);
         continue;
       }
-      const connection: Connection = { watcher: new FdWatcher(peer.fd, () => this.#read(connection, peer.fd)), ended: false };
+      const connection: Connection = { fd: peer.fd, watcher: new FdWatcher(peer.fd, () => this.#read(connection, peer.fd)), ended: false, idle: undefined, openedAt: Date.now() };
       this.#connections.add(connection);
+      this.#waitForWords(connection);
     }
   }
 
+  // The oldest connection that has not sent END is closed to make room; false when all have.
+  // What a connection has sent is read first: one whose END is waiting unread is not silent.
+  #makeRoom(): boolean {
+    const byAge = [...this.#connections].sort((a, b) => a.openedAt - b.openedAt);
+    const oldest = byAge.find((connection) => {
+      if (connection.ended) return false;
+      this.#read(connection, connection.fd);
+      return this.#connections.has(connection) && !connection.ended;
+    });
+    if (this.#connections.size < this.#maxConnections) return true;
+    if (oldest === undefined) return false;
+    this.evicted++;
+    this.#logAtMost('evicted', () => this.#target.logger.warn({ connections: this.#connections.size }, 'udev control: at the limit of open connections; closed the oldest that had not finished its request'));
+    this.#drop(oldest);
+    return true;
+  }
+
+  #waitForWords(connection: Connection): void {
+    clearTimeout(connection.idle);
+    connection.idle = setTimeout(() => {
+      if (connection.ended || !this.#connections.has(connection)) return;
+      this.timedOut++;
+      this.#logAtMost('timedOut', () => this.#target.logger.warn({ idleMs: this.#idleMs }, `udev control: closed a connection that sent nothing for ${this.#idleMs} ms`));
+      this.#drop(connection);
+    }, this.#idleMs);
+    connection.idle.unref();
+  }
+
   #drop(connection: Connection): void {
+    clearTimeout(connection.idle);
     this.#connections.delete(connection);
     connection.watcher.close();
+    if (!this.#accepting && this.#connections.size < this.#maxConnections) {
+      this.#accepting = true;
+      this.#listener?.pause(false);
+      // Clients may be waiting in the backlog already: take them now.
+      setImmediate(() => this.#accept());
+    }
+  }
+
+  // One log line per kind per interval: a flood of clients must not flood the log.
+  #logAtMost(kind: string, log: () => void): void {
+    const now = Date.now();
+    if (now - (this.#lastLog.get(kind) ?? -Infinity) < LOG_INTERVAL_MS) return;
+    this.#lastLog.set(kind, now);
+    log();
   }
 
   #read(connection: Connection, fd: number): void {
@@ -153,6 +241,7 @@ export class UdevControlServer {
         return;
       }
       this.messages++;
+      this.#waitForWords(connection);
       this.#handle(connection, message);
     }
   }
@@ -165,6 +254,7 @@ export class UdevControlServer {
       case UDEV_CTRL.END:
         if (connection.ended) return;
         connection.ended = true;
+        clearTimeout(connection.idle);
         // Closed once the queue is idle (at once while events are held: they will not end).
         void (target.eventsHeld ? Promise.resolve(true) : target.settle(24 * 3600_000)).then(() => {
           target.commitHistory();

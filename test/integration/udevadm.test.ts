@@ -100,6 +100,58 @@ node -e "const D=require('better-sqlite3');const db=new D(process.argv[1],{reado
     ].join('\n'));
   });
 
+  it('100 silent root connections neither lock udevadm out nor make settle lie; they are closed within the idle time', () => {
+    const { out } = withDaemon('udevadm-silent', String.raw`
+mkdir -p "$d/rules.d"
+echo 'ACTION=="change", KERNEL=="lo", RUN+="/bin/sleep 4"' > "$d/rules.d/50-slow.rules"
+udevadm control --reload
+version() { node "${CLI}" status --control "$d/c.sock" --json | node -e 'let t="";process.stdin.on("data",c=>t+=c).on("end",()=>console.log(JSON.parse(t).rules.version))'; }
+before=$(version)
+# 100 root connections that say nothing; each notes when the daemon closed it.
+cat > "$d/holders.py" <<'PY'
+import socket, time, select, json
+socks = []
+for i in range(100):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect('/run/udev/control')
+    socks.append((s, time.monotonic()))
+open('/tmp/holders-ready', 'w').close()
+lifetimes, deadline = [], time.monotonic() + 15
+while socks and time.monotonic() < deadline:
+    ready, _, _ = select.select([s for s, _ in socks], [], [], 0.05)
+    for s in ready:
+        try:
+            gone = s.recv(1) == b''
+        except OSError:
+            gone = True
+        if gone:
+            lifetimes.append(time.monotonic() - [t for x, t in socks if x is s][0])
+            socks = [(x, t) for x, t in socks if x is not s]
+print(json.dumps({'closed': len(lifetimes), 'open': len(socks), 'longest': round(max(lifetimes or [0]), 2)}))
+PY
+rm -f /tmp/holders-ready
+python3 "$d/holders.py" > "$d/holders.json" &
+holders=$!
+for i in $(seq 1 100); do [ -e /tmp/holders-ready ] && break; sleep 0.05; done
+echo change > /sys/class/net/lo/uevent
+t0=$(date +%s%N)
+udevadm settle --timeout=30; rc=$?
+t1=$(date +%s%N)
+echo "settle exit $rc after at least 3 s: $([ $(( (t1 - t0) / 1000000 )) -ge 3000 ] && echo yes || echo no)"
+udevadm control --reload && echo "reload exit 0"
+[ "$(version)" -gt "$before" ] && echo "rules version moved"
+wait $holders
+cat "$d/holders.json"
+rm -f /tmp/holders-ready
+`, '$d/rules.d');
+    const lines = out.trim().split('\n');
+    expect(lines.slice(0, 3)).toEqual(['settle exit 0 after at least 3 s: yes', 'reload exit 0', 'rules version moved']);
+    const holders = JSON.parse(lines[3]!) as { closed: number; open: number; longest: number };
+    // Every silent connection was closed within the idle time (3 s) and a second.
+    expect(holders).toMatchObject({ closed: 100, open: 0 });
+    expect(holders.longest).toBeLessThanOrEqual(4);
+  });
+
   it('control --ping, --reload, --log-level and --exit', () => {
     const { out, log } = withDaemon('udevadm-ctl', String.raw`
 udevadm control --ping && echo "ping ok"

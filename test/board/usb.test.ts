@@ -1,10 +1,13 @@
 // Real USB on an emulated board: Debian's kernel in a QEMU guest, a USB stick (GPT, ext4 and
 // vfat), an FTDI serial adapter, a USB NIC, a keyboard and a tablet plugged over QMP, all
-// unplugged, then the serial adapter again on another port. The same run under systemd-udevd
+// unplugged, then the serial adapter again on another port; then the daemon is restarted with
+// a second stick present, which is pulled during its coldplug. The same run under systemd-udevd
 // (Debian's rules) and under `hotplugd daemon --udev` as the README has it, compared device
 // by device (udev's database), node by node and link by link (/dev), and event by event as a
 // libudev listener hears them, removes included. Differences allowed are the documented ones
 // (docs/udev.md, "On a real board"), each named here with its reason.
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Board, canRunBoard, stickImage } from '../helpers/board.js';
 import { devDifferences, differences, eventDifferences, heard, settle, snapshot, startDaemon, type Daemon } from '../helpers/board-usb.js';
@@ -25,7 +28,9 @@ const usb = (devpath: string) => /\/usb\d/.test(devpath) && !NIC_INTERFACES.test
 async function scenario(daemon: Daemon) {
   const image = `/tmp/hotplugd-stick-${daemon}-${process.pid}.img`;
   stickImage(image);
-  const board = await Board.boot({ drives: { stick: image } });
+  const early = `/tmp/hotplugd-early-${daemon}-${process.pid}.img`;
+  execFileSync('truncate', ['-s', '8M', early]);
+  const board = await Board.boot({ drives: { stick: image, early } });
   try {
     const coldplugMs = await startDaemon(board, daemon);
     const baseline = await snapshot(board);
@@ -54,10 +59,21 @@ async function scenario(daemon: Daemon) {
       const sessions = await board.sh(`node ${CLI} sessions --db /tmp/history.db`);
       history = { recorded, failed, sessions };
     }
-    return { coldplugMs, baseline, plugged, unplugged, replugged, events, history };
+    // The daemon again, with a stick that is there when it starts and pulled during its coldplug.
+    await board.sh('udevadm control --exit; sleep 1');
+    await board.plug('early0', 'usb-storage', 7, { drive: 'early', serial: 'BOARDEARLY0001' });
+    await board.sh('for i in $(seq 1 100); do ls /sys/bus/usb/devices | grep -q -- "-7$" && break; sleep 0.1; done; ls /sys/bus/usb/devices | grep -q -- "-7$"');
+    const restarting = startDaemon(board, daemon);
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    await board.unplug('early0');
+    await restarting;
+    await settle(board);
+    const afterEarly = await snapshot(board);
+    return { coldplugMs, baseline, plugged, unplugged, replugged, events, history, afterEarly };
   } finally {
     await board.close();
-    await import('node:fs').then((fs) => fs.rmSync(image, { force: true }));
+    rmSync(image, { force: true });
+    rmSync(early, { force: true });
   }
 }
 
@@ -82,6 +98,13 @@ describe.runIf(canRunBoard())('real USB on an emulated board, udevd and hotplugd
     expect(eventDifferences(udevd.events, hotplugd.events, usb).filter((line) => !LED_PATH_AT_UNPLUG.test(line))).toEqual([]);
     const removes = hotplugd.events.filter((e) => e.action === 'remove' && e.devpath.endsWith('/block/sda/sda1'));
     expect(removes).toEqual([expect.objectContaining({ properties: expect.objectContaining({ ID_FS_UUID: '3f1a2b3c-4d5e-4f60-8172-93a4b5c6d7e8', DEVLINKS: expect.stringContaining('/dev/disk/by-uuid/') }) })]);
+
+    // The stick pulled during a coldplug left nothing behind: no database entry, node or link.
+    for (const run of [udevd, hotplugd]) {
+      expect([...run.afterEarly.devices.keys()].filter((devpath) => /\/usb\d\/\d-7/.test(devpath))).toEqual([]);
+      expect([...run.afterEarly.dev.entries()].filter(([path, what]) => /BOARDEARLY|usb-0:7/.test(path + what))).toEqual([]);
+    }
+    expect(devDifferences(udevd.afterEarly, hotplugd.afterEarly, since)).toEqual([]);
 
     // hotplugd's own history: every kernel event on USB recorded once, as heard; no failed action.
     const history = hotplugd.history!;

@@ -16,12 +16,13 @@ import { runFleet } from './fleet.js';
 import { runServe } from './serve.js';
 import { runMemory } from './memory.js';
 import { runBoard } from './board.js';
+import { runGuest } from './guest.js';
 import { runStartup } from './startup.js';
 import { runStorms } from './storm.js';
 import { RESULTS, printAndSave } from './lib/report.js';
 import { REPO, requireRoot } from './lib/system.js';
 
-const SECTIONS = ['storm', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'rules', 'history', 'links', 'fleet', 'collect', 'serve'];
+const SECTIONS = ['storm', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'guest', 'rules', 'history', 'links', 'fleet', 'collect', 'serve'];
 const { values } = parseArgs({ options: { only: { type: 'string', default: SECTIONS.join(',') }, saved: { type: 'string', default: '' }, quick: { type: 'boolean', default: false } } });
 const only = new Set(values.only.split(','));
 const quick = values.quick; // smaller sizes, to try the benchmarks out; not for figures
@@ -58,6 +59,7 @@ await run('memory', () => runMemory(quick ? 3 : 10, quick ? 20_000 : 100_000, co
 await run('memory-20k', () => runMemory(3, 20_000, console.error, UNIT_NODE_ARGS));
 await run('startup', () => runStartup(quick ? 3 : 7));
 await run('board', () => runBoard(quick ? 10_000 : 100_000, 1));
+await run('guest', () => runGuest(quick ? 1 : 3));
 await run('links', () => runLinks(quick ? 1 : 3, quick));
 await run('fleet', () => runFleet(quick ? 1 : 2, quick ? { events: 2000, backlog: 5000, live: 1000 } : { events: 20_000, backlog: 100_000, live: 10_000 }));
 await run('collect', () => runCollect(quick ? 1 : 3, { boards: 10, perBoard: quick ? 300 : 3000 }));
@@ -107,6 +109,8 @@ if (sections.coldplug) {
 }
 const rules10k = sections.rules?.json.results?.find((r) => r.rules === 10_000);
 if (rules10k) goal('rule evaluation at 10,000 rules', '≥ 10,000/s', `${rules10k.perSecond}/s`, rules10k.perSecond >= 10_000, '~1,000/s');
+const guest = sections.guest?.json;
+if (guest) goal('start to settled in the emulated board vs udevd (issue 31)', '≤ 1.0×', `${guest.medianMs.hotplugd} ms vs ${guest.medianMs.udevd} ms: ${guest.ratio}×`, guest.ratio <= 1, '22.8–29 s vs 8–9 s');
 const board = sections.board?.json.summary;
 if (board) goal(`board cgroup: ${sections.board.json.runs[0]?.events.toLocaleString('en')}-event storm, hotplugd lost / OOM-killed`, '0 / 0', `${board.hotplugdLost} / ${board.hotplugdOomKills}`, board.hotplugdLost === 0 && board.hotplugdOomKills === 0, 'not measured');
 

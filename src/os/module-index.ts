@@ -29,6 +29,7 @@ interface Entry {
 
 /** libkmod's alias_normalize: `-` is `_` outside brackets. */
 export function normaliseAlias(alias: string): string {
+  if (!alias.includes('-')) return alias;
   let out = '';
   let inBrackets = false;
   for (const c of alias) {
@@ -94,9 +95,15 @@ export class ModuleIndex {
 /** `alias PATTERN MODULE` lines of a modules.alias or modprobe.d file. */
 export function parseAliasLines(text: string): [string, string][] {
   const out: [string, string][] = [];
-  for (const line of text.split('\n')) {
-    const words = line.trim().split(/\s+/);
-    if (words[0] === 'alias' && words.length >= 3) out.push([words[1] as string, words[2] as string]);
+  // modules.alias has tens of thousands of lines: read with indexOf, not a split per line.
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    if (!line.startsWith('alias') || !/\s/.test(line[5] ?? '')) continue;
+    const words = line.split(/\s+/);
+    if (words.length >= 3) out.push([words[1] as string, words[2] as string]);
   }
   return out;
 }

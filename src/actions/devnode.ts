@@ -3,13 +3,13 @@
 // A node is made only while the device is still there, and never for an `unbind`: the
 // kernel removes a device's devtmpfs node before it unbinds its driver (a USB device's
 // `unbind` comes after), and making it again then would leave a node for a device that is gone.
-import { chmodSync, chownSync, lstatSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, readlinkSync, unlinkSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { HotplugError } from '../errors.js';
 import { makeNode } from '../os/system-calls.js';
 import type { Plan } from '../rules/plan.js';
 import type { Uevent } from '../uevent/event.js';
-import { ensureParentDirectories, insideRoot } from './paths.js';
+import { ensureParentDirectories, insideRoot, replaceSymlink } from './paths.js';
 import { attempt, type ActionResult } from './results.js';
 
 
@@ -77,19 +77,7 @@ export function applyDevnumLink(devRoot: string, event: Uevent, plan: Plan): Act
     const target = relative(dirname(path), plan.devnode);
     if (current?.isSymbolicLink() && readlinkSync(path) === target) return;
     if (current !== undefined && !current.isSymbolicLink()) throw new HotplugError('EEXIST', `${path} is in the way (not a link)`);
-    ensureParentDirectories(devRoot, path);
-    const temporary = `${path}.hotplugd-tmp`;
-    removeIfPresent(temporary);
-    symlinkSync(target, temporary);
-    renameSync(temporary, path);
+    replaceSymlink(devRoot, path, target);
   });
   return result.ok ? undefined : result;
-}
-
-function removeIfPresent(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
 }

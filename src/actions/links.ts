@@ -2,10 +2,10 @@
 // claims it with a priority; the highest claim (the newest among equals) owns it. Links
 // are replaced atomically (a temporary name, then rename), point relatively at the node,
 // and are removed or handed to the next claimant when their device goes.
-import { lstatSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { HotplugError } from '../errors.js';
-import { ensureParentDirectories, insideRoot } from './paths.js';
+import { insideRoot, replaceSymlink } from './paths.js';
 import { attempt, type ActionResult } from './results.js';
 
 interface Claim {
@@ -113,15 +113,7 @@ export class LinkTable {
         this.#removeEmptyParents(path);
         return;
       }
-      ensureParentDirectories(this.devRoot, path);
-      const temporary = `${path}.hotplugd-${process.pid}-${this.#order}`;
-      symlinkSync(target, temporary);
-      try {
-        renameSync(temporary, path);
-      } catch (error) {
-        unlinkSync(temporary);
-        throw error;
-      }
+      replaceSymlink(this.devRoot, path, target);
     });
   }
 }

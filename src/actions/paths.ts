@@ -1,6 +1,6 @@
 // Paths under the dev root that hostile names cannot turn elsewhere: every directory on
 // the way must be a real directory (not a symlink someone planted), created if missing.
-import { lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import { HotplugError } from '../errors.js';
 import { isStrictlyBelow } from '../text/names.js';
@@ -21,4 +21,19 @@ export function ensureParentDirectories(root: string, path: string): void {
     else if (!stat.isDirectory()) throw new HotplugError('ENOTDIR', `${dir} is not a directory (a link or a file is in the way)`);
   }
   for (const dir of missing.reverse()) mkdirSync(dir, { mode: 0o755 });
+}
+
+let temporaries = 0;
+
+/** Points the link `path` under `root` at `target` at once: a new link renamed over the old. */
+export function replaceSymlink(root: string, path: string, target: string): void {
+  ensureParentDirectories(root, path);
+  const temporary = `${path}.hotplugd-${process.pid}-${++temporaries}`;
+  symlinkSync(target, temporary);
+  try {
+    renameSync(temporary, path);
+  } catch (error) {
+    unlinkSync(temporary);
+    throw error;
+  }
 }

@@ -24,3 +24,27 @@ export async function createLogger(level: LevelWithSilent = 'info', format: 'aut
     : pino.destination({ dest: 2, sync: true });
   return pino({ level, base: { pid: process.pid } }, destination);
 }
+
+/**
+ * One log line per kind per interval at most: a flood of clients, datagrams or messages must
+ * not flood the log. `log` is told how many lines of that kind were held back since the last.
+ */
+export class LogThrottle {
+  #intervalMs: number;
+  #last = new Map<string, { at: number; heldBack: number }>();
+
+  constructor(intervalMs = 10_000) {
+    this.#intervalMs = intervalMs;
+  }
+
+  run(kind: string, log: (heldBack: number) => void): void {
+    const now = Date.now();
+    const last = this.#last.get(kind);
+    if (last !== undefined && now - last.at < this.#intervalMs) {
+      last.heldBack++;
+      return;
+    }
+    this.#last.set(kind, { at: now, heldBack: 0 });
+    log(last?.heldBack ?? 0);
+  }
+}

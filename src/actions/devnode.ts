@@ -3,7 +3,7 @@
 // A node is made only while the device is still there, and never for an `unbind`: the
 // kernel removes a device's devtmpfs node before it unbinds its driver (a USB device's
 // `unbind` comes after), and making it again then would leave a node for a device that is gone.
-import { chmodSync, chownSync, lstatSync, readlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, readlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { HotplugError } from '../errors.js';
 import { makeNode } from '../os/system-calls.js';
@@ -11,7 +11,6 @@ import type { Plan } from '../rules/plan.js';
 import type { Uevent } from '../uevent/event.js';
 import { ensureParentDirectories, insideRoot, replaceSymlink } from './paths.js';
 import { attempt, type ActionResult } from './results.js';
-
 
 const DEFAULT_NODE_MODE = 0o600;
 
@@ -23,17 +22,19 @@ export function applyDeviceNode(devRoot: string, event: Uevent, plan: Plan, pres
   if (plan.devnode === null || event.action === 'remove') return undefined;
   if (event.major === undefined || event.minor === undefined) return undefined;
   const wantsAttributes = plan.owner !== null || plan.group !== null || plan.mode !== null;
-  let missing = false;
+  let path: string;
+  let stat: Stats | undefined;
   try {
-    missing = lstatSync(insideRoot(devRoot, plan.devnode), { throwIfNoEntry: false }) === undefined;
-  } catch {
-    // reported by the attempt below
+    path = insideRoot(devRoot, plan.devnode);
+    stat = lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    return attempt('node', plan.devnode, null, () => {
+      throw error;
+    });
   }
-  if (missing && (event.action === 'unbind' || !present())) return undefined;
+  if (stat === undefined && (event.action === 'unbind' || !present())) return undefined;
   // No single rule: owner, group and mode may each come from a different one.
   return attempt('node', plan.devnode, null, () => {
-    const path = insideRoot(devRoot, plan.devnode as string);
-    let stat = lstatSync(path, { throwIfNoEntry: false });
     if (stat === undefined) {
       ensureParentDirectories(devRoot, path);
       const isBlock = event.subsystem === 'block';

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { HotplugError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { LogThrottle, type Logger } from '../log.js';
 import { isSupplementaryMember } from '../os/accounts.js';
 import { peerCredentials, type PeerCredentials } from '../os/system-calls.js';
 import { isAnswering } from '../os/unix-socket.js';
@@ -20,7 +20,6 @@ export type { ControlReply, ControlRequest };
 const REQUEST_TIMEOUT_MS = 10_000;
 /** A client has this long to take an answer before its connection is dropped. */
 const REPLY_TIMEOUT_MS = 10_000;
-const OVER_LIMIT_LOG_INTERVAL_MS = 10_000;
 
 /** Connections open at once (subscribers included). */
 export interface ControlLimits {
@@ -64,8 +63,7 @@ export class ControlServer {
   #limits: ControlLimits;
   #clients = new Set<Socket>();
   #perUid = new Map<number, number>();
-  #lastOverLimitLog = 0;
-  #overLimitSinceLog = 0;
+  #overLimitLogs = new LogThrottle();
 
   constructor(path: string, commands: Record<string, ControlCommand>, options: ControlServerOptions) {
     this.#path = path;
@@ -170,15 +168,12 @@ export class ControlServer {
   // One line per interval at most: an attacker's thousands of connections must not flood the log.
   #overLimit(uid: number, ofUid: number): void {
     this.overLimit++;
-    this.#overLimitSinceLog++;
-    const now = Date.now();
-    if (now - this.#lastOverLimitLog < OVER_LIMIT_LOG_INTERVAL_MS) return;
-    this.#options.log.warn(
-      { uid, ofUid, total: this.#clients.size, limits: this.#limits, refusedSinceLastLine: this.#overLimitSinceLog, refused: this.overLimit },
-      'Refused control connections: too many open',
+    this.#overLimitLogs.run('over-limit', (heldBack) =>
+      this.#options.log.warn(
+        { uid, ofUid, total: this.#clients.size, limits: this.#limits, refusedSinceLastLine: heldBack + 1, refused: this.overLimit },
+        'Refused control connections: too many open',
+      ),
     );
-    this.#lastOverLimitLog = now;
-    this.#overLimitSinceLog = 0;
   }
 
   /** Sends the last line and closes the daemon's end, even when the client keeps its end open or stops reading. */

@@ -9,11 +9,10 @@
 // or oversized payloads are dropped, counted and logged with their board and topic.
 import { describeError } from '../errors.js';
 import { checkPayload, type FleetStore } from './records.js';
-import type { Logger } from '../log.js';
+import { LogThrottle, type Logger } from '../log.js';
 import { boardNameProblem, BrokerProblems, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './broker.js';
 
 const MARKS_EVERY_MS = 200;
-const LOG_INTERVAL_MS = 10_000;
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
@@ -37,7 +36,7 @@ export class Collector {
   #touched = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #client: import('mqtt').MqttClient | undefined;
-  #lastRefusalLog = 0;
+  #refusalLogs = new LogThrottle();
   #problems: BrokerProblems;
   /** While the database cannot store: the broker is left, and joined again after this delay. */
   #retryDelayMs = RETRY_FIRST_MS;
@@ -179,11 +178,7 @@ export class Collector {
   // Refused messages are acknowledged: redelivering them would refuse them again.
   #refuse(topic: string, board: string, why: string, done: (code: number) => void): void {
     this.refused++;
-    const now = Date.now();
-    if (now - this.#lastRefusalLog >= LOG_INTERVAL_MS) {
-      this.#lastRefusalLog = now;
-      this.#log.warn({ topic, board, refused: this.refused }, `Collector: dropped a message from ${JSON.stringify(board)}: ${why}`);
-    }
+    this.#refusalLogs.run('refused', () => this.#log.warn({ topic, board, refused: this.refused }, `Collector: dropped a message from ${JSON.stringify(board)}: ${why}`));
     done(0);
   }
 

@@ -45,6 +45,11 @@ function moduleName(name: string): string {
   return name.replaceAll('-', '_');
 }
 
+/** A module's name from its path in modules.builtin or modules.dep (kernel/drivers/scsi/sg.ko → sg). */
+function nameOfPath(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, '');
+}
+
 export class ModuleIndex {
   /** Patterns by their literal beginning (up to the first wildcard). */
   #byPrefix = new Map<string, Entry[]>();
@@ -110,7 +115,7 @@ export function parseAliasLines(text: string): [string, string][] {
 
 /** Built-in modules: names from modules.builtin and `name.alias=PATTERN` records of modules.builtin.modinfo. */
 function builtinModules(dir: string): { names: string[]; aliases: [string, string][] } {
-  const names = readFileSync(`${dir}/modules.builtin`, 'utf8').split('\n').filter(Boolean).map((path) => path.slice(path.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, ''));
+  const names = readFileSync(`${dir}/modules.builtin`, 'utf8').split('\n').filter(Boolean).map(nameOfPath);
   const aliases: [string, string][] = [];
   let modinfo = '';
   try {
@@ -136,18 +141,18 @@ export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MO
   try {
     aliases = parseAliasLines(readFileSync(`${dir}/modules.alias`, 'utf8'));
     builtin = builtinModules(dir);
-    names = readFileSync(`${dir}/modules.dep`, 'utf8').split('\n').map((line) => line.slice(0, line.indexOf(':'))).filter(Boolean).map((path) => path.slice(path.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, ''));
+    names = readFileSync(`${dir}/modules.dep`, 'utf8').split('\n').map((line) => line.slice(0, line.indexOf(':'))).filter(Boolean).map(nameOfPath);
   } catch {
     return undefined;
   }
   for (const conf of confDirs) {
-    let names: string[];
+    let files: string[];
     try {
-      names = readdirSync(conf).filter((n) => n.endsWith('.conf'));
+      files = readdirSync(conf).filter((n) => n.endsWith('.conf'));
     } catch {
       continue;
     }
-    for (const name of names) {
+    for (const name of files) {
       try {
         aliases.push(...parseAliasLines(readFileSync(`${conf}/${name}`, 'utf8')));
       } catch {
@@ -158,7 +163,10 @@ export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MO
   return new ModuleIndex([...aliases, ...builtin.aliases], builtin.names, sysModule, names);
 }
 
-/** The running kernel's index, read again when depmod has rewritten modules.alias. */
+/**
+ * The running kernel's index, read again when depmod has rewritten modules.alias (an `alias`
+ * line added to modprobe.d later is seen after the next depmod or restart).
+ */
 export class KernelModules {
   #dir: string;
   #index: ModuleIndex | undefined;

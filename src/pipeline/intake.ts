@@ -2,14 +2,13 @@
 // a resync from sysfs once the queue is empty), and rate-limited logs of dropped datagrams.
 import { describeError } from '../errors.js';
 import type { Incident } from '../history/records.js';
-import type { Logger } from '../log.js';
+import { LogThrottle, type Logger } from '../log.js';
 import type { Uevent } from '../uevent/event.js';
 import type { Rejection } from '../uevent/source.js';
 import type { Sysfs } from '../uevent/sysfs.js';
 import type { PresentDevices } from './present-devices.js';
 import { SeqnumTracker, type SeqnumGap } from './seqnum.js';
 
-const REJECT_LOG_INTERVAL_MS = 10_000;
 
 export interface IntakeParts {
   log: Logger;
@@ -33,7 +32,7 @@ export class Intake {
   #overflowSinceLastGap = false;
   #resyncPending = false;
   #draining = false;
-  #lastRejectLog = new Map<string, { at: number; suppressed: number }>();
+  #rejectLogs = new LogThrottle();
 
   constructor(parts: IntakeParts) {
     this.#p = parts;
@@ -110,16 +109,8 @@ export class Intake {
 
   logRejection(rejection: Pick<Rejection, 'detail' | 'senderPort'> & { reason: string }): void {
     // One line per reason per interval: a flood of forged datagrams must not flood the log.
-    const now = Date.now();
-    const last = this.#lastRejectLog.get(rejection.reason);
-    if (last && now - last.at < REJECT_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    this.#lastRejectLog.set(rejection.reason, { at: now, suppressed: 0 });
-    this.#p.log.warn(
-      { reason: rejection.reason, senderPort: rejection.senderPort, suppressedSinceLast: last?.suppressed ?? 0 },
-      `Dropped a datagram: ${rejection.detail}`,
+    this.#rejectLogs.run(rejection.reason, (suppressedSinceLast) =>
+      this.#p.log.warn({ reason: rejection.reason, senderPort: rejection.senderPort, suppressedSinceLast }, `Dropped a datagram: ${rejection.detail}`),
     );
   }
 }

@@ -6,7 +6,7 @@
 // Connections busy with a request or a live stream are never closed for being quiet.
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from '../log.js';
+import { LogThrottle, type Logger } from '../log.js';
 
 export interface ConnectionLimits {
   /** Open connections at most (default 256). */
@@ -20,7 +20,6 @@ export interface ConnectionLimits {
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 256, maxPerAddress: 64, headerTimeoutMs: 10_000, idleTimeoutMs: 5_000 };
-const LOG_INTERVAL_MS = 10_000;
 
 interface Tracked {
   socket: Socket;
@@ -45,7 +44,7 @@ export class ConnectionGuard {
   #open = new Map<Socket, Tracked>();
   #perAddress = new Map<string, number>();
   #log: Logger;
-  #lastLog = new Map<string, number>();
+  #logs = new LogThrottle();
 
   constructor(server: Server, log: Logger, limits: Partial<ConnectionLimits> = {}) {
     this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...limits };
@@ -72,7 +71,7 @@ export class ConnectionGuard {
     const fromAddress = this.#perAddress.get(address) ?? 0;
     if ((fromAddress >= this.limits.maxPerAddress && !this.#evict(address)) || (this.#open.size >= this.limits.maxConnections && !this.#evict(undefined))) {
       this.refused++;
-      this.#logAtMost('refused', () => this.#log.warn({ address, open: this.#open.size }, 'serve: refused a connection: at the limit of open connections and none idle'));
+      this.#logs.run('refused', () => this.#log.warn({ address, open: this.#open.size }, 'serve: refused a connection: at the limit of open connections and none idle'));
       socket.destroy();
       return;
     }
@@ -102,7 +101,7 @@ export class ConnectionGuard {
     tracked.timer = setTimeout(() => {
       if (tracked.busy > 0 || !this.#open.has(tracked.socket)) return;
       this.timedOut++;
-      this.#logAtMost('timedOut', () => this.#log.info({ address: tracked.address, ms }, tracked.answered ? 'serve: closed an idle connection' : 'serve: closed a connection that sent no complete request in time'));
+      this.#logs.run('timedOut', () => this.#log.info({ address: tracked.address, ms }, tracked.answered ? 'serve: closed an idle connection' : 'serve: closed a connection that sent no complete request in time'));
       tracked.socket.destroy();
     }, ms);
     tracked.timer.unref();
@@ -117,7 +116,7 @@ export class ConnectionGuard {
     }
     if (oldest === undefined) return false;
     this.evicted++;
-    this.#logAtMost('evicted', () => this.#log.info({ address: oldest.address, open: this.#open.size }, 'serve: at the limit of open connections: closed the oldest idle one'));
+    this.#logs.run('evicted', () => this.#log.info({ address: oldest.address, open: this.#open.size }, 'serve: at the limit of open connections: closed the oldest idle one'));
     oldest.socket.destroy();
     this.#closed(oldest);
     return true;
@@ -129,13 +128,5 @@ export class ConnectionGuard {
     const left = (this.#perAddress.get(tracked.address) ?? 1) - 1;
     if (left > 0) this.#perAddress.set(tracked.address, left);
     else this.#perAddress.delete(tracked.address);
-  }
-
-  // One line per kind per interval: a flood of clients must not flood the log.
-  #logAtMost(kind: string, log: () => void): void {
-    const now = Date.now();
-    if (now - (this.#lastLog.get(kind) ?? -Infinity) < LOG_INTERVAL_MS) return;
-    this.#lastLog.set(kind, now);
-    log();
   }
 }

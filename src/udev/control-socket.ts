@@ -15,7 +15,7 @@ import { closeSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { endianness } from 'node:os';
 import { HotplugError, describeError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { LogThrottle, type Logger } from '../log.js';
 import { FdWatcher } from '../os/netlink.js';
 import { isAnswering } from '../os/unix-socket.js';
 import { acceptPeer, recvMessage, seqpacketListen } from '../os/system-calls.js';
@@ -27,7 +27,6 @@ const TYPE_NAMES = Object.fromEntries(Object.entries(UDEV_CTRL).map(([name, type
 const MAX_CONNECTIONS = 32;
 /** A connection that has sent no complete message (and not END) for this long is closed. */
 export const UDEV_CONTROL_IDLE_MS = 3_000;
-const LOG_INTERVAL_MS = 10_000;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** syslog priorities (what udevadm --log-level sends) as our log levels. */
@@ -97,7 +96,7 @@ export class UdevControlServer {
   #maxConnections: number;
   #idleMs: number;
   #accepting = true;
-  #lastLog = new Map<string, number>();
+  #logs = new LogThrottle();
 
   constructor(path: string, target: UdevControlTarget, options: UdevControlOptions = {}) {
     this.#path = path;
@@ -141,7 +140,7 @@ export class UdevControlServer {
         this.backlogged++;
         this.#accepting = false;
         this.#listener?.pause(true);
-        this.#logAtMost('backlog', () => this.#target.logger.warn({ connections: this.#connections.size }, 'udev control: every connection is waiting for a settle; new clients wait until one ends'));
+        this.#logs.run('backlog', () => this.#target.logger.warn({ connections: this.#connections.size }, 'udev control: every connection is waiting for a settle; new clients wait until one ends'));
         return;
       }
       let peer;
@@ -154,11 +153,11 @@ export class UdevControlServer {
       if (peer === null) return;
       if (peer.uid !== 0) {
         this.refused++;
-        this.#logAtMost('refused', () => this.#target.logger.warn({ uid: peer.uid, pid: peer.pid }, `Refused a udev control connection from uid ${peer.uid}: only root may control udev`));
+        this.#logs.run('refused', () => this.#target.logger.warn({ uid: peer.uid, pid: peer.pid }, `Refused a udev control connection from uid ${peer.uid}: only root may control udev`));
         closeSync(peer.fd);
         continue;
       }
-      const connection: Connection = { fd: peer.fd, watcher: new FdWatcher(peer.fd, () => this.#read(connection, peer.fd)), ended: false, idle: undefined, openedAt: Date.now() };
+      const connection: Connection = { fd: peer.fd, watcher: new FdWatcher(peer.fd, () => this.#read(connection)), ended: false, idle: undefined, openedAt: Date.now() };
       this.#connections.add(connection);
       this.#waitForWords(connection);
     }
@@ -170,13 +169,13 @@ export class UdevControlServer {
     const byAge = [...this.#connections].sort((a, b) => a.openedAt - b.openedAt);
     const oldest = byAge.find((connection) => {
       if (connection.ended) return false;
-      this.#read(connection, connection.fd);
+      this.#read(connection);
       return this.#connections.has(connection) && !connection.ended;
     });
     if (this.#connections.size < this.#maxConnections) return true;
     if (oldest === undefined) return false;
     this.evicted++;
-    this.#logAtMost('evicted', () => this.#target.logger.warn({ connections: this.#connections.size }, 'udev control: at the limit of open connections; closed the oldest that had not finished its request'));
+    this.#logs.run('evicted', () => this.#target.logger.warn({ connections: this.#connections.size }, 'udev control: at the limit of open connections; closed the oldest that had not finished its request'));
     this.#drop(oldest);
     return true;
   }
@@ -186,7 +185,7 @@ export class UdevControlServer {
     connection.idle = setTimeout(() => {
       if (connection.ended || !this.#connections.has(connection)) return;
       this.timedOut++;
-      this.#logAtMost('timedOut', () => this.#target.logger.warn({ idleMs: this.#idleMs }, `udev control: closed a connection that sent nothing for ${this.#idleMs} ms`));
+      this.#logs.run('timedOut', () => this.#target.logger.warn({ idleMs: this.#idleMs }, `udev control: closed a connection that sent nothing for ${this.#idleMs} ms`));
       this.#drop(connection);
     }, this.#idleMs);
     connection.idle.unref();
@@ -204,15 +203,8 @@ export class UdevControlServer {
     }
   }
 
-  // One log line per kind per interval: a flood of clients must not flood the log.
-  #logAtMost(kind: string, log: () => void): void {
-    const now = Date.now();
-    if (now - (this.#lastLog.get(kind) ?? -Infinity) < LOG_INTERVAL_MS) return;
-    this.#lastLog.set(kind, now);
-    log();
-  }
-
-  #read(connection: Connection, fd: number): void {
+  #read(connection: Connection): void {
+    const fd = connection.fd;
     while (this.#connections.has(connection)) {
       let received;
       try {

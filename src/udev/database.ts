@@ -38,7 +38,7 @@ function monotonicUsec(): bigint {
   return process.hrtime.bigint() / 1000n;
 }
 
-/** The E: properties and G: tags of a database file's text. */
+/** A database file's E: properties, G: and Q: tags, S: links and I: set-up time. */
 export function parseDatabaseFile(text: string): { properties: Record<string, string>; tags: string[]; currentTags: string[]; links: string[]; initializedUsec: bigint | undefined } {
   const properties: Record<string, string> = {};
   const tags: string[] = [];

@@ -24,6 +24,11 @@ function clean(text: string): string {
   return replaceChars(replaceWhitespace(text).slice(0, 63));
 }
 
+/** A vendor or model string as udev exports it: cleaned (ID_VENDOR) and encoded (ID_VENDOR_ENC). */
+function named(raw: string): { text: string; enc: string } {
+  return { text: clean(raw), enc: encodeName(raw) };
+}
+
 function hexNumber(text: string | undefined): number | undefined {
   return text === undefined || !/^[0-9a-fA-F]+$/.test(text.trim()) ? undefined : Number.parseInt(text.trim(), 16);
 }
@@ -99,8 +104,8 @@ export const usbId: Builtin = {
     if (scsi && numbers) {
       const attr = (name: string) => scsi.view.attribute(name);
       const [scsiVendor, scsiModel, scsiType, scsiRev] = [attr('vendor'), attr('model'), attr('type'), attr('rev')];
-      if (scsiVendor !== undefined) vendor = { text: clean(scsiVendor), enc: encodeName(scsiVendor) };
-      if (scsiVendor !== undefined && scsiModel !== undefined) model = { text: clean(scsiModel), enc: encodeName(scsiModel) };
+      if (scsiVendor !== undefined) vendor = named(scsiVendor);
+      if (scsiVendor !== undefined && scsiModel !== undefined) model = named(scsiModel);
       if (vendor && model && scsiType !== undefined) {
         type = SCSI_TYPES[Number(scsiType)] ?? 'generic';
         if (scsiRev !== undefined) {
@@ -113,12 +118,10 @@ export const usbId: Builtin = {
     const productId = dev.attribute('idProduct');
     if (vendorId === undefined || productId === undefined) return { failed: 'usb_id: the USB device has no idVendor or idProduct' };
     if (!vendor || vendor.text === '') {
-      const text = dev.attribute('manufacturer') ?? vendorId;
-      vendor = { text: clean(text), enc: encodeName(text) };
+      vendor = named(dev.attribute('manufacturer') ?? vendorId);
     }
     if (!model || model.text === '') {
-      const text = dev.attribute('product') ?? productId;
-      model = { text: clean(text), enc: encodeName(text) };
+      model = named(dev.attribute('product') ?? productId);
     }
     if (revision === '') revision = clean(dev.attribute('bcdDevice') ?? '');
     const serialShort = trustedSerial(dev.attribute('serial'));

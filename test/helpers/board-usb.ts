@@ -15,7 +15,17 @@ const VOLATILE = new Set(['USEC_INITIALIZED', 'SEQNUM', 'SYNTH_UUID']);
 /** Sets whose order is udevd's hash order: compared as sets. */
 const UNORDERED: Record<string, string> = { DEVLINKS: ' ', TAGS: ':', CURRENT_TAGS: ':' };
 
+/**
+ * A devpath with the kernel's own counters taken out: wakeup sources are numbered in the order the
+ * kernel made them (`…/1-4/wakeup/wakeup13` on one boot, `wakeup14` on the next, whichever daemon
+ * runs), so they are compared by the device they belong to.
+ */
+export function comparableDevpath(devpath: string): string {
+  return devpath.replace(/\/wakeup\/wakeup\d+$/, '/wakeup/wakeupN');
+}
+
 function normalised(key: string, value: string): string {
+  if (key === 'DEVPATH') return comparableDevpath(value);
   const separator = UNORDERED[key];
   if (separator === undefined) return value;
   const parts = value.split(separator).filter((p) => p !== '').sort();
@@ -50,7 +60,7 @@ export function parseExportDb(text: string): Map<string, DeviceRecord> {
     for (const line of block.split('\n')) {
       const kind = line.slice(0, 1);
       const value = line.slice(3);
-      if (kind === 'P') devices.set(value, (record = { devpath: value, links: [], properties: {} }));
+      if (kind === 'P') devices.set(comparableDevpath(value), (record = { devpath: comparableDevpath(value), links: [], properties: {} }));
       else if (record === undefined) continue;
       else if (kind === 'N') record.node = value;
       else if (kind === 'S') record.links.push(value);

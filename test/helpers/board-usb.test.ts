@@ -1,0 +1,23 @@
+// The comparison of two board runs must not call the kernel's own choices a difference.
+import { describe, expect, it } from 'vitest';
+import { differences, eventDifferences, parseExportDb, parseMonitor } from './board-usb.js';
+
+const all = () => true;
+
+describe('comparing a udevd run with a hotplugd run', () => {
+  it('takes wakeup sources numbered differently by the kernel on two boots as the same device', () => {
+    // As CI saw it: the same hub port's wakeup source was wakeup13 under udevd, wakeup14 under hotplugd.
+    const db = (n: number) => `P: /devices/pci0000:00/0000:00:06.0/usb1/1-4/wakeup/wakeup${n}\nE: DEVPATH=/devices/pci0000:00/0000:00:06.0/usb1/1-4/wakeup/wakeup${n}\nE: SUBSYSTEM=wakeup\n\n`;
+    const udevd = { devices: parseExportDb(db(13)), dev: new Map() };
+    const hotplugd = { devices: parseExportDb(db(14)), dev: new Map() };
+    expect(differences(udevd, hotplugd, all)).toEqual([]);
+    const heard = (n: number) => parseMonitor(`UDEV  [1.0] add /devices/pci0000:00/0000:00:06.0/usb1/1-4/wakeup/wakeup${n} (wakeup)\nACTION=add\nDEVPATH=/devices/pci0000:00/0000:00:06.0/usb1/1-4/wakeup/wakeup${n}\nSUBSYSTEM=wakeup\n\n`);
+    expect(eventDifferences(heard(13), heard(14), all)).toEqual([]);
+  });
+
+  it('still tells a device present in one run only, and a property that differs', () => {
+    const udevd = { devices: parseExportDb('P: /devices/a\nE: ID_SERIAL=X-0:0\n\nP: /devices/b\nE: A=1\n\n'), dev: new Map() };
+    const hotplugd = { devices: parseExportDb('P: /devices/a\nE: ID_SERIAL=X\n\n'), dev: new Map() };
+    expect(differences(udevd, hotplugd, all)).toEqual(['/devices/a ID_SERIAL: X-0:0 | X', '/devices/b: in udevd only']);
+  });
+});

@@ -21,3 +21,10 @@ describe('comparing a udevd run with a hotplugd run', () => {
     expect(differences(udevd, hotplugd, all)).toEqual(['/devices/a ID_SERIAL: X-0:0 | X', '/devices/b: in udevd only']);
   });
 });
+
+describe('what a listener heard', () => {
+  it('keeps the devpath as heard, for comparison with the same run\'s history', () => {
+    const [event] = parseMonitor('UDEV  [1.0] add /devices/x/wakeup/wakeup14 (wakeup)\nACTION=add\nDEVPATH=/devices/x/wakeup/wakeup14\n\n');
+    expect(event!.devpath).toBe('/devices/x/wakeup/wakeup14');
+  });
+});

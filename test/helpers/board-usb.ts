@@ -88,7 +88,9 @@ export function parseMonitor(text: string): ProcessedEvent[] {
       const key = line.slice(0, eq);
       if (eq > 0 && !VOLATILE.has(key)) properties[key] = normalised(key, line.slice(eq + 1));
     }
-    events.push({ action: properties.ACTION ?? '', devpath: properties.DEVPATH ?? '', properties });
+    // The devpath as heard; its DEVPATH property is the comparable one.
+    const devpath = lines.find((l) => l.startsWith('DEVPATH='))?.slice('DEVPATH='.length) ?? '';
+    events.push({ action: properties.ACTION ?? '', devpath, properties });
   }
   return events;
 }
@@ -172,7 +174,7 @@ export function eventDifferences(udevd: ProcessedEvent[], hotplugd: ProcessedEve
   const group = (events: ProcessedEvent[]) => {
     const byKey = new Map<string, ProcessedEvent[]>();
     for (const e of events.filter((e) => only(e.devpath))) {
-      const key = `${e.action} ${e.devpath}`;
+      const key = `${e.action} ${comparableDevpath(e.devpath)}`;
       byKey.set(key, [...(byKey.get(key) ?? []), e]);
     }
     return byKey;

@@ -79,7 +79,7 @@ async function once(backend, postgres, sizes, round) {
     const port = 21000 + Math.floor(Math.random() * 1000);
     const url = `mqtt://127.0.0.1:${port}`;
     const conf = join(scope.dir, 'mosquitto.conf');
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nmax_queued_messages 0\nlog_dest stderr\n`);
+    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n`);
     const broker = scope.spawn('/usr/sbin/mosquitto', ['-c', conf]);
     broker.stdout.resume();
     await lines(broker, broker.stderr).waitFor((l) => l.includes('running'), 10_000, 'mosquitto');

@@ -42,7 +42,7 @@ async function until(check, timeoutMs, what) {
 
 async function startBroker(scope, port) {
   const conf = join(scope.dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nmax_queued_messages 0\nlog_dest stderr\n`);
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n`);
   const child = scope.spawn('/usr/sbin/mosquitto', ['-c', conf]);
   child.stdout.resume();
   await lines(child, child.stderr).waitFor((l) => l.includes('running'), 10_000, 'mosquitto');

@@ -1,18 +1,26 @@
 // The fleet's collector: subscribes to PREFIX/+/events (and +/status) on the broker and
-// stores what boards forward, once per (board, id). A message is acknowledged to the broker
-// only after its row is committed (MQTT 5, mqtt.js customHandleAcks; mqtt.js reads the next
-// message only after that, so each is committed on its own), with a persistent session, so a
-// collector that stops or crashes loses nothing: the broker redelivers. What it has is
-// published back to each board (PREFIX/<board>/collected, retained), so boards send again
-// what a broker acknowledged and then lost. Collectors of one shared subscription write one
-// database (PostgreSQL, or one SQLite file on one host), so each can say what it holds. Malformed
-// or oversized payloads are dropped, counted and logged with their board and topic.
+// stores what boards forward, once per (board, id), one message (a batch of records) per
+// transaction. A message is acknowledged to the broker only after it is committed (MQTT 5,
+// mqtt.js customHandleAcks), with a persistent session, so a collector that stops or crashes
+// loses nothing the broker kept. Boards move on only on the collector's word (protocol.ts): an
+// ack on PREFIX/<board>/ack after each stored message, the retained mark on
+// PREFIX/<board>/collected for boards that (re)connect (`fresh` when the collector
+// (re)connects), and `resend` when a board's chain keeps a hole (a broker dropped a message).
+// Collectors of one shared subscription write one database (PostgreSQL, or one SQLite file on
+// one host), so each can say what it holds. Malformed or oversized payloads are dropped,
+// counted and logged with their board and topic; a second, different record for a (board, id)
+// is kept as a conflict.
 import { describeError } from '../errors.js';
-import { checkPayload, type FleetStore } from './records.js';
+import { checkMessage, type FleetStore, type Marks, type StoreOutcome } from './records.js';
 import { LogThrottle, type Logger } from '../log.js';
 import { boardNameProblem, BrokerProblems, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './broker.js';
+import { topicsOf } from './protocol.js';
 
-const MARKS_EVERY_MS = 200;
+// Acks go out this often (for the boards whose messages were stored since); retained marks
+// less often. A hole in a board's chain that stays this long is asked to be sent again.
+const ACKS_EVERY_MS = 50;
+const MARKS_EVERY_MS = 1_000;
+const HOLE_MS = 1_500;
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
@@ -25,29 +33,49 @@ export interface CollectorOptions extends BrokerSecrets {
   clientId: string;
 }
 
+interface BoardState {
+  /** Records stored by this collector since its marks were last read. */
+  stored: boolean;
+  /** The highest id this collector stored, per stream. */
+  highest: Marks;
+  /** The marks last published retained, as JSON. */
+  published?: string;
+  marks?: Marks;
+  /** Since when the chain has had a hole (highest beyond the marks); when a resend was last asked. */
+  holeSince?: number;
+  askedAt?: number;
+}
+
+const beyond = (h: Marks, m: Marks) => h.event_id > m.event_id || h.action_id > m.action_id || h.incident_id > m.incident_id;
+
 export class Collector {
+  /** Records stored, records held already, records refused, conflicts kept, resends asked. */
   stored = 0;
   duplicates = 0;
   refused = 0;
+  conflicts = 0;
+  resendsAsked = 0;
   #o: CollectorOptions;
+  #prefix: string;
   #store: FleetStore;
   #log: Logger;
   #storeProblem: string | undefined;
-  #touched = new Set<string>();
-  #timer: NodeJS.Timeout | undefined;
+  #boards = new Map<string, BoardState>();
+  #timers: NodeJS.Timeout[] = [];
   #client: import('mqtt').MqttClient | undefined;
   #refusalLogs = new LogThrottle();
+  #conflictLogs = new LogThrottle();
   #problems: BrokerProblems;
   /** While the database cannot store: the broker is left, and joined again after this delay. */
   #retryDelayMs = RETRY_FIRST_MS;
   #holding = false;
   #retryTimer: NodeJS.Timeout | undefined;
-  /** The marks last published per board, and whether a round of publishing is under way. */
-  #marks = new Map<string, string>();
-  #publishing = false;
+  #acking = false;
+  #marking = false;
 
   constructor(options: CollectorOptions, store: FleetStore, log: Logger) {
     this.#o = options;
+    this.#prefix = options.prefix ?? DEFAULT_FORWARD_PREFIX;
     this.#store = store;
     this.#log = log;
     this.#problems = new BrokerProblems(log, 'Collector');
@@ -56,7 +84,6 @@ export class Collector {
   async start(): Promise<void> {
     const { connect } = await import('mqtt');
     const o = this.#o;
-    const prefix = o.prefix ?? DEFAULT_FORWARD_PREFIX;
     const client = connect(o.url, {
       ...brokerSecrets(o),
       clientId: o.clientId,
@@ -70,34 +97,41 @@ export class Collector {
       customHandleAcks: (topic, message, _packet, done) => this.#receive(topic, message, done),
     });
     this.#client = client;
-    const events = `${o.share ? `$share/${o.share}/` : ''}${prefix}/+/events`;
-    const status = `${prefix}/+/status`;
+    const events = `${o.share ? `$share/${o.share}/` : ''}${this.#prefix}/+/events`;
+    const status = `${this.#prefix}/+/status`;
     client.on('connect', (ack) => {
       this.#problems.clear();
       this.#log.info({ broker: o.url, events, sessionPresent: ack.sessionPresent }, 'Collecting');
       client.subscribe([events, status], { qos: 1 }, (error) => {
         if (error) this.#problems.report(error);
-        // What it has, for every board it knows: after a broker restart without persistence,
-        // boards send again what the broker acknowledged but never delivered.
+        // What it has, for every board it knows: boards send again what a broker lost
+        // meanwhile (a restart without persistence, a full queue).
         else void this.#publishAllMarks();
       });
     });
     client.on('error', (error) => this.#problems.report(error));
-    this.#timer = setInterval(() => void this.#publishTouched(), MARKS_EVERY_MS);
+    this.#timers.push(setInterval(() => void this.#ack(), ACKS_EVERY_MS), setInterval(() => void this.#publishMarks(), MARKS_EVERY_MS));
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
+    for (const timer of this.#timers) clearInterval(timer);
     clearTimeout(this.#retryTimer);
-    await this.#publishTouched();
+    await this.#ack();
+    await this.#publishMarks();
     await this.#client?.endAsync().catch(() => undefined);
+  }
+
+  #board(name: string): BoardState {
+    let state = this.#boards.get(name);
+    if (state === undefined) this.#boards.set(name, (state = { stored: false, highest: { event_id: 0, action_id: 0, incident_id: 0 } }));
+    return state;
   }
 
   async #receive(topic: string, message: Buffer, done: (code: number) => void): Promise<void> {
     const parts = topic.split('/');
     const board = parts.at(-2) ?? '';
     const kind = parts.at(-1);
-    if (boardNameProblem(board) !== undefined) return this.#refuse(topic, board, 'the board name is not valid', done);
+    if (boardNameProblem(board) !== undefined) return this.#refuse(topic, board, ['the board name is not valid'], done);
     if (kind === 'status') {
       let status: { state?: unknown; version?: unknown } = {};
       try {
@@ -113,14 +147,31 @@ export class Collector {
       done(0);
       return;
     }
-    const checked = checkPayload(board, message);
-    if ('refused' in checked) return this.#refuse(topic, board, checked.refused, done);
-    const isNew = await this.#stored(board, () => this.#store.store(board, checked.payload, Date.now()));
-    if (isNew === undefined) return;
-    if (isNew) this.stored++;
-    else this.duplicates++;
-    this.#touched.add(board);
+    const checked = checkMessage(board, message);
+    if (checked.records.length > 0) {
+      const outcome = await this.#stored(board, () => this.#store.storeBatch(board, checked.records, Date.now()));
+      if (outcome === undefined) return;
+      this.#counted(board, outcome);
+      const state = this.#board(board);
+      state.stored = true;
+      for (const r of checked.records) {
+        const key = r.type === 'event' ? 'event_id' : r.type === 'action' ? 'action_id' : 'incident_id';
+        state.highest[key] = Math.max(state.highest[key], r.id as number);
+      }
+    }
+    if (checked.refused.length > 0) return this.#refuse(topic, board, checked.refused, done);
     done(0);
+  }
+
+  #counted(board: string, outcome: StoreOutcome): void {
+    this.stored += outcome.stored;
+    this.duplicates += outcome.duplicates;
+    this.conflicts += outcome.conflicts.length;
+    for (const c of outcome.conflicts) {
+      this.#conflictLogs.run('conflict', () =>
+        this.#log.warn({ board, stream: c.stream, id: c.id, stored: c.stored, received: c.received, conflicts: this.conflicts }, `Collector: ${JSON.stringify(board)} sent a different ${c.stream} ${c.id} than the one held; both kept (fleet_conflicts)`),
+      );
+    }
   }
 
   /** Runs a write; on failure, undefined, logged once per problem, and the message is left unacknowledged. */
@@ -162,41 +213,89 @@ export class Collector {
     this.#storeProblem = problem;
   }
 
-  async #publishTouched(): Promise<void> {
-    if (this.#publishing) return;
-    this.#publishing = true;
-    const boards = [...this.#touched];
-    this.#touched.clear();
-    for (const board of boards) await this.#publishMarks(board, false);
-    this.#publishing = false;
+  /** The marks of a board read now from the database; undefined when it cannot be read (said at the next turn). */
+  async #marksOf(board: string): Promise<Marks | undefined> {
+    try {
+      const marks = await this.#store.advanceMarks(board);
+      this.#board(board).marks = marks;
+      return marks;
+    } catch (error) {
+      this.#board(board).stored = true;
+      this.#storeFailed(error, board, 'read what it holds of the board');
+      return undefined;
+    }
   }
 
+  #publish(board: string, kind: 'ack' | 'collected', word: Marks & { fresh?: true; resend?: true }): void {
+    if (this.#client?.connected !== true) return;
+    const topics = topicsOf(this.#prefix, board);
+    this.#client.publish(kind === 'ack' ? topics.ack : topics.collected, JSON.stringify(word), { qos: 1, retain: kind === 'collected' });
+  }
+
+  // Each board whose records were stored since the last round is told how far its chain goes; a
+  // board whose chain keeps a hole (this collector stored records beyond the marks) is asked
+  // to send again from the marks.
+  async #ack(): Promise<void> {
+    if (this.#acking) return;
+    this.#acking = true;
+    try {
+      const now = Date.now();
+      for (const [board, state] of this.#boards) {
+        if (!state.stored && state.holeSince === undefined) continue;
+        const wasStored = state.stored;
+        state.stored = false;
+        const marks = await this.#marksOf(board);
+        if (marks === undefined) continue;
+        if (wasStored) this.#publish(board, 'ack', marks);
+        if (!beyond(state.highest, marks)) {
+          state.holeSince = undefined;
+          continue;
+        }
+        state.holeSince ??= now;
+        if (now - state.holeSince >= HOLE_MS && now - (state.askedAt ?? 0) >= HOLE_MS) {
+          state.askedAt = now;
+          this.resendsAsked++;
+          this.#log.info({ board, marks, highest: state.highest }, 'Collector: a hole in the board\'s records; asking it to send again from its marks');
+          this.#publish(board, 'ack', { ...marks, resend: true });
+        }
+      }
+    } finally {
+      this.#acking = false;
+    }
+  }
+
+  /** Publishes (retained) the marks of boards whose marks changed. */
+  async #publishMarks(): Promise<void> {
+    if (this.#marking) return;
+    this.#marking = true;
+    try {
+      for (const [board, state] of this.#boards) {
+        if (state.marks === undefined) continue;
+        const text = JSON.stringify(state.marks);
+        if (text === state.published) continue;
+        state.published = text;
+        this.#publish(board, 'collected', state.marks);
+      }
+    } finally {
+      this.#marking = false;
+    }
+  }
+
+  // `fresh`: said on the collector's (re)connect, when boards should take it as it is.
   async #publishAllMarks(): Promise<void> {
-    for (const board of await this.#store.boards().catch(() => [])) await this.#publishMarks(board.name, true);
+    for (const board of await this.#store.boards().catch(() => [])) {
+      const marks = await this.#marksOf(board.name);
+      if (marks === undefined) continue;
+      const state = this.#board(board.name);
+      state.published = JSON.stringify(marks);
+      this.#publish(board.name, 'collected', { ...marks, fresh: true });
+    }
   }
 
   // Refused messages are acknowledged: redelivering them would refuse them again.
-  #refuse(topic: string, board: string, why: string, done: (code: number) => void): void {
-    this.refused++;
-    this.#refusalLogs.run('refused', () => this.#log.warn({ topic, board, refused: this.refused }, `Collector: dropped a message from ${JSON.stringify(board)}: ${why}`));
+  #refuse(topic: string, board: string, why: string[], done: (code: number) => void): void {
+    this.refused += why.length;
+    this.#refusalLogs.run('refused', () => this.#log.warn({ topic, board, refused: this.refused }, `Collector: dropped a message from ${JSON.stringify(board)}: ${why[0]}`));
     done(0);
-  }
-
-  /** Publishes (retained) what the collector has of a board, when it changed or when asked. */
-  async #publishMarks(board: string, always: boolean): Promise<void> {
-    let marks;
-    try {
-      marks = await this.#store.advanceMarks(board);
-    } catch (error) {
-      this.#touched.add(board); // said at the next turn
-      this.#storeFailed(error, board, 'read what it holds of the board');
-      return;
-    }
-    const text = JSON.stringify(marks);
-    if (!always && this.#marks.get(board) === text) return;
-    this.#marks.set(board, text);
-    // `fresh`: said on the collector's (re)connect, when boards should take it as it is.
-    const payload = always ? `${text.slice(0, -1)},"fresh":true}` : text;
-    this.#client?.publish(`${this.#o.prefix ?? DEFAULT_FORWARD_PREFIX}/${board}/collected`, payload, { qos: 1, retain: true });
   }
 }

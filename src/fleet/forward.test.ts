@@ -10,7 +10,7 @@ import { readOutbox } from '../history/outbox.js';
 import { HistoryWriter } from '../history/writer.js';
 import { createProperties, eventFromProperties } from '../uevent/event.js';
 import { boardNameProblem } from './broker.js';
-import { payloadOf } from './forward.js';
+import { payloadOf, recordOf } from './forward.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -43,6 +43,10 @@ describe('forwarded payloads', () => {
       const payload = JSON.parse(payloadOf(item, 'board-1')) as unknown;
       expect(validate(payload), JSON.stringify(validate.errors)).toBe(true);
     }
+    // As boards send them now: many records in one message.
+    const batch = { type: 'batch', board: 'board-1', records: [...sent, ...later].map((item) => recordOf(item, 'board-1')) };
+    expect(validate(JSON.parse(JSON.stringify(batch))), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate({ ...batch, records: [] })).toBe(false);
     expect(validate({ type: 'event', board: 'a/b', id: 1, after: 0 })).toBe(false);
     db.close();
   });

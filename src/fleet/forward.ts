@@ -1,45 +1,55 @@
 // Forwarding the history to a fleet over MQTT (mqtt.js): every recorded event, later result
-// and incident, published at QoS 1 on PREFIX/<board>/events as JSON, with a retained
-// PREFIX/<board>/status (online; offline as the will). The history is the outbox: the
-// cursors of what the broker acknowledged are kept in the database, so after a reconnect or a
-// restart everything after them is sent again, in order (at least once on the wire; the
-// history ids make it exactly once at the collector). A backlog goes in batches with a turn
-// of the event loop between them, so it never starves live events.
+// and incident, in batches at QoS 1 on PREFIX/<board>/events, with a retained
+// PREFIX/<board>/status (online; offline as the will). The history is the outbox, and only
+// the collector's word moves it on (see protocol.ts): a bounded window of records is in flight
+// beyond what the collector confirmed; its acks move the cursors kept in the database; after a
+// reconnect, a restart, a `resend` or a long silence, everything after them is sent again (the
+// collector stores each record once). A backlog never starves live events: a turn of the event
+// loop between messages, and never more in flight than the window.
 import { hostname } from 'node:os';
 import type { HistoryDb } from '../history/db.js';
 import { eventBacklog, forgetOtherTargets, readCursors, readOutbox, writeCursors, type Cursors, type OutboxItem } from '../history/outbox.js';
 import type { Logger } from '../log.js';
 import { BrokerProblems, brokerSecrets, type BrokerSecrets } from './broker.js';
+import { DEFAULT_WINDOW, parseCollectorWord, SendWindow, topicsOf, type WindowLimits } from './protocol.js';
 
-const BATCH = 200;
-// New rows are sent when the history says it committed them (nudge); this slower poll only
-// retries after a send failed while the broker stayed connected.
-const RETRY_POLL_MS = 5_000;
+// The window is looked at this often: a retry after a failed send, and the silence timeout.
+const TICK_MS = 1_000;
 
 export interface ForwardOptions extends BrokerSecrets {
   url: string;
   prefix: string;
   board: string;
   version: string;
+  /** In flight beyond the collector's confirmed mark (default DEFAULT_WINDOW). */
+  window?: WindowLimits | undefined;
 }
 
 /** The board's default name: the hostname. */
 export const defaultBoardName = (): string => hostname();
 
-/** The payload of one outbox item: the record, its kind and the board. */
+/** One record of a batch: the outbox item, its kind and the board. */
+export function recordOf(item: OutboxItem, board: string): Record<string, unknown> {
+  return { type: item.stream, board, after: item.after, ...item.record };
+}
+
+/** The payload of one outbox item on its own (boards before batches sent these; collectors still take them). */
 export function payloadOf(item: OutboxItem, board: string): string {
-  return JSON.stringify({ type: item.stream, board, after: item.after, ...item.record });
+  return JSON.stringify(recordOf(item, board));
 }
 
 type MqttClient = import('mqtt').MqttClient;
 
 export class Forwarder {
+  /** Records published (sent again after a restart of the window: counted again). */
   sent = 0;
+  /** Times everything in flight was sent again (reconnect, silence, the collector asked). */
+  resends = 0;
   #options: ForwardOptions;
   #db: () => HistoryDb;
   #log: Logger;
   #target: string;
-  #cursors: Cursors;
+  #window: SendWindow;
   #client: MqttClient | undefined;
   #pumping = false;
   /** A pump is scheduled for the next turn (nudges coalesce). */
@@ -49,12 +59,7 @@ export class Forwarder {
   #problems: BrokerProblems;
   // Actions sent inside their event's record, not yet passed by the action cursor: not sent again.
   #sentInRecords = new Set<number>();
-  // What the collector has for certain, as the broker keeps it (retained) when this board
-  // (re)connects, or as the collector says it when it (re)connects itself (`fresh`): messages
-  // a broker acknowledged but lost (it restarted without persistence) are sent again from
-  // there. Marks in between trail what is in flight and are not taken.
-  #awaitingMark = true;
-  #rewind: Cursors | undefined;
+  #topics: ReturnType<typeof topicsOf>;
 
   /** `db` gives the history database now (it is replaced if it was found corrupt). */
   constructor(options: ForwardOptions, db: () => HistoryDb, log: Logger) {
@@ -62,8 +67,9 @@ export class Forwarder {
     this.#db = db;
     this.#log = log.child({ forward: options.url });
     this.#target = Forwarder.target(options);
+    this.#topics = topicsOf(options.prefix, options.board);
     this.#problems = new BrokerProblems(this.#log, 'Forwarding');
-    this.#cursors = readCursors(db(), this.#target);
+    this.#window = new SendWindow(readCursors(db(), this.#target), options.window ?? DEFAULT_WINDOW, Date.now());
     forgetOtherTargets(db(), this.#target);
   }
 
@@ -83,15 +89,17 @@ export class Forwarder {
   stats() {
     let backlog: number | null = null;
     try {
-      backlog = eventBacklog(this.#db(), this.#cursors);
+      backlog = eventBacklog(this.#db(), this.#window.confirmed);
     } catch {
       // the database is closed (the daemon stopped) or being replaced
     }
     return {
       forwardConnected: this.connected,
-      forwardCursor: this.#cursors.eventId,
+      forwardCursor: this.#window.confirmed.eventId,
       forwardBacklog: backlog,
+      forwardInFlight: this.#window.inFlightRecords,
       forwardSent: this.sent,
+      forwardResends: this.resends,
       forwardLastError: this.#problems.last,
     };
   }
@@ -106,24 +114,25 @@ export class Forwarder {
       clean: true,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
-      will: { topic: `${this.topic}/status`, payload: Buffer.from(offline), qos: 1, retain: true },
+      will: { topic: this.#topics.status, payload: Buffer.from(offline), qos: 1, retain: true },
     });
     const client = this.#client;
     client.on('connect', () => {
       this.#problems.clear();
-      this.#awaitingMark = true;
-      client.subscribe(`${this.topic}/collected`, { qos: 1 });
-      this.#log.info({ cursor: this.#cursors.eventId }, 'Forwarding: connected to the broker');
-      client.publish(`${this.topic}/status`, JSON.stringify({ state: 'online', board: o.board, version: o.version, at: new Date().toISOString() }), { qos: 1, retain: true });
-      this.#pump();
+      // What was in flight may be gone with the connection: from the collector's mark again.
+      this.#restart();
+      client.subscribe([this.#topics.collected, this.#topics.ack], { qos: 1 });
+      this.#log.info({ cursor: this.#window.confirmed.eventId }, 'Forwarding: connected to the broker');
+      client.publish(this.#topics.status, JSON.stringify({ state: 'online', board: o.board, version: o.version, at: new Date().toISOString() }), { qos: 1, retain: true });
+      void this.#pump();
     });
-    client.on('message', (_topic, message, packet) => this.#mark(message, packet.retain));
+    client.on('message', (topic, message, packet) => this.#heard(topic, message, packet.retain));
     client.on('error', (error) => this.#problems.report(error));
     // A broker that refuses a TLS client without a certificate just closes the connection.
     client.on('close', () => {
       if (!this.#closed && this.#problems.last === null) this.#problems.report(new Error('the broker closed the connection'));
     });
-    this.#timer = setInterval(() => this.#pump(), RETRY_POLL_MS);
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
   }
 
@@ -144,7 +153,7 @@ export class Forwarder {
     if (client === undefined) return;
     if (client.connected) {
       try {
-        await client.publishAsync(`${this.topic}/status`, JSON.stringify({ state: 'offline', board: this.#options.board }), { qos: 1, retain: true });
+        await client.publishAsync(this.#topics.status, JSON.stringify({ state: 'offline', board: this.#options.board }), { qos: 1, retain: true });
       } catch {
         // the will says it anyway
       }
@@ -152,58 +161,82 @@ export class Forwarder {
     await client.endAsync(true).catch(() => undefined);
   }
 
-  #mark(message: Buffer, retained: boolean): void {
-    let mark: Partial<Record<'event_id' | 'action_id' | 'incident_id' | 'fresh', unknown>>;
-    try {
-      mark = JSON.parse(message.toString('utf8')) as typeof mark;
-    } catch {
-      return;
-    }
-    if (!(mark.fresh === true || (retained && this.#awaitingMark))) return;
-    const id = (value: unknown, current: number) => (Number.isSafeInteger(value) && (value as number) >= 0 ? Math.min(value as number, current) : current);
-    this.#awaitingMark = false;
-    const c = this.#cursors;
-    const rewind = { eventId: id(mark.event_id, c.eventId), actionId: id(mark.action_id, c.actionId), incidentId: id(mark.incident_id, c.incidentId) };
-    if (rewind.eventId === c.eventId && rewind.actionId === c.actionId && rewind.incidentId === c.incidentId) return;
-    this.#log.info({ from: c, to: rewind }, 'Forwarding: the collector has less than the broker acknowledged; sending again from what it has');
-    this.#rewind = rewind;
-    this.#pump();
+  #restart(): void {
+    this.#window.restart(Date.now());
+    this.#sentInRecords.clear();
   }
 
-  #applyRewind(): void {
-    const rewind = this.#rewind;
-    if (rewind === undefined) return;
-    this.#rewind = undefined;
-    const c = this.#cursors;
-    this.#cursors = { eventId: Math.min(c.eventId, rewind.eventId), actionId: Math.min(c.actionId, rewind.actionId), incidentId: Math.min(c.incidentId, rewind.incidentId) };
-    this.#sentInRecords.clear();
+  #tick(): void {
+    if (this.#window.timedOut(Date.now())) {
+      this.resends++;
+      this.#sentInRecords.clear();
+      this.#log.info({ from: this.#window.confirmed }, 'Forwarding: no word from the collector; sending again from its last mark');
+    }
+    void this.#pump();
+  }
+
+  #heard(topic: string, message: Buffer, retained: boolean): void {
+    const word = parseCollectorWord(message, topic === this.#topics.ack ? 'ack' : 'collected', retained);
+    if (word === undefined) return;
+    const before = this.#window.confirmed;
+    const changed = this.#window.heard(word, Date.now());
+    if (word.kind !== 'ack') {
+      this.#sentInRecords.clear();
+      this.resends++;
+      const after = this.#window.confirmed;
+      if (after.eventId < before.eventId || after.actionId < before.actionId || after.incidentId < before.incidentId) {
+        this.#log.info({ from: before, to: after }, 'Forwarding: the collector has less than this board thought; sending again from what it has');
+      }
+    }
+    if (changed) {
+      try {
+        writeCursors(this.#db(), this.#target, this.#window.confirmed);
+      } catch (error) {
+        this.#problems.report(error);
+      }
+    }
+    void this.#pump();
   }
 
   async #pump(): Promise<void> {
     if (this.#pumping || this.#closed || !this.connected) return;
     this.#pumping = true;
     try {
-      while (!this.#closed) {
-        this.#applyRewind();
-        const items = readOutbox(this.#db(), this.#cursors, BATCH);
-        if (items.length === 0 || !this.connected || this.#closed) break;
-        const client = this.#client as MqttClient;
-        const toSend = items.filter((item) => item.stream !== 'action' || !this.#sentInRecords.has(item.id));
-        await Promise.all(toSend.map((item) => client.publishAsync(`${this.topic}/events`, payloadOf(item, this.#options.board), { qos: 1 })));
-        const next = { ...this.#cursors };
+      for (let room = this.#window.room(); room !== undefined && !this.#closed && this.connected; room = this.#window.room()) {
+        const from: Cursors = this.#window.sent;
+        const items = readOutbox(this.#db(), from, room.records);
+        if (items.length === 0) break;
+        const records: string[] = [];
+        let bytes = 0;
+        const upTo = { ...from };
         for (const item of items) {
+          const skip = item.stream === 'action' && this.#sentInRecords.has(item.id);
+          const json = skip ? '' : JSON.stringify(recordOf(item, this.#options.board));
+          if (records.length > 0 && bytes + json.length > room.bytes) break;
+          if (!skip) {
+            records.push(json);
+            bytes += json.length + 1;
+          }
           if (item.stream === 'event') {
-            next.eventId = Math.max(next.eventId, item.id);
+            upTo.eventId = item.id;
             for (const action of item.record.actions) this.#sentInRecords.add(action.id);
           } else if (item.stream === 'action') {
-            next.actionId = Math.max(next.actionId, item.id);
+            upTo.actionId = item.id;
             this.#sentInRecords.delete(item.id);
-          } else next.incidentId = Math.max(next.incidentId, item.id);
+          } else upTo.incidentId = item.id;
         }
-        this.#cursors = next;
-        this.#applyRewind();
-        writeCursors(this.#db(), this.#target, this.#cursors);
-        this.sent += toSend.length;
+        if (records.length === 0) {
+          this.#window.skipped(upTo);
+          continue;
+        }
+        const client = this.#client as MqttClient;
+        const message = `{"type":"batch","board":${JSON.stringify(this.#options.board)},"records":[${records.join(',')}]}`;
+        // Not awaited: the window, not the broker's PUBACK, says how much is in flight.
+        client.publish(this.#topics.events, message, { qos: 1 }, (error) => {
+          if (error) this.#problems.report(error);
+        });
+        this.#window.published(upTo, records.length, message.length, Date.now());
+        this.sent += records.length;
         await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (error) {

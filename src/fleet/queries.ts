@@ -81,14 +81,23 @@ export async function fleetBoards(run: SqlRunner): Promise<BoardRecord[]> {
   return run.all<BoardRecord>('SELECT name, first_seen, last_seen, status, version, events FROM boards ORDER BY name', []);
 }
 
-/** Where a board's chain of rows in `table` reaches from `mark` (each row names the one before it). */
+const CHAIN_PAGE = 5000;
+
+/**
+ * Where a board's chain of rows in `table` reaches from `mark`: each row names the one before
+ * it (`after_id`); from each row the chain goes on to the lowest id that names it, so a stray
+ * record with a far higher id never carries the mark past rows the board really sent next.
+ */
 export async function chainEnd(run: SqlRunner, table: 'fleet_events' | 'fleet_actions' | 'fleet_incidents', board: string, mark: number): Promise<number> {
-  const rows = await run.all<{ id: number | null }>(
-    `WITH RECURSIVE chain(id) AS (SELECT CAST(? AS BIGINT) UNION SELECT t.id FROM ${table} t JOIN chain c ON t.board = ? AND t.after_id = c.id)
-     SELECT max(id) AS id FROM chain`,
-    [mark, board],
-  );
-  return rows[0]?.id ?? mark;
+  let current = mark;
+  for (;;) {
+    const rows = await run.all<{ id: number; after_id: number }>(`SELECT id, after_id FROM ${table} WHERE board = ? AND after_id >= ? ORDER BY after_id, id LIMIT ${CHAIN_PAGE}`, [board, current]);
+    const next = new Map<number, number>();
+    for (const r of rows) if (!next.has(r.after_id)) next.set(r.after_id, r.id);
+    for (let id = next.get(current); id !== undefined && id > current; id = next.get(current)) current = id;
+    // The page was all there is, or the chain stopped inside it: that is where it ends.
+    if (rows.length < CHAIN_PAGE || current < rows[rows.length - 1]!.after_id) return current;
+  }
 }
 
 /** Advances a board's marks (see FleetStore.advanceMarks) and stores them. */

@@ -45,12 +45,29 @@ export interface FleetFilter {
   devpaths?: string[] | undefined;
 }
 
+/** A record for a (board, id) the collector holds already, with other content: kept beside it, not dropped in silence. */
+export interface Conflict {
+  stream: 'event' | 'action' | 'incident';
+  id: number;
+  stored: Payload;
+  received: Payload;
+}
+
+/** What storing one message's records did. */
+export interface StoreOutcome {
+  /** Records new to the database. */
+  stored: number;
+  /** Records it held already, with the same content. */
+  duplicates: number;
+  conflicts: Conflict[];
+}
+
 /** A collected fleet database: one interface over SQLite and PostgreSQL. */
 export interface FleetStore {
   /** Where it is, for messages: a path, or postgres://host/db without the password. */
   readonly location: string;
-  /** Stores a checked payload and commits it; false when that (board, id) was stored already. */
-  store(board: string, payload: Payload, now: number): Promise<boolean>;
+  /** Stores one message's checked records of a board in one transaction. */
+  storeBatch(board: string, records: readonly Payload[], now: number): Promise<StoreOutcome>;
   status(board: string, state: string, version: string | undefined, now: number): Promise<void>;
   /** Moves a board's marks along the chains of rows it has (each row names the one before it). */
   advanceMarks(board: string): Promise<Marks>;
@@ -68,17 +85,41 @@ const isId = (value: unknown): value is number => Number.isSafeInteger(value) &&
 export const isText = (value: unknown): value is string => typeof value === 'string';
 export const timeOf = (value: unknown): number | undefined => (isText(value) && !Number.isNaN(Date.parse(value)) ? Date.parse(value) : undefined);
 
-/** Checks one payload from PREFIX/<board>/events; the reason when it is refused. */
-export function checkPayload(board: string, bytes: Buffer): { payload: Payload } | { refused: string } {
-  if (bytes.length > MAX_PAYLOAD_BYTES) return { refused: `oversized: ${bytes.length} bytes (at most ${MAX_PAYLOAD_BYTES})` };
-  let payload: unknown;
+/** The most records one message may carry. */
+export const MAX_BATCH_RECORDS = 1000;
+
+/**
+ * Checks one message from PREFIX/<board>/events: a batch (`{"type":"batch","records":[...]}`) or,
+ * as boards before batches sent them, one record. The records that can be stored, and why each
+ * of the others is refused.
+ */
+export function checkMessage(board: string, bytes: Buffer): { records: Payload[]; refused: string[] } {
+  if (bytes.length > MAX_PAYLOAD_BYTES) return { records: [], refused: [`oversized: ${bytes.length} bytes (at most ${MAX_PAYLOAD_BYTES})`] };
+  let message: unknown;
   try {
-    payload = JSON.parse(bytes.toString('utf8'));
+    message = JSON.parse(bytes.toString('utf8'));
   } catch {
-    return { refused: 'not JSON' };
+    return { records: [], refused: ['not JSON'] };
   }
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return { refused: 'not a JSON object' };
-  const p = payload as Payload;
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return { records: [], refused: ['not a JSON object'] };
+  const m = message as Payload;
+  if (m.type !== 'batch') {
+    const checked = checkRecord(board, m);
+    return 'refused' in checked ? { records: [], refused: [checked.refused] } : { records: [checked.payload], refused: [] };
+  }
+  if (m.board !== board) return { records: [], refused: [`its board ${JSON.stringify(m.board)} is not the topic's ${JSON.stringify(board)}`] };
+  if (!Array.isArray(m.records) || m.records.length > MAX_BATCH_RECORDS) return { records: [], refused: [`a batch without a list of at most ${MAX_BATCH_RECORDS} records`] };
+  const out: { records: Payload[]; refused: string[] } = { records: [], refused: [] };
+  for (const record of m.records as unknown[]) {
+    const checked = typeof record === 'object' && record !== null && !Array.isArray(record) ? checkRecord(board, record as Payload) : { refused: 'a record that is not a JSON object' };
+    if ('refused' in checked) out.refused.push(checked.refused);
+    else out.records.push(checked.payload);
+  }
+  return out;
+}
+
+/** Checks one record; the reason when it is refused. */
+export function checkRecord(board: string, p: Payload): { payload: Payload } | { refused: string } {
   if (p.board !== board) return { refused: `its board ${JSON.stringify(p.board)} is not the topic's ${JSON.stringify(board)}` };
   if (!isId(p.id)) return { refused: 'no positive integer id' };
   if (!Number.isSafeInteger(p.after) || (p.after as number) < 0 || (p.after as number) >= p.id) return { refused: 'no "after" id below its id' };
@@ -154,4 +195,52 @@ export function globToRegex(glob: string): string {
     } else out += /[.+(){}|^$\\[\]]/.test(c) ? `\\${c}` : c;
   }
   return `${out}$`;
+}
+
+/** The rows one message's records make, per table, each id once (the lowest `after` kept). */
+export interface BatchRows {
+  events: Payload[];
+  /** Results and the actions events carry, with their event_id. */
+  actions: Payload[];
+  incidents: Payload[];
+}
+
+export function batchRows(records: readonly Payload[]): BatchRows {
+  const tables = { event: new Map<number, Payload>(), action: new Map<number, Payload>(), incident: new Map<number, Payload>() };
+  const add = (table: Map<number, Payload>, p: Payload) => {
+    const had = table.get(p.id as number);
+    if (had === undefined) table.set(p.id as number, p);
+    else if ((p.after as number) < (had.after as number)) table.set(p.id as number, { ...had, after: p.after });
+  };
+  for (const p of records) {
+    add(tables[p.type as 'event' | 'action' | 'incident'], p);
+    if (p.type === 'event') for (const a of eventActions(p)) add(tables.action, { ...a, event_id: p.id });
+  }
+  return { events: [...tables.event.values()], actions: [...tables.action.values()], incidents: [...tables.incident.values()] };
+}
+
+/**
+ * Whether a record received again says what the stored one says. What may change between two
+ * sendings is left out: `after` (sent again from another point), an event's actions (results
+ * come later) and the form (an action inside its event or on its own).
+ */
+export function sameRecord(stream: Conflict['stream'], stored: Payload, received: Payload): boolean {
+  const fields =
+    stream === 'event' ? ['action', 'devpath', 'subsystem', 'received_at', 'seqnum'] : stream === 'action' ? ['kind', 'target', 'ok', 'finished_at'] : ['kind', 'at'];
+  return fields.every((f) => JSON.stringify(stored[f]) === JSON.stringify(received[f]));
+}
+
+/** The conflicts among the rows of a message, given what the database held of their ids. */
+export function conflictsOf(rows: BatchRows, held: { stream: Conflict['stream']; id: number; record: unknown }[]): Conflict[] {
+  const byKey = new Map<string, Payload>();
+  for (const [stream, list] of [['event', rows.events], ['action', rows.actions], ['incident', rows.incidents]] as const) {
+    for (const p of list) byKey.set(`${stream} ${p.id as number}`, p);
+  }
+  const conflicts: Conflict[] = [];
+  for (const h of held) {
+    const received = byKey.get(`${h.stream} ${h.id}`);
+    const stored = parsed(h.record);
+    if (received !== undefined && !sameRecord(h.stream, stored, received)) conflicts.push({ stream: h.stream, id: h.id, stored, received });
+  }
+  return conflicts;
 }

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { HotplugError } from '../errors.js';
 import { FleetQueries, type SqlRunner } from './queries.js';
-import { eventActions, eventColumns, timeOf, type FleetStore, type Payload } from './records.js';
+import { batchRows, conflictsOf, eventColumns, timeOf, type Conflict, type FleetStore, type Payload, type StoreOutcome } from './records.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS boards (
@@ -57,23 +57,38 @@ const SCHEMA = `
     record      JSON NOT NULL,
     PRIMARY KEY (board, id)
   );
-  CREATE INDEX IF NOT EXISTS fleet_incidents_after ON fleet_incidents (board, after_id);`;
+  CREATE INDEX IF NOT EXISTS fleet_incidents_after ON fleet_incidents (board, after_id);
+  CREATE TABLE IF NOT EXISTS fleet_conflicts (
+    board       TEXT NOT NULL,
+    stream      TEXT NOT NULL,
+    id          BIGINT NOT NULL,
+    at          BIGINT NOT NULL,
+    stored      JSON NOT NULL,
+    received    JSON NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS fleet_conflicts_board ON fleet_conflicts (board, id);`;
 
-// A row seen again keeps its record; its link to the chain takes the lower predecessor. The
-// RETURNING tells a new row (xmax = 0) from a relinked one; a row left as it was returns nothing.
-const relink = (table: string) => `ON CONFLICT (board, id) DO UPDATE SET after_id = excluded.after_id WHERE excluded.after_id < ${table}.after_id RETURNING (xmax = 0) AS inserted`;
-const counted = `, seen AS (INSERT INTO boards (name, first_seen, last_seen, events) VALUES ($1, $3, $3, $4 * (SELECT count(*) FROM ins WHERE inserted))
-    ON CONFLICT (name) DO UPDATE SET last_seen = GREATEST(boards.last_seen, excluded.last_seen), events = boards.events + excluded.events)
-  SELECT coalesce(bool_or(inserted), false) AS stored FROM ins`;
-const STORE = {
-  event: `WITH ins AS (INSERT INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record)
-      VALUES ($1, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13) ${relink('fleet_events')}),
-    acts AS (INSERT INTO fleet_actions (board, id, after_id, event_id, record)
-      SELECT $1, (a->>'id')::bigint, (a->>'after')::bigint, $2, a FROM json_array_elements($14::json) a ${relink('fleet_actions')})${counted}`,
-  action: `WITH ins AS (INSERT INTO fleet_actions (board, id, after_id, event_id, record) VALUES ($1, $2, $5, $6, $7) ${relink('fleet_actions')})${counted}`,
-  incident: `WITH ins AS (INSERT INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES ($1, $2, $5, $6, $7, $8) ${relink('fleet_incidents')})${counted}`,
-};
-
+// One message's records in one statement (one round trip, one commit): each table's rows come
+// as a JSON array; what the tables held of those ids before is returned (all parts of a
+// statement see the same snapshot), to tell new rows, duplicates and conflicts apart. A row seen
+// again keeps its record; its link to the chain takes the lower predecessor.
+const relink = (table: string) => `ON CONFLICT (board, id) DO UPDATE SET after_id = excluded.after_id WHERE excluded.after_id < ${table}.after_id`;
+const STORE_BATCH = `
+  WITH ev AS (SELECT * FROM json_to_recordset($2::json) AS x(id bigint, after_id bigint, received_at bigint, action text, subsystem text, devpath text, device text, devname text, devtype text, record json)),
+    ac AS (SELECT * FROM json_to_recordset($3::json) AS x(id bigint, after_id bigint, event_id bigint, record json)),
+    inc AS (SELECT * FROM json_to_recordset($4::json) AS x(id bigint, after_id bigint, at bigint, kind text, record json)),
+    held AS (
+      SELECT 'event' AS stream, t.id, t.record::text AS record FROM fleet_events t WHERE t.board = $1 AND t.id IN (SELECT id FROM ev)
+      UNION ALL SELECT 'action', t.id, t.record::text FROM fleet_actions t WHERE t.board = $1 AND t.id IN (SELECT id FROM ac)
+      UNION ALL SELECT 'incident', t.id, t.record::text FROM fleet_incidents t WHERE t.board = $1 AND t.id IN (SELECT id FROM inc)),
+    e AS (INSERT INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record)
+      SELECT $1, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record FROM ev ${relink('fleet_events')}),
+    a AS (INSERT INTO fleet_actions (board, id, after_id, event_id, record) SELECT $1, id, after_id, event_id, record FROM ac ${relink('fleet_actions')}),
+    i AS (INSERT INTO fleet_incidents (board, id, after_id, at, kind, record) SELECT $1, id, after_id, at, kind, record FROM inc ${relink('fleet_incidents')}),
+    b AS (INSERT INTO boards (name, first_seen, last_seen, events)
+      VALUES ($1, $5, $5, (SELECT count(*) FROM ev) - (SELECT count(*) FROM held WHERE stream = 'event'))
+      ON CONFLICT (name) DO UPDATE SET last_seen = GREATEST(boards.last_seen, excluded.last_seen), events = boards.events + excluded.events)
+  SELECT stream, id, record FROM held`;
 
 /** The URL without its password, for messages. */
 export function postgresLocation(url: string): string {
@@ -144,16 +159,26 @@ export class PostgresFleet extends FleetQueries implements FleetStore {
     return fleet;
   }
 
-  async store(board: string, p: Payload, now: number): Promise<boolean> {
-    const head = [board, p.id, now, p.type === 'event' ? 1 : 0, p.after];
-    let params: unknown[];
-    if (p.type === 'event') {
+  async storeBatch(board: string, records: readonly Payload[], now: number): Promise<StoreOutcome> {
+    const rows = batchRows(records);
+    const events = rows.events.map((p) => {
       const c = eventColumns(p);
-      params = [...head, c.receivedAt, c.action, c.subsystem, c.devpath, c.device, c.devname, c.devtype, JSON.stringify(p), JSON.stringify(eventActions(p))];
-    } else if (p.type === 'action') params = [...head, p.event_id, JSON.stringify(p)];
-    else params = [...head, timeOf(p.at), p.kind, JSON.stringify(p)];
-    const { rows } = await this.#pool.query(STORE[p.type as keyof typeof STORE], params);
-    return rows[0].stored as boolean;
+      return { id: p.id, after_id: p.after, received_at: c.receivedAt, action: c.action, subsystem: c.subsystem, devpath: c.devpath, device: c.device, devname: c.devname, devtype: c.devtype, record: p };
+    });
+    const actions = rows.actions.map((p) => ({ id: p.id, after_id: p.after, event_id: p.event_id, record: p }));
+    const incidents = rows.incidents.map((p) => ({ id: p.id, after_id: p.after, at: timeOf(p.at), kind: p.kind, record: p }));
+    // One statement, committed on its own. The conflicts after it: if that fails, the message is
+    // not acknowledged, comes again and shows the same conflicts.
+    const { rows: held } = await this.#pool.query(STORE_BATCH, [board, JSON.stringify(events), JSON.stringify(actions), JSON.stringify(incidents), now]);
+    const conflicts = conflictsOf(rows, held as { stream: Conflict['stream']; id: number; record: string }[]);
+    if (conflicts.length > 0) {
+      await this.#pool.query(
+        'INSERT INTO fleet_conflicts (board, stream, id, at, stored, received) SELECT $1, stream, id, $2, stored, received FROM json_to_recordset($3::json) AS x(stream text, id bigint, stored json, received json)',
+        [board, now, JSON.stringify(conflicts)],
+      );
+    }
+    const total = rows.events.length + rows.actions.length + rows.incidents.length;
+    return { stored: total - held.length, duplicates: held.length - conflicts.length, conflicts };
   }
 
   async status(board: string, state: string, version: string | undefined, now: number): Promise<void> {

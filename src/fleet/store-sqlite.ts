@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
 import { HotplugError } from '../errors.js';
 import { openSqlite } from '../history/db.js';
 import { FleetQueries, type SqlRunner } from './queries.js';
-import { eventActions, eventColumns, timeOf, type FleetStore, type Payload } from './records.js';
+import { batchRows, conflictsOf, eventColumns, timeOf, type Conflict, type FleetStore, type Payload, type StoreOutcome } from './records.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS boards (
@@ -57,7 +57,17 @@ const SCHEMA = `
     record      TEXT NOT NULL,
     PRIMARY KEY (board, id)
   ) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS fleet_incidents_after ON fleet_incidents (board, after_id);`;
+  CREATE INDEX IF NOT EXISTS fleet_incidents_after ON fleet_incidents (board, after_id);
+  -- A record received for a (board, id) held already, with other content: both kept.
+  CREATE TABLE IF NOT EXISTS fleet_conflicts (
+    board       TEXT NOT NULL,
+    stream      TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    stored      TEXT NOT NULL,
+    received    TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS fleet_conflicts_board ON fleet_conflicts (board, id);`;
 
 // Databases collected before devname and devtype had columns get them, filled from the records.
 function addNameColumns(db: Database.Database): void {
@@ -105,8 +115,8 @@ export class SqliteFleet extends FleetQueries implements FleetStore {
     return (this.#writer ??= sqliteWriter(this.db));
   }
 
-  store(board: string, payload: Payload, now: number): Promise<boolean> {
-    return Promise.resolve(this.#write.store(board, payload, now));
+  storeBatch(board: string, records: readonly Payload[], now: number): Promise<StoreOutcome> {
+    return Promise.resolve(this.#write.storeBatch(board, records, now));
   }
 
   status(board: string, state: string, version: string | undefined, now: number): Promise<void> {
@@ -121,7 +131,7 @@ export class SqliteFleet extends FleetQueries implements FleetStore {
   }
 }
 
-/** Prepared statements storing checked payloads, one transaction each. */
+/** Prepared statements storing checked records, one transaction per message. */
 function sqliteWriter(db: Database.Database) {
   // A row seen again keeps its record; its link to the chain takes the lower predecessor (a
   // board that sends again from an earlier point links it to what the collector has).
@@ -130,28 +140,41 @@ function sqliteWriter(db: Database.Database) {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${relink}`);
   const action = db.prepare(`INSERT INTO fleet_actions (board, id, after_id, event_id, record) VALUES (?, ?, ?, ?, ?) ${relink}`);
   const incident = db.prepare(`INSERT INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES (?, ?, ?, ?, ?, ?) ${relink}`);
-  const has = {
-    event: db.prepare('SELECT 1 FROM fleet_events WHERE board = ? AND id = ?'),
-    action: db.prepare('SELECT 1 FROM fleet_actions WHERE board = ? AND id = ?'),
-    incident: db.prepare('SELECT 1 FROM fleet_incidents WHERE board = ? AND id = ?'),
+  const held = {
+    event: db.prepare('SELECT record FROM fleet_events WHERE board = ? AND id = ?').pluck(),
+    action: db.prepare('SELECT record FROM fleet_actions WHERE board = ? AND id = ?').pluck(),
+    incident: db.prepare('SELECT record FROM fleet_incidents WHERE board = ? AND id = ?').pluck(),
   };
+  const conflict = db.prepare('INSERT INTO fleet_conflicts (board, stream, id, at, stored, received) VALUES (?, ?, ?, ?, ?, ?)');
   const seen = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, events) VALUES (?, ?, ?, ?)
     ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events`);
   const status = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, status, version) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (name) DO UPDATE SET status = excluded.status, version = coalesce(excluded.version, version)`);
   return {
-    store: db.transaction((board: string, p: Payload, now: number): boolean => {
-      const stream = p.type as 'event' | 'action' | 'incident';
-      const isNew = has[stream].get(board, p.id) === undefined;
-      if (p.type === 'event') {
+    storeBatch: db.transaction((board: string, records: readonly Payload[], now: number): StoreOutcome => {
+      const rows = batchRows(records);
+      const had: { stream: Conflict['stream']; id: number; record: unknown }[] = [];
+      const look = (stream: Conflict['stream'], list: Payload[]) => {
+        for (const p of list) {
+          const record = held[stream].get(board, p.id) as string | undefined;
+          if (record !== undefined) had.push({ stream, id: p.id as number, record });
+        }
+      };
+      look('event', rows.events);
+      look('action', rows.actions);
+      look('incident', rows.incidents);
+      for (const p of rows.events) {
         const c = eventColumns(p);
         event.run(board, p.id, p.after, c.receivedAt, c.action, c.subsystem, c.devpath, c.device, c.devname, c.devtype, JSON.stringify(p));
-        // An event's own actions are kept once each, as results that come later are.
-        for (const a of eventActions(p)) action.run(board, a.id, a.after, p.id, JSON.stringify(a));
-      } else if (p.type === 'action') action.run(board, p.id, p.after, p.event_id, JSON.stringify(p));
-      else incident.run(board, p.id, p.after, timeOf(p.at), p.kind, JSON.stringify(p));
-      seen.run(board, now, now, p.type === 'event' && isNew ? 1 : 0);
-      return isNew;
+      }
+      for (const p of rows.actions) action.run(board, p.id, p.after, p.event_id, JSON.stringify(p));
+      for (const p of rows.incidents) incident.run(board, p.id, p.after, timeOf(p.at), p.kind, JSON.stringify(p));
+      const conflicts = conflictsOf(rows, had);
+      for (const c of conflicts) conflict.run(board, c.stream, c.id, now, JSON.stringify(c.stored), JSON.stringify(c.received));
+      const heldEvents = had.filter((h) => h.stream === 'event').length;
+      seen.run(board, now, now, rows.events.length - heldEvents);
+      const total = rows.events.length + rows.actions.length + rows.incidents.length;
+      return { stored: total - had.length, duplicates: had.length - conflicts.length, conflicts };
     }),
     status(board: string, state: string, version: string | undefined, now: number): void {
       status.run(board, now, now, state, version ?? null);

@@ -30,7 +30,6 @@ export class Mosquitto {
       `persistence ${options.persistence ? 'true' : 'false'}`,
       `persistence_location ${join(dir, 'data')}/`,
       'autosave_interval 1',
-      'max_queued_messages 0',
       'log_dest stderr',
       'user root', // as root it would switch to the mosquitto user, who cannot write the temp dir
       '',

@@ -82,21 +82,50 @@ describe.each(backends)('the fleet database in $name', ({ name }) => {
     }
   };
 
+  /** Stores one record as a message of its own; true when it was new. */
+  const storeOne = async (board: string, p: Record<string, unknown>, now: number) => (await store.storeBatch(board, [p], now)).stored > 0;
+
   it('stores each (board, id) once, out of order and redelivered, and moves the marks only over what it holds', async () => {
     const all = payloads('b1');
     const [first, second, third, ...rest] = all;
-    expect(await store.store('b1', first!, T0)).toBe(true);
-    expect(await store.store('b1', third!, T0)).toBe(true); // 2 is missing: the mark waits at 1
+    expect(await storeOne('b1', first!, T0)).toBe(true);
+    expect(await storeOne('b1', third!, T0)).toBe(true); // 2 is missing: the mark waits at 1
     expect(await store.advanceMarks('b1')).toEqual({ event_id: 1, action_id: 1, incident_id: 0 }); // event 3's action came with it
-    expect(await store.store('b1', first!, T0)).toBe(false); // redelivered
-    expect(await store.store('b1', second!, T0)).toBe(true);
-    for (const p of rest) expect(await store.store('b1', p, T0)).toBe(true);
-    for (const p of all) expect(await store.store('b1', p, T0)).toBe(false);
-    for (const p of payloads('b2')) await store.store('b2', p, T0 + 5);
+    expect(await storeOne('b1', first!, T0)).toBe(false); // redelivered
+    expect(await storeOne('b1', second!, T0)).toBe(true);
+    for (const p of rest) expect(await storeOne('b1', p, T0)).toBe(true);
+    for (const p of all) expect(await storeOne('b1', p, T0)).toBe(false);
+    for (const p of payloads('b2')) await storeOne('b2', p, T0 + 5);
     await store.status('b1', 'online', '0.1.0', T0);
     expect(await store.advanceMarks('b1')).toEqual({ event_id: 13, action_id: 3, incident_id: 1 });
     const boards = await store.boards();
     expect(boards.map((b) => [b.name, b.events, b.status])).toEqual([['b1', 13, 'online'], ['b2', 13, null]]);
+  });
+
+  it('stores a message of many records at once, and keeps a different record for an id it holds as a conflict', async () => {
+    const batch = payloads('b3');
+    const outcome = await store.storeBatch('b3', batch, T0);
+    expect(outcome).toEqual({ stored: 13 + 3 + 1, duplicates: 0, conflicts: [] }); // events, actions (in events and on their own), the incident
+    expect(await store.advanceMarks('b3')).toEqual({ event_id: 13, action_id: 3, incident_id: 1 });
+    expect(await store.storeBatch('b3', batch, T0)).toEqual({ stored: 0, duplicates: 17, conflicts: [] });
+    // Sent again from another point (another `after`), or with results that came later: not a conflict.
+    const again = { ...batch.find((p) => p.type === 'event' && p.id === 5)!, after: 0, actions: [] };
+    expect((await store.storeBatch('b3', [again], T0)).conflicts).toEqual([]);
+    // Another event under a held id: both kept, said.
+    const other = { ...again, devpath: '/devices/virtual/net/forged' };
+    const conflicted = await store.storeBatch('b3', [other], T0);
+    expect(conflicted.conflicts).toEqual([expect.objectContaining({ stream: 'event', id: 5, received: expect.objectContaining({ devpath: '/devices/virtual/net/forged' }) })]);
+    expect(conflicted.conflicts[0]!.stored.devpath).not.toBe('/devices/virtual/net/forged');
+    const history = await cli('history', '--board', 'b3', '--json');
+    expect(history.stdout).not.toContain('forged');
+  });
+
+  it('never carries a mark past the record a board sent next on a stray record with a far higher id', async () => {
+    const [first, second] = payloads('b4');
+    await storeOne('b4', first!, T0);
+    await storeOne('b4', { ...second!, id: 1_000_000_000_000, after: first!.id, actions: [] }, T0);
+    await storeOne('b4', second!, T0);
+    expect((await store.advanceMarks('b4')).event_id).toBe(second!.id);
   });
 
   it('lists a board\'s events with every action once, filtered, newest N, as history --json', async () => {

@@ -127,7 +127,7 @@ describe.runIf(canUseNamespaces())('hotplugd serve', () => {
     const store = await openFleetStore(fleetPath);
     const board = 'b<1>';
     for (let id = 1; id <= 3; id++) {
-      await store.store(board, { type: 'event', board, id, after: id - 1, action: 'add', subsystem: 'tty', devpath: `/devices/x/tty${id}`, received_at: new Date().toISOString(), properties: {}, rules: [], actions: [] }, Date.now());
+      await store.storeBatch(board, [{ type: 'event', board, id, after: id - 1, action: 'add', subsystem: 'tty', devpath: `/devices/x/tty${id}`, received_at: new Date().toISOString(), properties: {}, rules: [], actions: [] }], Date.now());
     }
     await store.status(board, 'online', '0.1.0', Date.now());
     await store.close();

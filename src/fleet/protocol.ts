@@ -1,0 +1,172 @@
+// What a board and a collector say to each other over MQTT, and the board's send window.
+// Pure: no I/O.
+//   PREFIX/<board>/events     board → collector: batches of history records (QoS 1)
+//   PREFIX/<board>/status     board → everyone: online/offline (retained; the will)
+//   PREFIX/<board>/ack        collector → board: how far it has every record, as it stores (not retained)
+//   PREFIX/<board>/collected  collector → board: the same, retained for a board that (re)connects;
+//                             `fresh` when the collector (re)connects, `resend` when a hole stays open
+// The board advances its cursors only on the collector's word, never on the broker's PUBACK: a
+// broker may drop what it acknowledged (a restart without persistence, a full queue).
+import type { Cursors } from '../history/outbox.js';
+import type { Marks, Payload } from './records.js';
+
+export const topicsOf = (prefix: string, board: string) => ({
+  events: `${prefix}/${board}/events`,
+  status: `${prefix}/${board}/status`,
+  ack: `${prefix}/${board}/ack`,
+  collected: `${prefix}/${board}/collected`,
+});
+
+/** How much a board keeps in flight beyond what the collector confirmed, and how it cuts batches. */
+export interface WindowLimits {
+  /** Records in flight. */
+  records: number;
+  /** Bytes in flight (the batches' JSON). */
+  bytes: number;
+  /** Records in one message. */
+  batchRecords: number;
+  /** Bytes of one message (a single larger record still goes alone). */
+  batchBytes: number;
+}
+
+// Four messages of up to 250 records in flight per board: far below a stock Mosquitto's queue
+// of 1,000 messages per client (max_queued_messages), and a round trip per 1,000 records.
+export const DEFAULT_WINDOW: WindowLimits = { records: 1000, bytes: 512 * 1024, batchRecords: 250, batchBytes: 128 * 1024 };
+
+/** One message on PREFIX/<board>/events: records of one board, in the order sent. */
+export interface BatchMessage {
+  type: 'batch';
+  board: string;
+  records: Payload[];
+}
+
+/** What a collector says to a board. */
+export interface CollectorWord {
+  marks: Marks;
+  /** ack: progress while connected; mark: the retained word a (re)connecting board reads; fresh/resend: send again from the marks. */
+  kind: 'ack' | 'mark' | 'fresh' | 'resend';
+}
+
+const isMark = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** A collector's message on `ack` or `collected` (`retained`: delivered as the retained message at subscription). */
+export function parseCollectorWord(message: Buffer, topicKind: 'ack' | 'collected', retained: boolean): CollectorWord | undefined {
+  let word: Partial<Record<'event_id' | 'action_id' | 'incident_id' | 'fresh' | 'resend', unknown>>;
+  try {
+    word = JSON.parse(message.toString('utf8')) as typeof word;
+  } catch {
+    return undefined;
+  }
+  if (typeof word !== 'object' || word === null || !isMark(word.event_id) || !isMark(word.action_id) || !isMark(word.incident_id)) return undefined;
+  const marks = { event_id: word.event_id, action_id: word.action_id, incident_id: word.incident_id };
+  if (word.resend === true) return { marks, kind: 'resend' };
+  if (word.fresh === true) return { marks, kind: 'fresh' };
+  return { marks, kind: topicKind === 'collected' && retained ? 'mark' : 'ack' };
+}
+
+export const cursorsOf = (m: Marks): Cursors => ({ eventId: m.event_id, actionId: m.action_id, incidentId: m.incident_id });
+export const marksOf = (c: Cursors): Marks => ({ event_id: c.eventId, action_id: c.actionId, incident_id: c.incidentId });
+const each = (a: Cursors, b: Cursors, f: (x: number, y: number) => number): Cursors => ({ eventId: f(a.eventId, b.eventId), actionId: f(a.actionId, b.actionId), incidentId: f(a.incidentId, b.incidentId) });
+const covers = (a: Cursors, b: Cursors) => a.eventId >= b.eventId && a.actionId >= b.actionId && a.incidentId >= b.incidentId;
+export const sameCursors = (a: Cursors, b: Cursors) => covers(a, b) && covers(b, a);
+
+interface InFlight {
+  upTo: Cursors;
+  records: number;
+  bytes: number;
+}
+
+/**
+ * A board's send window: `confirmed` is what the collector said it has (kept in the history),
+ * `sent` how far the board has read and published. At most `limits.records` records and
+ * `limits.bytes` bytes are in flight between them. Without progress for a while, everything in
+ * flight is sent again (the collector stores each record once).
+ */
+export class SendWindow {
+  confirmed: Cursors;
+  sent: Cursors;
+  #limits: WindowLimits;
+  #inFlight: InFlight[] = [];
+  #lastProgressAt: number;
+  #timeoutMs: number;
+  #baseTimeoutMs: number;
+  #maxTimeoutMs: number;
+
+  constructor(confirmed: Cursors, limits: WindowLimits, now: number, timeoutMs = 5_000, maxTimeoutMs = 60_000) {
+    this.confirmed = { ...confirmed };
+    this.sent = { ...confirmed };
+    this.#limits = limits;
+    this.#lastProgressAt = now;
+    this.#timeoutMs = this.#baseTimeoutMs = timeoutMs;
+    this.#maxTimeoutMs = maxTimeoutMs;
+  }
+
+  get inFlightRecords(): number {
+    return this.#inFlight.reduce((n, f) => n + f.records, 0);
+  }
+
+  get inFlightBytes(): number {
+    return this.#inFlight.reduce((n, f) => n + f.bytes, 0);
+  }
+
+  /** How many records and bytes the next message may hold; undefined when the window is full. */
+  room(): { records: number; bytes: number } | undefined {
+    const records = Math.min(this.#limits.batchRecords, this.#limits.records - this.inFlightRecords);
+    const bytes = Math.min(this.#limits.batchBytes, this.#limits.bytes - this.inFlightBytes);
+    // An empty window always takes one message, however large its one record.
+    if (this.#inFlight.length === 0) return { records: Math.max(records, 1), bytes: Math.max(bytes, 1) };
+    return records > 0 && bytes > 0 ? { records, bytes } : undefined;
+  }
+
+  /** A message was published holding records up to `upTo`. */
+  published(upTo: Cursors, records: number, bytes: number, now: number): void {
+    if (this.#inFlight.length === 0) this.#lastProgressAt = now;
+    this.#inFlight.push({ upTo: { ...upTo }, records, bytes });
+    this.sent = each(this.sent, upTo, Math.max);
+  }
+
+  /** Records read and left out (actions already sent inside their events' records): nothing in flight. */
+  skipped(upTo: Cursors): void {
+    this.sent = each(this.sent, upTo, Math.max);
+  }
+
+  /** The collector's word; true when `confirmed` changed (to be kept). */
+  heard(word: CollectorWord, now: number): boolean {
+    // Never beyond what was sent: a mark from an earlier life of this history, or a forged one,
+    // must not make the board skip records it never sent.
+    const said = each(cursorsOf(word.marks), this.sent, Math.min);
+    const before = this.confirmed;
+    if (word.kind === 'ack') {
+      this.confirmed = each(this.confirmed, said, Math.max);
+      this.#inFlight = this.#inFlight.filter((f) => !covers(this.confirmed, f.upTo));
+      if (!sameCursors(before, this.confirmed)) this.#progress(now);
+    } else {
+      // The collector's own account: what it has, lower than thought if it lost something;
+      // everything after it is sent again.
+      // (`resend` is asked while connected: it never takes back what the collector confirmed.)
+      this.confirmed = word.kind === 'resend' ? each(this.confirmed, said, Math.max) : said;
+      this.restart(now);
+    }
+    return !sameCursors(before, this.confirmed);
+  }
+
+  /** Everything after `confirmed` is to be sent again (a reconnect, a timeout, the collector asked). */
+  restart(now: number): void {
+    this.sent = { ...this.confirmed };
+    this.#inFlight = [];
+    this.#lastProgressAt = now;
+  }
+
+  /** True (and the window restarted, with a longer timeout next) when nothing in flight was confirmed for the timeout. */
+  timedOut(now: number): boolean {
+    if (this.#inFlight.length === 0 || now - this.#lastProgressAt < this.#timeoutMs) return false;
+    this.#timeoutMs = Math.min(this.#timeoutMs * 2, this.#maxTimeoutMs);
+    this.restart(now);
+    return true;
+  }
+
+  #progress(now: number): void {
+    this.#lastProgressAt = now;
+    this.#timeoutMs = this.#baseTimeoutMs;
+  }
+}

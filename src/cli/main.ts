@@ -21,12 +21,13 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Co
   { name: 'log-level', summary: "change the running daemon's log level", load: async () => (await import('./admin.js')).logLevelCommand },
   { name: 'collect', summary: "collect boards' forwarded histories into one database", load: async () => (await import('./collect.js')).collectCommand },
   { name: 'boards', summary: 'the boards of a collected fleet database', load: async () => (await import('./collect.js')).boardsCommand },
+  { name: 'broker-setup', summary: 'certificates and an ACL so boards cannot speak for each other', load: async () => (await import('./broker-setup.js')).brokerSetupCommand },
   { name: 'serve', summary: 'the history as a web page and a JSON API (read-only)', load: async () => (await import('./serve.js')).serveCommand },
   { name: 'exit', summary: 'stop the running daemon', load: async () => (await import('./admin.js')).exitCommand },
 ];
 
 function usage(): string {
-  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);
   return `Usage: hotplugd COMMAND [options]
 
 A device hotplug manager for Linux: receives kernel uevents, records them in a

@@ -159,6 +159,12 @@ export function eventColumns(p: Payload) {
   };
 }
 
+/** An event's record as stored: its actions are rows of their own (read back with it), not kept twice. */
+export function storedRecord(p: Payload): Payload {
+  const { actions: _actions, ...record } = p;
+  return record;
+}
+
 const parsed = (value: unknown): Payload => (typeof value === 'string' ? (JSON.parse(value) as Payload) : (value as Payload));
 
 /** A stored event and its stored actions back as the board's `history --json` record. */

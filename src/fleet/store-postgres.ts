@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { HotplugError } from '../errors.js';
 import { FleetQueries, type SqlRunner } from './queries.js';
-import { batchRows, conflictsOf, eventColumns, timeOf, type Conflict, type FleetStore, type Payload, type StoreOutcome } from './records.js';
+import { batchRows, conflictsOf, eventColumns, storedRecord, timeOf, type Conflict, type FleetStore, type Payload, type StoreOutcome } from './records.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS boards (
@@ -69,7 +69,8 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS fleet_conflicts_board ON fleet_conflicts (board, id);`;
 
 // One message's records in one statement (one round trip, one commit): each table's rows come
-// as a JSON array; what the tables held of those ids before is returned (all parts of a
+// as a JSON array (and their ids as arrays, looked up one by one on the primary key: a planner
+// that has not analysed a growing table otherwise scans all of a board's rows per message); what the tables held of those ids before is returned (all parts of a
 // statement see the same snapshot), to tell new rows, duplicates and conflicts apart. A row seen
 // again keeps its record; its link to the chain takes the lower predecessor.
 const relink = (table: string) => `ON CONFLICT (board, id) DO UPDATE SET after_id = excluded.after_id WHERE excluded.after_id < ${table}.after_id`;
@@ -78,9 +79,9 @@ const STORE_BATCH = `
     ac AS (SELECT * FROM json_to_recordset($3::json) AS x(id bigint, after_id bigint, event_id bigint, record json)),
     inc AS (SELECT * FROM json_to_recordset($4::json) AS x(id bigint, after_id bigint, at bigint, kind text, record json)),
     held AS (
-      SELECT 'event' AS stream, t.id, t.record::text AS record FROM fleet_events t WHERE t.board = $1 AND t.id IN (SELECT id FROM ev)
-      UNION ALL SELECT 'action', t.id, t.record::text FROM fleet_actions t WHERE t.board = $1 AND t.id IN (SELECT id FROM ac)
-      UNION ALL SELECT 'incident', t.id, t.record::text FROM fleet_incidents t WHERE t.board = $1 AND t.id IN (SELECT id FROM inc)),
+      SELECT 'event' AS stream, t.id, t.record::text AS record FROM unnest($6::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_events WHERE board = $1 AND id = k.id) t
+      UNION ALL SELECT 'action', t.id, t.record::text FROM unnest($7::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_actions WHERE board = $1 AND id = k.id) t
+      UNION ALL SELECT 'incident', t.id, t.record::text FROM unnest($8::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_incidents WHERE board = $1 AND id = k.id) t),
     e AS (INSERT INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record)
       SELECT $1, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record FROM ev ${relink('fleet_events')}),
     a AS (INSERT INTO fleet_actions (board, id, after_id, event_id, record) SELECT $1, id, after_id, event_id, record FROM ac ${relink('fleet_actions')}),
@@ -163,13 +164,16 @@ export class PostgresFleet extends FleetQueries implements FleetStore {
     const rows = batchRows(records);
     const events = rows.events.map((p) => {
       const c = eventColumns(p);
-      return { id: p.id, after_id: p.after, received_at: c.receivedAt, action: c.action, subsystem: c.subsystem, devpath: c.devpath, device: c.device, devname: c.devname, devtype: c.devtype, record: p };
+      return { id: p.id, after_id: p.after, received_at: c.receivedAt, action: c.action, subsystem: c.subsystem, devpath: c.devpath, device: c.device, devname: c.devname, devtype: c.devtype, record: storedRecord(p) };
     });
     const actions = rows.actions.map((p) => ({ id: p.id, after_id: p.after, event_id: p.event_id, record: p }));
     const incidents = rows.incidents.map((p) => ({ id: p.id, after_id: p.after, at: timeOf(p.at), kind: p.kind, record: p }));
     // One statement, committed on its own. The conflicts after it: if that fails, the message is
     // not acknowledged, comes again and shows the same conflicts.
-    const { rows: held } = await this.#pool.query(STORE_BATCH, [board, JSON.stringify(events), JSON.stringify(actions), JSON.stringify(incidents), now]);
+    const { rows: held } = await this.#pool.query(STORE_BATCH, [
+      board, JSON.stringify(events), JSON.stringify(actions), JSON.stringify(incidents), now,
+      rows.events.map((p) => p.id), rows.actions.map((p) => p.id), rows.incidents.map((p) => p.id),
+    ]);
     const conflicts = conflictsOf(rows, held as { stream: Conflict['stream']; id: number; record: string }[]);
     if (conflicts.length > 0) {
       await this.#pool.query(

@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
 import { HotplugError } from '../errors.js';
 import { openSqlite } from '../history/db.js';
 import { FleetQueries, type SqlRunner } from './queries.js';
-import { batchRows, conflictsOf, eventColumns, timeOf, type Conflict, type FleetStore, type Payload, type StoreOutcome } from './records.js';
+import { batchRows, conflictsOf, eventColumns, storedRecord, timeOf, type Conflict, type FleetStore, type Payload, type StoreOutcome } from './records.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS boards (
@@ -133,17 +133,26 @@ export class SqliteFleet extends FleetQueries implements FleetStore {
 
 /** Prepared statements storing checked records, one transaction per message. */
 function sqliteWriter(db: Database.Database) {
-  // A row seen again keeps its record; its link to the chain takes the lower predecessor (a
-  // board that sends again from an earlier point links it to what the collector has).
-  const relink = 'ON CONFLICT (board, id) DO UPDATE SET after_id = excluded.after_id WHERE excluded.after_id < after_id';
-  const event = db.prepare(`INSERT INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${relink}`);
-  const action = db.prepare(`INSERT INTO fleet_actions (board, id, after_id, event_id, record) VALUES (?, ?, ?, ?, ?) ${relink}`);
-  const incident = db.prepare(`INSERT INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES (?, ?, ?, ?, ?, ?) ${relink}`);
-  const held = {
-    event: db.prepare('SELECT record FROM fleet_events WHERE board = ? AND id = ?').pluck(),
-    action: db.prepare('SELECT record FROM fleet_actions WHERE board = ? AND id = ?').pluck(),
-    incident: db.prepare('SELECT record FROM fleet_incidents WHERE board = ? AND id = ?').pluck(),
+  // Most records are new: inserted without looking first. A row held already keeps its record;
+  // its link to the chain takes the lower predecessor (a board that sends again from an
+  // earlier point links it to what the collector has), and its record is compared.
+  const tables = {
+    event: {
+      insert: db.prepare(`INSERT INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (board, id) DO NOTHING`),
+      relink: db.prepare('UPDATE fleet_events SET after_id = ? WHERE board = ? AND id = ? AND after_id > ?'),
+      held: db.prepare('SELECT record FROM fleet_events WHERE board = ? AND id = ?').pluck(),
+    },
+    action: {
+      insert: db.prepare('INSERT INTO fleet_actions (board, id, after_id, event_id, record) VALUES (?, ?, ?, ?, ?) ON CONFLICT (board, id) DO NOTHING'),
+      relink: db.prepare('UPDATE fleet_actions SET after_id = ? WHERE board = ? AND id = ? AND after_id > ?'),
+      held: db.prepare('SELECT record FROM fleet_actions WHERE board = ? AND id = ?').pluck(),
+    },
+    incident: {
+      insert: db.prepare('INSERT INTO fleet_incidents (board, id, after_id, at, kind, record) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (board, id) DO NOTHING'),
+      relink: db.prepare('UPDATE fleet_incidents SET after_id = ? WHERE board = ? AND id = ? AND after_id > ?'),
+      held: db.prepare('SELECT record FROM fleet_incidents WHERE board = ? AND id = ?').pluck(),
+    },
   };
   const conflict = db.prepare('INSERT INTO fleet_conflicts (board, stream, id, at, stored, received) VALUES (?, ?, ?, ?, ?, ?)');
   const seen = db.prepare(`INSERT INTO boards (name, first_seen, last_seen, events) VALUES (?, ?, ?, ?)
@@ -154,21 +163,18 @@ function sqliteWriter(db: Database.Database) {
     storeBatch: db.transaction((board: string, records: readonly Payload[], now: number): StoreOutcome => {
       const rows = batchRows(records);
       const had: { stream: Conflict['stream']; id: number; record: unknown }[] = [];
-      const look = (stream: Conflict['stream'], list: Payload[]) => {
-        for (const p of list) {
-          const record = held[stream].get(board, p.id) as string | undefined;
-          if (record !== undefined) had.push({ stream, id: p.id as number, record });
-        }
+      const store = (stream: Conflict['stream'], p: Payload, values: unknown[]) => {
+        const t = tables[stream];
+        if (t.insert.run(board, p.id, p.after, ...values).changes === 1) return;
+        t.relink.run(p.after, board, p.id, p.after);
+        had.push({ stream, id: p.id as number, record: t.held.get(board, p.id) });
       };
-      look('event', rows.events);
-      look('action', rows.actions);
-      look('incident', rows.incidents);
       for (const p of rows.events) {
         const c = eventColumns(p);
-        event.run(board, p.id, p.after, c.receivedAt, c.action, c.subsystem, c.devpath, c.device, c.devname, c.devtype, JSON.stringify(p));
+        store('event', p, [c.receivedAt, c.action, c.subsystem, c.devpath, c.device, c.devname, c.devtype, JSON.stringify(storedRecord(p))]);
       }
-      for (const p of rows.actions) action.run(board, p.id, p.after, p.event_id, JSON.stringify(p));
-      for (const p of rows.incidents) incident.run(board, p.id, p.after, timeOf(p.at), p.kind, JSON.stringify(p));
+      for (const p of rows.actions) store('action', p, [p.event_id, JSON.stringify(p)]);
+      for (const p of rows.incidents) store('incident', p, [timeOf(p.at), p.kind, JSON.stringify(p)]);
       const conflicts = conflictsOf(rows, had);
       for (const c of conflicts) conflict.run(board, c.stream, c.id, now, JSON.stringify(c.stored), JSON.stringify(c.received));
       const heldEvents = had.filter((h) => h.stream === 'event').length;

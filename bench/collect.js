@@ -16,14 +16,14 @@ import Database from 'better-sqlite3';
 import { CLI, REPO, lines, median, ownCpuSeconds, requireRoot, round, sleep, withScope } from './lib/system.js';
 import { printAndSave } from './lib/report.js';
 
-const PG_BIN = (() => {
+export const PG_BIN = (() => {
   const root = '/usr/lib/postgresql';
   const version = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => b - a)[0] : undefined;
   return version && join(root, version, 'bin');
 })();
 
 /** A PostgreSQL cluster in a temp dir, run by the postgres user, on a unix socket there only. */
-function startPostgres() {
+export function startPostgres() {
   const dir = mkdtempSync('/tmp/hotplugd-bench-pg-');
   const id = (flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }));
   chownSync(dir, id('-u'), id('-g'));
@@ -41,7 +41,7 @@ function startPostgres() {
   };
 }
 
-function sqliteCount(path) {
+export function sqliteCount(path) {
   try {
     const db = new Database(path, { readonly: true });
     try {

@@ -28,7 +28,7 @@ import { SubscriberHub, type SubscriptionFilter } from '../control/subscribers.j
 import { DeviceWaiters, type WaitTarget } from '../control/waiters.js';
 import { Broadcaster } from '../udev/broadcaster.js';
 import { UdevControlServer, UdevQueueFlag } from '../udev/control-socket.js';
-import { Forwarder } from '../fleet/forward.js';
+import { Forwarder, historyOutbox } from '../fleet/forward.js';
 import { LiveRules, type ReloadOutcome } from './live-rules.js';
 import { DEFAULT_MAX_EVENTS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STOP_TIMEOUT_MS, type DaemonOptions } from './options.js';
 export type { DaemonOptions } from './options.js';
@@ -115,7 +115,7 @@ export class Daemon implements ControlTarget {
     });
     // Without forwarding, no cursor of an earlier target keeps retention from deleting.
     if (options.forward) {
-      const forwarder = (this.#forwarder = new Forwarder(options.forward, () => history.db, log));
+      const forwarder = (this.#forwarder = new Forwarder(options.forward, historyOutbox(() => history.db, Forwarder.target(options.forward)), log));
       history.afterCommit(() => forwarder.nudge());
     } else forgetOtherTargets(history.db, undefined);
   }

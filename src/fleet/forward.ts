@@ -40,15 +40,36 @@ export function payloadOf(item: OutboxItem, board: string): string {
 
 type MqttClient = import('mqtt').MqttClient;
 
+/** Where the forwarder reads what to send and keeps how far the collector has it. */
+export interface ForwardOutbox {
+  /** The cursors kept (what the collector confirmed). */
+  cursors(): Cursors;
+  keep(cursors: Cursors): void;
+  /** Up to `limit` items after `cursors`, in the order to send. */
+  read(cursors: Cursors, limit: number): OutboxItem[];
+  /** Events after `cursors.eventId`. */
+  backlog(cursors: Cursors): number;
+}
+
+/** The outbox of a board: its history (`db` gives the database now: it is replaced if it was found corrupt). */
+export function historyOutbox(db: () => HistoryDb, target: string): ForwardOutbox {
+  forgetOtherTargets(db(), target);
+  return {
+    cursors: () => readCursors(db(), target),
+    keep: (cursors) => writeCursors(db(), target, cursors),
+    read: (cursors, limit) => readOutbox(db(), cursors, limit),
+    backlog: (cursors) => eventBacklog(db(), cursors),
+  };
+}
+
 export class Forwarder {
   /** Records published (sent again after a restart of the window: counted again). */
   sent = 0;
   /** Times everything in flight was sent again (reconnect, silence, the collector asked). */
   resends = 0;
   #options: ForwardOptions;
-  #db: () => HistoryDb;
+  #outbox: ForwardOutbox;
   #log: Logger;
-  #target: string;
   #window: SendWindow;
   #client: MqttClient | undefined;
   #pumping = false;
@@ -61,16 +82,14 @@ export class Forwarder {
   #sentInRecords = new Set<number>();
   #topics: ReturnType<typeof topicsOf>;
 
-  /** `db` gives the history database now (it is replaced if it was found corrupt). */
-  constructor(options: ForwardOptions, db: () => HistoryDb, log: Logger) {
+  /** `outbox`: the board's history (historyOutbox), or for a load test any source of records. */
+  constructor(options: ForwardOptions, outbox: ForwardOutbox, log: Logger) {
     this.#options = options;
-    this.#db = db;
+    this.#outbox = outbox;
     this.#log = log.child({ forward: options.url });
-    this.#target = Forwarder.target(options);
     this.#topics = topicsOf(options.prefix, options.board);
     this.#problems = new BrokerProblems(this.#log, 'Forwarding');
-    this.#window = new SendWindow(readCursors(db(), this.#target), options.window ?? DEFAULT_WINDOW, Date.now());
-    forgetOtherTargets(db(), this.#target);
+    this.#window = new SendWindow(outbox.cursors(), options.window ?? DEFAULT_WINDOW, Date.now());
   }
 
   /** The key of a target's cursors: the broker, the topic prefix and the board. */
@@ -89,7 +108,7 @@ export class Forwarder {
   stats() {
     let backlog: number | null = null;
     try {
-      backlog = eventBacklog(this.#db(), this.#window.confirmed);
+      backlog = this.#outbox.backlog(this.#window.confirmed);
     } catch {
       // the database is closed (the daemon stopped) or being replaced
     }
@@ -134,6 +153,11 @@ export class Forwarder {
     });
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
+  }
+
+  /** Everything up to what the outbox holds now is confirmed by the collector (a load test waits for it). */
+  get confirmed(): Cursors {
+    return this.#window.confirmed;
   }
 
   /** Something new was recorded: send it soon. */
@@ -190,7 +214,7 @@ export class Forwarder {
     }
     if (changed) {
       try {
-        writeCursors(this.#db(), this.#target, this.#window.confirmed);
+        this.#outbox.keep(this.#window.confirmed);
       } catch (error) {
         this.#problems.report(error);
       }
@@ -204,7 +228,7 @@ export class Forwarder {
     try {
       for (let room = this.#window.room(); room !== undefined && !this.#closed && this.connected; room = this.#window.room()) {
         const from: Cursors = this.#window.sent;
-        const items = readOutbox(this.#db(), from, room.records);
+        const items = this.#outbox.read(from, room.records);
         if (items.length === 0) break;
         const records: string[] = [];
         let bytes = 0;

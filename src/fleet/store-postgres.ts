@@ -170,10 +170,12 @@ export class PostgresFleet extends FleetQueries implements FleetStore {
     const incidents = rows.incidents.map((p) => ({ id: p.id, after_id: p.after, at: timeOf(p.at), kind: p.kind, record: p }));
     // One statement, committed on its own. The conflicts after it: if that fails, the message is
     // not acknowledged, comes again and shows the same conflicts.
-    const { rows: held } = await this.#pool.query(STORE_BATCH, [
-      board, JSON.stringify(events), JSON.stringify(actions), JSON.stringify(incidents), now,
-      rows.events.map((p) => p.id), rows.actions.map((p) => p.id), rows.incidents.map((p) => p.id),
-    ]);
+    // Named: parsed and planned once per connection, not per message.
+    const { rows: held } = await this.#pool.query({
+      name: 'hotplugd-store-batch',
+      text: STORE_BATCH,
+      values: [board, JSON.stringify(events), JSON.stringify(actions), JSON.stringify(incidents), now, rows.events.map((p) => p.id), rows.actions.map((p) => p.id), rows.incidents.map((p) => p.id)],
+    });
     const conflicts = conflictsOf(rows, held as { stream: Conflict['stream']; id: number; record: string }[]);
     if (conflicts.length > 0) {
       await this.#pool.query(

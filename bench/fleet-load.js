@@ -62,7 +62,8 @@ async function once(backend, postgres, o) {
     const rss = Math.max(...collectors.map((c) => peakRssMiB(c.child.pid)));
     const brokerRss = peakRssMiB(broker.pid);
     for (const c of collectors) c.child.kill('SIGTERM');
-    await Promise.all(collectors.map((c) => exited(c.child)));
+    const stoppedIn = await Promise.race([Promise.all(collectors.map((c) => exited(c.child))).then(() => true), sleep(20_000).then(() => false)]);
+    if (!stoppedIn) throw new Error(`a collector did not stop within 20 s of SIGTERM:\n${collectors.map((c) => c.log.seen.slice(-5).join('\n')).join('\n')}`);
     return {
       backend, boards: o.boards, records: total, stored, exactlyOnce: stored === total, seconds: round(seconds, 1), recordsPerSecond: Math.round(total / seconds),
       collectorCpuSeconds: round(cpu, 1), collectorPeakRssMiB: rss, brokerPeakRssMiB: brokerRss,

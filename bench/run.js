@@ -13,6 +13,7 @@ import { runLatency } from './latency.js';
 import { runLinks } from './links.js';
 import { runCollect } from './collect.js';
 import { runFleet } from './fleet.js';
+import { runFleetLoad } from './fleet-load.js';
 import { runServe } from './serve.js';
 import { runMemory } from './memory.js';
 import { runBoard } from './board.js';
@@ -22,7 +23,7 @@ import { runStorms } from './storm.js';
 import { RESULTS, printAndSave } from './lib/report.js';
 import { REPO, requireRoot } from './lib/system.js';
 
-const SECTIONS = ['storm', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'guest', 'rules', 'history', 'links', 'fleet', 'collect', 'serve'];
+const SECTIONS = ['storm', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'guest', 'rules', 'history', 'links', 'fleet', 'collect', 'fleet-load', 'serve'];
 const { values } = parseArgs({ options: { only: { type: 'string', default: SECTIONS.join(',') }, saved: { type: 'string', default: '' }, quick: { type: 'boolean', default: false } } });
 const only = new Set(values.only.split(','));
 const quick = values.quick; // smaller sizes, to try the benchmarks out; not for figures
@@ -63,6 +64,7 @@ await run('guest', () => runGuest(quick ? 1 : 3));
 await run('links', () => runLinks(quick ? 1 : 3, quick));
 await run('fleet', () => runFleet(quick ? 1 : 2, quick ? { events: 2000, backlog: 5000, live: 1000 } : { events: 20_000, backlog: 100_000, live: 10_000 }));
 await run('collect', () => runCollect(quick ? 1 : 3, { boards: 10, perBoard: quick ? 300 : 3000 }));
+await run('fleet-load', () => runFleetLoad(quick ? { boards: 100, records: 100, processes: 2, backends: ['sqlite'] } : { boards: 1000, records: 1000, processes: 4, backends: ['sqlite', 'postgres', 'postgres4'] }));
 await run('serve', () => runServe(quick ? 50_000 : 1_000_000));
 if (only.has('rules')) sections.rules = script('rules', ['--seconds', quick ? '1' : '3']);
 if (only.has('history')) {
@@ -113,6 +115,20 @@ const guest = sections.guest?.json;
 if (guest) goal('start to settled in the emulated board vs udevd (issue 31)', '≤ 1.0×', `${guest.medianMs.hotplugd} ms vs ${guest.medianMs.udevd} ms: ${guest.ratio}×`, guest.ratio <= 1, '22.8–29 s vs 8–9 s');
 const board = sections.board?.json.summary;
 if (board) goal(`board cgroup: ${sections.board.json.runs[0]?.events.toLocaleString('en')}-event storm, hotplugd lost / OOM-killed`, '0 / 0', `${board.hotplugdLost} / ${board.hotplugdOomKills}`, board.hotplugdLost === 0 && board.hotplugdOomKills === 0, 'not measured');
+
+const collect = sections.collect?.json.summary;
+if (collect) {
+  goal('collector ingest into SQLite, 10 boards (issue 32)', '≥ 20,000 records/s', `${collect.sqliteRecordsPerSecond} records/s`, collect.sqliteRecordsPerSecond >= 20_000, '820 records/s');
+  goal('collector ingest into PostgreSQL, 10 boards (issue 32)', '≥ 20,000 records/s', `${collect.postgresRecordsPerSecond} records/s`, collect.postgresRecordsPerSecond >= 20_000, '461 records/s');
+}
+for (const r of sections['fleet-load']?.json.runs ?? []) {
+  goal(`${r.boards} boards × ${r.records / r.boards} records into ${r.backend}: every record once`, 'yes', `${r.exactlyOnce ? 'yes' : `no: ${r.stored} of ${r.records}`}, ${r.recordsPerSecond} records/s`, r.exactlyOnce, 'records lost at 1,000 queued messages');
+}
+const fleet = sections.fleet?.json;
+if (fleet?.summary?.peakRssForwardingMiB !== undefined) {
+  const f = fleet.summary;
+  goal('forwarding board peak RSS during a backlog, beside one that does not forward (issue 32)', '≤ +20 MiB', `${f.peakRssForwardingMiB} vs ${f.peakRssPlainMiB} MiB`, f.peakRssForwardingMiB - f.peakRssPlainMiB <= 20, '202 vs 125 MiB');
+}
 
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 const header = `# hotplugd benchmarks

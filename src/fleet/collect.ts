@@ -14,7 +14,7 @@ import { describeError } from '../errors.js';
 import { checkMessage, type FleetStore, type Marks, type StoreOutcome } from './records.js';
 import { LogThrottle, type Logger } from '../log.js';
 import { boardNameProblem, BrokerProblems, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './broker.js';
-import { topicsOf } from './protocol.js';
+import { advanceInMemory, linksOf, topicsOf } from './protocol.js';
 
 // Acks go out this often (for the boards whose messages were stored since); retained marks
 // less often. A hole in a board's chain that stays this long is asked to be sent again.
@@ -23,6 +23,7 @@ const MARKS_EVERY_MS = 1_000;
 const HOLE_MS = 1_500;
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 30_000;
+const STOP_WAIT_MS = 3_000;
 
 export interface CollectorOptions extends BrokerSecrets {
   url: string;
@@ -40,7 +41,12 @@ interface BoardState {
   highest: Marks;
   /** The marks last published retained, as JSON. */
   published?: string;
+  /** How far the chain goes, moved in memory as messages are stored (read from the database when unknown). */
   marks?: Marks;
+  /** The stored records did not all connect to the marks: the database must be asked. */
+  needsDb: boolean;
+  /** The marks last kept in the database, as JSON. */
+  kept?: string;
   /** Since when the chain has had a hole (highest beyond the marks); when a resend was last asked. */
   holeSince?: number;
   askedAt?: number;
@@ -118,12 +124,19 @@ export class Collector {
     clearTimeout(this.#retryTimer);
     await this.#ack();
     await this.#publishMarks();
-    await this.#client?.endAsync().catch(() => undefined);
+    // What was published goes out first; but mqtt.js waits for that forever when the broker is
+    // gone (it stops reconnecting on end): then the connection is closed as it is.
+    const client = this.#client;
+    if (client === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([client.endAsync().then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_WAIT_MS)))]);
+    clearTimeout(timer);
+    if (!ended) await client.endAsync(true).catch(() => undefined);
   }
 
   #board(name: string): BoardState {
     let state = this.#boards.get(name);
-    if (state === undefined) this.#boards.set(name, (state = { stored: false, highest: { event_id: 0, action_id: 0, incident_id: 0 } }));
+    if (state === undefined) this.#boards.set(name, (state = { stored: false, needsDb: true, highest: { event_id: 0, action_id: 0, incident_id: 0 } }));
     return state;
   }
 
@@ -154,6 +167,11 @@ export class Collector {
       this.#counted(board, outcome);
       const state = this.#board(board);
       state.stored = true;
+      if (state.marks !== undefined && !state.needsDb) {
+        const moved = advanceInMemory(state.marks, linksOf(checked.records));
+        state.marks = moved.marks;
+        state.needsDb = !moved.complete;
+      } else state.needsDb = true;
       for (const r of checked.records) {
         const key = r.type === 'event' ? 'event_id' : r.type === 'action' ? 'action_id' : 'incident_id';
         state.highest[key] = Math.max(state.highest[key], r.id as number);
@@ -244,8 +262,15 @@ export class Collector {
         if (!state.stored && state.holeSince === undefined) continue;
         const wasStored = state.stored;
         state.stored = false;
-        const marks = await this.#marksOf(board);
-        if (marks === undefined) continue;
+        // Most messages continue their board's chain: the marks moved in memory. Otherwise (a
+        // hole, rows another collector stored) the database walks the chain.
+        let marks = state.needsDb || state.holeSince !== undefined ? undefined : state.marks;
+        if (marks === undefined) {
+          marks = await this.#marksOf(board);
+          if (marks === undefined) continue;
+          state.needsDb = false;
+          state.kept = JSON.stringify(marks);
+        }
         if (wasStored) this.#publish(board, 'ack', marks);
         if (!beyond(state.highest, marks)) {
           state.holeSince = undefined;
@@ -275,6 +300,15 @@ export class Collector {
         if (text === state.published) continue;
         state.published = text;
         this.#publish(board, 'collected', state.marks);
+        // Kept, so that the next walk of the chain in the database starts from here.
+        if (text !== state.kept) {
+          try {
+            await this.#store.keepMarks(board, state.marks);
+            state.kept = text;
+          } catch (error) {
+            this.#storeFailed(error, board, 'keep what it holds of the board');
+          }
+        }
       }
     } finally {
       this.#marking = false;

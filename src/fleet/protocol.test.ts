@@ -1,6 +1,6 @@
 // The board's send window and the collector's words, without a broker.
 import { describe, expect, it } from 'vitest';
-import { parseCollectorWord, SendWindow, type CollectorWord } from './protocol.js';
+import { advanceInMemory, linksOf, parseCollectorWord, SendWindow, type CollectorWord } from './protocol.js';
 import { checkMessage } from './records.js';
 
 const at = (eventId: number, actionId = 0, incidentId = 0) => ({ eventId, actionId, incidentId });
@@ -10,6 +10,7 @@ const limits = { records: 10, bytes: 1000, batchRecords: 4, batchBytes: 400 };
 describe('the send window', () => {
   it('keeps at most its records and bytes in flight, and moves on only on the collector\'s acks', () => {
     const w = new SendWindow(at(0), limits, 0);
+    w.messages = 3; // grown (see below)
     expect(w.room()).toEqual({ records: 4, bytes: 400 });
     w.published(at(4), 4, 300, 0);
     w.published(at(8), 4, 300, 0);
@@ -20,6 +21,22 @@ describe('the send window', () => {
     expect([w.confirmed, w.inFlightRecords]).toEqual([at(4), 6]);
     expect(w.heard(word('ack', 3), 1)).toBe(false); // an older ack takes nothing back
     expect(w.confirmed).toEqual(at(4));
+  });
+
+  it('starts with one message in flight, one more per message confirmed, and one again after a loss', () => {
+    const w = new SendWindow(at(0), limits, 0);
+    w.published(at(4), 4, 100, 0);
+    expect(w.room()).toBeUndefined(); // one message until the collector answers
+    w.heard(word('ack', 4), 1);
+    expect(w.messages).toBe(2);
+    w.published(at(8), 4, 100, 1);
+    expect(w.room()).toEqual({ records: 4, bytes: 400 });
+    w.published(at(12), 4, 100, 1);
+    expect(w.room()).toBeUndefined();
+    w.heard(word('ack', 12), 2);
+    expect(w.messages).toBe(3); // at most the records' worth: 10 / 4 → 3
+    w.heard(word('resend', 12), 3);
+    expect(w.messages).toBe(1);
   });
 
   it('never takes a mark beyond what it sent (an earlier life of the history, a forged mark)', () => {
@@ -97,5 +114,23 @@ describe('a message from a board', () => {
     expect(checked.refused).toEqual([expect.stringContaining('is not the topic'), 'a record that is not a JSON object']);
     expect(checkMessage('b', Buffer.from(JSON.stringify({ ...batch, board: 'c' }))).records).toEqual([]);
     expect(checkMessage('b', Buffer.from(JSON.stringify({ type: 'batch', board: 'b', records: Array(1001).fill(event(1)) }))).refused).toEqual([expect.stringContaining('at most 1000')]);
+  });
+});
+
+describe('the collector\'s marks moved in memory', () => {
+  const m = (event_id: number, action_id = 0, incident_id = 0) => ({ event_id, action_id, incident_id });
+  it('follow a message that continues the chain, and say when only the database can tell', () => {
+    const records = [
+      { type: 'event', id: 11, after: 10, actions: [{ id: 5, after: 4 }] },
+      { type: 'event', id: 12, after: 11, actions: [] },
+      { type: 'incident', id: 2, after: 1 },
+    ];
+    expect(advanceInMemory(m(10, 4, 1), linksOf(records))).toEqual({ marks: m(12, 5, 2), complete: true });
+    // A hole before the message: nothing moves, and the database must be asked later.
+    expect(advanceInMemory(m(9, 4, 1), linksOf(records))).toEqual({ marks: m(9, 5, 2), complete: false });
+    // Sent again from an earlier point: already behind the marks, complete.
+    expect(advanceInMemory(m(12, 5, 2), linksOf(records))).toEqual({ marks: m(12, 5, 2), complete: true });
+    // The lowest successor wins over a stray far-ahead id.
+    expect(advanceInMemory(m(10), linksOf([{ type: 'event', id: 1e12, after: 10 }, { type: 'event', id: 11, after: 10 }])).marks.event_id).toBe(11);
   });
 });

@@ -79,18 +79,24 @@ interface InFlight {
 /**
  * A board's send window: `confirmed` is what the collector said it has (kept in the history),
  * `sent` how far the board has read and published. At most `limits.records` records and
- * `limits.bytes` bytes are in flight between them. Without progress for a while, everything in
- * flight is sent again (the collector stores each record once).
+ * `limits.bytes` bytes are in flight between them, and at most `messages` messages: one to
+ * start with and after every loss, one more per message confirmed (as TCP's congestion window:
+ * a thousand boards sending again at once must not overflow the collector's queue on the broker,
+ * where each message beyond it is dropped and costs another resend). Without progress for a
+ * while, everything in flight is sent again (the collector stores each record once).
  */
 export class SendWindow {
   confirmed: Cursors;
   sent: Cursors;
   #limits: WindowLimits;
   #inFlight: InFlight[] = [];
+  /** Messages allowed in flight now (1 up to the limits' worth). */
+  messages = 1;
   #lastProgressAt: number;
   #timeoutMs: number;
   #baseTimeoutMs: number;
   #maxTimeoutMs: number;
+  #maxMessages: number;
 
   constructor(confirmed: Cursors, limits: WindowLimits, now: number, timeoutMs = 5_000, maxTimeoutMs = 60_000) {
     this.confirmed = { ...confirmed };
@@ -99,6 +105,7 @@ export class SendWindow {
     this.#lastProgressAt = now;
     this.#timeoutMs = this.#baseTimeoutMs = timeoutMs;
     this.#maxTimeoutMs = maxTimeoutMs;
+    this.#maxMessages = Math.max(1, Math.ceil(limits.records / limits.batchRecords));
   }
 
   get inFlightRecords(): number {
@@ -115,7 +122,7 @@ export class SendWindow {
     const bytes = Math.min(this.#limits.batchBytes, this.#limits.bytes - this.inFlightBytes);
     // An empty window always takes one message, however large its one record.
     if (this.#inFlight.length === 0) return { records: Math.max(records, 1), bytes: Math.max(bytes, 1) };
-    return records > 0 && bytes > 0 ? { records, bytes } : undefined;
+    return records > 0 && bytes > 0 && this.#inFlight.length < this.messages ? { records, bytes } : undefined;
   }
 
   /** A message was published holding records up to `upTo`. */
@@ -138,13 +145,16 @@ export class SendWindow {
     const before = this.confirmed;
     if (word.kind === 'ack') {
       this.confirmed = each(this.confirmed, said, Math.max);
+      const inFlight = this.#inFlight.length;
       this.#inFlight = this.#inFlight.filter((f) => !covers(this.confirmed, f.upTo));
+      this.messages = Math.min(this.messages + (inFlight - this.#inFlight.length), this.#maxMessages);
       if (!sameCursors(before, this.confirmed)) this.#progress(now);
     } else {
       // The collector's own account: what it has, lower than thought if it lost something;
       // everything after it is sent again.
       // (`resend` is asked while connected: it never takes back what the collector confirmed.)
       this.confirmed = word.kind === 'resend' ? each(this.confirmed, said, Math.max) : said;
+      if (word.kind === 'resend') this.messages = 1; // something was lost on the way
       this.restart(now);
     }
     return !sameCursors(before, this.confirmed);
@@ -161,6 +171,7 @@ export class SendWindow {
   timedOut(now: number): boolean {
     if (this.#inFlight.length === 0 || now - this.#lastProgressAt < this.#timeoutMs) return false;
     this.#timeoutMs = Math.min(this.#timeoutMs * 2, this.#maxTimeoutMs);
+    this.messages = 1;
     this.restart(now);
     return true;
   }
@@ -169,4 +180,37 @@ export class SendWindow {
     this.#lastProgressAt = now;
     this.#timeoutMs = this.#baseTimeoutMs;
   }
+}
+
+/** The (id, after) links of one message's records, per stream (an event's actions included). */
+export function linksOf(records: readonly Record<string, unknown>[]): Record<keyof Marks, [id: number, after: number][]> {
+  const links: Record<keyof Marks, [number, number][]> = { event_id: [], action_id: [], incident_id: [] };
+  const add = (key: keyof Marks, r: Record<string, unknown>) => {
+    if (Number.isSafeInteger(r.id) && Number.isSafeInteger(r.after)) links[key].push([r.id as number, r.after as number]);
+  };
+  for (const r of records) {
+    if (r.type === 'event') {
+      add('event_id', r);
+      for (const a of Array.isArray(r.actions) ? (r.actions as Record<string, unknown>[]) : []) if (typeof a === 'object' && a !== null) add('action_id', a);
+    } else add(r.type === 'action' ? 'action_id' : 'incident_id', r);
+  }
+  return links;
+}
+
+/**
+ * Marks moved along the links of records just stored, as the database's chain would move them
+ * (from each id to the lowest id that names it), without asking the database; `complete` is
+ * false when some of the records stay beyond the marks (a hole, or rows stored elsewhere): then
+ * only the database can say how far the chain goes.
+ */
+export function advanceInMemory(marks: Marks, links: Record<keyof Marks, [number, number][]>): { marks: Marks; complete: boolean } {
+  const out = { ...marks };
+  let complete = true;
+  for (const key of ['event_id', 'action_id', 'incident_id'] as const) {
+    const next = new Map<number, number>();
+    for (const [id, after] of links[key]) if (id > after && (next.get(after) ?? Infinity) > id) next.set(after, id);
+    for (let id = next.get(out[key]); id !== undefined && id > out[key]; id = next.get(out[key])) out[key] = id;
+    if (links[key].some(([id]) => id > out[key])) complete = false;
+  }
+  return { marks: out, complete };
 }

@@ -109,12 +109,16 @@ export async function advanceFleetMarks(run: SqlRunner, board: string): Promise<
     action_id: await chainEnd(run, 'fleet_actions', board, row.action_mark),
     incident_id: await chainEnd(run, 'fleet_incidents', board, row.incident_mark),
   };
-  // Marks only move on: another collector sharing the database may have moved them further.
+  await keepFleetMarks(run, board, marks);
+  return marks;
+}
+
+/** Stores a board's marks; they only move on (another collector sharing the database may have moved them further). */
+export async function keepFleetMarks(run: SqlRunner, board: string, marks: Marks): Promise<void> {
   await run.all(
     `UPDATE boards SET event_mark = ${greatest(run)}(event_mark, ?), action_mark = ${greatest(run)}(action_mark, ?), incident_mark = ${greatest(run)}(incident_mark, ?) WHERE name = ?`,
     [marks.event_id, marks.action_id, marks.incident_id, board],
   );
-  return marks;
 }
 
 /** The larger of two values: max() in SQLite, GREATEST() in PostgreSQL. */
@@ -126,6 +130,10 @@ export abstract class FleetQueries {
 
   advanceMarks(board: string): Promise<Marks> {
     return advanceFleetMarks(this.run, board);
+  }
+
+  keepMarks(board: string, marks: Marks): Promise<void> {
+    return keepFleetMarks(this.run, board, marks);
   }
 
   boards(): Promise<BoardRecord[]> {

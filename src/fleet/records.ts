@@ -71,6 +71,8 @@ export interface FleetStore {
   status(board: string, state: string, version: string | undefined, now: number): Promise<void>;
   /** Moves a board's marks along the chains of rows it has (each row names the one before it). */
   advanceMarks(board: string): Promise<Marks>;
+  /** Keeps marks the collector worked out itself (they only move on). */
+  keepMarks(board: string, marks: Marks): Promise<void>;
   boards(): Promise<BoardRecord[]>;
   /** A board's events oldest first (with `limit`, the newest that many), each with every action known for it. */
   events(filter: FleetFilter, limit?: number): AsyncGenerator<HistoryRecord>;

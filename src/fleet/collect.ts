@@ -128,10 +128,10 @@ export class Collector {
     // gone (it stops reconnecting on end): then the connection is closed as it is.
     const client = this.#client;
     if (client === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([client.endAsync().then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_WAIT_MS)))]);
-    clearTimeout(timer);
-    if (!ended) await client.endAsync(true).catch(() => undefined);
+    for (const until = Date.now() + STOP_WAIT_MS; client.connected && Object.keys(client.outgoing).length > 0 && Date.now() < until; ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await client.endAsync(true).catch(() => undefined);
   }
 
   #board(name: string): BoardState {

@@ -134,3 +134,18 @@ describe('the collector\'s marks moved in memory', () => {
     expect(advanceInMemory(m(10), linksOf([{ type: 'event', id: 1e12, after: 10 }, { type: 'event', id: 11, after: 10 }])).marks.event_id).toBe(11);
   });
 });
+
+describe('the silence a board waits for', () => {
+  it('grows with the round trips it measured (a collector with a long queue), never below the base', () => {
+    const w = new SendWindow(at(0), limits, 0, 100, 60_000);
+    let t = 0;
+    for (let i = 1; i <= 20; i++) {
+      w.published(at(i * 4), 4, 100, t);
+      t += 1000; // each confirmed a second later
+      w.heard(word('ack', i * 4), t);
+    }
+    w.published(at(100), 4, 100, t);
+    expect(w.timedOut(t + 999)).toBe(false); // 100 ms would have timed out: a second is normal now
+    expect(w.timedOut(t + 5000)).toBe(true);
+  });
+});

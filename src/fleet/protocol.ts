@@ -74,6 +74,7 @@ interface InFlight {
   upTo: Cursors;
   records: number;
   bytes: number;
+  sentAt: number;
 }
 
 /**
@@ -128,7 +129,7 @@ export class SendWindow {
   /** A message was published holding records up to `upTo`. */
   published(upTo: Cursors, records: number, bytes: number, now: number): void {
     if (this.#inFlight.length === 0) this.#lastProgressAt = now;
-    this.#inFlight.push({ upTo: { ...upTo }, records, bytes });
+    this.#inFlight.push({ upTo: { ...upTo }, records, bytes, sentAt: now });
     this.sent = each(this.sent, upTo, Math.max);
   }
 
@@ -145,9 +146,10 @@ export class SendWindow {
     const before = this.confirmed;
     if (word.kind === 'ack') {
       this.confirmed = each(this.confirmed, said, Math.max);
-      const inFlight = this.#inFlight.length;
+      const confirmed = this.#inFlight.filter((f) => covers(this.confirmed, f.upTo));
       this.#inFlight = this.#inFlight.filter((f) => !covers(this.confirmed, f.upTo));
-      this.messages = Math.min(this.messages + (inFlight - this.#inFlight.length), this.#maxMessages);
+      this.messages = Math.min(this.messages + confirmed.length, this.#maxMessages);
+      for (const f of confirmed) this.#roundTrip(now - f.sentAt);
       if (!sameCursors(before, this.confirmed)) this.#progress(now);
     } else {
       // The collector's own account: what it has, lower than thought if it lost something;
@@ -178,7 +180,27 @@ export class SendWindow {
 
   #progress(now: number): void {
     this.#lastProgressAt = now;
-    this.#timeoutMs = this.#baseTimeoutMs;
+    this.#timeoutMs = this.#baseTimeout();
+  }
+
+  // Round trips as TCP measures them (RFC 6298): the timeout is the smoothed time plus four
+  // times its variation, never below the base: a collector with a long queue (a thousand
+  // boards sending at once) is waited for, not flooded with copies.
+  #srtt: number | undefined;
+  #rttvar = 0;
+
+  #roundTrip(ms: number): void {
+    if (this.#srtt === undefined) {
+      this.#srtt = ms;
+      this.#rttvar = ms / 2;
+    } else {
+      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - ms);
+      this.#srtt = 0.875 * this.#srtt + 0.125 * ms;
+    }
+  }
+
+  #baseTimeout(): number {
+    return Math.min(Math.max(this.#baseTimeoutMs, (this.#srtt ?? 0) + 4 * this.#rttvar), this.#maxTimeoutMs);
   }
 }
 

@@ -91,12 +91,14 @@ const CHAIN_PAGE = 5000;
 export async function chainEnd(run: SqlRunner, table: 'fleet_events' | 'fleet_actions' | 'fleet_incidents', board: string, mark: number): Promise<number> {
   let current = mark;
   for (;;) {
-    const rows = await run.all<{ id: number; after_id: number }>(`SELECT id, after_id FROM ${table} WHERE board = ? AND after_id >= ? ORDER BY after_id, id LIMIT ${CHAIN_PAGE}`, [board, current]);
+    // A row's id is above the one it names: the rows that go on from `current` are among the
+    // next ids, read on the primary key (in id order, so the lowest successor comes first).
+    const rows = await run.all<{ id: number; after_id: number }>(`SELECT id, after_id FROM ${table} WHERE board = ? AND id > ? ORDER BY id LIMIT ${CHAIN_PAGE}`, [board, current]);
     const next = new Map<number, number>();
     for (const r of rows) if (!next.has(r.after_id)) next.set(r.after_id, r.id);
     for (let id = next.get(current); id !== undefined && id > current; id = next.get(current)) current = id;
     // The page was all there is, or the chain stopped inside it: that is where it ends.
-    if (rows.length < CHAIN_PAGE || current < rows[rows.length - 1]!.after_id) return current;
+    if (rows.length < CHAIN_PAGE || current < rows[rows.length - 1]!.id) return current;
   }
 }
 

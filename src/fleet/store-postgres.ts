@@ -37,7 +37,6 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS fleet_events_time ON fleet_events (received_at);
   CREATE INDEX IF NOT EXISTS fleet_events_device ON fleet_events (board, device);
   CREATE INDEX IF NOT EXISTS fleet_events_devpath ON fleet_events (board, devpath);
-  CREATE INDEX IF NOT EXISTS fleet_events_after ON fleet_events (board, after_id);
   CREATE TABLE IF NOT EXISTS fleet_actions (
     board       TEXT NOT NULL,
     id          BIGINT NOT NULL,
@@ -47,7 +46,6 @@ const SCHEMA = `
     PRIMARY KEY (board, id)
   );
   CREATE INDEX IF NOT EXISTS fleet_actions_event ON fleet_actions (board, event_id);
-  CREATE INDEX IF NOT EXISTS fleet_actions_after ON fleet_actions (board, after_id);
   CREATE TABLE IF NOT EXISTS fleet_incidents (
     board       TEXT NOT NULL,
     id          BIGINT NOT NULL,
@@ -57,7 +55,10 @@ const SCHEMA = `
     record      JSON NOT NULL,
     PRIMARY KEY (board, id)
   );
-  CREATE INDEX IF NOT EXISTS fleet_incidents_after ON fleet_incidents (board, after_id);
+  -- The chains are walked by id (after_id < id): no index of their own, which every row would pay for.
+  DROP INDEX IF EXISTS fleet_events_after;
+  DROP INDEX IF EXISTS fleet_actions_after;
+  DROP INDEX IF EXISTS fleet_incidents_after;
   CREATE TABLE IF NOT EXISTS fleet_conflicts (
     board       TEXT NOT NULL,
     stream      TEXT NOT NULL,

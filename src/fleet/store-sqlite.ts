@@ -46,8 +46,6 @@ const SCHEMA = `
     PRIMARY KEY (board, id)
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS fleet_actions_event ON fleet_actions (board, event_id);
-  CREATE INDEX IF NOT EXISTS fleet_events_after ON fleet_events (board, after_id);
-  CREATE INDEX IF NOT EXISTS fleet_actions_after ON fleet_actions (board, after_id);
   CREATE TABLE IF NOT EXISTS fleet_incidents (
     board       TEXT NOT NULL,
     id          INTEGER NOT NULL,
@@ -57,7 +55,10 @@ const SCHEMA = `
     record      TEXT NOT NULL,
     PRIMARY KEY (board, id)
   ) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS fleet_incidents_after ON fleet_incidents (board, after_id);
+  -- The chains are walked by id (after_id < id): no index of their own, which every row would pay for.
+  DROP INDEX IF EXISTS fleet_events_after;
+  DROP INDEX IF EXISTS fleet_actions_after;
+  DROP INDEX IF EXISTS fleet_incidents_after;
   -- A record received for a (board, id) held already, with other content: both kept.
   CREATE TABLE IF NOT EXISTS fleet_conflicts (
     board       TEXT NOT NULL,

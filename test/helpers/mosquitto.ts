@@ -53,8 +53,16 @@ export class Mosquitto {
     this.log = '';
   }
 
+  /** SIGSTOP / SIGCONT: a broker that hangs, its connections open. */
+  freeze(frozen: boolean): void {
+    if (this.#child && this.#child.exitCode === null) this.#child.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   stop(): void {
-    if (this.#child && this.#child.exitCode === null) this.#child.kill('SIGKILL');
+    if (this.#child && this.#child.exitCode === null) {
+      this.#child.kill('SIGCONT');
+      this.#child.kill('SIGKILL');
+    }
   }
 }
 

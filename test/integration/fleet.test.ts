@@ -109,6 +109,27 @@ describe.runIf(canUseNamespaces() && (MOSQUITTO !== undefined || process.env.CI 
     await expectCollected(netns, fleetDb, [{ name: 'b1', daemon: b1 }]);
   }, 120_000);
 
+  it('a collector stops at SIGTERM even when the broker hangs with its marks unacknowledged', async () => {
+    const { netns, dir, broker } = await brokerScope('fleethang', false);
+    const fleetDb = join(dir.path, 'fleet.db');
+    const collector = startCollector(netns, broker.url, fleetDb);
+    const b1 = board(netns, dir.path, 'b1', broker.url);
+    await b1.waitForLog('Forwarding: connected to the broker');
+    // Frozen in the middle of a storm's collection: the collector's acknowledgements to the
+    // board (every 50 ms as it stores) wait for the broker's, which never come.
+    const storm = netns.startUevents(LO, 'change');
+    await waitFor(() => ids(fleetDb, 'SELECT count(*) AS id FROM fleet_events')[0]! > 500, 30_000, 'collection under way');
+    broker.freeze(true);
+    cleanups.push(() => broker.freeze(false));
+    await storm.stop();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const started = Date.now();
+    collector.child.kill('SIGTERM');
+    const exited = await Promise.race([new Promise((resolve) => collector.child.once('exit', () => resolve(true))), new Promise((resolve) => setTimeout(() => resolve(false), 15_000))]);
+    expect(exited).toBe(true);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 60_000);
+
   it('drops malformed and oversized payloads, counted and logged with the board, and goes on', async () => {
     const { netns, dir, broker } = await brokerScope('fleetbad', false);
     const fleetDb = join(dir.path, 'fleet.db');

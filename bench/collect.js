@@ -9,12 +9,13 @@
 // Backends alternate within each round.
 // Usage: node bench/collect.js [--boards 10] [--per-board 3000] [--rounds 3]
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { CLI, REPO, lines, median, ownCpuSeconds, requireRoot, round, sleep, withScope } from './lib/system.js';
 import { printAndSave } from './lib/report.js';
+import { startBroker } from './lib/broker.js';
 
 export const PG_BIN = (() => {
   const root = '/usr/lib/postgresql';
@@ -81,11 +82,7 @@ async function once(backend, postgres, sizes, round) {
     scope.run('ip', ['link', 'set', 'lo', 'up']);
     const port = 21000 + Math.floor(Math.random() * 1000);
     const url = `mqtt://127.0.0.1:${port}`;
-    const conf = join(scope.dir, 'mosquitto.conf');
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n`);
-    const broker = scope.spawn('/usr/sbin/mosquitto', ['-c', conf]);
-    broker.stdout.resume();
-    await lines(broker, broker.stderr).waitFor((l) => l.includes('running'), 10_000, 'mosquitto');
+    const broker = await startBroker(scope, port);
     const dbName = `bench_${backend.replace(/\W/g, '_')}_${round}`;
     const pg = backend.startsWith('postgres');
     if (pg) postgres.createdb(dbName);

@@ -7,31 +7,19 @@
 // then the database is checked: every record once. Collector CPU and peak RSS, the broker's
 // peak RSS, and the boards' resends are reported.
 // Usage: node bench/fleet-load.js [--boards 1000] [--records 1000] [--processes 4] [--backends sqlite,postgres,postgres4]
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLI, REPO, exited, lines, ownCpuSeconds, requireRoot, round, sleep, withScope } from './lib/system.js';
+import { CLI, REPO, exited, lines, ownCpuSeconds, peakRssMiB, requireRoot, round, sleep, withScope } from './lib/system.js';
 import { printAndSave } from './lib/report.js';
+import { startBroker } from './lib/broker.js';
 import { PG_BIN, sqliteCount, startPostgres } from './collect.js';
-
-const peakRssMiB = (pid) => {
-  try {
-    return Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024);
-  } catch {
-    return null;
-  }
-};
 
 async function once(backend, postgres, o) {
   return withScope('fleetload', async (scope) => {
     scope.run('ip', ['link', 'set', 'lo', 'up']);
     const port = 22000 + Math.floor(Math.random() * 1000);
     const url = `mqtt://127.0.0.1:${port}`;
-    const conf = join(scope.dir, 'mosquitto.conf');
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n`);
-    const broker = scope.spawn('/usr/sbin/mosquitto', ['-c', conf]);
-    broker.stdout.resume();
-    await lines(broker, broker.stderr).waitFor((l) => l.includes('running'), 10_000, 'mosquitto');
+    const broker = await startBroker(scope, port);
     const pg = backend.startsWith('postgres');
     const dbName = `load_${backend}_${Date.now()}`;
     if (pg) postgres.createdb(dbName);
@@ -59,8 +47,8 @@ async function once(backend, postgres, o) {
     await sleep(300);
     const stored = count();
     const cpu = collectors.reduce((n, c) => n + ownCpuSeconds(c.child.pid), 0);
-    const rss = Math.max(...collectors.map((c) => peakRssMiB(c.child.pid)));
-    const brokerRss = peakRssMiB(broker.pid);
+    const rss = Math.round(Math.max(...collectors.map((c) => peakRssMiB(c.child.pid))));
+    const brokerRss = Math.round(peakRssMiB(broker.pid));
     for (const c of collectors) c.child.kill('SIGTERM');
     const stoppedIn = await Promise.race([Promise.all(collectors.map((c) => exited(c.child))).then(() => true), sleep(20_000).then(() => false)]);
     if (!stoppedIn) throw new Error(`a collector did not stop within 20 s of SIGTERM:\n${collectors.map((c) => c.log.seen.slice(-5).join('\n')).join('\n')}`);

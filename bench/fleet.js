@@ -10,13 +10,14 @@
 // Usage: node bench/fleet.js [--events 20000] [--backlog 100000] [--live 10000] [--rounds 2]
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { writeUevents } from './lib/daemons.js';
 import { CLI, REPO, lines, median, peakRssMiB, requireRoot, round, sleep, withScope } from './lib/system.js';
 import { printAndSave } from './lib/report.js';
+import { startBroker } from './lib/broker.js';
 
 function count(path, sql, ...params) {
   try {
@@ -38,15 +39,6 @@ async function until(check, timeoutMs, what) {
     await sleep(20);
   }
   return process.hrtime.bigint();
-}
-
-async function startBroker(scope, port) {
-  const conf = join(scope.dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n`);
-  const child = scope.spawn('/usr/sbin/mosquitto', ['-c', conf]);
-  child.stdout.resume();
-  await lines(child, child.stderr).waitFor((l) => l.includes('running'), 10_000, 'mosquitto');
-  return child;
 }
 
 async function startBoard(scope, name, url) {

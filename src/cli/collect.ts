@@ -70,7 +70,8 @@ export const collectCommand: Command = {
 const boardsUsage = `Usage: hotplugd boards --db PATH|URL [--json]
 
 The boards of a collected fleet database: first and last seen, their last status
-(online, offline) and how many events were collected from each.
+(online, offline), how many events were collected from each, and how many records
+came for ids already held with other content (kept in fleet_conflicts).
 
 Options:
   --db PATH    the fleet database ('hotplugd collect --db': a file or postgres://...)
@@ -90,7 +91,7 @@ export const boardsCommand: Command = {
       if (boards.length === 0 && !values.json) process.stderr.write('No boards in this database yet.\n');
       for (const b of boards) {
         if (values.json) await writeLine(JSON.stringify({ ...b, first_seen: new Date(b.first_seen).toISOString(), last_seen: new Date(b.last_seen).toISOString() }));
-        else await writeLine(printable(`${b.name}: ${b.status ?? 'no status'}${b.version ? ` (hotplugd ${b.version})` : ''}, ${b.events} events, first seen ${localTime(new Date(b.first_seen).toISOString())}, last seen ${localTime(new Date(b.last_seen).toISOString())}`));
+        else await writeLine(printable(`${b.name}: ${b.status ?? 'no status'}${b.version ? ` (hotplugd ${b.version})` : ''}, ${b.events} events${b.conflicts > 0 ? `, ${b.conflicts} conflicting records (fleet_conflicts)` : ''}, first seen ${localTime(new Date(b.first_seen).toISOString())}, last seen ${localTime(new Date(b.last_seen).toISOString())}`));
       }
     } catch (error) {
       throw new HotplugError('EDB', `hotplugd boards: ${(error as Error).message}`, { cause: error });

@@ -78,7 +78,15 @@ export async function devpathsNamed(run: SqlRunner, board: string, name: string)
 }
 
 export async function fleetBoards(run: SqlRunner): Promise<BoardRecord[]> {
-  return run.all<BoardRecord>('SELECT name, first_seen, last_seen, status, version, events FROM boards ORDER BY name', []);
+  const boards = await run.all<BoardRecord>('SELECT name, first_seen, last_seen, status, version, events FROM boards ORDER BY name', []);
+  // Databases collected before conflicts were kept have no such table: none, then.
+  const conflicts = new Map<string, number>();
+  try {
+    for (const row of await run.all<{ board: string; n: number }>('SELECT board, count(*) AS n FROM fleet_conflicts GROUP BY board', [])) conflicts.set(row.board, Number(row.n));
+  } catch {
+    // no fleet_conflicts table
+  }
+  return boards.map((b) => ({ ...b, conflicts: conflicts.get(b.name) ?? 0 }));
 }
 
 const CHAIN_PAGE = 5000;

@@ -22,6 +22,8 @@ export interface BoardRecord {
   status: string | null;
   version: string | null;
   events: number;
+  /** Records received for ids already held, with other content (fleet_conflicts). */
+  conflicts: number;
 }
 
 /** A physical device a board's events name (its identity key), with when it was seen. */

@@ -118,6 +118,8 @@ describe.each(backends)('the fleet database in $name', ({ name }) => {
     expect(conflicted.conflicts[0]!.stored.devpath).not.toBe('/devices/virtual/net/forged');
     const history = await cli('history', '--board', 'b3', '--json');
     expect(history.stdout).not.toContain('forged');
+    const boards = await cli('boards');
+    expect(boards.stdout).toMatch(/^b3: no status, 13 events, 1 conflicting records \(fleet_conflicts\)/m);
   });
 
   it('never carries a mark past the record a board sent next on a stray record with a far higher id', async () => {

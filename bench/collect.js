@@ -92,7 +92,7 @@ async function once(backend, postgres, sizes, round) {
     const collectors = backend.endsWith('sharing') ? 4 : 1;
     const collect = (i) => {
       const share = collectors > 1 ? ['--share', 'bench'] : [];
-      const child = scope.spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), CLI, 'collect', '--broker', url, '--db', db, '--client-id', `bench-collector-${i}`, ...share]);
+      const child = scope.spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), CLI, 'collect', '--broker', url, '--db', db, '--client-id', `bench-collector-${i}`, ...share, ...(process.env.BENCH_CONNECTIONS ? ['--connections', process.env.BENCH_CONNECTIONS] : [])]);
       child.stdout.resume();
       return { child, log: lines(child, child.stderr) };
     };

@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { Collector } from '../fleet/collect.js';
 import { HotplugError } from '../errors.js';
-import { openFleetStore } from '../fleet/store.js';
+import { isPostgresUrl, openFleetStore } from '../fleet/store.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { parseCommandArgs, usageError, type Command } from './args.js';
 import { localTime, printable, writeLine } from './output.js';
@@ -26,6 +26,10 @@ Options:
                         load; they must write one database (PostgreSQL)
   --client-id ID        the collector's session on the broker (default:
                         hotplugd-collector-<hostname>); one per collector
+  --connections N       connections that each take messages, stored in
+                        parallel (default: 2 with PostgreSQL, 1 with SQLite,
+                        whose writes cannot overlap); more than one subscribes
+                        as a shared group (--share, or the client id)
   --credentials FILE    username on the first line, password on the second
   --ca FILE, --cert FILE, --key FILE
                         TLS: the broker's CA, this collector's certificate
@@ -41,7 +45,7 @@ export const collectCommand: Command = {
   async run(argv) {
     const values = parseCommandArgs('collect', collectUsage, argv, {
       broker: { type: 'string' }, db: { type: 'string' }, topic: { type: 'string' }, share: { type: 'string' },
-      'client-id': { type: 'string' }, credentials: { type: 'string' }, ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
+      'client-id': { type: 'string' }, connections: { type: 'string' }, credentials: { type: 'string' }, ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
       'log-level': { type: 'string' },
     });
     if (values === null) return 0;
@@ -50,9 +54,11 @@ export const collectCommand: Command = {
     const level = values['log-level'] ?? 'info';
     if (!isLogLevel(level)) throw usageError('collect', `--log-level: unknown level ${JSON.stringify(level)}`);
     const log = await createLogger(level);
-    const db = await openFleetStore(values.db, { onError: (error) => log.warn({ err: error }, `Collector: the database connection failed: ${error.message}`) });
+    const connections = Number(values.connections ?? (isPostgresUrl(values.db) ? '2' : '1'));
+    if (!Number.isInteger(connections) || connections < 1 || connections > 16) throw usageError('collect', `--connections expects 1 to 16; got ${JSON.stringify(values.connections)}`);
+    const db = await openFleetStore(values.db, { connections, onError: (error) => log.warn({ err: error }, `Collector: the database connection failed: ${error.message}`) });
     const collector = new Collector({
-      url: values.broker, prefix: values.topic, share: values.share, clientId: values['client-id'] ?? `hotplugd-collector-${hostname()}`,
+      url: values.broker, prefix: values.topic, share: values.share, clientId: values['client-id'] ?? `hotplugd-collector-${hostname()}`, connections,
       credentialsFile: values.credentials, caFile: values.ca, certFile: values.cert, keyFile: values.key,
     }, db, log);
     await collector.start();

@@ -14,7 +14,8 @@ import { describeError } from '../errors.js';
 import { checkMessage, type FleetStore, type Marks, type StoreOutcome } from './records.js';
 import { LogThrottle, type Logger } from '../log.js';
 import { boardNameProblem, BrokerProblems, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './broker.js';
-import { advanceInMemory, linksOf, topicsOf } from './protocol.js';
+import { topicsOf } from './protocol.js';
+import { beyond, BoardChains } from './board-chains.js';
 
 // Acks go out this often (for the boards whose messages were stored since); retained marks
 // less often. A hole in a board's chain that stays this long is asked to be sent again.
@@ -32,27 +33,14 @@ export interface CollectorOptions extends BrokerSecrets {
   share?: string | undefined;
   /** The collector's MQTT client id (its persistent session on the broker). */
   clientId: string;
+  /**
+   * Connections to the broker that each take messages (default 1): the broker hands a client
+   * one message at a time, and the next only once the last is stored; with several, several
+   * are stored at once (a database server works on them in parallel). More than one subscribes
+   * as the shared group `--share` (or the client id), connection i as CLIENTID-i.
+   */
+  connections?: number | undefined;
 }
-
-interface BoardState {
-  /** Records stored by this collector since its marks were last read. */
-  stored: boolean;
-  /** The highest id this collector stored, per stream. */
-  highest: Marks;
-  /** The marks last published retained, as JSON. */
-  published?: string;
-  /** How far the chain goes, moved in memory as messages are stored (read from the database when unknown). */
-  marks?: Marks;
-  /** The stored records did not all connect to the marks: the database must be asked. */
-  needsDb: boolean;
-  /** The marks last kept in the database, as JSON. */
-  kept?: string;
-  /** Since when the chain has had a hole (highest beyond the marks); when a resend was last asked. */
-  holeSince?: number;
-  askedAt?: number;
-}
-
-const beyond = (h: Marks, m: Marks) => h.event_id > m.event_id || h.action_id > m.action_id || h.incident_id > m.incident_id;
 
 export class Collector {
   /** Records stored, records held already, records refused, conflicts kept, resends asked. */
@@ -66,9 +54,10 @@ export class Collector {
   #store: FleetStore;
   #log: Logger;
   #storeProblem: string | undefined;
-  #boards = new Map<string, BoardState>();
+  #boards = new BoardChains();
   #timers: NodeJS.Timeout[] = [];
-  #client: import('mqtt').MqttClient | undefined;
+  /** The first publishes acks and marks and hears statuses; all take messages. */
+  #clients: import('mqtt').MqttClient[] = [];
   #refusalLogs = new LogThrottle();
   #conflictLogs = new LogThrottle();
   #problems: BrokerProblems;
@@ -90,32 +79,43 @@ export class Collector {
   async start(): Promise<void> {
     const { connect } = await import('mqtt');
     const o = this.#o;
-    const client = connect(o.url, {
-      ...brokerSecrets(o),
-      clientId: o.clientId,
-      // MQTT 5: acknowledgements the collector sends itself (customHandleAcks), and a
-      // session that outlives a disconnect by a week (the broker keeps what comes meanwhile).
-      protocolVersion: 5,
-      clean: false,
-      properties: { sessionExpiryInterval: 7 * 24 * 3600 },
-      reconnectPeriod: 1000,
-      // Acknowledge a message only once it is stored.
-      customHandleAcks: (topic, message, _packet, done) => this.#receive(topic, message, done),
-    });
-    this.#client = client;
-    const events = `${o.share ? `$share/${o.share}/` : ''}${this.#prefix}/+/events`;
+    const count = Math.max(1, o.connections ?? 1);
+    const group = o.share ?? (count > 1 ? o.clientId : undefined);
+    const plain = `${this.#prefix}/+/events`;
+    const events = group === undefined ? plain : `$share/${group}/${plain}`;
     const status = `${this.#prefix}/+/status`;
-    client.on('connect', (ack) => {
-      this.#problems.clear();
-      this.#log.info({ broker: o.url, events, sessionPresent: ack.sessionPresent }, 'Collecting');
-      client.subscribe([events, status], { qos: 1 }, (error) => {
-        if (error) this.#problems.report(error);
-        // What it has, for every board it knows: boards send again what a broker lost
-        // meanwhile (a restart without persistence, a full queue).
-        else void this.#publishAllMarks();
+    for (let i = 0; i < count; i++) {
+      const client = connect(o.url, {
+        ...brokerSecrets(o),
+        clientId: i === 0 ? o.clientId : `${o.clientId}-${i}`,
+        // MQTT 5: acknowledgements the collector sends itself (customHandleAcks), and a
+        // session that outlives a disconnect by a week (the broker keeps what comes meanwhile).
+        protocolVersion: 5,
+        clean: false,
+        properties: { sessionExpiryInterval: 7 * 24 * 3600 },
+        reconnectPeriod: 1000,
+        // Acknowledge a message only once it is stored.
+        customHandleAcks: (topic, message, _packet, done) => this.#receive(topic, message, done),
       });
-    });
-    client.on('error', (error) => this.#problems.report(error));
+      this.#clients.push(client);
+      client.on('connect', (ack) => {
+        this.#problems.clear();
+        if (i > 0) {
+          client.subscribe(events, { qos: 1 }, (error) => error && this.#problems.report(error));
+          return;
+        }
+        this.#log.info({ broker: o.url, events, connections: count, sessionPresent: ack.sessionPresent }, 'Collecting');
+        // A session kept from a collector that subscribed otherwise would get every message twice.
+        if (group !== undefined) client.unsubscribe(plain);
+        client.subscribe([events, status], { qos: 1 }, (error) => {
+          if (error) this.#problems.report(error);
+          // What it has, for every board it knows: boards send again what a broker lost
+          // meanwhile (a restart without persistence, a full queue).
+          else void this.#publishAllMarks();
+        });
+      });
+      client.on('error', (error) => this.#problems.report(error));
+    }
     this.#timers.push(setInterval(() => void this.#ack(), ACKS_EVERY_MS), setInterval(() => void this.#publishMarks(), MARKS_EVERY_MS));
   }
 
@@ -125,19 +125,12 @@ export class Collector {
     await this.#ack();
     await this.#publishMarks();
     // What was published goes out first; but mqtt.js waits for that forever when the broker is
-    // gone (it stops reconnecting on end): then the connection is closed as it is.
-    const client = this.#client;
-    if (client === undefined) return;
-    for (const until = Date.now() + STOP_WAIT_MS; client.connected && Object.keys(client.outgoing).length > 0 && Date.now() < until; ) {
+    // gone (it stops reconnecting on end): then the connections are closed as they are.
+    const [main] = this.#clients;
+    for (const until = Date.now() + STOP_WAIT_MS; main?.connected && Object.keys(main.outgoing).length > 0 && Date.now() < until; ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await client.endAsync(true).catch(() => undefined);
-  }
-
-  #board(name: string): BoardState {
-    let state = this.#boards.get(name);
-    if (state === undefined) this.#boards.set(name, (state = { stored: false, needsDb: true, highest: { event_id: 0, action_id: 0, incident_id: 0 } }));
-    return state;
+    await Promise.all(this.#clients.map((c) => c.endAsync(true).catch(() => undefined)));
   }
 
   async #receive(topic: string, message: Buffer, done: (code: number) => void): Promise<void> {
@@ -165,17 +158,7 @@ export class Collector {
       const outcome = await this.#stored(board, () => this.#store.storeBatch(board, checked.records, Date.now()));
       if (outcome === undefined) return;
       this.#counted(board, outcome);
-      const state = this.#board(board);
-      state.stored = true;
-      if (state.marks !== undefined && !state.needsDb) {
-        const moved = advanceInMemory(state.marks, linksOf(checked.records));
-        state.marks = moved.marks;
-        state.needsDb = !moved.complete;
-      } else state.needsDb = true;
-      for (const r of checked.records) {
-        const key = r.type === 'event' ? 'event_id' : r.type === 'action' ? 'action_id' : 'incident_id';
-        state.highest[key] = Math.max(state.highest[key], r.id as number);
-      }
+      this.#boards.stored(board, checked.records);
     }
     if (checked.refused.length > 0) return this.#refuse(topic, board, checked.refused, done);
     done(0);
@@ -215,11 +198,11 @@ export class Collector {
     this.#holding = true;
     const delay = this.#retryDelayMs;
     this.#retryDelayMs = Math.min(delay * 2, RETRY_MAX_MS);
-    const client = this.#client;
-    client?.end(true, () => {
+    const clients = this.#clients;
+    void Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined))).then(() => {
       this.#retryTimer = setTimeout(() => {
         this.#holding = false;
-        client.reconnect();
+        for (const c of clients) c.reconnect();
       }, delay);
     });
   }
@@ -235,19 +218,20 @@ export class Collector {
   async #marksOf(board: string): Promise<Marks | undefined> {
     try {
       const marks = await this.#store.advanceMarks(board);
-      this.#board(board).marks = marks;
+      this.#boards.read(board, marks);
       return marks;
     } catch (error) {
-      this.#board(board).stored = true;
+      this.#boards.get(board).stored = true;
       this.#storeFailed(error, board, 'read what it holds of the board');
       return undefined;
     }
   }
 
   #publish(board: string, kind: 'ack' | 'collected', word: Marks & { fresh?: true; resend?: true }): void {
-    if (this.#client?.connected !== true) return;
+    const client = this.#clients[0];
+    if (client?.connected !== true) return;
     const topics = topicsOf(this.#prefix, board);
-    this.#client.publish(kind === 'ack' ? topics.ack : topics.collected, JSON.stringify(word), { qos: 1, retain: kind === 'collected' });
+    client.publish(kind === 'ack' ? topics.ack : topics.collected, JSON.stringify(word), { qos: 1, retain: kind === 'collected' });
   }
 
   // Each board whose records were stored since the last round is told how far its chain goes; a
@@ -258,18 +242,17 @@ export class Collector {
     this.#acking = true;
     try {
       const now = Date.now();
-      for (const [board, state] of this.#boards) {
+      for (const [board, state] of this.#boards.entries()) {
         if (!state.stored && state.holeSince === undefined) continue;
         const wasStored = state.stored;
         state.stored = false;
-        // Most messages continue their board's chain: the marks moved in memory. Otherwise (a
-        // hole, rows another collector stored) the database walks the chain.
-        let marks = state.needsDb || state.holeSince !== undefined ? undefined : state.marks;
+        // The marks moved in memory as messages were stored; the database walks the chain when
+        // they are unknown, or a hole stays open (rows another collector stored may fill it).
+        const holeOpen = state.holeSince !== undefined && now - state.holeSince >= HOLE_MS;
+        let marks = state.needsDb || holeOpen ? undefined : state.marks;
         if (marks === undefined) {
           marks = await this.#marksOf(board);
           if (marks === undefined) continue;
-          state.needsDb = false;
-          state.kept = JSON.stringify(marks);
         }
         if (wasStored) this.#publish(board, 'ack', marks);
         if (!beyond(state.highest, marks)) {
@@ -294,7 +277,7 @@ export class Collector {
     if (this.#marking) return;
     this.#marking = true;
     try {
-      for (const [board, state] of this.#boards) {
+      for (const [board, state] of this.#boards.entries()) {
         if (state.marks === undefined) continue;
         const text = JSON.stringify(state.marks);
         if (text === state.published) continue;
@@ -320,8 +303,7 @@ export class Collector {
     for (const board of await this.#store.boards().catch(() => [])) {
       const marks = await this.#marksOf(board.name);
       if (marks === undefined) continue;
-      const state = this.#board(board.name);
-      state.published = JSON.stringify(marks);
+      this.#boards.get(board.name).published = JSON.stringify(marks);
       this.#publish(board.name, 'collected', { ...marks, fresh: true });
     }
   }

@@ -125,11 +125,14 @@ describe('the collector\'s marks moved in memory', () => {
       { type: 'event', id: 12, after: 11, actions: [] },
       { type: 'incident', id: 2, after: 1 },
     ];
-    expect(advanceInMemory(m(10, 4, 1), linksOf(records))).toEqual({ marks: m(12, 5, 2), complete: true });
-    // A hole before the message: nothing moves, and the database must be asked later.
-    expect(advanceInMemory(m(9, 4, 1), linksOf(records))).toEqual({ marks: m(9, 5, 2), complete: false });
+    expect(advanceInMemory(m(10, 4, 1), linksOf(records))).toMatchObject({ marks: m(12, 5, 2), complete: true });
+    // A hole before the message: nothing moves; its links wait, and connect when the hole is filled.
+    const waiting = advanceInMemory(m(9, 4, 1), linksOf(records));
+    expect(waiting).toMatchObject({ marks: m(9, 5, 2), complete: false, overflowed: false });
+    expect(waiting.pending.event_id).toEqual([[11, 10], [12, 11]]);
+    expect(advanceInMemory(waiting.marks, linksOf([{ type: 'event', id: 10, after: 9, actions: [] }]), waiting.pending)).toMatchObject({ marks: m(12, 5, 2), complete: true });
     // Sent again from an earlier point: already behind the marks, complete.
-    expect(advanceInMemory(m(12, 5, 2), linksOf(records))).toEqual({ marks: m(12, 5, 2), complete: true });
+    expect(advanceInMemory(m(12, 5, 2), linksOf(records))).toMatchObject({ marks: m(12, 5, 2), complete: true });
     // The lowest successor wins over a stray far-ahead id.
     expect(advanceInMemory(m(10), linksOf([{ type: 'event', id: 1e12, after: 10 }, { type: 'event', id: 11, after: 10 }])).marks.event_id).toBe(11);
   });

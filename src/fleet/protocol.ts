@@ -205,7 +205,7 @@ export class SendWindow {
 }
 
 /** The (id, after) links of one message's records, per stream (an event's actions included). */
-export function linksOf(records: readonly Record<string, unknown>[]): Record<keyof Marks, [id: number, after: number][]> {
+export function linksOf(records: readonly Record<string, unknown>[]): PendingLinks {
   const links: Record<keyof Marks, [number, number][]> = { event_id: [], action_id: [], incident_id: [] };
   const add = (key: keyof Marks, r: Record<string, unknown>) => {
     if (Number.isSafeInteger(r.id) && Number.isSafeInteger(r.after)) links[key].push([r.id as number, r.after as number]);
@@ -219,20 +219,30 @@ export function linksOf(records: readonly Record<string, unknown>[]): Record<key
   return links;
 }
 
+/** Links beyond the marks, kept until the records before them come (bounded). */
+export type PendingLinks = Record<keyof Marks, [id: number, after: number][]>;
+
+export const MAX_PENDING_LINKS = 20_000;
+
 /**
- * Marks moved along the links of records just stored, as the database's chain would move them
- * (from each id to the lowest id that names it), without asking the database; `complete` is
- * false when some of the records stay beyond the marks (a hole, or rows stored elsewhere): then
- * only the database can say how far the chain goes.
+ * Marks moved along the links of records just stored (and of records stored earlier that were
+ * waiting beyond a hole: `pending`), as the database's chain would move them (from each id to
+ * the lowest id that names it), without asking the database. `pending` comes back with the
+ * links still beyond the marks; `complete` is false when there are any (a hole, or rows stored
+ * by another collector). Past MAX_PENDING_LINKS they are dropped (`overflowed`): then only the
+ * database can say how far the chain goes.
  */
-export function advanceInMemory(marks: Marks, links: Record<keyof Marks, [number, number][]>): { marks: Marks; complete: boolean } {
+export function advanceInMemory(marks: Marks, links: PendingLinks, pending?: PendingLinks): { marks: Marks; complete: boolean; pending: PendingLinks; overflowed: boolean } {
   const out = { ...marks };
-  let complete = true;
+  const left: PendingLinks = { event_id: [], action_id: [], incident_id: [] };
   for (const key of ['event_id', 'action_id', 'incident_id'] as const) {
+    const all = pending ? [...pending[key], ...links[key]] : links[key];
     const next = new Map<number, number>();
-    for (const [id, after] of links[key]) if (id > after && (next.get(after) ?? Infinity) > id) next.set(after, id);
+    for (const [id, after] of all) if (id > after && (next.get(after) ?? Infinity) > id) next.set(after, id);
     for (let id = next.get(out[key]); id !== undefined && id > out[key]; id = next.get(out[key])) out[key] = id;
-    if (links[key].some(([id]) => id > out[key])) complete = false;
+    left[key] = all.filter(([id]) => id > out[key]);
   }
-  return { marks: out, complete };
+  const waiting = left.event_id.length + left.action_id.length + left.incident_id.length;
+  const overflowed = waiting > MAX_PENDING_LINKS;
+  return { marks: out, complete: waiting === 0, pending: overflowed ? { event_id: [], action_id: [], incident_id: [] } : left, overflowed };
 }

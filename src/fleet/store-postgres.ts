@@ -122,14 +122,15 @@ export class PostgresFleet extends FleetQueries implements FleetStore {
   }
 
   /** Connects (and, unless readonly, creates the tables); a clear error when it cannot. */
-  static async open(url: string, options: { readonly?: boolean; onError?: (error: Error) => void } = {}): Promise<PostgresFleet> {
+  static async open(url: string, options: { readonly?: boolean; onError?: (error: Error) => void; connections?: number } = {}): Promise<PostgresFleet> {
     // Loaded here, not at start: a daemon or a SQLite collector never pays for it.
     const { default: client } = await import('pg');
     // bigint comes back as a number: ids and epoch milliseconds are far below 2^53.
     const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : client.types.getTypeParser(oid, format as 'text')) };
     const pool = new client.Pool({
       connectionString: url,
-      max: 2,
+      // One per collector connection storing at once, and one for marks and queries.
+      max: (options.connections ?? 1) + 1,
       types,
       application_name: 'hotplugd',
       ...(options.readonly ? { options: '-c default_transaction_read_only=on' } : {}),

@@ -7,7 +7,7 @@ export type { FleetStore } from './records.js';
 
 export const isPostgresUrl = (target: string): boolean => /^postgres(?:ql)?:\/\//.test(target);
 
-export async function openFleetStore(target: string, options: { readonly?: boolean; onError?: (error: Error) => void } = {}): Promise<FleetStore> {
+export async function openFleetStore(target: string, options: { readonly?: boolean; onError?: (error: Error) => void; connections?: number } = {}): Promise<FleetStore> {
   if (isPostgresUrl(target)) return PostgresFleet.open(target, options);
   return new SqliteFleet(target, options);
 }

@@ -46,8 +46,8 @@ export class FleetScope {
     for (const cleanup of this.cleanups.splice(0).reverse()) cleanup();
   };
 
-  startCollector = (netns: Netns, url: string, dbPath: string | Postgres, clientId = 'test-collector'): { child: ChildProcess; log: () => string } => {
-    const child = spawn('ip', ['netns', 'exec', netns.name, process.execPath, CLI, 'collect', '--broker', url, '--db', typeof dbPath === 'string' ? dbPath : dbPath.url, '--client-id', clientId], { stdio: ['ignore', 'pipe', 'pipe'] });
+  startCollector = (netns: Netns, url: string, dbPath: string | Postgres, clientId = 'test-collector', extra: string[] = []): { child: ChildProcess; log: () => string } => {
+    const child = spawn('ip', ['netns', 'exec', netns.name, process.execPath, CLI, 'collect', '--broker', url, '--db', typeof dbPath === 'string' ? dbPath : dbPath.url, '--client-id', clientId, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));

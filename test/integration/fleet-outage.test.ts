@@ -42,10 +42,11 @@ describe.runIf(canUseNamespaces() && (MOSQUITTO !== undefined || process.env.CI 
     expect(ids(b1.dbPath, 'SELECT id FROM events')).toHaveLength(written);
   }, 180_000);
 
-  it('three boards recording 10,000 events each through an outage, the collector SIGKILLed while they send again: all 30,000 collected once within 60 s', async () => {
+  it('three boards recording 10,000 events each through an outage, the collector (two connections: messages stored out of order) SIGKILLed while they send again: all 30,000 collected once within 60 s', async () => {
     const { netns, dir, broker } = await brokerScope('outage3', false);
     const fleetDb = join(dir.path, 'fleet.db');
-    let collector = startCollector(netns, broker.url, fleetDb);
+    const twoConnections = ['--connections', '2'];
+    let collector = startCollector(netns, broker.url, fleetDb, 'test-collector', twoConnections);
     const boards = ['b1', 'b2', 'b3'].map((name) => ({ name, daemon: board(netns, dir.path, name, broker.url) }));
     for (const b of boards) await b.daemon.waitForLog('Forwarding: connected to the broker');
     await broker.kill();
@@ -60,12 +61,14 @@ describe.runIf(canUseNamespaces() && (MOSQUITTO !== undefined || process.env.CI 
     expect(some()).toBeGreaterThan(0);
     expect(some()).toBeLessThan(30_000);
     await stopped(collector.child, 'SIGKILL');
-    collector = startCollector(netns, broker.url, fleetDb);
+    collector = startCollector(netns, broker.url, fleetDb, 'test-collector', twoConnections);
     await expectCollected(netns, fleetDb, boards, 60_000 - (Date.now() - back)).catch((error) => {
       console.log(collector.log().slice(-3000));
       throw error;
     });
     console.log(`outage: 30,000 events of three boards collected ${Date.now() - back} ms after the broker's return`);
     expect(ids(fleetDb, 'SELECT count(*) AS id FROM fleet_conflicts')).toEqual([0]);
+    // Both connections took messages (a shared group of the client id).
+    expect(collector.log()).toMatch(/"connections":2/);
   }, 180_000);
 });

@@ -1,9 +1,11 @@
 // Outages against a stock Mosquitto (its defaults: max_queued_messages 1,000, no persistence),
 // as a fleet operator runs it: the broker dies mid-storm, a board is SIGKILLed while the broker
 // is down and comes back, then the broker comes back; several boards record through an outage;
-// the collector is SIGKILLed while boards send again. Every event is collected exactly once,
+// the collector is SIGKILLed while boards send again; a board and the collector die at once.
+// Every event is collected exactly once,
 // in order, within 60 s of the broker's return.
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { canUseNamespaces } from '../helpers/netns.js';
 import { MOSQUITTO } from '../helpers/mosquitto.js';
@@ -71,4 +73,27 @@ describe.runIf(canUseNamespaces() && (MOSQUITTO !== undefined || process.env.CI 
     // Both connections took messages (a shared group of the client id).
     expect(collector.log()).toMatch(/"connections":2/);
   }, 180_000);
+  it('a board and the collector SIGKILLed at once while records are in flight, both restarted: every event collected once', async () => {
+    const { netns, dir, broker } = await brokerScope('outagekk', false);
+    const fleetDb = join(dir.path, 'fleet.db');
+    let collector = startCollector(netns, broker.url, fleetDb);
+    let b1 = board(netns, dir.path, 'b1', broker.url);
+    await b1.waitForLog('Forwarding: connected to the broker');
+    const storm = netns.startUevents(LO, 'change');
+    for (let i = 0; i < 200 && (ids(fleetDb, 'SELECT count(*) AS id FROM fleet_events')[0] ?? 0) < 1000; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await storm.stop(); // (the board's history has the storm up to its death; the rest is not heard)
+    await Promise.all([stopped(b1.child, 'SIGKILL'), stopped(collector.child, 'SIGKILL')]);
+    expect(ids(fleetDb, 'SELECT count(*) AS id FROM fleet_events')[0]).toBeGreaterThan(0);
+    b1 = board(netns, dir.path, 'b1', broker.url);
+    collector = startCollector(netns, broker.url, fleetDb);
+    await b1.waitForLog('hotplugd started');
+    await expectCollected(netns, fleetDb, [{ name: 'b1', daemon: b1 }], 60_000).catch(async (error) => {
+      console.log(collector.log().slice(-3000), (await b1.cli(netns, 'status')).stdout);
+      throw error;
+    });
+    const db = new Database(fleetDb, { readonly: true });
+    const conflicts = db.prepare('SELECT stream, id, stored, received FROM fleet_conflicts').all();
+    db.close();
+    expect(conflicts).toEqual([]);
+  }, 120_000);
 });

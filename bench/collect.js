@@ -70,7 +70,7 @@ c.on('connect', async () => {
   const send = () => c.publishAsync('hotplugd/' + board + '/events', '{"type":"batch","board":' + JSON.stringify(board) + ',"records":[' + records.join(',') + ']}', { qos: 1 });
   for (let id = 1; id <= count; id++) {
     const json = JSON.stringify(record(board, id, at));
-    if (records.length === 250 || (records.length > 0 && bytes + json.length > Number(process.env.BENCH_BATCH_BYTES || 131072))) { await send(); records = []; bytes = 0; }
+    if (records.length === 250 || (records.length > 0 && bytes + json.length > 128 * 1024)) { await send(); records = []; bytes = 0; }
     records.push(json); bytes += json.length + 1;
   }
   if (records.length) await send();
@@ -129,7 +129,7 @@ export async function runCollect(rounds, sizes) {
   const runs = [];
   try {
     for (let r = 0; r < rounds; r++) {
-      const backends = process.env.BENCH_BACKENDS ? process.env.BENCH_BACKENDS.split(',') : ['sqlite', 'postgres', 'postgres, 4 sharing'];
+      const backends = process.env.BENCH_BACKENDS ? process.env.BENCH_BACKENDS.split(/,(?=[a-z])/) : ['sqlite', 'postgres', 'postgres, 4 sharing'];
       for (const backend of r % 2 === 0 ? backends : backends.reverse()) runs.push(await once(backend, postgres, sizes, r));
     }
   } finally {

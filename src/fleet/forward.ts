@@ -33,11 +33,6 @@ export function recordOf(item: OutboxItem, board: string): Record<string, unknow
   return { type: item.stream, board, after: item.after, ...item.record };
 }
 
-/** The payload of one outbox item on its own (boards before batches sent these; collectors still take them). */
-export function payloadOf(item: OutboxItem, board: string): string {
-  return JSON.stringify(recordOf(item, board));
-}
-
 type MqttClient = import('mqtt').MqttClient;
 
 /** Where the forwarder reads what to send and keeps how far the collector has it. */

@@ -8,7 +8,7 @@
 // The board advances its cursors only on the collector's word, never on the broker's PUBACK: a
 // broker may drop what it acknowledged (a restart without persistence, a full queue).
 import type { Cursors } from '../history/outbox.js';
-import type { Marks, Payload } from './records.js';
+import type { Marks } from './records.js';
 
 export const topicsOf = (prefix: string, board: string) => ({
   events: `${prefix}/${board}/events`,
@@ -32,13 +32,6 @@ export interface WindowLimits {
 // Four messages of up to 250 records in flight per board: far below a stock Mosquitto's queue
 // of 1,000 messages per client (max_queued_messages), and a round trip per 1,000 records.
 export const DEFAULT_WINDOW: WindowLimits = { records: 1000, bytes: 512 * 1024, batchRecords: 250, batchBytes: 128 * 1024 };
-
-/** One message on PREFIX/<board>/events: records of one board, in the order sent. */
-export interface BatchMessage {
-  type: 'batch';
-  board: string;
-  records: Payload[];
-}
 
 /** What a collector says to a board. */
 export interface CollectorWord {
@@ -64,11 +57,10 @@ export function parseCollectorWord(message: Buffer, topicKind: 'ack' | 'collecte
   return { marks, kind: topicKind === 'collected' && retained ? 'mark' : 'ack' };
 }
 
-export const cursorsOf = (m: Marks): Cursors => ({ eventId: m.event_id, actionId: m.action_id, incidentId: m.incident_id });
-export const marksOf = (c: Cursors): Marks => ({ event_id: c.eventId, action_id: c.actionId, incident_id: c.incidentId });
+const cursorsOf = (m: Marks): Cursors => ({ eventId: m.event_id, actionId: m.action_id, incidentId: m.incident_id });
 const each = (a: Cursors, b: Cursors, f: (x: number, y: number) => number): Cursors => ({ eventId: f(a.eventId, b.eventId), actionId: f(a.actionId, b.actionId), incidentId: f(a.incidentId, b.incidentId) });
 const covers = (a: Cursors, b: Cursors) => a.eventId >= b.eventId && a.actionId >= b.actionId && a.incidentId >= b.incidentId;
-export const sameCursors = (a: Cursors, b: Cursors) => covers(a, b) && covers(b, a);
+const sameCursors = (a: Cursors, b: Cursors) => covers(a, b) && covers(b, a);
 
 interface InFlight {
   upTo: Cursors;

@@ -211,6 +211,20 @@ export function linksOf(records: readonly Record<string, unknown>[]): PendingLin
   return links;
 }
 
+/**
+ * Where a chain reaches from `mark` over these links (each record names the one before it):
+ * from each id to the lowest id that names it, so a stray record with a far higher id never
+ * carries a mark past the records a board really sent next. The collector's memory and the
+ * database's walk (queries.ts chainEnd) both go this way.
+ */
+export function chainFrom(mark: number, links: Iterable<[id: number, after: number]>): number {
+  const next = new Map<number, number>();
+  for (const [id, after] of links) if (id > after && (next.get(after) ?? Infinity) > id) next.set(after, id);
+  let current = mark;
+  for (let id = next.get(current); id !== undefined && id > current; id = next.get(current)) current = id;
+  return current;
+}
+
 /** Links beyond the marks, kept until the records before them come (bounded). */
 export type PendingLinks = Record<keyof Marks, [id: number, after: number][]>;
 
@@ -229,9 +243,7 @@ export function advanceInMemory(marks: Marks, links: PendingLinks, pending?: Pen
   const left: PendingLinks = { event_id: [], action_id: [], incident_id: [] };
   for (const key of ['event_id', 'action_id', 'incident_id'] as const) {
     const all = pending ? [...pending[key], ...links[key]] : links[key];
-    const next = new Map<number, number>();
-    for (const [id, after] of all) if (id > after && (next.get(after) ?? Infinity) > id) next.set(after, id);
-    for (let id = next.get(out[key]); id !== undefined && id > out[key]; id = next.get(out[key])) out[key] = id;
+    out[key] = chainFrom(out[key], all);
     left[key] = all.filter(([id]) => id > out[key]);
   }
   const waiting = left.event_id.length + left.action_id.length + left.incident_id.length;

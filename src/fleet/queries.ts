@@ -1,5 +1,6 @@
 // The queries of a collected fleet database, written once for SQLite and PostgreSQL: the SQL
 // is the same but for placeholders (`?` here; the PostgreSQL runner numbers them) and globs.
+import { chainFrom } from './protocol.js';
 import { globToRegex, toHistoryRecord, type BoardRecord, type FleetDevice, type FleetFilter, type Marks } from './records.js';
 import type { HistoryRecord } from '../history/query.js';
 
@@ -79,32 +80,25 @@ export async function devpathsNamed(run: SqlRunner, board: string, name: string)
 
 export async function fleetBoards(run: SqlRunner): Promise<BoardRecord[]> {
   const boards = await run.all<BoardRecord>('SELECT name, first_seen, last_seen, status, version, events FROM boards ORDER BY name', []);
-  // Databases collected before conflicts were kept have no such table: none, then.
+  // Databases collected before conflicts were kept have no such table (read-only, it is not made): none, then.
+  const hasTable = run.dialect === 'sqlite' ? "SELECT 1 AS ok FROM sqlite_master WHERE name = 'fleet_conflicts'" : "SELECT 1 AS ok WHERE to_regclass('fleet_conflicts') IS NOT NULL";
   const conflicts = new Map<string, number>();
-  try {
+  if ((await run.all(hasTable, [])).length > 0) {
     for (const row of await run.all<{ board: string; n: number }>('SELECT board, count(*) AS n FROM fleet_conflicts GROUP BY board', [])) conflicts.set(row.board, Number(row.n));
-  } catch {
-    // no fleet_conflicts table
   }
   return boards.map((b) => ({ ...b, conflicts: conflicts.get(b.name) ?? 0 }));
 }
 
 const CHAIN_PAGE = 5000;
 
-/**
- * Where a board's chain of rows in `table` reaches from `mark`: each row names the one before
- * it (`after_id`); from each row the chain goes on to the lowest id that names it, so a stray
- * record with a far higher id never carries the mark past rows the board really sent next.
- */
+/** Where a board's chain of rows in `table` reaches from `mark` (protocol.ts chainFrom: the lowest successor each time). */
 export async function chainEnd(run: SqlRunner, table: 'fleet_events' | 'fleet_actions' | 'fleet_incidents', board: string, mark: number): Promise<number> {
   let current = mark;
   for (;;) {
     // A row's id is above the one it names: the rows that go on from `current` are among the
     // next ids, read on the primary key (in id order, so the lowest successor comes first).
     const rows = await run.all<{ id: number; after_id: number }>(`SELECT id, after_id FROM ${table} WHERE board = ? AND id > ? ORDER BY id LIMIT ${CHAIN_PAGE}`, [board, current]);
-    const next = new Map<number, number>();
-    for (const r of rows) if (!next.has(r.after_id)) next.set(r.after_id, r.id);
-    for (let id = next.get(current); id !== undefined && id > current; id = next.get(current)) current = id;
+    current = chainFrom(current, rows.map((r): [number, number] => [r.id, r.after_id]));
     // The page was all there is, or the chain stopped inside it: that is where it ends.
     if (rows.length < CHAIN_PAGE || current < rows[rows.length - 1]!.id) return current;
   }

@@ -69,20 +69,27 @@ const SCHEMA = `
   );
   CREATE INDEX IF NOT EXISTS fleet_conflicts_board ON fleet_conflicts (board, id);`;
 
-// One message's records in one statement (one round trip, one commit): each table's rows come
-// as a JSON array (and their ids as arrays, looked up one by one on the primary key: a planner
-// that has not analysed a growing table otherwise scans all of a board's rows per message); what the tables held of those ids before is returned (all parts of a
-// statement see the same snapshot), to tell new rows, duplicates and conflicts apart. A row seen
-// again keeps its record; its link to the chain takes the lower predecessor.
+// One message's records in one statement (one round trip, one commit): each table's columns
+// come as a JSON array and its records as one text of lines, zipped by position (the records
+// are parsed once, by their cast to json, not once more inside an array), and their ids as
+// arrays, looked up one by one on the primary key (the LIMIT keeps the planner from turning the
+// lookups into a join that reads all of a board's rows per message: it did, on tables it had not
+// analysed yet); what the tables held of those ids before is returned (all parts of a statement
+// see the same snapshot), to tell new rows, duplicates and conflicts apart. A row seen again
+// keeps its record; its link to the chain takes the lower predecessor.
 const relink = (table: string) => `ON CONFLICT (board, id) DO UPDATE SET after_id = excluded.after_id WHERE excluded.after_id < ${table}.after_id`;
+const zipped = (columns: string, json: string, lines: string) => {
+  const names = columns.split(', ').map((c) => c.split(' ')[0]).join(', ');
+  return `SELECT ${names}, line::json AS record FROM ROWS FROM (json_to_recordset(${json}::json) AS (${columns}), string_to_table(${lines}::text, E'\\n')) AS x(${names}, line)`;
+};
 const STORE_BATCH = `
-  WITH ev AS (SELECT * FROM json_to_recordset($2::json) AS x(id bigint, after_id bigint, received_at bigint, action text, subsystem text, devpath text, device text, devname text, devtype text, record json)),
-    ac AS (SELECT * FROM json_to_recordset($3::json) AS x(id bigint, after_id bigint, event_id bigint, record json)),
-    inc AS (SELECT * FROM json_to_recordset($4::json) AS x(id bigint, after_id bigint, at bigint, kind text, record json)),
+  WITH ev AS (${zipped('id bigint, after_id bigint, received_at bigint, action text, subsystem text, devpath text, device text, devname text, devtype text', '$2', '$9')}),
+    ac AS (${zipped('id bigint, after_id bigint, event_id bigint', '$3', '$10')}),
+    inc AS (${zipped('id bigint, after_id bigint, at bigint, kind text', '$4', '$11')}),
     held AS (
-      SELECT 'event' AS stream, t.id, t.record::text AS record FROM unnest($6::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_events WHERE board = $1 AND id = k.id) t
-      UNION ALL SELECT 'action', t.id, t.record::text FROM unnest($7::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_actions WHERE board = $1 AND id = k.id) t
-      UNION ALL SELECT 'incident', t.id, t.record::text FROM unnest($8::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_incidents WHERE board = $1 AND id = k.id) t),
+      SELECT 'event' AS stream, t.id, t.record::text AS record FROM unnest($6::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_events WHERE board = $1 AND id = k.id LIMIT 1) t
+      UNION ALL SELECT 'action', t.id, t.record::text FROM unnest($7::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_actions WHERE board = $1 AND id = k.id LIMIT 1) t
+      UNION ALL SELECT 'incident', t.id, t.record::text FROM unnest($8::bigint[]) k(id), LATERAL (SELECT id, record FROM fleet_incidents WHERE board = $1 AND id = k.id LIMIT 1) t),
     e AS (INSERT INTO fleet_events (board, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record)
       SELECT $1, id, after_id, received_at, action, subsystem, devpath, device, devname, devtype, record FROM ev ${relink('fleet_events')}),
     a AS (INSERT INTO fleet_actions (board, id, after_id, event_id, record) SELECT $1, id, after_id, event_id, record FROM ac ${relink('fleet_actions')}),
@@ -91,6 +98,22 @@ const STORE_BATCH = `
       VALUES ($1, $5, $5, (SELECT count(*) FROM ev) - (SELECT count(*) FROM held WHERE stream = 'event'))
       ON CONFLICT (name) DO UPDATE SET last_seen = GREATEST(boards.last_seen, excluded.last_seen), events = boards.events + excluded.events)
   SELECT stream, id, record FROM held`;
+
+/** The statement that stores one message's records (named: parsed and planned once per connection). */
+export function storeStatement(board: string, records: readonly Payload[], now: number): { rows: ReturnType<typeof batchRows>; statement: { name: string; text: string; values: unknown[] } } {
+  const rows = batchRows(records);
+  const events = rows.events.map((p) => {
+    const c = eventColumns(p);
+    return { id: p.id, after_id: p.after, received_at: c.receivedAt, action: c.action, subsystem: c.subsystem, devpath: c.devpath, device: c.device, devname: c.devname, devtype: c.devtype };
+  });
+  const actions = rows.actions.map((p) => ({ id: p.id, after_id: p.after, event_id: p.event_id }));
+  const incidents = rows.incidents.map((p) => ({ id: p.id, after_id: p.after, at: timeOf(p.at), kind: p.kind }));
+  // JSON.stringify writes no line breaks: one record per line. None for no records (a strict function: no rows).
+  const lines = (records: readonly object[]) => (records.length === 0 ? null : records.map((r) => JSON.stringify(r)).join('\n'));
+  const values = [board, JSON.stringify(events), JSON.stringify(actions), JSON.stringify(incidents), now, rows.events.map((p) => p.id), rows.actions.map((p) => p.id), rows.incidents.map((p) => p.id),
+    lines(rows.events.map(storedRecord)), lines(rows.actions), lines(rows.incidents)];
+  return { rows, statement: { name: 'hotplugd-store-batch', text: STORE_BATCH, values } };
+}
 
 /** The URL without its password, for messages. */
 export function postgresLocation(url: string): string {
@@ -163,21 +186,10 @@ export class PostgresFleet extends FleetQueries implements FleetStore {
   }
 
   async storeBatch(board: string, records: readonly Payload[], now: number): Promise<StoreOutcome> {
-    const rows = batchRows(records);
-    const events = rows.events.map((p) => {
-      const c = eventColumns(p);
-      return { id: p.id, after_id: p.after, received_at: c.receivedAt, action: c.action, subsystem: c.subsystem, devpath: c.devpath, device: c.device, devname: c.devname, devtype: c.devtype, record: storedRecord(p) };
-    });
-    const actions = rows.actions.map((p) => ({ id: p.id, after_id: p.after, event_id: p.event_id, record: p }));
-    const incidents = rows.incidents.map((p) => ({ id: p.id, after_id: p.after, at: timeOf(p.at), kind: p.kind, record: p }));
+    const { rows, statement } = storeStatement(board, records, now);
     // One statement, committed on its own. The conflicts after it: if that fails, the message is
     // not acknowledged, comes again and shows the same conflicts.
-    // Named: parsed and planned once per connection, not per message.
-    const { rows: held } = await this.#pool.query({
-      name: 'hotplugd-store-batch',
-      text: STORE_BATCH,
-      values: [board, JSON.stringify(events), JSON.stringify(actions), JSON.stringify(incidents), now, rows.events.map((p) => p.id), rows.actions.map((p) => p.id), rows.incidents.map((p) => p.id)],
-    });
+    const { rows: held } = await this.#pool.query(statement);
     const conflicts = conflictsOf(rows, held as { stream: Conflict['stream']; id: number; record: string }[]);
     if (conflicts.length > 0) {
       await this.#pool.query(

@@ -2,7 +2,7 @@
 // hotplugd (this repository's dist/) and systemd-udevd (Debian's `udev` package) with a
 // private /run/udev, /dev and /etc/udev/rules.d, so it touches nothing of the machine.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sendControlRequest } from '../../dist/control/protocol.js';
@@ -16,6 +16,28 @@ export function copyOfDev(scope) {
   mkdirSync(dir);
   execFileSync('cp', ['-a', '--one-file-system', '/dev/.', dir]);
   return dir;
+}
+
+/**
+ * The directory that stands in for /etc/udev/rules.d: `extraRules` as 99-bench.rules, and each
+ * `masked` file name as udev masks one (a link to /dev/null hides the file of that name).
+ */
+export function udevRulesDir(scope, { extraRules, masked = [] } = {}) {
+  const rulesDir = join(scope.dir, 'udev-rules.d');
+  mkdirSync(rulesDir, { recursive: true });
+  if (extraRules) writeFileSync(join(rulesDir, '99-bench.rules'), extraRules);
+  for (const name of masked) symlinkSync('/dev/null', join(rulesDir, name));
+  return rulesDir;
+}
+
+/**
+ * A launcher (for scope.spawn) that runs a command in a private mount namespace with udev's
+ * runtime directory on a tmpfs and `rulesDir` over /etc/udev/rules.d: hotplugd --udev then
+ * reads the same rules as udevd does and writes its database where the host's is not.
+ */
+export function udevMountLauncher(rulesDir) {
+  const script = `mkdir -p /run/udev && mount -t tmpfs tmpfs /run/udev && mount --bind "${rulesDir}" /etc/udev/rules.d && exec "$@"`;
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh'];
 }
 
 /** `launcher` (e.g. a board cgroup's, bench/lib/cgroup.js) runs before node and execs it. */
@@ -64,12 +86,10 @@ export async function startHotplugd(scope, { args = [], env = process.env, nodeA
  * systemd-udevd with its default rules (plus `extraRules`, as /etc/udev/rules.d/99-bench.rules).
  * `ip netns exec`, `unshare` and `sh -c exec` all exec in place: the child's pid is udevd's.
  */
-export async function startUdevd(scope, { extraRules, launcher = [] } = {}) {
+export async function startUdevd(scope, { extraRules, masked = [], launcher = [] } = {}) {
   if (!UDEVD) throw new Error('systemd-udevd is not installed (Debian package udev)');
   const dev = copyOfDev(scope);
-  const rulesDir = join(scope.dir, 'udev-rules.d');
-  mkdirSync(rulesDir);
-  if (extraRules) writeFileSync(join(rulesDir, '99-bench.rules'), extraRules);
+  const rulesDir = udevRulesDir(scope, { extraRules, masked });
   mkdirSync('/run/udev', { recursive: true });
   const script = [
     'set -e',

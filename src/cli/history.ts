@@ -22,6 +22,10 @@ Filters (all must hold; repeated options of one kind: any may match):
   --since TIME       TIME: 1h, 2d, 30m (ago), today, yesterday, or ISO 8601
   --until TIME       (2026-11-22, 2026-11-22T10:00, 2026-11-22T10:00:00Z)
   --property K=V     a property after the rules, V a glob (ID_VENDOR_ID=0781)
+  --rule NAME        a rule that matched: its name as the table shows it (a
+                     YAML rule's name, FILE:LINE for udev and mdev rules) or
+                     its label (NAME (FILE:LINE:COLUMN)), a glob
+                     ('60-serial.rules:*', 'dhcp')
 
 Output:
   --limit N          only the newest N matching events
@@ -106,6 +110,7 @@ export const historyCommand: Command = {
       since: { type: 'string' },
       until: { type: 'string' },
       property: { type: 'string', multiple: true },
+      rule: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       csv: { type: 'boolean' },
       limit: { type: 'string' },
@@ -122,10 +127,11 @@ export const historyCommand: Command = {
       since: parseTimeOption('history', 'since', values.since),
       until: parseTimeOption('history', 'until', values.until),
       properties: values.property?.map(parseProperty),
+      rules: values.rule,
     };
     if (values.follow && limit === undefined && filter.since === undefined) limit = 10;
     if (values.board !== undefined) {
-      if (values.device !== undefined || values.property !== undefined || values.follow || values.incidents) throw usageError('history', '--board goes with --subsystem, --action, --since, --until, --limit, --json and --csv');
+      if (values.device !== undefined || values.property !== undefined || values.rule !== undefined || values.follow || values.incidents) throw usageError('history', '--board goes with --subsystem, --action, --since, --until, --limit, --json and --csv');
       if (values.db === undefined) throw usageError('history', '--board needs --db: the collected fleet database');
       const fleet = await openFleetStore(values.db, { readonly: true });
       try {

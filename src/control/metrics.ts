@@ -3,6 +3,8 @@
 // (p50/p95 over the most recent samples, so memory stays bounded); for debounced rules,
 // how often they waited their time and acted, or were cancelled by a newer event.
 import type { ActionResult } from '../actions/results.js';
+import type { Rule } from '../rules/model.js';
+import { ruleLabel } from '../rules/plan.js';
 
 const SAMPLES_PER_RULE = 512;
 
@@ -34,8 +36,8 @@ function percentile(sorted: Float64Array, fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
-// A rule is named `name (file:line:column)` by the trace (the rule's own line) and by its
-// actions (the line of the key that asked): one rule is its name in its file.
+// One rule is its name in its file: so its figures go on across reloads that moved it. Its
+// actions name it `name (file:line:column)` with the line of the key that asked.
 function ruleKey(origin: string): string {
   const match = /^(.*) \((.*):\d+:\d+\)$/.exec(origin);
   return match ? `${match[1]}\0${match[2]}` : origin;
@@ -43,26 +45,34 @@ function ruleKey(origin: string): string {
 
 export class RuleMetrics {
   #rules = new Map<string, RuleFigures>();
+  // Each matched rule's figures, found without making its key again per event.
+  #byRule = new WeakMap<Rule, RuleFigures>();
 
-  #figures(rule: string, isRule = false): RuleFigures {
-    const key = ruleKey(rule);
+  #figures(key: string, label: string): RuleFigures {
     let figures = this.#rules.get(key);
     if (!figures) {
-      figures = { label: rule, matched: 0, actions: 0, failed: 0, debounced: 0, cancelled: 0, samples: new Float64Array(SAMPLES_PER_RULE), sampleCount: 0 };
+      figures = { label, matched: 0, actions: 0, failed: 0, debounced: 0, cancelled: 0, samples: new Float64Array(SAMPLES_PER_RULE), sampleCount: 0 };
       this.#rules.set(key, figures);
     }
-    if (isRule) figures.label = rule;
     return figures;
   }
 
-  observe(rules: readonly string[], actions: readonly ActionResult[]): void {
-    for (const rule of rules) this.#figures(rule, true).matched++;
+  observe(rules: readonly Rule[], actions: readonly ActionResult[]): void {
+    for (const rule of rules) {
+      let figures = this.#byRule.get(rule);
+      if (figures === undefined) {
+        figures = this.#figures(`${rule.name}\0${rule.at.file}`, ruleLabel(rule));
+        figures.label = ruleLabel(rule); // the trace names the rule by its own line
+        this.#byRule.set(rule, figures);
+      }
+      figures.matched++;
+    }
     for (const action of actions) if (action.rule !== null) this.observeAction(action);
   }
 
   observeAction(action: ActionResult): void {
     if (action.rule === null) return;
-    const figures = this.#figures(action.rule);
+    const figures = this.#figures(ruleKey(action.rule), action.rule);
     if (action.kind === 'debounce') {
       // A wait, not an action: it neither fails nor has a latency of its own.
       if (action.ok) figures.debounced++;

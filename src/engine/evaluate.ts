@@ -79,10 +79,10 @@ export function* evaluateSteps(ruleSet: RuleSet, input: EvaluationInput): Evalua
       }
     }
     if (failed !== undefined) {
-      if (traceFailures) trace.push({ rule: rule.name, at: rule.at, matched: false, failedKey: failed });
+      if (traceFailures) trace.push({ rule: rule.name, at: rule.at, source: rule, matched: false, failedKey: failed });
       continue;
     }
-    trace.push({ rule: rule.name, at: rule.at, matched: true });
+    trace.push({ rule: rule.name, at: rule.at, source: rule, matched: true });
     if (rule.debounceMs !== undefined && turn === undefined) {
       // Not yet: the rule acts on its turn, if the state holds until then.
       state.plan.deferred.push({ rule: ruleOrigin(rule.name, rule.at), debounceMs: rule.debounceMs });

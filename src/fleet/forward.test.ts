@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ruleFromLabel } from '../../test/helpers/rule.js';
 import { openHistoryDb } from '../history/db.js';
 import { readOutbox } from '../history/outbox.js';
 import { HistoryWriter } from '../history/writer.js';
@@ -27,7 +28,7 @@ describe('forwarded payloads', () => {
     const db = openHistoryDb(join(dir, 'h.db'));
     const writer = new HistoryWriter(db);
     const properties = Object.assign(createProperties(), { ACTION: 'add', DEVPATH: '/devices/virtual/net/eth9', SUBSYSTEM: 'net', INTERFACE: 'eth9' });
-    const first = writer.recordEvent(eventFromProperties(properties, Date.now(), 'kernel'), { rules: ['dhcp (a.yaml:2:5)'] });
+    const first = writer.recordEvent(eventFromProperties(properties, Date.now(), 'kernel'), { rules: [ruleFromLabel('dhcp (a.yaml:2:5)')] });
     writer.recordAction(first, { kind: 'job-start', target: '/sbin/udhcpc', rule: 'dhcp (a.yaml:5:11)', ok: true, error: null, durationMs: 1 });
     const second = writer.recordEvent(eventFromProperties({ ...properties, ACTION: 'change' }, Date.now(), 'kernel'), {});
     writer.recordIncident({ kind: 'seqnum-gap', at: Date.now(), detail: { missed: 3 } });

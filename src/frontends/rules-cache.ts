@@ -9,7 +9,8 @@ import { fileIdentity, readPrivateFile, writePrivateFile } from '../private-file
 import type { ParsedYaml } from './yaml-nodes.js';
 
 // Bumped whenever ParsedYaml's shape or the parsing that produces it changes.
-const FORMAT = 1;
+// 2: parsed files keep their text, and maps where they end (each rule's text is recorded).
+const FORMAT = 2;
 const FILE = 'rules.json';
 // Rule files kept; the least recently used go first (test runs load many temporary directories).
 const MAX_ENTRIES = 256;
@@ -30,7 +31,7 @@ export interface RuleCache {
 
 function isEntry(value: unknown): value is Entry {
   const e = value as Entry;
-  return typeof e?.identity === 'string' && typeof e.usedAt === 'number' && Array.isArray(e.parsed?.lineStarts) && Array.isArray(e.parsed.problems);
+  return typeof e?.identity === 'string' && typeof e.usedAt === 'number' && typeof e.parsed?.text === 'string' && Array.isArray(e.parsed.lineStarts) && Array.isArray(e.parsed.problems);
 }
 
 function readEntries(dir: string): Map<string, Entry> {

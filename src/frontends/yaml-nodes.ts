@@ -10,7 +10,7 @@ import { didYouMean } from '../text/suggest.js';
 /** A node of the plain tree: `start` is its offset in the text, `other` an alias. */
 export type TreeNode =
   | { kind: 'scalar'; start: number; value: string; quoted: boolean }
-  | { kind: 'map'; start: number; pairs: { key: TreeNode | null; value: TreeNode | null }[] }
+  | { kind: 'map'; start: number; end: number; pairs: { key: TreeNode | null; value: TreeNode | null }[] }
   | { kind: 'seq'; start: number; items: (TreeNode | null)[] }
   | { kind: 'other'; start: number };
 export type YamlNode = TreeNode | null | undefined;
@@ -18,6 +18,8 @@ type Scalar = Extract<TreeNode, { kind: 'scalar' }>;
 
 /** One file parsed: its tree, where its lines start, and the YAML problems found. */
 export interface ParsedYaml {
+  /** The file's text (each rule's own text is recorded with it: Rule.text). */
+  text: string;
   /** Undefined when the YAML itself is broken. */
   tree: TreeNode | null | undefined;
   lineStarts: number[];
@@ -28,7 +30,7 @@ function toTree(node: Node | null | undefined): TreeNode | null {
   if (node === null || node === undefined) return null;
   const start = node.range?.[0] ?? 0;
   if (isScalar(node)) return { kind: 'scalar', start, value: String(node.value), quoted: node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' };
-  if (isMap(node)) return { kind: 'map', start, pairs: node.items.map((pair) => ({ key: toTree(pair.key as Node), value: toTree(pair.value as Node) })) };
+  if (isMap(node)) return { kind: 'map', start, end: node.range?.[1] ?? start, pairs: node.items.map((pair) => ({ key: toTree(pair.key as Node), value: toTree(pair.value as Node) })) };
   if (isSeq(node)) return { kind: 'seq', start, items: node.items.map((item) => toTree(item as Node)) };
   return { kind: 'other', start }; // an alias
 }
@@ -42,7 +44,7 @@ export function parseYaml(text: string): ParsedYaml {
     offset: problem.pos[0],
     message: (problem.message.split('\n')[0] ?? problem.message).replace(/ at line \d+, column \d+:?$/, ''),
   }));
-  return { tree: document.errors.length > 0 ? undefined : toTree(document.contents as Node | null), lineStarts: lines.lineStarts, problems };
+  return { text, tree: document.errors.length > 0 ? undefined : toTree(document.contents as Node | null), lineStarts: lines.lineStarts, problems };
 }
 
 export const isMapNode = (node: YamlNode): node is Extract<TreeNode, { kind: 'map' }> => node?.kind === 'map';

@@ -3,7 +3,7 @@
 // file's own keys are read here; each rule is compiled by yaml-rule.ts.
 import type { Accounts } from '../os/accounts.js';
 import type { Diagnostic, Rule } from '../rules/model.js';
-import { YamlReader, parseYaml, type ParsedYaml, type YamlNode } from './yaml-nodes.js';
+import { YamlReader, isMapNode, parseYaml, type ParsedYaml, type YamlNode } from './yaml-nodes.js';
 import { RuleCompiler } from './yaml-rule.js';
 
 const TOP_KEYS = ['rules', 'beside-udev'] as const;
@@ -37,7 +37,7 @@ export function compileParsedYaml(parsed: ParsedYaml, file: string, accounts: Ac
   for (const node of reader.list(rulesNode.value, 'rules') ?? []) {
     const before = reader.errorCount;
     const rule = new RuleCompiler(reader, accounts).compile(node);
-    if (rule && reader.errorCount === before) rules.push(rule);
+    if (rule && reader.errorCount === before) rules.push(isMapNode(node) ? { ...rule, text: parsed.text.slice(node.start, node.end).trimEnd() } : rule);
   }
   return { rules, diagnostics: reader.diagnostics, ...stepsAside };
 }

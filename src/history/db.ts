@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HotplugError } from '../errors.js';
 import { backfillDevices } from './backfill.js';
+import { migrateRuleMatches } from './rule-sets.js';
 
 export type HistoryDb = Database.Database;
 
@@ -103,6 +104,8 @@ const MIGRATIONS: readonly (string | ((db: HistoryDb) => void))[] = [
   // JSON (they are in columns; row-properties.ts). Nothing to change in older rows; the
   // version tells an older hotplugd that it cannot read the new ones whole.
   () => {},
+  // Matched rules: each rule once, each list of them once, one id per event (rule-sets.ts).
+  migrateRuleMatches,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,6 +4,7 @@ import { historyName } from '../uevent/device-names.js';
 import type { HistoryDb } from './db.js';
 import { usbDevicePath } from './devices.js';
 import { PROPERTY_COLUMNS } from './row-properties.js';
+import { matchedRules, ruleFilter } from './rule-sets.js';
 import { toEventRecord, toProcessedRecord, type DeviceRecord, type EventRecord, type EventResult, type EventRow, type ProcessedRecord } from './records.js';
 
 export type { DeviceRecord };
@@ -20,6 +21,8 @@ export interface HistoryFilter {
   until?: number | undefined;
   /** KEY=GLOB: the property after the rules (or the kernel's) must match. */
   properties?: { key: string; glob: string }[] | undefined;
+  /** Rule names or labels, globs (any may match): a rule that matched the event. */
+  rules?: string[] | undefined;
 }
 
 export interface ActionRecord {
@@ -48,7 +51,7 @@ interface Where {
   params: unknown[];
 }
 
-function where(filter: HistoryFilter): Where {
+function where(db: HistoryDb, filter: HistoryFilter): Where {
   const clauses: string[] = [];
   const params: unknown[] = [];
   const anyOf = (column: string, op: string, values: readonly unknown[] | undefined) => {
@@ -78,6 +81,11 @@ function where(filter: HistoryFilter): Where {
     clauses.push(`coalesce(json_extract(e.result, '$.properties' || substr(?, 2)), json_extract(e.properties, ?)${column}) GLOB ?`);
     params.push(path, path, glob);
   }
+  if (filter.rules && filter.rules.length > 0) {
+    const rules = ruleFilter(db, filter.rules);
+    clauses.push(rules.sql);
+    params.push(...rules.params);
+  }
   return { sql: clauses.length > 0 ? clauses.join(' AND ') : '1', params };
 }
 
@@ -94,7 +102,7 @@ const SELECT = 'SELECT e.*, d.key AS device_key FROM events e LEFT JOIN devices 
  * only the newest `limit` of them (still oldest first).
  */
 export function* queryEvents(db: HistoryDb, filter: HistoryFilter, options: { limit?: number | undefined; afterId?: number; upToId?: number } = {}): Generator<HistoryRecord> {
-  const { sql: filterSql, params: filterParams } = where(filter);
+  const { sql: filterSql, params: filterParams } = where(db, filter);
   const sql = options.upToId === undefined ? filterSql : `${filterSql} AND e.id <= ?`;
   const params = options.upToId === undefined ? filterParams : [...filterParams, options.upToId];
   let after = options.afterId ?? 0;
@@ -117,12 +125,7 @@ export function* queryEvents(db: HistoryDb, filter: HistoryFilter, options: { li
 
 function withDetails(db: HistoryDb, rows: HistoryRow[]): HistoryRecord[] {
   const ids = JSON.stringify(rows.map((r) => r.id));
-  const rules = new Map<number, string[]>();
-  for (const m of db.prepare('SELECT event_id, rule FROM rule_matches WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY rowid').all(ids) as { event_id: number; rule: string }[]) {
-    const list = rules.get(m.event_id) ?? [];
-    list.push(m.rule);
-    rules.set(m.event_id, list);
-  }
+  const rules = matchedRules(db, rows);
   const actions = new Map<number, ActionRecord[]>();
   const actionRows = db
     .prepare('SELECT id, event_id, kind, target, rule, ok, error, exit_code, duration_ms, finished_at FROM actions WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY id')
@@ -189,6 +192,5 @@ export function lastProcessed(db: HistoryDb, devpath: string, devices: DeviceRec
     )
     .get(JSON.stringify(devices.map((d) => d.id)), devpath) as EventRow | undefined;
   if (!row) return undefined;
-  const rules = db.prepare('SELECT rule FROM rule_matches WHERE event_id = ?').all(row.id) as { rule: string }[];
-  return toProcessedRecord(row, rules.map((r) => r.rule));
+  return toProcessedRecord(row, matchedRules(db, [row]).get(row.id) ?? []);
 }

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ruleFromLabel } from '../../test/helpers/rule.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,7 +135,7 @@ describe('schema migrations', () => {
     } as unknown as Plan;
     delete (plan.properties as Record<string, string>).SEQNUM;
     const rules = ['serial (60-serial.yaml:3:3)', 'seat (70.yaml:1:3)'];
-    const id = writer.recordEvent(event, { plan, rules });
+    const id = writer.recordEvent(event, { plan, rules: rules.map((r) => ruleFromLabel(r)) });
     const plain = writer.recordEvent(events[1]!, { rules: [] });
     writer.flush();
     const replayed = [...iterateProcessed(db, 0, plain)];

@@ -4,6 +4,7 @@ import type { Uevent } from '../uevent/event.js';
 import type { Plan } from '../rules/plan.js';
 import type { DeviceIdentity } from './devices.js';
 import { rowProperties } from './row-properties.js';
+import { matchedRules } from './rule-sets.js';
 
 /** Kinds of history entries that are not device events. */
 export type IncidentKind =
@@ -79,7 +80,7 @@ export interface ProcessedRecord extends EventRecord {
 }
 
 /** The rules' changes to an event, or null when they changed nothing. */
-export function eventResult(event: Uevent, plan: Plan | undefined, rules: readonly string[]): EventResult | null {
+export function eventResult(event: Uevent, plan: Plan | undefined, rules: readonly unknown[]): EventResult | null {
   if (!plan || rules.length === 0) return null;
   const properties: Record<string, string> = {};
   const removed = Object.keys(event.properties).filter((key) => !(key in plan.properties));
@@ -97,6 +98,8 @@ export interface EventRow extends Omit<EventRecord, 'received_at' | 'properties'
   received_at: number;
   properties: string;
   result?: string | null;
+  /** The list of rules that matched (rule-sets.ts); null when none did. */
+  rule_set?: number | null;
 }
 
 /** The newest `limit` events (all when omitted), oldest first, one row at a time. */
@@ -158,19 +161,12 @@ export function processedRecord(id: number, event: Uevent, plan: Plan | undefine
 /** Recorded events with ids in (afterId, upToId], oldest first, in pages of `page`. */
 export function* iterateProcessed(db: HistoryDb, afterId: number, upToId: number, page = 500): Generator<ProcessedRecord> {
   const events = db.prepare('SELECT * FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?');
-  const matches = db.prepare('SELECT event_id, rule FROM rule_matches WHERE event_id > ? AND event_id <= ? ORDER BY rowid');
   for (let from = afterId; from < upToId; ) {
     const rows = events.all(from, upToId, page) as EventRow[];
     if (rows.length === 0) return;
-    const last = rows[rows.length - 1]!.id;
-    const rules = new Map<number, string[]>();
-    for (const m of matches.all(from, last) as { event_id: number; rule: string }[]) {
-      let list = rules.get(m.event_id);
-      if (!list) rules.set(m.event_id, (list = []));
-      list.push(m.rule);
-    }
+    const rules = matchedRules(db, rows);
     for (const row of rows) yield toProcessedRecord(row, rules.get(row.id) ?? []);
-    from = last;
+    from = rows[rows.length - 1]!.id;
   }
 }
 

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ruleFromLabel } from '../../test/helpers/rule.js';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ afterEach(() => {
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 
+const RULE = ruleFromLabel('r (a.yaml:1:3)');
+
 /** `count` events, one per `spacingMs` ending at `end`, each with an action and a rule match. */
 function record(count: number, end: number, spacingMs: number, padding = 0): void {
   const writer = new HistoryWriter(db, { batchSize: 5000 });
@@ -29,7 +32,7 @@ function record(count: number, end: number, spacingMs: number, padding = 0): voi
     const properties = createProperties();
     Object.assign(properties, { ACTION: 'change', DEVPATH: '/devices/virtual/net/lo', SUBSYSTEM: 'net', PAD: 'x'.repeat(padding) });
     const id = writer.recordEvent(eventFromProperties(properties, end - (count - 1 - i) * spacingMs, 'kernel'), {
-      rules: ['r (a.yaml:1:3)'],
+      rules: [RULE],
       device: { key: 'net:/devices/virtual/net/lo', subsystem: 'net', devpath: '/devices/virtual/net/lo' },
     });
     writer.recordAction(id, { kind: 'program', target: '/bin/true', rule: 'r (a.yaml:1:3)', ok: true, error: null, durationMs: 1 });

@@ -1,6 +1,7 @@
 // Retention by age, row count and file size, enforced a little at a time: each step deletes
-// at most one chunk of the oldest events (with their actions and rule matches), so the
-// daemon never pauses long and never deletes a whole table under load.
+// at most one chunk of the oldest events (with their actions), so the daemon never pauses
+// long and never deletes a whole table under load. The rules and lists of rules events name
+// stay (a row per rule and per distinct list: few, and what a later event names again).
 import type { Statement } from 'better-sqlite3';
 import type { HistoryDb } from './db.js';
 import { oldestUnforwarded } from './outbox.js';
@@ -36,7 +37,7 @@ export class Retention {
   readonly limits: RetentionLimits;
   #db: HistoryDb;
   #chunk: number;
-  #sql: Record<'oldest' | 'bounds' | 'ageCutoff' | 'events' | 'actions' | 'matches' | 'incidents' | 'devices', Statement>;
+  #sql: Record<'oldest' | 'bounds' | 'ageCutoff' | 'events' | 'actions' | 'incidents' | 'devices', Statement>;
   #incremental: boolean;
 
   constructor(db: HistoryDb, limits: RetentionLimits, chunk = DEFAULT_RETENTION_CHUNK) {
@@ -51,7 +52,6 @@ export class Retention {
       ageCutoff: db.prepare('SELECT max(id) AS id FROM (SELECT id, received_at FROM events ORDER BY id LIMIT ?) WHERE received_at < ?'),
       events: db.prepare('DELETE FROM events WHERE id <= ?'),
       actions: db.prepare('DELETE FROM actions WHERE event_id <= ?'),
-      matches: db.prepare('DELETE FROM rule_matches WHERE event_id <= ?'),
       incidents: db.prepare('DELETE FROM incidents WHERE id IN (SELECT id FROM incidents WHERE at < ? ORDER BY at LIMIT ?)'),
       devices: db.prepare(
         `DELETE FROM devices WHERE id IN (SELECT id FROM devices WHERE last_seen < ?
@@ -109,7 +109,6 @@ export class Retention {
       if (upTo > 0) {
         deleted = this.#sql.events.run(upTo).changes;
         this.#sql.actions.run(upTo);
-        this.#sql.matches.run(upTo);
       }
       const first = this.#sql.oldest.get() as { received_at: number } | undefined;
       const incidentCutoff = Math.min(first?.received_at ?? now, maxAgeMs === undefined ? now : now - maxAgeMs);

@@ -10,6 +10,8 @@ import type { Plan } from '../rules/plan.js';
 import type { DeviceIdentity } from './devices.js';
 import { eventResult, type Incident } from './records.js';
 import { storedProperties } from './row-properties.js';
+import { RuleSetIds } from './rule-sets.js';
+import type { Rule } from '../rules/model.js';
 
 export interface HistoryWriterOptions {
   /** Commit when this many rows are waiting. */
@@ -32,12 +34,12 @@ export interface HistoryWriterOptions {
 // Many rows per statement: the per-statement cost is then paid once per 50 rows.
 const ROWS_PER_INSERT = 50;
 const EVENT_COLUMNS =
-  'id, seqnum, action, devpath, subsystem, devtype, devname, driver, major, minor, source, received_at, properties, result, device_id';
+  'id, seqnum, action, devpath, subsystem, devtype, devname, driver, major, minor, source, received_at, properties, result, device_id, rule_set';
 const MAX_CACHED_DEVICES = 10_000;
 const MAX_RETRY_DELAY_MS = 30_000;
 
 function insertEventsSql(rows: number): string {
-  const row = `(${Array(15).fill('?').join(', ')})`;
+  const row = `(${Array(16).fill('?').join(', ')})`;
   return `INSERT INTO events (${EVENT_COLUMNS}) VALUES ${Array(rows).fill(row).join(', ')}`;
 }
 
@@ -51,7 +53,7 @@ interface PendingEvent {
   id: number;
   event: Uevent;
   result: string | null;
-  rules: string[];
+  rules: readonly Rule[];
   device: DeviceIdentity | undefined;
 }
 
@@ -66,7 +68,6 @@ interface Statements {
   insertEvents: Statement;
   insertIncident: Statement;
   insertAction: Statement;
-  insertRuleMatch: Statement;
   selectDevice: Statement;
   insertDevice: Statement;
   touchDevice: Statement;
@@ -82,7 +83,6 @@ function prepare(db: HistoryDb): Statements {
       `INSERT INTO actions (event_id, kind, target, rule, ok, error, exit_code, signal, timed_out, duration_ms, argv, stdout, stderr, finished_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertRuleMatch: db.prepare('INSERT INTO rule_matches (event_id, rule) VALUES (?, ?)'),
     selectDevice: db.prepare('SELECT id FROM devices WHERE key = ?'),
     insertDevice: db.prepare(
       `INSERT INTO devices (key, subsystem, devpath, vendor_id, product_id, serial, vendor, model, first_seen, last_seen)
@@ -103,6 +103,7 @@ interface CachedDevice {
 export class HistoryWriter {
   #db: HistoryDb;
   #sql: Statements;
+  #ruleSets: RuleSetIds;
   #events: PendingEvent[] = [];
   #actions: PendingAction[] = [];
   #incidents: Incident[] = [];
@@ -128,6 +129,7 @@ export class HistoryWriter {
     this.#options = { batchSize: 2000, flushDelayMs: 5, maxPending: 100_000, ...options };
     this.#db = db;
     this.#sql = prepare(db);
+    this.#ruleSets = new RuleSetIds(db);
     this.#nextEventId = (db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as { next: number }).next;
   }
 
@@ -152,6 +154,7 @@ export class HistoryWriter {
   reopen(db: HistoryDb): void {
     this.#db = db;
     this.#sql = prepare(db);
+    this.#ruleSets = new RuleSetIds(db);
     this.#devices.clear();
     this.#names.clear();
     const next = (db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as { next: number }).next;
@@ -167,7 +170,7 @@ export class HistoryWriter {
   /** Queues the event (with what its rules did) and returns the id its row will have. */
   recordEvent(
     event: Uevent,
-    processing: { plan?: Plan | undefined; rules?: string[]; note?: string; device?: DeviceIdentity | undefined } = {},
+    processing: { plan?: Plan | undefined; rules?: readonly Rule[]; note?: string; device?: DeviceIdentity | undefined } = {},
   ): number {
     const id = this.#nextEventId++;
     const rules = processing.rules ?? [];
@@ -224,16 +227,16 @@ export class HistoryWriter {
     const events = this.#events;
     const touched = new Set<CachedDevice>();
     const deviceIds = events.map((e) => (e.device ? this.#deviceId(e.device, e.event.receivedAt, touched) : null));
+    const ruleSets = events.map((e) => this.#ruleSets.idOf(e.rules));
     for (let j = 0; j < events.length; j++) if (deviceIds[j] !== null) this.#recordNames(events[j]!.event, deviceIds[j]!);
     let i = 0;
     for (; i + ROWS_PER_INSERT <= events.length; i += ROWS_PER_INSERT) {
       const values: unknown[] = [];
-      for (let j = i; j < i + ROWS_PER_INSERT; j++) pushEventValues(values, events[j]!, deviceIds[j]!);
+      for (let j = i; j < i + ROWS_PER_INSERT; j++) pushEventValues(values, events[j]!, deviceIds[j]!, ruleSets[j]!);
       sql.insertEvents.run(values);
     }
-    for (; i < events.length; i++) sql.insertEvent.run(pushEventValues([], events[i]!, deviceIds[i]!));
+    for (; i < events.length; i++) sql.insertEvent.run(pushEventValues([], events[i]!, deviceIds[i]!, ruleSets[i]!));
     for (const device of touched) sql.touchDevice.run(device.lastSeen, device.devpath, device.id);
-    for (const { id, rules } of events) for (const rule of rules) sql.insertRuleMatch.run(id, rule);
     for (const i of this.#incidents) sql.insertIncident.run(i.kind, i.at, JSON.stringify(i.detail));
     for (const { eventId, result: r, at } of this.#actions) {
       sql.insertAction.run(
@@ -275,8 +278,9 @@ export class HistoryWriter {
   }
 
   #failed(error: Error, rows: number): void {
-    // Device rows inserted in the rolled-back transaction are gone: look them up again.
+    // Device and rule rows inserted in the rolled-back transaction are gone: look them up again.
     this.#devices.clear();
+    this.#ruleSets.forget();
     this.#names.clear();
     this.failedCommits++;
     this.#giveUpBeyondLimit();
@@ -314,10 +318,10 @@ export class HistoryWriter {
   }
 }
 
-function pushEventValues(values: unknown[], { id, event: e, result }: PendingEvent, deviceId: number | null): unknown[] {
+function pushEventValues(values: unknown[], { id, event: e, result }: PendingEvent, deviceId: number | null, ruleSet: number | null): unknown[] {
   values.push(
     id, e.seqnum ?? null, e.action, e.devpath, e.subsystem, e.devtype ?? null, e.devname ?? null,
-    e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, storedProperties(e), result, deviceId,
+    e.driver ?? null, e.major ?? null, e.minor ?? null, e.source, e.receivedAt, storedProperties(e), result, deviceId, ruleSet,
   );
   return values;
 }

@@ -8,14 +8,15 @@ import type { ActionResult } from '../actions/results.js';
 import { describeError } from '../errors.js';
 import { incidentLine, processedRecord, type Incident, type IncidentLine, type ProcessedRecord, type ResultRecord } from '../history/records.js';
 import type { Logger } from '../log.js';
-import type { Plan } from '../rules/plan.js';
+import type { Rule } from '../rules/model.js';
+import { ruleLabel, type Plan } from '../rules/plan.js';
 import { isLinkEvent, type Uevent } from '../uevent/event.js';
 import type { LaterResult } from './recorder.js';
 import type { Outcome } from './worker.js';
 
 export interface PublisherListeners {
   /** Per-rule figures (control/metrics.ts). */
-  metrics: { observe(rules: readonly string[], actions: readonly ActionResult[]): void; observeAction(result: ActionResult): void };
+  metrics: { observe(rules: readonly Rule[], actions: readonly ActionResult[]): void; observeAction(result: ActionResult): void };
   /** Control-socket subscribers (control/subscribers.ts). */
   subscribers: {
     readonly size: number;
@@ -80,7 +81,7 @@ export class Publisher {
   }
 
   #record(outcome: Outcome): ProcessedRecord {
-    return processedRecord(outcome.id, outcome.event, outcome.evaluation?.plan, outcome.rules);
+    return processedRecord(outcome.id, outcome.event, outcome.evaluation?.plan, outcome.rules.map(ruleLabel));
   }
 
   #each(listener: string, call: () => void): void {

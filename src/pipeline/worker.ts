@@ -11,7 +11,8 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { evaluateInContext, type EvaluationContext } from '../engine/context.js';
 import type { ImportRequest, ImportResult } from '../engine/evaluate.js';
-import { ruleOrigin, type Evaluation, type Plan } from '../rules/plan.js';
+import type { Evaluation, Plan } from '../rules/plan.js';
+import type { Rule } from '../rules/model.js';
 import { isLinkEvent, type Uevent } from '../uevent/event.js';
 import type { PresentDevices } from './present-devices.js';
 import type { RuleSet } from '../rules/ruleset.js';
@@ -22,8 +23,8 @@ export interface Outcome {
   id: number;
   event: Uevent;
   evaluation: Evaluation | undefined;
-  /** `name (file:line:column)` of each rule that matched. */
-  rules: string[];
+  /** The rules that matched, of the rule set in use (labels are made where they are shown: ruleLabel). */
+  rules: readonly Rule[];
   actions: ActionResult[];
   /** Why the rules could not be evaluated (sysfs unreadable: EMFILE, ...); recorded with the event. */
   failure?: string;
@@ -139,7 +140,7 @@ export class EventWorker {
 
   #outcome(event: Uevent, evaluation: Evaluation | undefined, actions: ActionResult[], failure?: string): Outcome {
     this.#processed++;
-    const rules = evaluation ? evaluation.trace.filter((t) => t.matched).map((t) => ruleOrigin(t.rule, t.at)) : [];
+    const rules = evaluation ? evaluation.trace.filter((t) => t.matched).map((t) => t.source) : [];
     return { id: 0, event, evaluation, rules, actions, ...(failure === undefined ? {} : { failure }) };
   }
 

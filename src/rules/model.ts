@@ -134,6 +134,11 @@ export interface Rule {
   /** The rule's name, or `file:line` when it has none. */
   name: string;
   at: SourceLocation;
+  /**
+   * The rule as written (udev's logical line, an mdev line, a YAML list item), when a front
+   * end read it from a file: with its file and line, what names one rule in the history.
+   */
+  text?: string;
   conditions: Condition[];
   assignments: Assignment[];
   /** No later rule applies to the event once this one matched. */

@@ -1,6 +1,6 @@
 // What rule evaluation decides for one event: the action plan (nothing done yet) and
 // the trace of every rule looked at. `hotplugd test --json` prints exactly this shape.
-import type { Account, SourceLocation } from './model.js';
+import type { Account, Rule, SourceLocation } from './model.js';
 import { formatLocation } from './model.js';
 
 /** A program to run after the event's rules (argv already substituted). */
@@ -85,6 +85,8 @@ export interface Plan {
 export interface TraceEntry {
   rule: string;
   at: SourceLocation;
+  /** The rule itself, of the rule set that was evaluated. */
+  source: Rule;
   matched: boolean;
   /** The first key that did not match. */
   failedKey?: string;
@@ -98,6 +100,15 @@ export interface Evaluation {
 /** A rule's `file:line` as plan entries cite it. */
 export function ruleOrigin(name: string, at: SourceLocation): string {
   return `${name} (${formatLocation(at)})`;
+}
+
+const labels = new WeakMap<Rule, string>();
+
+/** A rule's `name (file:line:column)`, made once per rule: events carry rules, not their labels. */
+export function ruleLabel(rule: Rule): string {
+  let label = labels.get(rule);
+  if (label === undefined) labels.set(rule, (label = ruleOrigin(rule.name, rule.at)));
+  return label;
 }
 
 /** The stable JSON shape of `hotplugd test --json` (documented in the README). */

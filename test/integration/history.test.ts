@@ -51,6 +51,10 @@ describe.skipIf(!canUseNamespaces())('the device history from the command line',
     expect(adds.map((r) => r.devpath).sort()).toEqual(['/devices/virtual/net/hva0', '/devices/virtual/net/hvb0']);
     const marked = jsonLines(cli('history', '--json', '--property', 'HP_ROLE=up*', ...db).stdout);
     expect(marked.map((r) => r.id)).toEqual(adds.map((r) => r.id));
+    // --rule: the events a rule matched, by the name the table shows or a glob of its label.
+    expect(jsonLines(cli('history', '--json', '--rule', 'mark-uplink', ...db).stdout).map((r) => r.id)).toEqual(adds.map((r) => r.id));
+    expect(jsonLines(cli('history', '--json', '--rule', '*10-test.yaml:2:*', '--limit', '1', ...db).stdout).map((r) => r.id)).toEqual(adds.slice(-1).map((r) => r.id));
+    expect(cli('history', '--json', '--rule', 'no-such-rule', ...db).stdout).toBe('');
     expect(jsonLines(cli('history', '--json', '--since', '1h', '--limit', '2', ...db).stdout).map((r) => r.id)).toEqual(all.slice(-2).map((r) => r.id));
     expect(cli('history', '--json', '--until', '1h', ...db).stdout).toBe('');
     expect(cli('history', '--since', 'someday', ...db)).toMatchObject({ code: 2, stderr: expect.stringContaining('--since') });

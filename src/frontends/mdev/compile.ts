@@ -40,7 +40,7 @@ export function compileMdevConf(text: string, file: string, accounts: Accounts):
       throw new LineError(message);
     };
     try {
-      rules.push(...compileLine(line, at, accounts, fail, (message) => diagnostics.push({ severity: 'warning', at, message })));
+      for (const rule of compileLine(line, at, accounts, fail, (message) => diagnostics.push({ severity: 'warning', at, message }))) rules.push({ ...rule, text: line });
     } catch (error) {
       if (!(error instanceof LineError)) throw error;
     }

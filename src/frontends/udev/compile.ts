@@ -54,7 +54,7 @@ export function compileUdevRules(text: string, file: string, accounts: Accounts)
     }
     const compiler = new LineCompiler(file, accounts, diagnostics);
     const rule = compiler.compile(parsed.rule.tokens, { file, line: parsed.rule.line, column: parsed.rule.column });
-    if (rule) rules.push(rule);
+    if (rule) rules.push({ ...rule, text: logical.text });
   }
   checkGotos(rules, diagnostics);
   return { rules, diagnostics };

@@ -1,5 +1,5 @@
 // The engine over a fake sysfs tree built from a real CH340 USB serial adapter's layout.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFakeSysfs, type FakeSysfs } from '../../test/helpers/fake-sysfs.js';
@@ -353,6 +353,44 @@ ${['1a86', '0403', '1e3d', '12d1', '046d'].map((v, i) => `  - name: vendor-${i}
       for (const label of ['first', 'after-set', 'after-import']) {
         for (const tag of ['if', 'p', 'k']) expect(tagged.has(`${label}-${tag}`), `${label}-${tag}`).toBe(true);
       }
+    } finally {
+      tree.remove();
+    }
+  });
+
+  it('gives the same with Debian\'s udev rules, whose guards (SUBSYSTEM!="block", GOTO=...) leave whole blocks out', async () => {
+    const { loadRules } = await import('../frontends/load.js');
+    const { mergeSysfs } = await import('../../test/helpers/fake-sysfs.js');
+    const { AncestorCache } = await import('../uevent/ancestors.js');
+    const debian = '/usr/lib/udev/rules.d';
+    expect(existsSync(debian), 'Debian\'s udev package').toBe(true);
+    const { ruleSet: set } = loadRules([debian]);
+    expect(set.rules.length).toBeGreaterThan(400);
+    const fixtures = loadUeventFixtures();
+    const tree = buildFakeSysfs(mergeSysfs(fixtures.map((f) => Object.fromEntries(Object.entries(f.sysfs ?? {}).filter(([p]) => p.startsWith('/devices'))))));
+    try {
+      const all = new Sysfs(tree.root);
+      const ancestors = new AncestorCache(all);
+      const probe = () => ({ stdout: '' });
+      let compared = 0;
+      let left = 0;
+      for (const fixture of fixtures) {
+        for (const e of fixture.events) {
+          if (e.layer !== 'kernel' || !e.action || !e.devpath || !e.subsystem) continue;
+          for (const action of new Set([e.action, 'change'])) {
+            const event = eventFromProperties(Object.assign(createProperties(), { DEVPATH: e.devpath, SUBSYSTEM: e.subsystem }, e.env, { ACTION: action }), 0, 'kernel');
+            const full = evaluate(set, { event, device: all.device(event.devpath), devRoot: '/dev', trace: 'all' }, probe);
+            const fast = evaluate(set, { event, device: all.device(event.devpath, ancestors), devRoot: '/dev', trace: 'matched' }, probe);
+            expect(fast.plan).toEqual(full.plan);
+            expect(fast.trace).toEqual(full.trace.filter((t) => t.matched));
+            const c = set.candidates(action, e.subsystem);
+            left += set.rules.length - c.always.length - c.keyed.reduce((n, k) => n + new Set([...k.byValue.values()].flat()).size, 0);
+            compared++;
+          }
+        }
+      }
+      expect(compared).toBeGreaterThan(300);
+      expect(left / compared).toBeGreaterThan(100); // the guards leave out hundreds of rules per event
     } finally {
       tree.remove();
     }

@@ -31,6 +31,7 @@ export interface SystemCallsAddon {
   rereadPartitions(path: string): string | null;
   mknod(path: string, isBlock: number, mode: number, major: number, minor: number): void;
   ethtoolDriver(ifname: string): string | null;
+  readAttribute(path: string): string | number;
 }
 
 const load = createRequire(import.meta.url);

@@ -111,4 +111,43 @@ ${Array.from({ length: 6 }, (_, i) => `  - { name: r${i}, match: { ${i % 2 ? 'ke
     const selected = selectRules(set.candidates('add', 'usb'), (source) => (source === 'ancestor-attr' ? ['v0', 'v4', 'v0'] : []));
     expect(selected.map((r) => r.rule.name)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5']);
   });
+
+  it('leaves out the rules a guard of action and subsystem always jumps over, and only those', () => {
+    const { rules, diagnostics } = compileUdevRules(
+      [
+        'ACTION=="remove", GOTO="input_end"', // decided: never jumps for add
+        'SUBSYSTEM!="input", GOTO="input_end"', // decided: always jumps for tty
+        'ATTRS{id/bustype}=="0005", ENV{ID_BUS}="bluetooth"',
+        'KERNEL=="event*", ENV{ID_INPUT}="1"',
+        'LABEL="input_end"',
+        'ENV{MAYBE}=="1", GOTO="inside"', // may jump: lands inside the next guard's block
+        'SUBSYSTEM!="input", GOTO="net_end"',
+        'ENV{BEFORE_INSIDE}="1"',
+        'LABEL="inside"',
+        'ENV{INSIDE}="1"',
+        'LABEL="net_end"',
+        'SUBSYSTEM=="tty", GOTO="tty_end"', // always jumps for tty, over a guard of its own
+        'SUBSYSTEM!="block", GOTO="far_end"', // never runs for tty: its jump past tty_end does not count
+        'ENV{IN_TTY_BLOCK}="1"',
+        'LABEL="tty_end"',
+        'ENV{AFTER_TTY}="1"',
+        'LABEL="far_end"',
+        'ENV{LAST}="1"',
+      ].join('\n'),
+      '60-guards.rules',
+      ACCOUNTS,
+    );
+    expect(diagnostics).toEqual([]);
+    const set = new RuleSet(rules);
+    const line = (r: { rule: { name: string } }) => Number(r.rule.name.split(':')[1]);
+    const lines = (subsystem: string) => {
+      const candidates = set.candidates('add', subsystem);
+      return [...candidates.always, ...candidates.keyed.flatMap((k) => [...k.byValue.values()].flat())].map(line).sort((a, b) => a - b);
+    };
+    // (1 is a remove rule.) 3 and 4 are jumped over by 2; 8 stays (6 may land at 9, inside 7's
+    // block: so 7 guards nothing); 13 and 14 by 12, and 13 never runs, so 15 and 16 stay.
+    expect(lines('tty')).toEqual([2, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 17, 18]);
+    // An input event: the input blocks stay (12 is a tty rule); 13 always jumps over 14 to 16.
+    expect(lines('input')).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 17, 18]);
+  });
 });

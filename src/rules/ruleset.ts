@@ -37,6 +37,42 @@ function resolveGotos(rules: readonly Rule[]): Map<number, number> {
   return gotos;
 }
 
+// A rule that tests only action and subsystem and jumps (`SUBSYSTEM!="input", GOTO="end"`, how
+// udev's files guard their blocks) is decided by the pair alone: where it matches, the rules it
+// jumps over cannot run for that pair and are no candidates. Unless an earlier jump that may
+// happen lands between the guard and its label: those rules would run then.
+interface Jump {
+  position: number;
+  gotoPosition: number;
+  /** Its tests when all of them are of action and subsystem (and nothing else decides whether it runs). */
+  tests: readonly Extract<Condition, { kind: 'field' }>[] | undefined;
+}
+
+function findJumps(rules: readonly Rule[], gotos: ReadonlyMap<number, number>): Jump[] {
+  return [...gotos].sort((a, b) => a[0] - b[0]).map(([position, gotoPosition]) => {
+    const rule = rules[position] as Rule;
+    const tests = rule.conditions.filter((c): c is Extract<Condition, { kind: 'field' }> => c.kind === 'field' && (c.field === 'action' || c.field === 'subsystem'));
+    const decided = tests.length === rule.conditions.length && !rule.stop && rule.appliesTo === undefined && rule.debounceMs === undefined;
+    return { position, gotoPosition, tests: decided ? tests : undefined };
+  });
+}
+
+/** The positions no event with this action and subsystem can reach: jumped over by a guard that always jumps. */
+function guardedPositions(jumps: readonly Jump[], action: string, subsystem: string): Set<number> {
+  const skipped = new Set<number>();
+  const mayJump: Jump[] = [];
+  for (const j of jumps) {
+    if (skipped.has(j.position)) continue; // never runs for this pair
+    const matches = j.tests?.every((c) => c.matcher.test(c.field === 'action' ? action : subsystem));
+    if (matches === false) continue; // never jumps for this pair
+    if (matches === true && !mayJump.some((m) => m.position < j.position && m.gotoPosition > j.position && m.gotoPosition < j.gotoPosition)) {
+      for (let p = j.position + 1; p < j.gotoPosition; p++) skipped.add(p);
+    }
+    mayJump.push(j);
+  }
+  return skipped;
+}
+
 // Pairs of (action, subsystem) are few (the kernel's actions × this machine's
 // subsystems); the cap only guards against something unexpected.
 const MAX_INDEX_ENTRIES = 4096;
@@ -50,6 +86,7 @@ export class RuleSet {
   /** Every rule with all its tests, for traces that explain every rule (dry runs). */
   readonly unindexed: readonly IndexedRule[];
   #indexed: readonly IndexedRule[];
+  #jumps: readonly Jump[];
   #index = new Map<string, Candidates>();
 
   constructor(rules: readonly Rule[], files: readonly RuleFile[] = [], loadedAt = Date.now()) {
@@ -69,6 +106,7 @@ export class RuleSet {
     });
     this.#indexed = rules.map((rule, position) => prepare(rule, position, rule.conditions.filter((c) => !isImpliedByIndex(c)), true));
     this.unindexed = rules.map((rule, position) => prepare(rule, position, rule.conditions, false));
+    this.#jumps = findJumps(rules, gotos);
   }
 
   /** The rules that can match an event with this action and subsystem. */
@@ -76,9 +114,11 @@ export class RuleSet {
     const key = `${action}\0${subsystem}`;
     let candidates = this.#index.get(key);
     if (candidates === undefined) {
+      const skipped = guardedPositions(this.#jumps, action, subsystem);
       candidates = buildCandidates(
         this.#indexed.filter(
-          ({ rule }) => (rule.actions === undefined || rule.actions.has(action)) && (rule.subsystems === undefined || rule.subsystems.has(subsystem)),
+          ({ rule, position }) =>
+            !skipped.has(position) && (rule.actions === undefined || rule.actions.has(action)) && (rule.subsystems === undefined || rule.subsystems.has(subsystem)),
         ),
       );
       if (this.#index.size >= MAX_INDEX_ENTRIES) this.#index.clear();

@@ -1,6 +1,6 @@
 // udev's database as hotplugd writes it: what rules added (E:), links (S:), tags (G:/Q:),
 // and nothing that lives for the event only.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,6 +43,27 @@ describe('udev database', () => {
     expect(text).not.toMatch(/INPUT_CLASS/);
     expect(text).toMatch(/^G:seat$/m);
     expect(db.properties(event.devpath)).toEqual({ ID_INPUT: '1' });
+  });
+
+  it('writes a device\'s file again only when it changes, or when it went meanwhile', () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotplugd-udevdb-'));
+    dirs.push(root);
+    const { rules } = compileUdevRules('ENV{ID_INPUT}="1", TAG+="seat"\n', '60-test.rules', staticAccounts({ root: 0 }, { root: 0 }));
+    const ruleSet = new RuleSet(rules);
+    const db = new UdevDatabase(root);
+    const file = join(root, 'data/c13:68');
+    const tag = join(root, 'tags/seat/c13:68');
+    const update = (action: string) => db.update(inputEvent(action), evaluate(ruleSet, { event: inputEvent(action), device: undefined, devRoot: '/dev' }, () => undefined).plan);
+    update('add');
+    appendFileSync(file, '# not written since\n');
+    update('change');
+    update('change');
+    expect(readFileSync(file, 'utf8')).toMatch(/^I:\d+\nE:ID_INPUT=1\nG:seat\nQ:seat\nV:1\n# not written since\n$/);
+    rmSync(file);
+    rmSync(tag);
+    update('change');
+    expect(readFileSync(file, 'utf8')).toMatch(/^I:\d+\nE:ID_INPUT=1\n/);
+    expect(existsSync(tag)).toBe(true);
   });
 
   it('gives a remove event what the device had: its properties, links and tags, before the rules (index included)', () => {

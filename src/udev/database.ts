@@ -6,7 +6,7 @@
 // TAGS): from what this process wrote, else from the file as udevd reads it (a device
 // processed before a restart, or by the daemon when a dry run asks).
 import { UDEV_RUNTIME_DIR } from '../defaults.js';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { Plan } from '../rules/plan.js';
 import type { DeviceDatabase } from '../rules/system-view.js';
 import type { Uevent } from '../uevent/event.js';
@@ -24,6 +24,8 @@ interface Entry {
   /** S: lines, relative to the dev root. */
   links: string[];
   initializedUsec: bigint;
+  /** The data file as this process last wrote it. */
+  text?: string;
 }
 
 /** udev's device id: b8:0 or c166:0 for device nodes, n3 for interfaces, +subsystem:name otherwise. */
@@ -145,11 +147,19 @@ export class UdevDatabase implements DeviceDatabase {
       'V:1',
     ];
     const path = `${this.root}/data/${id}`;
-    writeFileSync(`${path}.tmp`, `${lines.join('\n')}\n`, { mode: 0o644 });
-    renameSync(`${path}.tmp`, path);
+    entry.text = `${lines.join('\n')}\n`;
+    // A device whose file would not change (a storm of change events) is not written again,
+    // unless the file went meanwhile (udevadm info --cleanup-db).
+    const same = before?.id === id;
+    if (!same || before.text !== entry.text || !existsSync(path)) {
+      writeFileSync(`${path}.tmp`, entry.text, { mode: 0o644 });
+      renameSync(`${path}.tmp`, path);
+    }
     for (const tag of entry.tags) {
+      const file = `${this.root}/tags/${tag}/${id}`;
+      if (same && before.tags.includes(tag) && existsSync(file)) continue;
       mkdirSync(`${this.root}/tags/${tag}`, { recursive: true, mode: 0o755 });
-      writeFileSync(`${this.root}/tags/${tag}/${id}`, '');
+      writeFileSync(file, '');
     }
     if (before) for (const tag of before.tags) if (!entry.tags.includes(tag) || before.id !== id) this.#untag(tag, before.id);
     if (before && before.id !== id) this.#unlink(`${this.root}/data/${before.id}`);

@@ -113,4 +113,28 @@ describe('links read as attributes, as udev reads them', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+
+  it('reads a value longer than a page whole, a directory as no attribute, and fails loudly on what is not an answer', () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotplugd-attrs-'));
+    try {
+      const dev = '/devices/virtual/misc/x';
+      mkdirSync(join(root, dev, 'power'), { recursive: true });
+      writeFileSync(join(root, dev, 'uevent'), '');
+      writeFileSync(join(root, dev, 'long'), `${'x'.repeat(10_000)}\n`);
+      writeFileSync(join(root, dev, 'page'), 'y'.repeat(4096));
+      writeFileSync(join(root, dev, 'empty'), '');
+      const view = new Sysfs(root);
+      expect(view.attribute(dev, 'long')).toBe('x'.repeat(10_000));
+      expect(view.attribute(dev, 'page')).toBe('y'.repeat(4096));
+      expect(view.attribute(dev, 'empty')).toBe('');
+      expect(view.attribute(dev, 'power')).toBeUndefined();
+      expect(view.attribute(dev, 'missing')).toBeUndefined();
+      expect(view.attribute(dev, 'power/missing')).toBeUndefined();
+      expect(view.attribute(dev, 'long/below')).toBeUndefined(); // ENOTDIR
+      // A name longer than the system allows is no answer about the device: an error, not "absent".
+      expect(() => view.attribute(dev, 'n'.repeat(300))).toThrow(/ENAMETOOLONG/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

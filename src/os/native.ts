@@ -32,6 +32,9 @@ export interface SystemCallsAddon {
   mknod(path: string, isBlock: number, mode: number, major: number, minor: number): void;
   ethtoolDriver(ifname: string): string | null;
   readAttribute(path: string): string | number;
+  openAttribute(path: string): number;
+  preadAttribute(fd: number): string | number;
+  closeFd(fd: number): void;
 }
 
 const load = createRequire(import.meta.url);

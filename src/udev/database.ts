@@ -24,9 +24,14 @@ interface Entry {
   /** S: lines, relative to the dev root. */
   links: string[];
   initializedUsec: bigint;
-  /** The data file as this process last wrote it. */
+  /** The data file as this process last wrote it, and when it was last seen there (epoch ms). */
   text?: string;
+  seenAt?: number;
 }
+
+// How long a device's unchanged file is trusted to be there before it is looked for again
+// (udevadm info --cleanup-db deletes the files): a storm of events pays for a look once a second.
+const RECHECK_MS = 1000;
 
 /** udev's device id: b8:0 or c166:0 for device nodes, n3 for interfaces, +subsystem:name otherwise. */
 export function udevDeviceId(event: Uevent): string {
@@ -151,13 +156,16 @@ export class UdevDatabase implements DeviceDatabase {
     // A device whose file would not change (a storm of change events) is not written again,
     // unless the file went meanwhile (udevadm info --cleanup-db).
     const same = before?.id === id;
-    if (!same || before.text !== entry.text || !existsSync(path)) {
+    const now = event.receivedAt;
+    const trusted = same && before.seenAt !== undefined && now - before.seenAt < RECHECK_MS && now >= before.seenAt;
+    entry.seenAt = trusted ? before.seenAt : now;
+    if (!same || before.text !== entry.text || (!trusted && !existsSync(path))) {
       writeFileSync(`${path}.tmp`, entry.text, { mode: 0o644 });
       renameSync(`${path}.tmp`, path);
     }
     for (const tag of entry.tags) {
       const file = `${this.root}/tags/${tag}/${id}`;
-      if (same && before.tags.includes(tag) && existsSync(file)) continue;
+      if (same && before.tags.includes(tag) && (trusted || existsSync(file))) continue;
       mkdirSync(`${this.root}/tags/${tag}`, { recursive: true, mode: 0o755 });
       writeFileSync(file, '');
     }

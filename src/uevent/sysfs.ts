@@ -2,10 +2,11 @@
 // Sysfs lives in memory, so reads are synchronous: a read costs microseconds and
 // keeps the event path free of promise overhead.
 import { SYSFS_ROOT } from '../defaults.js';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, join } from 'node:path';
 import { systemCallsAddon } from '../os/native.js';
+import { OpenAttributes } from './open-attributes.js';
 import { createProperties, eventFromProperties, isSafeDevpath, type EventSource, type Properties, type Uevent } from './event.js';
 import { HotplugError } from '../errors.js';
 
@@ -60,14 +61,28 @@ export interface AncestorViews {
   of(devpath: string): DeviceView[];
 }
 
+// statfs(2)'s f_type of sysfs.
+const SYSFS_MAGIC = 0x62656572;
+
+function isSysfs(root: string): boolean {
+  try {
+    return statfsSync(root).type === SYSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
 export class Sysfs {
   readonly root: string;
 
   #prefix: string;
+  // Attributes kept open, on the real sysfs only (open-attributes.ts).
+  #open: OpenAttributes | undefined;
 
   constructor(root = SYSFS_ROOT) {
     this.root = root;
     this.#prefix = root.replace(/\/+$/, '');
+    this.#open = isSysfs(root) ? new OpenAttributes() : undefined;
   }
 
   // Paths are built by concatenation: devpaths and names are checked, and path.join's
@@ -214,7 +229,7 @@ export class Sysfs {
     if (path === null) return undefined;
     const full = `${path}/${file}`;
     if (encoding !== null) {
-      const text = systemCallsAddon().readAttribute(full);
+      const text = this.#open === undefined ? systemCallsAddon().readAttribute(full) : this.#open.read(full);
       if (typeof text === 'string') return text;
       if (text === -ELOOP) return this.#linkAttribute(full, file);
       // No Error is made for an answer (ENOENT above all): that would cost more than the read.

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // History benchmark: N events (default 1,000,000) recorded through the daemon's own path
-// (HistoryWriter: batched commits, device identities, rule matches, actions) into a real
+// (HistoryWriter: batched commits, device identities, matched rules, actions) into a real
 // SQLite file, then the figures an operator cares about: rows/s, bytes per event on disk,
 // and query latencies at that size (a device's timeline, the last 24 h by subsystem),
-// plus the cost of one retention step. Events are the recorded kernel events of
+// `history --rule`, plus the cost of one retention step. Events are the recorded kernel events of
 // ../shared/fixtures/uevents, spread over 30 days and over 1,000 USB devices.
 // Prints a Markdown table and writes bench/results/history.json.
 // Usage: npm run bench:history [-- --events N]
@@ -59,6 +59,11 @@ try {
       reader.prepare('SELECT subsystem, count(*) AS n FROM events WHERE received_at >= ? GROUP BY subsystem').all(now - 86_400_000)),
     'last 24 h of one subsystem (--since 24h --subsystem block --limit 100)': time(() =>
       [...queryEvents(reader, { since: now - 86_400_000, subsystems: ['block'] }, { limit: 100 })].length),
+    // A rule every event matched, one every third event matched, and one that matched 100 of the events.
+    'a rule every event matched (--rule 50-debian.rules:4 --limit 100)': time(() => [...queryEvents(reader, { rules: ['50-debian.rules:4'] }, { limit: 100 })].length),
+    'a rule\'s events (--rule usb-serial --limit 100)': time(() => [...queryEvents(reader, { rules: ['usb-serial'] }, { limit: 100 })].length),
+    'a rare rule\'s events (--rule rare --limit 100)': time(() => [...queryEvents(reader, { rules: ['rare'] }, { limit: 100 })].length),
+    'a rule\'s events by glob of its label (--rule \'*50-usb.yaml:*\' --limit 100)': time(() => [...queryEvents(reader, { rules: ['*50-usb.yaml:*'] }, { limit: 100 })].length),
   };
   reader.close();
   const retention = new Retention(db, { maxRows: EVENTS - 10_000 });
@@ -72,7 +77,7 @@ const rows = [
   `| recorded | ${result.rowsPerSecond.toLocaleString('en')} events/s (${result.recordSeconds} s) |`,
   `| on disk | ${result.bytesPerEvent} bytes/event (${result.fileMiB} MiB) |`,
   ...Object.entries(result.queries).map(([name, t]) => `| ${name} | median ${t.medianMs} ms, max ${t.maxMs} ms |`),
-  `| retention step (2,000 events with actions and matches) | median ${result.retentionStep.medianMs} ms, max ${result.retentionStep.maxMs} ms |`,
+  `| retention step (2,000 events with their actions) | median ${result.retentionStep.medianMs} ms, max ${result.retentionStep.maxMs} ms |`,
 ];
 printAndSave('history', {
   markdown: `## History: ${EVENTS.toLocaleString('en')} events through the daemon's writer\n\n| figure | value |\n|---|---|\n${rows.join('\n')}`,

@@ -20,10 +20,11 @@ import { runBoard } from './board.js';
 import { runGuest } from './guest.js';
 import { runStartup } from './startup.js';
 import { runStorms } from './storm.js';
+import { runSameRules } from './same-rules.js';
 import { RESULTS, printAndSave } from './lib/report.js';
 import { REPO, requireRoot } from './lib/system.js';
 
-const SECTIONS = ['storm', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'guest', 'rules', 'history', 'links', 'fleet', 'collect', 'fleet-load', 'serve'];
+const SECTIONS = ['storm', 'same-rules', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'guest', 'rules', 'history', 'links', 'fleet', 'collect', 'fleet-load', 'serve'];
 const { values } = parseArgs({ options: { only: { type: 'string', default: SECTIONS.join(',') }, saved: { type: 'string', default: '' }, quick: { type: 'boolean', default: false } } });
 const only = new Set(values.only.split(','));
 const quick = values.quick; // smaller sizes, to try the benchmarks out; not for figures
@@ -52,6 +53,8 @@ await run('storm', async () => {
   const large = await runStorms([100_000], 1);
   return { markdown: `${small.markdown}\n\n${large.markdown}`, json: { runs: [...small.json.runs, ...large.json.runs], summary: [...small.json.summary, ...large.json.summary] } };
 });
+// Debian's rules in both (issue 33): the figure where users stand.
+await run('same-rules', () => runSameRules(20_000, quick ? 1 : 3));
 await run('latency', () => runLatency(1000, quick ? 3 : 10));
 await run('coldplug', () => runColdplug(quick ? 1 : 3));
 // Memory is measured as the systemd unit and `npm start` run the daemon.
@@ -115,6 +118,22 @@ const guest = sections.guest?.json;
 if (guest) goal('start to settled in the emulated board vs udevd (issue 31)', '≤ 1.0×', `${guest.medianMs.hotplugd} ms vs ${guest.medianMs.udevd} ms: ${guest.ratio}×`, guest.ratio <= 1, '22.8–29 s vs 8–9 s');
 const board = sections.board?.json.summary;
 if (board) goal(`board cgroup: ${sections.board.json.runs[0]?.events.toLocaleString('en')}-event storm, hotplugd lost / OOM-killed`, '0 / 0', `${board.hotplugdLost} / ${board.hotplugdOomKills}`, board.hotplugdLost === 0 && board.hotplugdOomKills === 0, 'not measured');
+
+const same = sections['same-rules']?.json.summary;
+if (same) {
+  const udev = same.find((s) => s.daemon === 'hotplugd --udev');
+  const udevd = same.find((s) => s.daemon === 'udevd');
+  const shipped = same.find((s) => s.daemon === 'hotplugd (shipped rules)');
+  goal('Debian\'s rules in both: hotplugd --udev vs udevd, 20k-event storm (issue 33)', '≥ 10×, 0 lost', `${udev.eventsPerSecond} vs ${udevd.eventsPerSecond} events/s: ${udev.ratio}×, lost ${udev.lost}`, udev.ratio >= 10 && udev.lost === 0, '3,021 vs 1,369 events/s: 2.2×');
+  goal('peak RSS, Debian\'s rules, 20k-event storm (issue 33)', '≤ 100 MiB', `${udev.peakRssMiB} MiB`, udev.peakRssMiB <= 100, '143 MiB');
+  goal('written to storage per event, Debian\'s rules (issue 33)', '≤ 1,500 bytes', `${udev.bytesWrittenPerEvent} bytes (shipped rules: ${shipped.bytesWrittenPerEvent})`, udev.bytesWrittenPerEvent <= 1500, '10,257 bytes');
+  goal('database per event, Debian\'s rules (issue 33)', '≤ 600 bytes', `${udev.databaseBytesPerEvent} bytes (shipped rules: ${shipped.databaseBytesPerEvent})`, udev.databaseBytesPerEvent <= 600, '~4,500 bytes');
+}
+const ruleQueries = Object.entries(sections.history?.json.queries ?? {}).filter(([name]) => name.includes('--rule'));
+if (ruleQueries.length > 0) {
+  const slowest = Math.max(...ruleQueries.map(([, t]) => t.medianMs));
+  goal(`history --rule at ${sections.history.json.events.toLocaleString('en')} events (issue 33)`, '≤ 100 ms', `${slowest} ms (slowest median of ${ruleQueries.length} queries)`, slowest <= 100, 'no --rule');
+}
 
 const collect = sections.collect?.json.summary;
 if (collect) {

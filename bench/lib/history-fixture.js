@@ -9,6 +9,14 @@ import { createProperties, eventFromProperties } from '../../dist/uevent/event.j
 import { REPO } from './system.js';
 
 export const DEVICES = 1000;
+
+const rule = (name, file, line, text) => ({ name, at: { file, line, column: 1 }, text, conditions: [], assignments: [], stop: false, actions: undefined, subsystems: undefined });
+// What Debian's rules match for nearly every event (their guards: `SUBSYSTEM!="block", GOTO=...`),
+// a rule of ours for every third event, and one that matches once in 10,000.
+const GUARDS = Array.from({ length: 23 }, (_, i) => rule(`${50 + i}-debian.rules:4`, `/usr/lib/udev/rules.d/${50 + i}-debian.rules`, 4, `SUBSYSTEM!="x${i}", GOTO="x${i}_end"`));
+export const USB_SERIAL = rule('usb-serial', '/etc/hotplugd/rules.d/50-usb.yaml', 3, '- name: usb-serial');
+export const RARE = rule('rare', '/etc/hotplugd/rules.d/90-rare.yaml', 3, '- name: rare');
+const MATCHED = [GUARDS, [...GUARDS, USB_SERIAL], [...GUARDS, RARE]];
 export const SPAN_MS = 30 * 86_400_000;
 
 export function eventTemplates() {
@@ -21,7 +29,8 @@ export function eventTemplates() {
 
 /**
  * The `i`th of `events` fixture events from `start` on, as the daemon hands it to the history:
- * the event, the rules that matched it (every third) and its physical device. A device's
+ * the event, the rules that matched it (23 guards of Debian's files each time, usb-serial
+ * every third, rare once in 10,000) and its physical device. A device's
  * events come together (a plug sequence), as on a board.
  */
 export function fixtureEvent(templates, i, events, start) {
@@ -35,13 +44,13 @@ export function fixtureEvent(templates, i, events, start) {
   const device = usbPath
     ? { key: `usb:0781:5583:SERIAL${n}`, subsystem: 'usb', devpath: usbPath, vendorId: '0781', productId: '5583', serial: `SERIAL${n}` }
     : { key: `${event.subsystem}:${event.devpath}`, subsystem: event.subsystem, devpath: event.devpath };
-  return { event, rules: i % 3 === 0 ? ['usb-serial (50-usb.yaml:3:3)'] : [], device };
+  return { event, rules: MATCHED[i % 10_000 === 5 ? 2 : i % 3 === 0 ? 1 : 0], device };
 }
 
 /** Records one fixture event (and, when a rule matched, its symlink action) through `writer`. */
 export function recordFixtureEvent(writer, { event, rules, device }) {
   const id = writer.recordEvent(event, { rules, device });
-  if (rules.length > 0) writer.recordAction(id, { kind: 'symlink', target: '/dev/serial/by-id/x', rule: rules[0], ok: true, error: null, durationMs: 0.2 });
+  if (rules.includes(USB_SERIAL)) writer.recordAction(id, { kind: 'symlink', target: '/dev/serial/by-id/x', rule: 'usb-serial (/etc/hotplugd/rules.d/50-usb.yaml:5:7)', ok: true, error: null, durationMs: 0.2 });
 }
 
 /** Records `events` events ending at `end` into the open history `db`; returns the seconds it took (flushed). */

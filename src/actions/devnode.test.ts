@@ -1,11 +1,13 @@
 // The device node action: a node is made for an `add` of a device still there, never for
 // a later event of a device whose node the kernel removed (a USB device's `unbind`).
-import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { evaluate } from '../engine/evaluate.js';
 import { RuleSet } from '../rules/ruleset.js';
+import { compileUdevRules } from '../frontends/udev/compile.js';
+import { staticAccounts } from '../os/accounts.js';
 import { createProperties, eventFromProperties } from '../uevent/event.js';
 import { applyDevnumLink, applyDeviceNode } from './devnode.js';
 
@@ -41,6 +43,20 @@ describe.runIf(process.getuid?.() === 0)('the device node', () => {
     // A change of a device that is there (a loop device given its backing file) makes a missing node.
     expect(applyDeviceNode(devRoot, usbDeviceEvent('change'), plan('change'), () => true)).toMatchObject({ ok: true });
     expect(statSync(node).isCharacterDevice()).toBe(true);
+  });
+
+  it('is an action only when it changed something: a node that has its owner, group and mode already is none', () => {
+    const devRoot = mkdtempSync(join(tmpdir(), 'hotplugd-devnode-'));
+    dirs.push(devRoot);
+    const node = join(devRoot, 'bus/usb/001/002');
+    const rules = new RuleSet(compileUdevRules('SUBSYSTEM=="usb", MODE="0664", GROUP="plugdev"\n', '50-test.rules', staticAccounts({ root: 0 }, { plugdev: 46 })).rules);
+    const plan = (action: string) => evaluate(rules, { event: usbDeviceEvent(action), device: undefined, devRoot }, () => undefined).plan;
+    expect(applyDeviceNode(devRoot, usbDeviceEvent('add'), plan('add'), () => true)).toMatchObject({ kind: 'node', ok: true });
+    expect([statSync(node).mode & 0o7777, statSync(node).gid]).toEqual([0o664, 46]);
+    expect(applyDeviceNode(devRoot, usbDeviceEvent('change'), plan('change'), () => true)).toBeUndefined();
+    chmodSync(node, 0o600); // changed behind its back: put right, and said
+    expect(applyDeviceNode(devRoot, usbDeviceEvent('change'), plan('change'), () => true)).toMatchObject({ kind: 'node', ok: true });
+    expect(statSync(node).mode & 0o7777).toBe(0o664);
   });
 
   it('links the node by its number (/dev/char/MAJ:MIN) while it is there, and removes the link with the device', () => {

@@ -16,7 +16,8 @@ const DEFAULT_NODE_MODE = 0o600;
 
 /**
  * Creates the node if missing (not on `unbind`, and only while `present` says the device is
- * there) and applies owner/group/mode; one result, or none when there is nothing to do.
+ * there) and applies owner/group/mode; one result, or none when there is nothing to do (a
+ * node that has them already: a disk's `change` events are not an action each in the history).
  */
 export function applyDeviceNode(devRoot: string, event: Uevent, plan: Plan, present: () => boolean): ActionResult | undefined {
   if (plan.devnode === null || event.action === 'remove') return undefined;
@@ -33,6 +34,7 @@ export function applyDeviceNode(devRoot: string, event: Uevent, plan: Plan, pres
     });
   }
   if (stat === undefined && (event.action === 'unbind' || !present())) return undefined;
+  if (stat !== undefined && (!wantsAttributes || hasAttributes(stat, plan))) return undefined;
   // No single rule: owner, group and mode may each come from a different one.
   return attempt('node', plan.devnode, null, () => {
     if (stat === undefined) {
@@ -40,14 +42,18 @@ export function applyDeviceNode(devRoot: string, event: Uevent, plan: Plan, pres
       const isBlock = event.subsystem === 'block';
       makeNode(path, isBlock, plan.mode ?? DEFAULT_NODE_MODE, event.major as number, event.minor as number);
       stat = lstatSync(path);
-    } else if (!wantsAttributes) {
-      return;
     }
     // chown/chmod follow links: a planted link must never redirect them.
     if (!stat.isCharacterDevice() && !stat.isBlockDevice()) throw new HotplugError('ENOTNODE', `${path} is not a device node`);
     if (plan.owner !== null || plan.group !== null) chownSync(path, plan.owner?.id ?? -1, plan.group?.id ?? -1);
     if (plan.mode !== null) chmodSync(path, plan.mode);
   });
+}
+
+// Owner, group and mode as the plan wants them, on a node (a link or a file is an error to report).
+function hasAttributes(stat: Stats, plan: Plan): boolean {
+  return (stat.isCharacterDevice() || stat.isBlockDevice()) && (plan.owner === null || plan.owner.id === stat.uid) &&
+    (plan.group === null || plan.group.id === stat.gid) && (plan.mode === null || plan.mode === (stat.mode & 0o7777));
 }
 
 /** `<dev root>/char/MAJ:MIN` or `<dev root>/block/MAJ:MIN`, as udevd names a node by its number. */

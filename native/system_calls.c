@@ -499,7 +499,8 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+// Adds these functions to the addon's exports (native/addon.c).
+napi_value system_calls_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"peercred", NULL, peercred, NULL, NULL, NULL, napi_default, NULL},
       {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
@@ -524,4 +525,3 @@ static napi_value init(napi_env env, napi_value exports) {
   return exports;
 }
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -283,7 +283,8 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+// Adds these functions to the addon's exports (native/addon.c).
+napi_value uevent_socket_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, open_socket, NULL, NULL, NULL, napi_default, NULL},
       {"recv", NULL, recv_batch, NULL, NULL, NULL, napi_default, NULL},
@@ -297,4 +298,3 @@ static napi_value init(napi_env env, napi_value exports) {
   return exports;
 }
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -17,9 +17,9 @@ await build({
   entryPoints: [join(root, 'src', 'cli', 'main.ts')],
   outfile: join(root, 'dist', 'cli', 'hotplugd.cjs'),
   format: 'cjs',
-  // better-sqlite3 and the addons are native; pino-pretty, pg and mqtt load optional parts
+  // better-sqlite3 and the addons are native (node-gyp-build finds ours on disk); pino-pretty, pg and mqtt load optional parts
   // by name at run time (pino does only for transports, which hotplugd does not use).
-  external: ['better-sqlite3', 'pg', 'mqtt', 'pino-pretty', '*.node'],
+  external: ['better-sqlite3', 'pg', 'mqtt', 'pino-pretty', 'node-gyp-build', '*.node'],
   // The modules find the addons, package.json and the web assets from their own URL; the
   // bundle sits in dist/cli/, as tsc's cli modules do.
   define: { 'import.meta.url': '__hotplugdUrl' },

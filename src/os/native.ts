@@ -1,8 +1,11 @@
-// The one loader of our native addons (binding.gyp: native/uevent_socket.c for netlink
-// sockets and their poll watcher, native/system_calls.c for the system calls Node.js lacks).
-// Each is loaded on its first use, so importing a module that names one loads nothing:
-// the public client, which needs neither, never calls process.dlopen.
+// The one loader of our native addon (binding.gyp: native/uevent_socket.c for netlink
+// sockets and their poll watcher, native/system_calls.c for the system calls Node.js lacks,
+// one shared object). node-gyp-build finds it: a build from source (build/Release) where
+// there is one, else the package's prebuilt one for this platform and architecture
+// (prebuilds/linux-x64, linux-arm64, linux-arm with armv7). It is loaded on first use, so
+// importing a module that names it loads nothing: the public client never calls process.dlopen.
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 /** native/uevent_socket.c: netlink sockets (uevents, routes) and the fd watcher. */
 export interface NetlinkAddon {
@@ -37,16 +40,22 @@ export interface SystemCallsAddon {
   closeFd(fd: number): void;
 }
 
-const load = createRequire(import.meta.url);
-let netlink: NetlinkAddon | undefined;
-let systemCalls: SystemCallsAddon | undefined;
+const require = createRequire(import.meta.url);
+// The package's root: this module is dist/os/native.js, or inside dist/cli/hotplugd.cjs.
+const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+let addon: (NetlinkAddon & SystemCallsAddon) | undefined;
 
-/** The netlink addon, loaded on first use. */
-export function netlinkAddon(): NetlinkAddon {
-  return (netlink ??= load('../../build/Release/uevent_socket.node') as NetlinkAddon);
+/** The addon, loaded on first use. */
+export function nativeAddon(): NetlinkAddon & SystemCallsAddon {
+  return (addon ??= (require('node-gyp-build') as (dir: string) => NetlinkAddon & SystemCallsAddon)(PACKAGE_ROOT));
 }
 
-/** The system-calls addon, loaded on first use. */
+/** Its netlink part. */
+export function netlinkAddon(): NetlinkAddon {
+  return nativeAddon();
+}
+
+/** Its system-calls part. */
 export function systemCallsAddon(): SystemCallsAddon {
-  return (systemCalls ??= load('../../build/Release/system_calls.node') as SystemCallsAddon);
+  return nativeAddon();
 }

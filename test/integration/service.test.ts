@@ -119,7 +119,7 @@ describe.skipIf(!canUseNamespaces())('the daemon as a service', () => {
     cleanups.push(() => monitor.kill('SIGKILL'));
     let udevOut = '';
     monitor.stdout.setEncoding('utf8').on('data', (chunk: string) => (udevOut += chunk));
-    const raw = spawn('ip', ['netns', 'exec', netns.name, process.execPath, '-e', RAW_LISTENER, join(import.meta.dirname, '../../build/Release/uevent_socket.node')]);
+    const raw = spawn('ip', ['netns', 'exec', netns.name, process.execPath, '-e', RAW_LISTENER, join(import.meta.dirname, '../../node_modules/node-gyp-build'), join(import.meta.dirname, '../..')]);
     cleanups.push(() => raw.kill('SIGKILL'));
     let rawOut = '';
     raw.stdout.setEncoding('utf8').on('data', (chunk: string) => (rawOut += chunk));
@@ -222,7 +222,8 @@ describe.skipIf(!canUseNamespaces())('the daemon as a service', () => {
 });
 
 // Binds netlink group 4 (mask 4) with our addon and prints each datagram's header and properties.
-const RAW_LISTENER = `const n=require(process.argv[1]);const {fd}=n.open(15,4,1<<20);const buf=Buffer.alloc(1<<16);const meta=new Int32Array(4);` +
+// The addon as the daemon finds it (node-gyp-build: a build from source, or the prebuilt one).
+const RAW_LISTENER = `const n=require(process.argv[1])(process.argv[2]);const {fd}=n.open(15,4,1<<20);const buf=Buffer.alloc(1<<16);const meta=new Int32Array(4);` +
   `const h=n.watch(fd,()=>{for(;;){const c=n.recv(fd,buf,meta);if(!c)break;const d=buf.subarray(meta[1],meta[1]+Math.abs(meta[2])).toString('utf8').split('\\0').filter(Boolean);` +
   `process.stdout.write(JSON.stringify({header:d[0],sender:meta[3],properties:d.slice(1)})+'\\n')}});n.start(h);`;
 

@@ -21,10 +21,11 @@ import { runGuest } from './guest.js';
 import { runStartup } from './startup.js';
 import { runStorms } from './storm.js';
 import { runSameRules } from './same-rules.js';
+import { runEmulated } from './emulated.js';
 import { RESULTS, printAndSave } from './lib/report.js';
 import { REPO, requireRoot } from './lib/system.js';
 
-const SECTIONS = ['storm', 'same-rules', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'guest', 'rules', 'history', 'links', 'fleet', 'collect', 'fleet-load', 'serve'];
+const SECTIONS = ['storm', 'same-rules', 'emulated', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'guest', 'rules', 'history', 'links', 'fleet', 'collect', 'fleet-load', 'serve'];
 const { values } = parseArgs({ options: { only: { type: 'string', default: SECTIONS.join(',') }, saved: { type: 'string', default: '' }, quick: { type: 'boolean', default: false } } });
 const only = new Set(values.only.split(','));
 const quick = values.quick; // smaller sizes, to try the benchmarks out; not for figures
@@ -55,6 +56,8 @@ await run('storm', async () => {
 });
 // Debian's rules in both (issue 33): the figure where users stand.
 await run('same-rules', () => runSameRules(20_000, quick ? 1 : 3));
+// The arm64 board bundle under qemu-user (issue 35): for comparing builds.
+await run('emulated', () => runEmulated(quick ? 1 : 3, quick ? 1000 : 5000));
 await run('latency', () => runLatency(1000, quick ? 3 : 10));
 await run('coldplug', () => runColdplug(quick ? 1 : 3));
 // Memory is measured as the systemd unit and `npm start` run the daemon.

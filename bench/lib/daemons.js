@@ -40,16 +40,23 @@ export function udevMountLauncher(rulesDir) {
   return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh'];
 }
 
-/** `launcher` (e.g. a board cgroup's, bench/lib/cgroup.js) runs before node and execs it. */
-export async function startHotplugd(scope, { args = [], env = process.env, nodeArgs = [], cli = CLI, launcher = [] } = {}) {
+/**
+ * `launcher` (e.g. a board cgroup's, bench/lib/cgroup.js) runs before node and execs it; `node`
+ * is the command that runs the CLI (this Node.js, or another architecture's under qemu-user).
+ */
+export async function startHotplugd(scope, { args = [], env = process.env, nodeArgs = [], cli = CLI, launcher = [], node = [process.execPath], startTimeoutMs = 30_000 } = {}) {
   const dbPath = join(scope.dir, 'history.db');
   const controlPath = join(scope.dir, 'control.sock');
-  const child = scope.spawn(process.execPath, [...nodeArgs, cli, 'daemon', '--db', dbPath, '--control', controlPath, '--log-format', 'json', ...args], { env, launcher });
+  const spawnedAt = process.hrtime.bigint();
+  const child = scope.spawn(node[0], [...node.slice(1), ...nodeArgs, cli, 'daemon', '--db', dbPath, '--control', controlPath, '--log-format', 'json', ...args], { env, launcher });
   const log = lines(child, child.stderr);
   child.stdout.resume();
-  await log.waitFor((l) => l.includes('"hotplugd started"'), 30_000, 'hotplugd to start');
+  await log.waitFor((l) => l.includes('"hotplugd started"'), startTimeoutMs, 'hotplugd to start');
+  const startedMs = Number(process.hrtime.bigint() - spawnedAt) / 1e6;
   return {
     kind: 'hotplugd',
+    /** From spawn to its "hotplugd started" line. */
+    startedMs,
     pid: child.pid,
     child,
     dbPath,

@@ -46,6 +46,24 @@ static inline int get_string(napi_env env, napi_value value, char *out, size_t s
   return napi_get_value_string_utf8(env, value, out, size, &length) == napi_ok && length < size - 1;
 }
 
+// The one int32 argument of a call; else a TypeError saying `usage`, and 0.
+static inline int int_argument(napi_env env, napi_callback_info info, int32_t *out, const char *usage) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && get_int(env, argv[0], out)) return 1;
+  napi_throw_type_error(env, NULL, usage);
+  return 0;
+}
+
+// The one path argument of a call, whole in `out`; else a TypeError saying `usage`, and 0.
+static inline int path_argument(napi_env env, napi_callback_info info, char *out, size_t size, const char *usage) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && get_string(env, argv[0], out, size)) return 1;
+  napi_throw_type_error(env, NULL, usage);
+  return 0;
+}
+
 static inline void set_int(napi_env env, napi_value object, const char *name, int64_t value) {
   napi_value v;
   napi_create_int64(env, value, &v);

@@ -411,13 +411,8 @@ static napi_value ethtool_driver(napi_env env, napi_callback_info info) {
 // ~20 µs). A link is -ELOOP (O_NOFOLLOW), a directory -EISDIR, and a value longer than a
 // page -EFBIG (the caller reads it otherwise).
 static napi_value read_attribute(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   char path[4096];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_string(env, argv[0], path, sizeof path)) {
-    napi_throw_type_error(env, NULL, "readAttribute(path) expects a path");
-    return NULL;
-  }
+  if (!path_argument(env, info, path, sizeof path, "readAttribute(path) expects a path")) return NULL;
   napi_value result;
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
@@ -450,13 +445,8 @@ static napi_value read_attribute(napi_env env, napi_callback_info info) {
 
 // openAttribute(path) -> fd | -errno: an attribute kept open (O_NOFOLLOW: a link is -ELOOP).
 static napi_value open_attribute(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   char path[4096];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_string(env, argv[0], path, sizeof path)) {
-    napi_throw_type_error(env, NULL, "openAttribute(path) expects a path");
-    return NULL;
-  }
+  if (!path_argument(env, info, path, sizeof path, "openAttribute(path) expects a path")) return NULL;
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   napi_value result;
   CHECK(napi_create_int32(env, fd < 0 ? -errno : fd, &result));
@@ -467,13 +457,8 @@ static napi_value open_attribute(napi_env env, napi_callback_info info) {
 // at offset 0 is shown afresh; one whose device went answers -ENODEV. One system call where
 // opening costs three. Longer than a page: -EFBIG.
 static napi_value pread_attribute(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "preadAttribute(fd) expects an fd");
-    return NULL;
-  }
+  if (!int_argument(env, info, &fd, "preadAttribute(fd) expects an fd")) return NULL;
   char buffer[4097];
   ssize_t n;
   do {
@@ -488,13 +473,8 @@ static napi_value pread_attribute(napi_env env, napi_callback_info info) {
 
 // closeFd(fd): closes an fd this process opened (an attribute it no longer keeps).
 static napi_value close_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "closeFd(fd) expects an fd");
-    return NULL;
-  }
+  if (!int_argument(env, info, &fd, "closeFd(fd) expects an fd")) return NULL;
   close(fd);
   return NULL;
 }

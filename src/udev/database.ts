@@ -25,8 +25,8 @@ interface Entry {
   links: string[];
   initializedUsec: bigint;
   /** The data file as this process last wrote it, and when it was last seen there (epoch ms). */
-  text?: string;
-  seenAt?: number;
+  text: string | undefined;
+  seenAt: number | undefined;
 }
 
 // How long a device's unchanged file is trusted to be there before it is looked for again
@@ -118,7 +118,7 @@ export class UdevDatabase implements DeviceDatabase {
       throw error;
     }
     const parsed = parseDatabaseFile(text);
-    const entry: Entry = { id, properties: parsed.properties, tags: parsed.tags, currentTags: parsed.currentTags, links: parsed.links, initializedUsec: parsed.initializedUsec ?? monotonicUsec() };
+    const entry: Entry = { id, properties: parsed.properties, tags: parsed.tags, currentTags: parsed.currentTags, links: parsed.links, initializedUsec: parsed.initializedUsec ?? monotonicUsec(), text: undefined, seenAt: undefined };
     this.#entries.set(devpath, entry);
     return entry;
   }
@@ -141,26 +141,27 @@ export class UdevDatabase implements DeviceDatabase {
     // Tags stick (G: lines, /run/udev/tags) while the device stays; Q: lines are this event's.
     const sticky = before?.id === id ? [...new Set([...before.tags, ...plan.tags])] : [...plan.tags];
     const links = plan.symlinks.map((link) => link.replace(/^.*?\/dev\//, ''));
-    const entry: Entry = { id, properties: added, tags: sticky, currentTags: [...plan.tags], links, initializedUsec: before?.initializedUsec ?? monotonicUsec() };
+    const initializedUsec = before?.initializedUsec ?? monotonicUsec();
     const lines = [
       ...links.map((link) => `S:${link}`),
       ...(plan.linkPriority !== 0 ? [`L:${plan.linkPriority}`] : []),
-      `I:${entry.initializedUsec}`,
+      `I:${initializedUsec}`,
       ...Object.entries(added).map(([k, v]) => `E:${k}=${v.replace(/\n/g, ' ')}`),
-      ...entry.tags.map((t) => `G:${t}`),
+      ...sticky.map((t) => `G:${t}`),
       ...plan.tags.map((t) => `Q:${t}`),
       'V:1',
     ];
     const path = `${this.root}/data/${id}`;
-    entry.text = `${lines.join('\n')}\n`;
     // A device whose file would not change (a storm of change events) is not written again,
     // unless the file went meanwhile (udevadm info --cleanup-db).
     const same = before?.id === id;
     const now = event.receivedAt;
     const trusted = same && before.seenAt !== undefined && now - before.seenAt < RECHECK_MS && now >= before.seenAt;
-    entry.seenAt = trusted ? before.seenAt : now;
-    if (!same || before.text !== entry.text || (!trusted && !existsSync(path))) {
-      writeFileSync(`${path}.tmp`, entry.text, { mode: 0o644 });
+    // Made whole at once: one shape for every entry, so this stays optimised.
+    const text = `${lines.join('\n')}\n`;
+    const entry: Entry = { id, properties: added, tags: sticky, currentTags: [...plan.tags], links, initializedUsec, text, seenAt: trusted ? before.seenAt : now };
+    if (!same || before.text !== text || (!trusted && !existsSync(path))) {
+      writeFileSync(`${path}.tmp`, text, { mode: 0o644 });
       renameSync(`${path}.tmp`, path);
     }
     for (const tag of entry.tags) {

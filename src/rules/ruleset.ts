@@ -57,6 +57,22 @@ function findJumps(rules: readonly Rule[], gotos: ReadonlyMap<number, number>): 
   });
 }
 
+/**
+ * False when the rule can do nothing for an event with this action and subsystem: a test of
+ * one of them fails (`ACTION!="add|change"` for a remove; the exact values the index knows),
+ * or its effects cannot apply (a LABEL alone; a node-only rule on remove: udev's line mask).
+ * A rule with an import program stays: its program runs before a later test fails it.
+ */
+function canRun({ rule, effectful }: IndexedRule, action: string, subsystem: string): boolean {
+  if ((rule.actions !== undefined && !rule.actions.has(action)) || (rule.subsystems !== undefined && !rule.subsystems.has(subsystem))) return false;
+  if (rule.appliesTo !== undefined && (rule.appliesTo.size === 0 || action === 'remove')) return false;
+  if (effectful) return true;
+  for (const c of rule.conditions) {
+    if (c.kind === 'field' && (c.field === 'action' || c.field === 'subsystem') && !c.matcher.test(c.field === 'action' ? action : subsystem)) return false;
+  }
+  return true;
+}
+
 /** The positions no event with this action and subsystem can reach: jumped over by a guard that always jumps. */
 function guardedPositions(jumps: readonly Jump[], action: string, subsystem: string): Set<number> {
   const skipped = new Set<number>();
@@ -115,12 +131,7 @@ export class RuleSet {
     let candidates = this.#index.get(key);
     if (candidates === undefined) {
       const skipped = guardedPositions(this.#jumps, action, subsystem);
-      candidates = buildCandidates(
-        this.#indexed.filter(
-          ({ rule, position }) =>
-            !skipped.has(position) && (rule.actions === undefined || rule.actions.has(action)) && (rule.subsystems === undefined || rule.subsystems.has(subsystem)),
-        ),
-      );
+      candidates = buildCandidates(this.#indexed.filter((indexed) => !skipped.has(indexed.position) && canRun(indexed, action, subsystem)));
       if (this.#index.size >= MAX_INDEX_ENTRIES) this.#index.clear();
       this.#index.set(key, candidates);
     }

@@ -4,7 +4,7 @@
 // gcc-arm-linux-gnueabihf). Each lands in prebuilds/linux-ARCH/hotplugd.glibc[.armv7].node,
 // where node-gyp-build finds it at install and at run time; a machine that matches none
 // (musl, another architecture) builds from source. Every file is checked by its ELF header.
-// Usage: npm run prebuild [-- --arch x64,arm64,arm]   (npm puts its node-gyp on the PATH)
+// Usage: npm run build:addons [-- --arch x64,arm64,arm]   (npm puts its node-gyp on the PATH)
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -67,7 +67,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     execFileSync('sh', ['-c', 'command -v node-gyp'], { stdio: 'ignore' });
   } catch {
-    throw new Error('node-gyp is not on the PATH: run this as `npm run prebuild`');
+    throw new Error('node-gyp is not on the PATH: run this as `npm run build:addons`');
   }
   const { values } = parseArgs({ options: { arch: { type: 'string', default: Object.keys(TARGETS).join(',') } } });
   for (const arch of values.arch.split(',')) {

@@ -46,7 +46,7 @@ export function release(arch, out) {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) fail('no dist/: run npm run build first');
   const prebuilds = join(root, 'prebuilds', `linux-${gypArch}`);
-  if (!existsSync(prebuilds)) fail(`no ${prebuilds}: run npm run prebuild first`);
+  if (!existsSync(prebuilds)) fail(`no ${prebuilds}: run npm run build:addons first`);
   const stage = mkdtempSync(join(tmpdir(), 'hotplugd-release-'));
   try {
     const dir = join(stage, 'hotplugd');

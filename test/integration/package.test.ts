@@ -2,7 +2,7 @@
 // for linux x64, arm64 and armv7 (checked by their ELF headers), installs into a prefix of its
 // own without building the addon, and the installed `hotplugd` runs: help, the shipped rules
 // checked, and the daemon recording a real interface in a network namespace.
-// The prebuilds come from `npm run prebuild` (.ci/run runs it before the tests; it needs
+// The prebuilds come from `npm run build:addons` (.ci/run runs it before the tests; it needs
 // Debian's gcc-aarch64-linux-gnu and gcc-arm-linux-gnueabihf).
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -23,7 +23,7 @@ afterAll(() => {
 describe.skipIf(!canUseNamespaces())('the npm package', () => {
   it('packs the prebuilt addons, installs without building one, and runs from its prefix', async () => {
     for (const arch of Object.keys(TARGETS)) {
-      expect(existsSync(join(REPO, 'prebuilds', `linux-${arch}`)), `prebuilds/linux-${arch}: run npm run prebuild first`).toBe(true);
+      expect(existsSync(join(REPO, 'prebuilds', `linux-${arch}`)), `prebuilds/linux-${arch}: run npm run build:addons first`).toBe(true);
     }
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-package-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

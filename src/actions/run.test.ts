@@ -37,7 +37,9 @@ describe('runProgram', () => {
   });
 
   it('escalates to SIGKILL when SIGTERM is ignored', async () => {
-    const result = await runProgram(js('process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'), { env: {}, timeoutMs: 200, graceMs: 200 });
+    // A shell ignores TERM from its first instruction: Node would need longer than the timeout
+    // to start and set its handler on a slow CPU (an arm64 board under emulation).
+    const result = await runProgram(['/bin/sh', '-c', "trap '' TERM; while :; do sleep 1; done"], { env: {}, timeoutMs: 200, graceMs: 200 });
     expect(result).toMatchObject({ timedOut: true, signal: 'SIGKILL' });
   });
 

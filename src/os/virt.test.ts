@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hypervisorSignature } from './system-calls.js';
 import { machineView, virtFiles } from '../rules/system-view.js';
@@ -48,6 +48,17 @@ describe('CONST{virt} as systemd-detect-virt finds it', () => {
   });
 
   const detectVirt = ['/usr/bin/systemd-detect-virt', '/bin/systemd-detect-virt'].find((p) => existsSync(p));
+  const ELF_MACHINES: Record<string, number> = { x64: 62, ia32: 3, arm64: 183, arm: 40 };
+  const elfMachine = (path: string) => {
+    const header = Buffer.alloc(20);
+    const fd = openSync(path, 'r');
+    try {
+      readSync(fd, header, 0, 20, 0);
+    } finally {
+      closeSync(fd);
+    }
+    return header.readUInt16LE(18);
+  };
   const ask = (...args: string[]) => {
     try {
       return execFileSync(detectVirt!, args, { encoding: 'utf8' }).trim();
@@ -56,10 +67,16 @@ describe('CONST{virt} as systemd-detect-virt finds it', () => {
     }
   };
 
+  // systemd-detect-virt reads CPUID where it is an x86 program; under emulation (an arm64
+  // build of hotplugd on an x86 host, scripts/arm-tests.sh) only its answers without CPUID
+  // compare: the container.
+  const sameArchitecture = detectVirt === undefined || elfMachine(detectVirt) === ELF_MACHINES[process.arch];
+
   it.runIf(detectVirt !== undefined || process.env.CI === 'true')('agrees with systemd-detect-virt on this machine (all, --container, --vm)', () => {
     const real = virtFiles('/sys', '/proc', { cpuidSignature: hypervisorSignature });
-    expect(machineView('/sys', '/proc', { cpuidSignature: hypervisorSignature }).constant('virt')).toBe(ask());
     expect(detectContainer(real)).toBe(ask('--container'));
+    if (!sameArchitecture) return;
+    expect(machineView('/sys', '/proc', { cpuidSignature: hypervisorSignature }).constant('virt')).toBe(ask());
     expect(detectVm(real)).toBe(ask('--vm'));
   });
 });

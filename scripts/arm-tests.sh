@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# The unit tests (src/) on arm64 under qemu-user, as issue 35 asks of CI (not wired into
-# .ci/run yet: see docs/boards.md). An arm64 copy of the tree in a temp dir (npm's packages for
+# The unit tests (src/) on arm64 under qemu-user (.ci/run runs this after the x86 suite). An arm64 copy of the tree in a temp dir (npm's packages for
 # arm64, better-sqlite3 cross-compiled, the arm64 addon from prebuilds/, dist/ as built here),
 # npm's Node.js 20 for arm64, and vitest run by it inside a private user and mount namespace
 # where binfmt_misc runs every arm64 program it starts through qemu-aarch64 (the host's

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { elfHeader } from '../../scripts/prebuild.mjs';
 import { hypervisorSignature } from './system-calls.js';
 import { machineView, virtFiles } from '../rules/system-view.js';
 import { detectContainer, detectVirtualization, detectVm, type VirtFiles } from './virt.js';
@@ -49,16 +50,7 @@ describe('CONST{virt} as systemd-detect-virt finds it', () => {
 
   const detectVirt = ['/usr/bin/systemd-detect-virt', '/bin/systemd-detect-virt'].find((p) => existsSync(p));
   const ELF_MACHINES: Record<string, number> = { x64: 62, ia32: 3, arm64: 183, arm: 40 };
-  const elfMachine = (path: string) => {
-    const header = Buffer.alloc(20);
-    const fd = openSync(path, 'r');
-    try {
-      readSync(fd, header, 0, 20, 0);
-    } finally {
-      closeSync(fd);
-    }
-    return header.readUInt16LE(18);
-  };
+  const elfMachine = (path: string) => elfHeader(path)?.machine;
   const ask = (...args: string[]) => {
     try {
       return execFileSync(detectVirt!, args, { encoding: 'utf8' }).trim();

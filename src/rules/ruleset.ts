@@ -41,17 +41,28 @@ function resolveGotos(rules: readonly Rule[]): Map<number, number> {
 // udev's files guard their blocks) is decided by the pair alone: where it matches, the rules it
 // jumps over cannot run for that pair and are no candidates. Unless an earlier jump that may
 // happen lands between the guard and its label: those rules would run then.
+type FieldTest = Extract<Condition, { kind: 'field' }>;
+
+/** A rule's tests of the event's action and subsystem: decided by the pair alone. */
+function pairTests(rule: Rule): FieldTest[] {
+  return rule.conditions.filter((c): c is FieldTest => c.kind === 'field' && (c.field === 'action' || c.field === 'subsystem'));
+}
+
+function passes(tests: readonly FieldTest[], action: string, subsystem: string): boolean {
+  return tests.every((c) => c.matcher.test(c.field === 'action' ? action : subsystem));
+}
+
 interface Jump {
   position: number;
   gotoPosition: number;
   /** Its tests when all of them are of action and subsystem (and nothing else decides whether it runs). */
-  tests: readonly Extract<Condition, { kind: 'field' }>[] | undefined;
+  tests: readonly FieldTest[] | undefined;
 }
 
 function findJumps(rules: readonly Rule[], gotos: ReadonlyMap<number, number>): Jump[] {
   return [...gotos].sort((a, b) => a[0] - b[0]).map(([position, gotoPosition]) => {
     const rule = rules[position] as Rule;
-    const tests = rule.conditions.filter((c): c is Extract<Condition, { kind: 'field' }> => c.kind === 'field' && (c.field === 'action' || c.field === 'subsystem'));
+    const tests = pairTests(rule);
     const decided = tests.length === rule.conditions.length && !rule.stop && rule.appliesTo === undefined && rule.debounceMs === undefined;
     return { position, gotoPosition, tests: decided ? tests : undefined };
   });
@@ -66,11 +77,7 @@ function findJumps(rules: readonly Rule[], gotos: ReadonlyMap<number, number>): 
 function canRun({ rule, effectful }: IndexedRule, action: string, subsystem: string): boolean {
   if ((rule.actions !== undefined && !rule.actions.has(action)) || (rule.subsystems !== undefined && !rule.subsystems.has(subsystem))) return false;
   if (rule.appliesTo !== undefined && (rule.appliesTo.size === 0 || action === 'remove')) return false;
-  if (effectful) return true;
-  for (const c of rule.conditions) {
-    if (c.kind === 'field' && (c.field === 'action' || c.field === 'subsystem') && !c.matcher.test(c.field === 'action' ? action : subsystem)) return false;
-  }
-  return true;
+  return effectful || passes(pairTests(rule), action, subsystem);
 }
 
 /** The positions no event with this action and subsystem can reach: jumped over by a guard that always jumps. */
@@ -79,7 +86,7 @@ function guardedPositions(jumps: readonly Jump[], action: string, subsystem: str
   const mayJump: Jump[] = [];
   for (const j of jumps) {
     if (skipped.has(j.position)) continue; // never runs for this pair
-    const matches = j.tests?.every((c) => c.matcher.test(c.field === 'action' ? action : subsystem));
+    const matches = j.tests === undefined ? undefined : passes(j.tests, action, subsystem);
     if (matches === false) continue; // never jumps for this pair
     if (matches === true && !mayJump.some((m) => m.position < j.position && m.gotoPosition > j.position && m.gotoPosition < j.gotoPosition)) {
       for (let p = j.position + 1; p < j.gotoPosition; p++) skipped.add(p);

@@ -67,7 +67,7 @@ describe('ModuleLoader', () => {
   it("answers from the module index without modprobe: no module, or all loaded or built in; runs modprobe only to load", async () => {
     const sysModule = join(dir.path, 'sys-module');
     mkdirSync(join(sysModule, 'usbhid'), { recursive: true });
-    const index = new ModuleIndex([['usb:v*p*d*dc*dsc*dp*ic03isc*ip*in*', 'usbhid'], ['usb:v0403p6001d*', 'ftdi_sio'], ['pci:v00008086d00002922*', 'ahci']], ['ahci'], sysModule);
+    const index = ModuleIndex.of([['usb:v*p*d*dc*dsc*dp*ic03isc*ip*in*', 'usbhid'], ['usb:v0403p6001d*', 'ftdi_sio'], ['pci:v00008086d00002922*', 'ahci']], ['ahci'], sysModule);
     const loader = new ModuleLoader(new ProgramPool(), modprobe, index);
     const cpu = 'cpu:type:x86,ven0002fam000Fmod006B:feature:,0000,0002';
     expect(await loader.load({ alias: cpu, rule: 'r' }, {})).toMatchObject({ kind: 'module', target: cpu, ok: true, stderr: NO_MODULE });

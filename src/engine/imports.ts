@@ -97,7 +97,7 @@ export function* runImport(state: EvaluationState, spec: ImportSpec, rule: strin
     }
     case 'db': {
       const key = state.expand(spec.value);
-      const recorded = state.input.database?.properties(state.event.devpath)?.[key];
+      const recorded = state.input.database?.properties(state.event.devpath, state.event)?.[key];
       return recorded !== undefined && state.merge([[key, recorded]]);
     }
     case 'cmdline': {

@@ -55,13 +55,13 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
     // from the database), so rules and listeners see ID_FS_UUID, DEVLINKS... one last time.
     const database = input.database;
     if (this.event.action === 'remove' && database !== undefined) {
-      const stored = database.properties(this.event.devpath);
+      const stored = database.properties(this.event.devpath, this.event);
       if (stored !== undefined) {
         this.#properties = Object.assign(createProperties(), input.event.properties, stored);
         this.#ownProperties = true;
       }
-      this.links = [...(database.links?.(this.event.devpath) ?? [])];
-      for (const tag of database.currentTags?.(this.event.devpath) ?? []) this.tags.add(tag);
+      this.links = [...(database.links?.(this.event.devpath, this.event) ?? [])];
+      for (const tag of database.currentTags?.(this.event.devpath, this.event) ?? []) this.tags.add(tag);
     }
     const devname = this.event.properties.DEVNAME;
     const devnode = devname ? (devname.startsWith('/') ? devname : `${this.devRoot}/${devname}`) : null;
@@ -278,7 +278,7 @@ export class EvaluationState implements SubstitutionSource, EvaluationContext {
     if (plan.mode === null && plan.group !== null && plan.group.id > 0) plan.mode = 0o660;
     // As udev (since v247): TAGS has every tag the device was given since it appeared (they
     // stick), CURRENT_TAGS the tags of this event.
-    const sticky = [...new Set([...(this.input.database?.tags(this.event.devpath) ?? []), ...plan.tags])];
+    const sticky = [...new Set([...(this.input.database?.tags(this.event.devpath, this.event) ?? []), ...plan.tags])];
     if (plan.symlinks.length > 0 || sticky.length > 0) {
       const properties = this.writableProperties();
       if (plan.symlinks.length > 0) properties.DEVLINKS = plan.symlinks.join(' ');

@@ -3,11 +3,13 @@
 // no module at all (a CPU, an ACPI processor, a hub's interface), or one already loaded, and a
 // process per alias costs seconds on a slow CPU. Only an alias that names a module still to be
 // loaded goes to modprobe (which then applies the blacklist, options and soft dependencies).
-// Sources: modules.alias (depmod's), the aliases of built-in modules (modules.builtin.modinfo),
-// `alias` lines of modprobe.d, and /sys/module for what is loaded.
+// Sources, in libkmod's order: `alias` lines of modprobe.d, module names (modules.dep),
+// modules.alias, built-in modules and their aliases — depmod's binary indexes when present,
+// else its text files — and /sys/module for what is loaded.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { fnmatchTester } from '../text/fnmatch.js';
+import { type IndexValue, KmodIndex } from './kmod-index.js';
 
 export const MODPROBE_CONF_DIRS = ['/etc/modprobe.d', '/run/modprobe.d', '/usr/local/lib/modprobe.d', '/usr/lib/modprobe.d', '/lib/modprobe.d'];
 
@@ -50,49 +52,87 @@ function nameOfPath(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, '');
 }
 
-export class ModuleIndex {
-  /** Patterns by their literal beginning (up to the first wildcard). */
-  #byPrefix = new Map<string, Entry[]>();
-  #builtin: Set<string>;
-  /** Every module's own name (modules.dep): `kmod load sg` names a module, not an alias. */
-  #names: Set<string>;
-  #sysModule: string;
+/** Which modules one source names for an alias (normalised) or a module name. */
+export type ModuleSource = (alias: string, name: string) => readonly string[];
 
-  constructor(aliases: Iterable<[pattern: string, module: string]>, builtin: Iterable<string>, sysModule = '/sys/module', names: Iterable<string> = []) {
-    for (const [pattern, module] of aliases) {
-      const normal = normaliseAlias(pattern);
-      const wildcard = normal.search(/[*?[]/);
-      const prefix = wildcard < 0 ? normal : normal.slice(0, wildcard);
-      let bucket = this.#byPrefix.get(prefix);
-      if (bucket === undefined) this.#byPrefix.set(prefix, (bucket = []));
-      bucket.push(wildcard < 0 ? { pattern: normal, test: (alias) => alias === normal, module: moduleName(module) } : { pattern: normal, module: moduleName(module) });
-    }
-    this.#builtin = new Set([...builtin].map(moduleName));
-    this.#names = new Set([...names].map(moduleName));
-    this.#sysModule = sysModule;
+/** `alias PATTERN MODULE` pairs as a source, patterns kept by their literal beginning (up to the first wildcard). */
+export function aliasSource(aliases: Iterable<[pattern: string, module: string]>): ModuleSource {
+  const byPrefix = new Map<string, Entry[]>();
+  for (const [pattern, module] of aliases) {
+    const normal = normaliseAlias(pattern);
+    const wildcard = normal.search(/[*?[]/);
+    const prefix = wildcard < 0 ? normal : normal.slice(0, wildcard);
+    let bucket = byPrefix.get(prefix);
+    if (bucket === undefined) byPrefix.set(prefix, (bucket = []));
+    bucket.push(wildcard < 0 ? { pattern: normal, test: (alias) => alias === normal, module: moduleName(module) } : { pattern: normal, module: moduleName(module) });
   }
-
-  /** The modules whose aliases match, each once, in the order found. */
-  modulesFor(alias: string): string[] {
-    const normal = normaliseAlias(alias);
-    // As libkmod: a module's own name first, then the aliases.
-    const name = moduleName(alias);
-    if (this.#names.has(name) || this.#builtin.has(name)) return [name];
+  return (normal) => {
     const found: string[] = [];
     for (let length = 0; length <= normal.length; length++) {
-      for (const entry of this.#byPrefix.get(normal.slice(0, length)) ?? []) {
+      for (const entry of byPrefix.get(normal.slice(0, length)) ?? []) {
         if (found.includes(entry.module)) continue;
         entry.test ??= fnmatchTester(entry.pattern);
         if (entry.test(normal)) found.push(entry.module);
       }
     }
     return found;
+  };
+}
+
+/** Module names as a source: `kmod load sg` names a module, not an alias. */
+export function nameSource(names: Iterable<string>): ModuleSource {
+  const set = new Set([...names].map(moduleName));
+  return (_alias, name) => (set.has(name) ? [name] : []);
+}
+
+/** The sources in libkmod's order of lookup (the first that names any module answers). */
+export interface ModuleSources {
+  /** `alias` lines of modprobe.d. */
+  config: ModuleSource;
+  /** Loadable modules by name (modules.dep). */
+  names: ModuleSource;
+  /** modules.alias. */
+  aliases: ModuleSource;
+  /** Built-in modules by name (modules.builtin). */
+  builtinNames: ModuleSource;
+  /** Aliases of built-in modules (modules.builtin.modinfo or .alias.bin). */
+  builtinAliases: ModuleSource;
+  /** Whether a module is built in. */
+  isBuiltin: (module: string) => boolean;
+}
+
+export class ModuleIndex {
+  #sources: ModuleSources;
+  #sysModule: string;
+
+  constructor(sources: ModuleSources, sysModule = '/sys/module') {
+    this.#sources = sources;
+    this.#sysModule = sysModule;
+  }
+
+  /** An index of given lists (aliases, built-in modules, loadable module names). */
+  static of(aliases: Iterable<[pattern: string, module: string]>, builtin: Iterable<string>, sysModule = '/sys/module', names: Iterable<string> = []): ModuleIndex {
+    const builtinNames = new Set([...builtin].map(moduleName));
+    const none: ModuleSource = () => [];
+    return new ModuleIndex({ config: none, names: nameSource(names), aliases: aliasSource(aliases), builtinNames: nameSource(builtinNames), builtinAliases: none, isBuiltin: (m) => builtinNames.has(m) }, sysModule);
+  }
+
+  /** The modules the alias names, each once, from the first source that names any (as libkmod). */
+  modulesFor(alias: string): string[] {
+    const normal = normaliseAlias(alias);
+    const name = moduleName(alias);
+    const s = this.#sources;
+    for (const source of [s.config, s.names, s.aliases, s.builtinNames, s.builtinAliases]) {
+      const found = source(normal, name);
+      if (found.length > 0) return [...new Set(found)];
+    }
+    return [];
   }
 
   verdict(alias: string): AliasVerdict {
     const modules = this.modulesFor(alias);
     if (modules.length === 0) return { kind: 'none' };
-    const missing = modules.filter((m) => !this.#builtin.has(m) && !existsSync(`${this.#sysModule}/${m}`));
+    const missing = modules.filter((m) => !this.#sources.isBuiltin(m) && !existsSync(`${this.#sysModule}/${m}`));
     return missing.length === 0 ? { kind: 'present', modules } : { kind: 'load', modules: missing };
   }
 }
@@ -130,21 +170,9 @@ function builtinModules(dir: string): { names: string[]; aliases: [string, strin
   return { names, aliases };
 }
 
-/**
- * The index of the running kernel's modules; undefined when its files cannot be read (no
- * /lib/modules for this kernel): every alias then goes to modprobe, as before.
- */
-export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MODPROBE_CONF_DIRS, sysModule = '/sys/module'): ModuleIndex | undefined {
-  let aliases: [string, string][];
-  let builtin: { names: string[]; aliases: [string, string][] };
-  let names: string[];
-  try {
-    aliases = parseAliasLines(readFileSync(`${dir}/modules.alias`, 'utf8'));
-    builtin = builtinModules(dir);
-    names = readFileSync(`${dir}/modules.dep`, 'utf8').split('\n').map((line) => line.slice(0, line.indexOf(':'))).filter(Boolean).map(nameOfPath);
-  } catch {
-    return undefined;
-  }
+/** modprobe.d's `alias` lines. */
+function configAliases(confDirs: readonly string[]): [string, string][] {
+  const aliases: [string, string][] = [];
   for (const conf of confDirs) {
     let files: string[];
     try {
@@ -160,7 +188,56 @@ export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MO
       }
     }
   }
-  return new ModuleIndex([...aliases, ...builtin.aliases], builtin.names, sysModule, names);
+  return aliases;
+}
+
+/** depmod's binary indexes, looked up per alias; undefined without modules.alias.bin and modules.dep.bin. */
+function binarySources(dir: string): Omit<ModuleSources, 'config'> | undefined {
+  const aliases = KmodIndex.open(`${dir}/modules.alias.bin`);
+  const deps = KmodIndex.open(`${dir}/modules.dep.bin`);
+  if (aliases === undefined || deps === undefined) return undefined;
+  // Empty (0-byte) files when the kernel has no built-in modules of a kind.
+  const builtin = KmodIndex.open(`${dir}/modules.builtin.bin`);
+  const builtinAliases = KmodIndex.open(`${dir}/modules.builtin.alias.bin`);
+  const values = (found: IndexValue[]) => found.map((v) => moduleName(v.value));
+  const isBuiltin = (module: string) => builtin !== undefined && builtin.lookup(module).length > 0;
+  return {
+    names: (_alias, name) => (deps.lookup(name).length > 0 ? [name] : []),
+    aliases: (alias) => values(aliases.searchWild(alias)),
+    builtinNames: (_alias, name) => (isBuiltin(name) ? [name] : []),
+    builtinAliases: builtinAliases === undefined ? () => [] : (alias) => values(builtinAliases.searchWild(alias)),
+    isBuiltin,
+  };
+}
+
+/** The text files (modules.alias, modules.dep, modules.builtin, .modinfo), parsed whole. */
+function textSources(dir: string): Omit<ModuleSources, 'config'> {
+  const aliases = parseAliasLines(readFileSync(`${dir}/modules.alias`, 'utf8'));
+  const builtin = builtinModules(dir);
+  const names = readFileSync(`${dir}/modules.dep`, 'utf8').split('\n').map((line) => line.slice(0, line.indexOf(':'))).filter(Boolean).map(nameOfPath);
+  const builtinNames = new Set(builtin.names.map(moduleName));
+  return {
+    names: nameSource(names),
+    aliases: aliasSource(aliases),
+    builtinNames: nameSource(builtinNames),
+    builtinAliases: aliasSource(builtin.aliases),
+    isBuiltin: (module) => builtinNames.has(module),
+  };
+}
+
+/**
+ * The index of the running kernel's modules, from depmod's binary indexes when it wrote them
+ * (as libkmod), else its text files; undefined when neither can be read (no /lib/modules for
+ * this kernel): every alias then goes to modprobe, as before.
+ */
+export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MODPROBE_CONF_DIRS, sysModule = '/sys/module'): ModuleIndex | undefined {
+  let sources: Omit<ModuleSources, 'config'>;
+  try {
+    sources = binarySources(dir) ?? textSources(dir);
+  } catch {
+    return undefined;
+  }
+  return new ModuleIndex({ config: aliasSource(configAliases(confDirs)), ...sources }, sysModule);
 }
 
 /**
@@ -177,7 +254,8 @@ export class KernelModules {
   }
 
   current(): ModuleIndex | undefined {
-    const mtimeMs = statSync(`${this.#dir}/modules.alias`, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    const mtime = (name: string) => statSync(`${this.#dir}/${name}`, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    const mtimeMs = Math.max(mtime('modules.alias'), mtime('modules.alias.bin'));
     if (mtimeMs !== this.#mtimeMs) {
       this.#mtimeMs = mtimeMs;
       this.#index = mtimeMs === 0 ? undefined : loadModuleIndex(this.#dir);

@@ -5,6 +5,7 @@ import { PROC_ROOT, SYSFS_ROOT } from '../defaults.js';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { arch } from 'node:os';
 import { detectVirtualization, type VirtFiles } from '../os/virt.js';
+import type { Uevent } from '../uevent/event.js';
 
 export interface SystemView {
   /** The file's type and permission bits (st_mode), or undefined when it does not exist. */
@@ -23,11 +24,13 @@ export interface SystemView {
 
 /** Properties and tags recorded for devices at their last event (udev's database). */
 export interface DeviceDatabase {
-  properties(devpath: string): Readonly<Record<string, string>> | undefined;
-  tags(devpath: string): readonly string[];
+  // `event`: the device's own event, when the caller has it: the stored file is found by the
+  // id it carries (not by reading sysfs again).
+  properties(devpath: string, event?: Uevent): Readonly<Record<string, string>> | undefined;
+  tags(devpath: string, event?: Uevent): readonly string[];
   /** The device's links (relative to the dev root) and its latest event's tags, as stored: a remove event carries them. */
-  links?(devpath: string): readonly string[];
-  currentTags?(devpath: string): readonly string[];
+  links?(devpath: string, event?: Uevent): readonly string[];
+  currentTags?(devpath: string, event?: Uevent): readonly string[];
 }
 
 /** Sees nothing: for evaluations that must not read the machine. */

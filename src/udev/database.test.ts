@@ -9,6 +9,7 @@ import { compileUdevRules } from '../frontends/udev/compile.js';
 import { staticAccounts } from '../os/accounts.js';
 import { RuleSet } from '../rules/ruleset.js';
 import { createProperties, eventFromProperties } from '../uevent/event.js';
+import type { Sysfs } from '../uevent/sysfs.js';
 import { UdevDatabase } from './database.js';
 
 const dirs: string[] = [];
@@ -96,5 +97,24 @@ describe('udev database', () => {
     expect(remove.properties.ID_FS_UUID).toBeUndefined();
     db.update(remove, undefined);
     expect(db.properties(remove.devpath)).toBeUndefined();
+  });
+
+  it('finds a file an earlier run left by the event\'s own id, reading no sysfs; a remove carries it', () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotplugd-udevdb-'));
+    dirs.push(root);
+    const { rules } = compileUdevRules('ACTION=="remove", ENV{ID_FS_UUID}=="3f1a", ENV{SEEN_ON_REMOVE}="yes"\n', '60-test.rules', staticAccounts({ root: 0 }, { root: 0 }));
+    const earlier = new UdevDatabase(root);
+    earlier.update(inputEvent('add'), { ...evaluate(new RuleSet([]), { event: inputEvent('add'), device: undefined, devRoot: '/dev' }, () => undefined).plan, properties: { ID_FS_UUID: '3f1a' }, tags: ['seat'] });
+    let sysfsReads = 0;
+    const sysfs = { synthesizeEvent: () => { sysfsReads++; return undefined; } } as unknown as Sysfs;
+    const db = new UdevDatabase(root, { sysfs });
+    const remove = inputEvent('remove');
+    const { plan } = evaluate(new RuleSet(rules), { event: remove, device: undefined, devRoot: '/dev', database: db }, () => undefined);
+    expect(plan.properties).toMatchObject({ ID_FS_UUID: '3f1a', SEEN_ON_REMOVE: 'yes', TAGS: ':seat:' });
+    const add = inputEvent('add');
+    const tagged = evaluate(new RuleSet([]), { event: add, device: undefined, devRoot: '/dev', database: db }, () => undefined).plan;
+    db.update(add, tagged);
+    expect(tagged.properties.TAGS).toBe(':seat:');
+    expect(sysfsReads).toBe(0);
   });
 });

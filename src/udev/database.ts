@@ -85,29 +85,30 @@ export class UdevDatabase implements DeviceDatabase {
     mkdirSync(`${root}/tags`, { recursive: true, mode: 0o755 });
   }
 
-  properties(devpath: string): Readonly<Record<string, string>> | undefined {
-    return this.#entry(devpath)?.properties;
+  properties(devpath: string, event?: Uevent): Readonly<Record<string, string>> | undefined {
+    return this.#entry(devpath, event)?.properties;
   }
 
-  tags(devpath: string): readonly string[] {
-    return this.#entry(devpath)?.tags ?? [];
+  tags(devpath: string, event?: Uevent): readonly string[] {
+    return this.#entry(devpath, event)?.tags ?? [];
   }
 
-  currentTags(devpath: string): readonly string[] {
-    return this.#entry(devpath)?.currentTags ?? [];
+  currentTags(devpath: string, event?: Uevent): readonly string[] {
+    return this.#entry(devpath, event)?.currentTags ?? [];
   }
 
-  links(devpath: string): readonly string[] {
-    return this.#entry(devpath)?.links ?? [];
+  links(devpath: string, event?: Uevent): readonly string[] {
+    return this.#entry(devpath, event)?.links ?? [];
   }
 
-  #entry(devpath: string): Entry | undefined {
-    return this.#entries.get(devpath) ?? this.#load(devpath);
+  #entry(devpath: string, event?: Uevent): Entry | undefined {
+    return this.#entries.get(devpath) ?? this.#load(devpath, event);
   }
 
-  // The file of a device this process has not written yet: its id from sysfs, as udevd names it.
-  #load(devpath: string): Entry | undefined {
-    const event = this.#options.sysfs?.synthesizeEvent(devpath, 'change', 'kernel');
+  // The file of a device this process has not written yet, by the id udevd names it with: the
+  // event's, or (a parent, say) the one its sysfs entry gives.
+  #load(devpath: string, own: Uevent | undefined): Entry | undefined {
+    const event = own ?? this.#options.sysfs?.synthesizeEvent(devpath, 'change', 'kernel');
     if (event === undefined) return undefined;
     const id = udevDeviceId(event);
     let text: string;
@@ -131,7 +132,7 @@ export class UdevDatabase implements DeviceDatabase {
       return;
     }
     if (plan === undefined) return;
-    const before = this.#entry(event.devpath);
+    const before = this.#entry(event.devpath, event);
     const id = udevDeviceId(event);
     const added: Record<string, string> = {};
     for (const [key, value] of Object.entries(plan.properties)) {

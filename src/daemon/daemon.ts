@@ -135,6 +135,7 @@ export class Daemon implements ControlTarget {
       programsWaiting: this.#executor.pool.waiting,
       modprobeRuns: this.#executor.modules.runs,
       modulesAnswered: this.#executor.modules.answered,
+      modulesInserted: this.#executor.modules.inserted,
       jobs: this.#executor.jobs.list().length,
       ...(this.#control?.stats() ?? { controlRefused: 0, controlMalformed: 0 }),
       rulesVersion: this.#rules.version,

@@ -1,16 +1,14 @@
 // depmod's binary indexes read as libkmod reads them: a modules tree made by the real depmod
 // from small modules (an ELF object with a .modinfo section each), looked up by our reader and
 // by the real `modprobe -R` (libkmod) side by side, and by the text files' reading.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kmodTree, type KmodTree } from '../../test/helpers/kmod-tree.js';
 import { KmodIndex } from './kmod-index.js';
 import { loadModuleIndex, normaliseAlias } from './module-index.js';
 
-const VERSION = '6.1.0-test';
-const MODULES: Record<string, string[]> = {
+const ALIASES_BY_MODULE: Record<string, string[]> = {
   ftdi_sio: ['usb:v0403p6001d*dc*dsc*dp*ic*isc*ip*in*', 'usb:v0403p6010d*dc*dsc*dp*ic*isc*ip*in*'],
   cdc_ether: ['usb:v*p*d*dc*dsc*dp*ic02isc06ip00in*'],
   usbhid: ['usb:v*p*d*dc*dsc*dp*ic03isc*ip*in*'],
@@ -29,41 +27,21 @@ const ALIASES = [
   'serio:ty06pr00id00ex00', 'cpu:type:x86,ven0002fam000Fmod006B:feature:,0000', 'ftdi_sio', 'ftdi-sio', 'usb:', '',
 ];
 
+let tree: KmodTree;
 let root: string;
 let modules: string;
 
 beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'hotplugd-kmod-'));
-  modules = join(root, 'lib/modules', VERSION);
-  const drivers = join(modules, 'kernel/drivers');
-  mkdirSync(drivers, { recursive: true });
-  writeFileSync(join(root, 'empty.c'), 'int hotplugd_test;\n');
-  execFileSync('gcc', ['-c', join(root, 'empty.c'), '-o', join(root, 'empty.o')]);
-  for (const [name, aliases] of Object.entries(MODULES)) {
-    const modinfo = join(root, `${name}.modinfo`);
-    writeFileSync(modinfo, [...aliases.map((a) => `alias=${a}`), `name=${name}`, `vermagic=${VERSION} SMP mod_unload`, 'depends=', ''].join('\0'));
-    execFileSync('objcopy', ['--add-section', `.modinfo=${modinfo}`, '--set-section-flags', '.modinfo=alloc,readonly', join(root, 'empty.o'), join(drivers, `${name}.ko`)]);
-  }
-  writeFileSync(join(modules, 'modules.builtin'), 'kernel/drivers/tty/serial/8250/8250.ko\nkernel/fs/tracefs/tracefs.ko\n');
-  writeFileSync(join(modules, 'modules.builtin.modinfo'), BUILTIN_MODINFO);
-  execFileSync('depmod', ['-b', root, VERSION], { stdio: 'pipe' });
+  tree = kmodTree(Object.fromEntries(Object.entries(ALIASES_BY_MODULE).map(([name, aliases]) => [name, { aliases }])), BUILTIN_MODINFO);
+  ({ root, modules } = tree);
 });
 
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-/** libkmod's answer: `modprobe -R` prints the modules an alias resolves to. */
-function modprobeResolves(alias: string): string[] {
-  try {
-    return execFileSync('modprobe', ['-d', root, '-S', VERSION, '-C', join(root, 'no-conf'), '-R', '--', alias], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean);
-  } catch {
-    return []; // exit 1: no module
-  }
-}
+afterAll(() => tree?.remove());
 
 describe("depmod's binary indexes", () => {
   it('finds what libkmod finds for every alias, and what the text files give', () => {
     const aliases = ALIASES.filter(Boolean);
-    const expected = aliases.map((alias) => ({ alias, modules: [...new Set(modprobeResolves(alias))].sort() })); // each once
+    const expected = aliases.map((alias) => ({ alias, modules: tree.resolves(alias).sort() }));
     expect(expected.filter((e) => e.modules.length > 0).length).toBeGreaterThan(10);
     const binary = loadModuleIndex(modules, [], join(root, 'sys-module'))!;
     expect(aliases.map((alias) => ({ alias, modules: binary.modulesFor(alias).sort() }))).toEqual(expected);
@@ -72,7 +50,7 @@ describe("depmod's binary indexes", () => {
       const text = loadModuleIndex(modules, [], join(root, 'sys-module'))!;
       expect(aliases.map((alias) => ({ alias, modules: text.modulesFor(alias).sort() }))).toEqual(expected);
     } finally {
-      execFileSync('depmod', ['-b', root, VERSION], { stdio: 'pipe' });
+      tree.depmod();
     }
   });
 

@@ -60,11 +60,16 @@ describe('the module index', () => {
   it("has none without the kernel's modules.alias, and reads it again when depmod rewrote it", () => {
     const { modules } = tree();
     expect(loadModuleIndex(join(modules, 'missing'))).toBeUndefined();
-    const kernel = new KernelModules(modules);
+    let clock = 1_000_000;
+    const kernel = new KernelModules(modules, () => clock);
     expect(kernel.current()!.modulesFor('platform:new_thing')).toEqual([]);
     writeFileSync(join(modules, 'modules.alias'), 'alias platform:new_thing new_driver\n');
     const later = new Date(Date.now() + 5000);
     utimesSync(join(modules, 'modules.alias'), later, later);
+    // Looked at once a second at most.
+    clock += 500;
+    expect(kernel.current()!.modulesFor('platform:new_thing')).toEqual([]);
+    clock += 600;
     expect(kernel.current()!.modulesFor('platform:new_thing')).toEqual(['new_driver']);
   });
 });

@@ -244,16 +244,26 @@ export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MO
  * The running kernel's index, read again when depmod has rewritten modules.alias (an `alias`
  * line added to modprobe.d later is seen after the next depmod or restart).
  */
+const CHECK_EVERY_MS = 1000;
+
 export class KernelModules {
   #dir: string;
   #index: ModuleIndex | undefined;
   #mtimeMs = -1;
+  #checkedAt = -Infinity;
 
-  constructor(dir = `/lib/modules/${release()}`) {
+  #now: () => number;
+
+  constructor(dir = `/lib/modules/${release()}`, now: () => number = Date.now) {
     this.#dir = dir;
+    this.#now = now;
   }
 
   current(): ModuleIndex | undefined {
+    // Looked at once a second at most: a storm of module loads does not stat per alias.
+    const now = this.#now();
+    if (now - this.#checkedAt < CHECK_EVERY_MS && now >= this.#checkedAt) return this.#index;
+    this.#checkedAt = now;
     const mtime = (name: string) => statSync(`${this.#dir}/${name}`, { throwIfNoEntry: false })?.mtimeMs ?? 0;
     const mtimeMs = Math.max(mtime('modules.alias'), mtime('modules.alias.bin'));
     if (mtimeMs !== this.#mtimeMs) {

@@ -111,9 +111,13 @@ export class UdevDatabase implements DeviceDatabase {
     const event = own ?? this.#options.sysfs?.synthesizeEvent(devpath, 'change', 'kernel');
     if (event === undefined) return undefined;
     const id = udevDeviceId(event);
+    const file = `${this.root}/data/${id}`;
+    // Most devices have no file yet (all of them at coldplug): asked first, as a failed read's
+    // exception costs far more (milliseconds each on a board's slow CPU).
+    if (!existsSync(file)) return undefined;
     let text: string;
     try {
-      text = readFileSync(`${this.root}/data/${id}`, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;

@@ -1,0 +1,202 @@
+// Kernel modules loaded in process, as udevd's kmod builtin loads them (libkmod's
+// kmod_module_probe_insert_module with the blacklist applied): no modprobe process per
+// alias (on a board's slow CPU each cost the daemon a fork of itself and modprobe its start).
+// For each module asked for: the blacklist (modprobe.d, `modprobe.blacklist=` on the kernel's
+// command line), then its dependencies from modules.dep in load order, each with its soft
+// dependencies (modprobe.d's and depmod's modules.softdep), then its own `pre:` softdeps, the
+// module, its `post:` softdeps; what is loaded or built in already is skipped; options from
+// modprobe.d and the kernel command line (`module.param=value`). A module with an `install`
+// command, a compressed file or no modules.dep entry is left to modprobe, which knows those.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { KmodIndex } from './kmod-index.js';
+import { MODPROBE_CONF_DIRS } from './module-index.js';
+
+export interface ModprobeConfig {
+  /** Option words per module. */
+  options: Map<string, string[]>;
+  softdeps: Map<string, { pre: string[]; post: string[] }>;
+  blacklist: Set<string>;
+  /** Modules with an `install` command (modprobe runs those). */
+  commands: Set<string>;
+}
+
+export interface InsertStep {
+  name: string;
+  path: string;
+  params: string;
+  /** Asked for, or a dependency of one: its failure is the load's (a soft dependency's is not). */
+  required: boolean;
+}
+
+export type LoadPlan = { kind: 'insert'; steps: InsertStep[]; blacklisted: string[] } | { kind: 'modprobe'; why: string };
+
+const name = (text: string) => text.replaceAll('-', '_');
+
+/** modprobe.d files' text (and depmod's modules.softdep) and the kernel's command line, read as libkmod reads them. */
+export function parseModprobeConfig(texts: readonly string[], cmdline = ''): ModprobeConfig {
+  const config: ModprobeConfig = { options: new Map(), softdeps: new Map(), blacklist: new Set(), commands: new Set() };
+  const addOptions = (module: string, words: string[]) => config.options.set(module, [...(config.options.get(module) ?? []), ...words]);
+  for (const text of texts) {
+    for (const line of text.replace(/\\\n/g, ' ').split('\n')) {
+      // As libkmod: a comment is a line of its own ('#' later in a line is the options' text).
+      if (line.trimStart().startsWith('#')) continue;
+      const words = line.trim().split(/\s+/);
+      const [command, module] = [words[0], words[1] === undefined ? undefined : name(words[1])];
+      if (module === undefined) continue;
+      if (command === 'blacklist') config.blacklist.add(module);
+      else if (command === 'install') config.commands.add(module);
+      else if (command === 'options') addOptions(module, words.slice(2));
+      else if (command === 'softdep') {
+        const soft = config.softdeps.get(module) ?? { pre: [], post: [] };
+        let into: string[] | undefined;
+        for (const word of words.slice(2)) {
+          if (word === 'pre:') into = soft.pre;
+          else if (word === 'post:') into = soft.post;
+          else into?.push(name(word));
+        }
+        config.softdeps.set(module, soft);
+      }
+    }
+  }
+  for (const word of cmdline.match(/(?:[^\s"]+|"[^"]*")+/g) ?? []) {
+    const dot = word.indexOf('.');
+    const eq = word.indexOf('=');
+    if (dot <= 0 || (eq >= 0 && eq < dot)) continue;
+    const module = name(word.slice(0, dot));
+    if (module === 'modprobe' && word.startsWith('modprobe.blacklist=')) for (const m of word.slice(eq + 1).split(',')) config.blacklist.add(name(m));
+    else if (/^[\w]+$/.test(module) && eq > dot + 1) addOptions(module, [word.slice(dot + 1)]);
+  }
+  return config;
+}
+
+/** A module's file and dependencies (in modules.dep's order) as depmod recorded them. */
+export type DependencyLookup = (module: string) => { path: string; deps: string[] } | undefined;
+
+/**
+ * The modules to insert, in order, for `modules` (the alias's modules that are not loaded yet);
+ * `present(m)`: m is loaded, coming, or built in.
+ */
+export function planInsert(modules: readonly string[], lookup: DependencyLookup, config: ModprobeConfig, present: (module: string) => boolean): LoadPlan {
+  const steps: InsertStep[] = [];
+  const blacklisted: string[] = [];
+  const visited = new Set<string>();
+  const listed = new Set<string>();
+  let why: string | undefined;
+  const add = (module: string, required: boolean) => {
+    const entry = lookup(module);
+    if (entry === undefined) why ??= `${module}: not in modules.dep`;
+    else if (!entry.path.endsWith('.ko')) why ??= `${module}: compressed (${entry.path})`;
+    else if (config.commands.has(module)) why ??= `${module}: an install command`;
+    else if (!listed.has(module) && !present(module)) {
+      listed.add(module);
+      steps.push({ name: module, path: entry.path, params: (config.options.get(module) ?? []).join(' '), required });
+    }
+  };
+  // libkmod's __kmod_module_fill_softdep and __kmod_module_get_probe_list.
+  const withSoftdeps = (module: string, required: boolean) => {
+    const soft = config.softdeps.get(module);
+    for (const pre of soft?.pre ?? []) probeList(pre, false);
+    add(module, required);
+    for (const post of soft?.post ?? []) probeList(post, false);
+  };
+  const probeList = (module: string, required: boolean) => {
+    if (visited.has(module)) return;
+    visited.add(module);
+    // modules.dep lists what must be there before the module last-needed first.
+    for (const dep of [...(lookup(module)?.deps ?? [])].reverse()) withSoftdeps(dep, required);
+    withSoftdeps(module, required);
+  };
+  for (const module of modules) {
+    if (config.blacklist.has(module)) blacklisted.push(module);
+    else probeList(module, true);
+  }
+  return why === undefined ? { kind: 'insert', steps, blacklisted } : { kind: 'modprobe', why };
+}
+
+const CONFIG_EVERY_MS = 1000;
+
+/** Reads what planInsert needs from the running kernel's files; inserts with `insert` (the addon's finit_module). */
+export class KernelModuleLoader {
+  #dir: string;
+  #confDirs: readonly string[];
+  #cmdline: string;
+  #sysModule: string;
+  #insert: (path: string, params: string) => Promise<number>;
+  #deps: KmodIndex | undefined;
+  #config: ModprobeConfig | undefined;
+  #configAt = -Infinity;
+
+  constructor(options: { dir: string; insert: (path: string, params: string) => Promise<number>; confDirs?: readonly string[]; cmdline?: string; sysModule?: string }) {
+    this.#dir = options.dir;
+    this.#insert = options.insert;
+    this.#confDirs = options.confDirs ?? MODPROBE_CONF_DIRS;
+    this.#cmdline = options.cmdline ?? '/proc/cmdline';
+    this.#sysModule = options.sysModule ?? '/sys/module';
+  }
+
+  plan(modules: readonly string[]): LoadPlan {
+    this.#deps ??= KmodIndex.open(`${this.#dir}/modules.dep.bin`);
+    const deps = this.#deps;
+    if (deps === undefined) return { kind: 'modprobe', why: 'no modules.dep.bin' };
+    const lookup: DependencyLookup = (module) => {
+      const line = deps.lookup(module)[0]?.value;
+      if (line === undefined) return undefined;
+      const colon = line.indexOf(':');
+      const path = line.slice(0, colon);
+      return { path: path.startsWith('/') ? path : `${this.#dir}/${path}`, deps: line.slice(colon + 1).split(' ').filter(Boolean).map((p) => name(p.slice(p.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, ''))) };
+    };
+    return planInsert(modules, lookup, this.#readConfig(), (module) => this.#present(module));
+  }
+
+  /** Inserts the plan's modules in order; the first required one that fails ends it (its errno). */
+  async insert(steps: readonly InsertStep[]): Promise<{ inserted: string[]; failed?: { module: string; errno: number } }> {
+    const inserted: string[] = [];
+    for (const step of steps) {
+      const result = await this.#insert(step.path, step.params);
+      if (result === 0) inserted.push(step.name);
+      else if (result !== -17 /* EEXIST: loaded meanwhile */ && step.required) return { inserted, failed: { module: step.name, errno: -result } };
+    }
+    return { inserted };
+  }
+
+  // libkmod's module_is_inkernel: live, coming, or built in (a /sys/module entry without initstate).
+  #present(module: string): boolean {
+    const dir = `${this.#sysModule}/${module}`;
+    if (!existsSync(dir)) return false;
+    const state = readOr(`${dir}/initstate`).trim();
+    return state === '' || state === 'live' || state === 'coming';
+  }
+
+  #readConfig(): ModprobeConfig {
+    const now = Date.now();
+    if (this.#config !== undefined && now - this.#configAt < CONFIG_EVERY_MS && now >= this.#configAt) return this.#config;
+    const texts: string[] = [];
+    const seen = new Set<string>();
+    // As modprobe: a file name in an earlier directory hides the same name in later ones.
+    for (const dir of this.#confDirs) {
+      let files: string[];
+      try {
+        files = readdirSync(dir).filter((n) => n.endsWith('.conf')).sort();
+      } catch {
+        continue;
+      }
+      for (const file of files) {
+        if (seen.has(file)) continue;
+        seen.add(file);
+        texts.push(readOr(`${dir}/${file}`));
+      }
+    }
+    texts.push(readOr(`${this.#dir}/modules.softdep`));
+    this.#config = parseModprobeConfig(texts, readOr(this.#cmdline));
+    this.#configAt = now;
+    return this.#config;
+  }
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}

@@ -118,7 +118,7 @@ if (sections.coldplug) {
 const rules10k = sections.rules?.json.results?.find((r) => r.rules === 10_000);
 if (rules10k) goal('rule evaluation at 10,000 rules', '≥ 10,000/s', `${rules10k.perSecond}/s`, rules10k.perSecond >= 10_000, '~1,000/s');
 const guest = sections.guest?.json;
-if (guest) goal('start to settled in the emulated board vs udevd (issue 31)', '≤ 1.0×', `${guest.medianMs.hotplugd} ms vs ${guest.medianMs.udevd} ms: ${guest.ratio}×`, guest.ratio <= 1, '22.8–29 s vs 8–9 s');
+if (guest) goal('start to settled in the emulated board vs udevd (issue 31)', '≤ 1.0×', `later boots ${guest.medianMs.hotplugd} ms, first boot ${guest.medianMs['hotplugd-first']} ms vs ${guest.medianMs.udevd} ms: ${guest.ratio}× (first ${guest.firstBootRatio}×)`, guest.ratio <= 1, '22.8–29 s vs 8–9 s');
 const board = sections.board?.json.summary;
 if (board) goal(`board cgroup: ${sections.board.json.runs[0]?.events.toLocaleString('en')}-event storm, hotplugd lost / OOM-killed`, '0 / 0', `${board.hotplugdLost} / ${board.hotplugdOomKills}`, board.hotplugdLost === 0 && board.hotplugdOomKills === 0, 'not measured');
 

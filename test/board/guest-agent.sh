@@ -6,6 +6,12 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p /run/udev /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
+# Host folders kept across boots (Board's `persist`): a 9p tag and a guest path per line.
+if [ -f /board/mounts ]; then
+  while read -r tag dir; do
+    mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 "$tag" "$dir"
+  done < /board/mounts
+fi
 hostname board
 ip link set lo up
 cd /board

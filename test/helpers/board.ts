@@ -155,6 +155,8 @@ export interface BoardOptions {
   drives?: Record<string, string>;
   memoryMiB?: number;
   cpus?: number;
+  /** Host folders kept across boots, mounted read-write in the guest (guest path → host path): a board's flash, say /var/cache/hotplugd. */
+  persist?: Record<string, string>;
 }
 
 export class Board {
@@ -175,6 +177,9 @@ export class Board {
     const kernel = guestKernel();
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-board-'));
     copyFileSync(join(BOARD_FILES, 'guest-agent.sh'), join(dir, 'guest-agent.sh'));
+    const persisted = Object.entries(options.persist ?? {});
+    // Read by the guest agent: a 9p tag and where it goes, a line each.
+    writeFileSync(join(dir, 'mounts'), persisted.map(([guest], n) => `persist${n} ${guest}\n`).join(''));
     const share = (path: string, tag: string, readonly: boolean) =>
       ['-virtfs', `local,path=${path},mount_tag=${tag},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`];
     const args = [
@@ -183,6 +188,7 @@ export class Board {
       '-kernel', kernel.vmlinuz, '-initrd', kernel.initrd,
       '-append', 'console=ttyS0 panic=-1 quiet loglevel=4 net.ifnames=0',
       ...share('/', 'hostroot', true), ...share(kernel.modules, 'modules', true), ...share(dir, 'board', false),
+      ...persisted.flatMap(([, host], n) => share(host, `persist${n}`, false)),
       '-device', 'qemu-xhci,id=xhci,p2=8,p3=8',
       '-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`,
     ];

@@ -1,6 +1,7 @@
 // Opening the history database: WAL, pragmas, and migrations by PRAGMA user_version.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { HotplugError } from '../errors.js';
 import { backfillDevices } from './backfill.js';
@@ -110,6 +111,19 @@ const MIGRATIONS: readonly (string | ((db: HistoryDb) => void))[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+// better-sqlite3's addon named by its path: left to find it, the `bindings` package looks in a
+// dozen places (a system call each: a noticeable part of a start on a board's slow CPU).
+let sqliteAddon: { path: string | undefined } | undefined;
+function sqliteAddonPath(): string | undefined {
+  if (sqliteAddon === undefined) {
+    try {
+      sqliteAddon = { path: createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node') };
+    } catch {
+      sqliteAddon = { path: undefined }; // built elsewhere: bindings finds it
+    }
+  }
+  return sqliteAddon.path;
+}
 
 /**
  * Opens an SQLite file as hotplugd keeps its databases: a clear error naming `what`, a busy
@@ -121,7 +135,8 @@ export function openSqlite(path: string, what: string, options: { readonly?: boo
   let db: Database.Database;
   try {
     if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
-    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    const nativeBinding = sqliteAddonPath();
+    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, ...(nativeBinding === undefined ? {} : { nativeBinding }) });
   } catch (error) {
     throw new HotplugError('EDB', `Failed to open the ${what} ${path}: ${(error as Error).message}`, { cause: error });
   }

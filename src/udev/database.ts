@@ -64,6 +64,15 @@ export function parseDatabaseFile(text: string): { properties: Record<string, st
   return { properties, tags, currentTags, links, initializedUsec };
 }
 
+function listNames(dir: string): Set<string> {
+  try {
+    return new Set(readdirSync(dir));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    throw error;
+  }
+}
+
 export interface UdevDatabaseOptions {
   /** Where a device's id is read for a file this process did not write (its dev, ifindex, subsystem). */
   sysfs?: Sysfs | undefined;
@@ -74,6 +83,8 @@ export interface UdevDatabaseOptions {
 export class UdevDatabase implements DeviceDatabase {
   readonly root: string;
   #entries = new Map<string, Entry>();
+  /** Names in data/ when this process first looked: files an earlier run (or udevd) left. */
+  #earlier: Set<string> | undefined;
   #options: UdevDatabaseOptions;
 
   /** `root` is udev's runtime directory, /run/udev. */
@@ -111,16 +122,18 @@ export class UdevDatabase implements DeviceDatabase {
     const event = own ?? this.#options.sysfs?.synthesizeEvent(devpath, 'change', 'kernel');
     if (event === undefined) return undefined;
     const id = udevDeviceId(event);
-    const file = `${this.root}/data/${id}`;
-    // Most devices have no file yet (all of them at coldplug): asked first, as a failed read's
-    // exception costs far more (milliseconds each on a board's slow CPU).
-    if (!existsSync(file)) return undefined;
+    // Most devices have no file (all of them at coldplug): the directory is listed once, at the
+    // first look, rather than a system call per event (each costs a millisecond on a board's slow
+    // CPU). Files are written by this process only once it runs (udevd is not running beside it).
+    this.#earlier ??= listNames(`${this.root}/data`);
+    if (!this.#earlier.has(id)) return undefined;
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readFileSync(`${this.root}/data/${id}`, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      this.#earlier.delete(id);
+      return undefined;
     }
     const parsed = parseDatabaseFile(text);
     const entry: Entry = { id, properties: parsed.properties, tags: parsed.tags, currentTags: parsed.currentTags, links: parsed.links, initializedUsec: parsed.initializedUsec ?? monotonicUsec(), text: undefined, seenAt: undefined };

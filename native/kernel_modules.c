@@ -14,6 +14,7 @@ typedef struct {
   napi_deferred deferred;
   char path[4096];
   char *params;
+  int flags;
   int err;
 } Insert;
 
@@ -25,7 +26,7 @@ static void insert_execute(napi_env env, void *data) {
     insert->err = errno;
     return;
   }
-  insert->err = syscall(SYS_finit_module, fd, insert->params, 0) == 0 ? 0 : errno;
+  insert->err = syscall(SYS_finit_module, fd, insert->params, insert->flags) == 0 ? 0 : errno;
   close(fd);
 }
 
@@ -39,20 +40,21 @@ static void insert_complete(napi_env env, napi_status status, void *data) {
   free(insert);
 }
 
-// insertModule(path, params) -> Promise<0 | -errno>: EEXIST when it is loaded already.
+// insertModule(path, params, flags) -> Promise<0 | -errno>: EEXIST when it is loaded already.
+// flags: MODULE_INIT_COMPRESSED_FILE (4) for a compressed file the kernel decompresses itself.
 static napi_value insert_module(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   Insert *insert = calloc(1, sizeof *insert);
   size_t length = 0;
   if (insert == NULL) return throw_errno(env, "insertModule", ENOMEM);
-  if (argc < 2 || !get_string(env, argv[0], insert->path, sizeof insert->path) ||
+  if (argc < 3 || !get_string(env, argv[0], insert->path, sizeof insert->path) || !get_int(env, argv[2], &insert->flags) ||
       napi_get_value_string_utf8(env, argv[1], NULL, 0, &length) != napi_ok || (insert->params = malloc(length + 1)) == NULL ||
       napi_get_value_string_utf8(env, argv[1], insert->params, length + 1, &length) != napi_ok) {
     free(insert->params);
     free(insert);
-    napi_throw_type_error(env, NULL, "insertModule(path, params) expects a path and a string");
+    napi_throw_type_error(env, NULL, "insertModule(path, params, flags) expects a path, a string and flags");
     return NULL;
   }
   napi_value promise, name;

@@ -49,7 +49,7 @@ export class ModuleLoader {
     if (index === undefined) {
       const modules = new KernelModules();
       this.#index = () => modules.current();
-      kernel ??= new KernelModuleLoader({ dir: `/lib/modules/${release()}`, insert: (path, params) => nativeAddon().insertModule(path, params) });
+      kernel ??= new KernelModuleLoader({ dir: `/lib/modules/${release()}`, insert: (path, params, flags) => nativeAddon().insertModule(path, params, flags) });
     } else this.#index = () => index ?? undefined;
     this.#kernel = kernel ?? undefined;
   }

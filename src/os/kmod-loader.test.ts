@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmodTree, type KmodTree } from '../../test/helpers/kmod-tree.js';
 import { ModuleLoader } from '../actions/modules.js';
 import { ProgramPool } from '../actions/run.js';
-import { KernelModuleLoader, parseModprobeConfig } from './kmod-loader.js';
+import { KernelModuleLoader, parseModprobeConfig, planInsert } from './kmod-loader.js';
 import { loadModuleIndex } from './module-index.js';
 
 let tree: KmodTree;
@@ -42,7 +42,7 @@ afterAll(() => tree?.remove());
 const FTDI = 'usb:v0403p6001d0600dc00dsc00dp00icFFiscFFipFFin00';
 const CDC = 'usb:v0525pA4A2d0000dc02dsc00dp00ic02isc06ip00in00';
 
-function loader(insert: (path: string, params: string) => Promise<number> = async () => 0, sysModule = join(tree.root, 'sys-module')) {
+function loader(insert: (path: string, params: string, flags: number) => Promise<number> = async () => 0, sysModule = join(tree.root, 'sys-module')) {
   return new KernelModuleLoader({ dir: tree.modules, insert, confDirs: [tree.conf], cmdline: join(tree.root, 'cmdline'), sysModule });
 }
 
@@ -73,6 +73,15 @@ describe('modules loaded in process', () => {
     expect(loader().plan(['blocked_t'])).toEqual({ kind: 'insert', steps: [], blacklisted: ['blocked_t'] });
     expect(loader().plan(['fancy_t'])).toEqual({ kind: 'modprobe', why: 'fancy_t: an install command' });
     expect(loader().plan(['not_there'])).toEqual({ kind: 'modprobe', why: 'not_there: not in modules.dep' });
+  });
+
+  it('gives the kernel a compressed module it can decompress itself, and leaves the others to modprobe', () => {
+    const lookup = (module: string) => ({ a: { path: '/m/a.ko.xz', deps: [] }, b: { path: '/m/b.ko.zst', deps: ['a'] } })[module];
+    const config = parseModprobeConfig([]);
+    const plan = planInsert(['b'], lookup, config, () => false, 'zstd');
+    expect(plan).toEqual({ kind: 'modprobe', why: 'a: compressed (/m/a.ko.xz)' });
+    expect(planInsert(['a'], lookup, config, () => false, 'xz')).toEqual({ kind: 'insert', blacklisted: [], steps: [{ name: 'a', path: '/m/a.ko.xz', params: '', flags: 4, required: true }] });
+    expect(planInsert(['a'], lookup, config, () => false, '')).toMatchObject({ kind: 'modprobe' });
   });
 
   it('reads options and the blacklist from the kernel command line too', () => {

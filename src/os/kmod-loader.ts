@@ -6,7 +6,8 @@
 // dependencies (modprobe.d's and depmod's modules.softdep), then its own `pre:` softdeps, the
 // module, its `post:` softdeps; what is loaded or built in already is skipped; options from
 // modprobe.d and the kernel command line (`module.param=value`). A module with an `install`
-// command, a compressed file or no modules.dep entry is left to modprobe, which knows those.
+// command, a compressed file the kernel cannot decompress itself or no modules.dep entry is
+// left to modprobe, which knows those.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { KmodIndex } from './kmod-index.js';
 import { MODPROBE_CONF_DIRS } from './module-index.js';
@@ -24,6 +25,8 @@ export interface InsertStep {
   name: string;
   path: string;
   params: string;
+  /** finit_module's flags: MODULE_INIT_COMPRESSED_FILE for a compressed file the kernel decompresses. */
+  flags: number;
   /** Asked for, or a dependency of one: its failure is the load's (a soft dependency's is not). */
   required: boolean;
 }
@@ -76,7 +79,7 @@ export type DependencyLookup = (module: string) => { path: string; deps: string[
  * The modules to insert, in order, for `modules` (the alias's modules that are not loaded yet);
  * `present(m)`: m is loaded, coming, or built in.
  */
-export function planInsert(modules: readonly string[], lookup: DependencyLookup, config: ModprobeConfig, present: (module: string) => boolean): LoadPlan {
+export function planInsert(modules: readonly string[], lookup: DependencyLookup, config: ModprobeConfig, present: (module: string) => boolean, decompresses = ''): LoadPlan {
   const steps: InsertStep[] = [];
   const blacklisted: string[] = [];
   const visited = new Set<string>();
@@ -84,12 +87,13 @@ export function planInsert(modules: readonly string[], lookup: DependencyLookup,
   let why: string | undefined;
   const add = (module: string, required: boolean) => {
     const entry = lookup(module);
+    const compression = compressionOf(entry?.path ?? '');
     if (entry === undefined) why ??= `${module}: not in modules.dep`;
-    else if (!entry.path.endsWith('.ko')) why ??= `${module}: compressed (${entry.path})`;
+    else if (compression !== undefined && compression !== decompresses) why ??= `${module}: compressed (${entry.path})`;
     else if (config.commands.has(module)) why ??= `${module}: an install command`;
     else if (!listed.has(module) && !present(module)) {
       listed.add(module);
-      steps.push({ name: module, path: entry.path, params: (config.options.get(module) ?? []).join(' '), required });
+      steps.push({ name: module, path: entry.path, params: (config.options.get(module) ?? []).join(' '), flags: compression === undefined ? 0 : MODULE_INIT_COMPRESSED_FILE, required });
     }
   };
   // libkmod's __kmod_module_fill_softdep and __kmod_module_get_probe_list.
@@ -113,6 +117,15 @@ export function planInsert(modules: readonly string[], lookup: DependencyLookup,
   return why === undefined ? { kind: 'insert', steps, blacklisted } : { kind: 'modprobe', why };
 }
 
+const MODULE_INIT_COMPRESSED_FILE = 4;
+const COMPRESSIONS: Record<string, string> = { '.ko.xz': 'xz', '.ko.zst': 'zstd', '.ko.gz': 'gzip' };
+
+/** A module file's compression as /sys/module/compression names it; undefined for a plain .ko. */
+function compressionOf(path: string): string | undefined {
+  const suffix = /\.ko(\.\w+)?$/.exec(path)?.[0];
+  return suffix === undefined || suffix === '.ko' ? undefined : (COMPRESSIONS[suffix] ?? suffix);
+}
+
 const CONFIG_EVERY_MS = 1000;
 
 /** Reads what planInsert needs from the running kernel's files; inserts with `insert` (the addon's finit_module). */
@@ -121,12 +134,13 @@ export class KernelModuleLoader {
   #confDirs: readonly string[];
   #cmdline: string;
   #sysModule: string;
-  #insert: (path: string, params: string) => Promise<number>;
+  #insert: (path: string, params: string, flags: number) => Promise<number>;
   #deps: KmodIndex | undefined;
   #config: ModprobeConfig | undefined;
   #configAt = -Infinity;
+  #decompresses: string | undefined;
 
-  constructor(options: { dir: string; insert: (path: string, params: string) => Promise<number>; confDirs?: readonly string[]; cmdline?: string; sysModule?: string }) {
+  constructor(options: { dir: string; insert: (path: string, params: string, flags: number) => Promise<number>; confDirs?: readonly string[]; cmdline?: string; sysModule?: string }) {
     this.#dir = options.dir;
     this.#insert = options.insert;
     this.#confDirs = options.confDirs ?? MODPROBE_CONF_DIRS;
@@ -145,14 +159,16 @@ export class KernelModuleLoader {
       const path = line.slice(0, colon);
       return { path: path.startsWith('/') ? path : `${this.#dir}/${path}`, deps: line.slice(colon + 1).split(' ').filter(Boolean).map((p) => name(p.slice(p.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, ''))) };
     };
-    return planInsert(modules, lookup, this.#readConfig(), (module) => this.#present(module));
+    // The kernel decompresses modules of the kind it was built for (CONFIG_MODULE_DECOMPRESS).
+    this.#decompresses ??= readOr(`${this.#sysModule}/compression`).trim();
+    return planInsert(modules, lookup, this.#readConfig(), (module) => this.#present(module), this.#decompresses);
   }
 
   /** Inserts the plan's modules in order; the first required one that fails ends it (its errno). */
   async insert(steps: readonly InsertStep[]): Promise<{ inserted: string[]; failed?: { module: string; errno: number } }> {
     const inserted: string[] = [];
     for (const step of steps) {
-      const result = await this.#insert(step.path, step.params);
+      const result = await this.#insert(step.path, step.params, step.flags);
       if (result === 0) inserted.push(step.name);
       else if (result !== -17 /* EEXIST: loaded meanwhile */ && step.required) return { inserted, failed: { module: step.name, errno: -result } };
     }

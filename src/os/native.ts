@@ -38,8 +38,8 @@ export interface SystemCallsAddon {
   openAttribute(path: string): number;
   preadAttribute(fd: number): string | number;
   closeFd(fd: number): void;
-  /** native/kernel_modules.c: finit_module on libuv's pool; 0 or -errno (EEXIST: loaded already). */
-  insertModule(path: string, params: string): Promise<number>;
+  /** native/kernel_modules.c: finit_module on libuv's pool; 0 or -errno (EEXIST: loaded already). Flags: 4 for a compressed file. */
+  insertModule(path: string, params: string, flags: number): Promise<number>;
 }
 
 const require = createRequire(import.meta.url);

@@ -5,7 +5,7 @@
 // Most aliases have no module (a hub's interface, a device driven by a built-in driver):
 // modprobe then exits 1, as for a real failure. As udev's kmod builtin, that is no failure:
 // when `modprobe -R` resolves the alias to no module, the load is recorded as done, with why.
-import { release } from 'node:os';
+import { constants, release } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { KernelModuleLoader } from '../os/kmod-loader.js';
 import { KernelModules, type ModuleIndex } from '../os/module-index.js';
@@ -112,7 +112,7 @@ export class ModuleLoader {
       const done = { ...base, durationMs: performance.now() - started, stdout: said };
       if (failed === undefined) return { ...done, ok: true, error: null };
       const code = getSystemErrorName(-failed.errno);
-      if (failed.errno === 19 || failed.errno === 2) return { ...done, ok: true, error: null, stderr: `${failed.module}: ${code} (as udevd's kmod: not a failure)` };
+      if (failed.errno === constants.errno.ENODEV || failed.errno === constants.errno.ENOENT) return { ...done, ok: true, error: null, stderr: `${failed.module}: ${code} (as udevd's kmod: not a failure)` };
       return { ...done, ok: false, error: `${failed.module}: ${code}` };
     }, failure);
   }

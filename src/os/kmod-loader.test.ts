@@ -2,7 +2,7 @@
 // and options compared with the real `modprobe --show-depends` on a tree made by the real
 // depmod; what is loaded already, the blacklist and the cases left to modprobe; and the
 // loader's results (a fake finit_module: these modules are never inserted).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmodTree, type KmodTree } from '../../test/helpers/kmod-tree.js';
@@ -73,6 +73,20 @@ describe('modules loaded in process', () => {
     expect(loader().plan(['blocked_t'])).toEqual({ kind: 'insert', steps: [], blacklisted: ['blocked_t'] });
     expect(loader().plan(['fancy_t'])).toEqual({ kind: 'modprobe', why: 'fancy_t: an install command' });
     expect(loader().plan(['not_there'])).toEqual({ kind: 'modprobe', why: 'not_there: not in modules.dep' });
+  });
+
+  it('reads modules.dep.bin again once depmod rewrote it (looked at once a second)', () => {
+    let clock = 1_000_000;
+    const kernel = new KernelModuleLoader({ dir: tree.modules, insert: async () => 0, confDirs: [tree.conf], cmdline: join(tree.root, 'cmdline'), sysModule: join(tree.root, 'sys-module'), now: () => clock });
+    expect(kernel.plan(['late_t'])).toEqual({ kind: 'modprobe', why: 'late_t: not in modules.dep' });
+    copyFileSync(join(tree.modules, 'kernel/drivers/led_t.ko'), join(tree.modules, 'kernel/drivers/late_t.ko'));
+    tree.depmod();
+    const later = new Date(Date.now() + 5000);
+    utimesSync(join(tree.modules, 'modules.dep.bin'), later, later);
+    clock += 500;
+    expect(kernel.plan(['late_t']).kind).toBe('modprobe');
+    clock += 600;
+    expect(kernel.plan(['late_t'])).toMatchObject({ kind: 'insert', steps: [{ name: 'late_t' }] });
   });
 
   it('gives the kernel a compressed module it can decompress itself, and leaves the others to modprobe', () => {

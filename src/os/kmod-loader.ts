@@ -8,7 +8,8 @@
 // modprobe.d and the kernel command line (`module.param=value`). A module with an `install`
 // command, a compressed file the kernel cannot decompress itself or no modules.dep entry is
 // left to modprobe, which knows those.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
 import { KmodIndex } from './kmod-index.js';
 import { MODPROBE_CONF_DIRS } from './module-index.js';
 
@@ -139,8 +140,12 @@ export class KernelModuleLoader {
   #config: ModprobeConfig | undefined;
   #configAt = -Infinity;
   #decompresses: string | undefined;
+  #depsAt = -1;
 
-  constructor(options: { dir: string; insert: (path: string, params: string, flags: number) => Promise<number>; confDirs?: readonly string[]; cmdline?: string; sysModule?: string }) {
+  #now: () => number;
+
+  constructor(options: { dir: string; insert: (path: string, params: string, flags: number) => Promise<number>; confDirs?: readonly string[]; cmdline?: string; sysModule?: string; now?: () => number }) {
+    this.#now = options.now ?? Date.now;
     this.#dir = options.dir;
     this.#insert = options.insert;
     this.#confDirs = options.confDirs ?? MODPROBE_CONF_DIRS;
@@ -149,7 +154,7 @@ export class KernelModuleLoader {
   }
 
   plan(modules: readonly string[]): LoadPlan {
-    this.#deps ??= KmodIndex.open(`${this.#dir}/modules.dep.bin`);
+    const config = this.#readConfig();
     const deps = this.#deps;
     if (deps === undefined) return { kind: 'modprobe', why: 'no modules.dep.bin' };
     const lookup: DependencyLookup = (module) => {
@@ -161,7 +166,7 @@ export class KernelModuleLoader {
     };
     // The kernel decompresses modules of the kind it was built for (CONFIG_MODULE_DECOMPRESS).
     this.#decompresses ??= readOr(`${this.#sysModule}/compression`).trim();
-    return planInsert(modules, lookup, this.#readConfig(), (module) => this.#present(module), this.#decompresses);
+    return planInsert(modules, lookup, config, (module) => this.#present(module), this.#decompresses);
   }
 
   /** Inserts the plan's modules in order; the first required one that fails ends it (its errno). */
@@ -170,7 +175,7 @@ export class KernelModuleLoader {
     for (const step of steps) {
       const result = await this.#insert(step.path, step.params, step.flags);
       if (result === 0) inserted.push(step.name);
-      else if (result !== -17 /* EEXIST: loaded meanwhile */ && step.required) return { inserted, failed: { module: step.name, errno: -result } };
+      else if (result !== -constants.errno.EEXIST /* loaded meanwhile */ && step.required) return { inserted, failed: { module: step.name, errno: -result } };
     }
     return { inserted };
   }
@@ -183,9 +188,16 @@ export class KernelModuleLoader {
     return state === '' || state === 'live' || state === 'coming';
   }
 
+  // modprobe.d, modules.softdep, the command line and modules.dep.bin (again when depmod
+  // rewrote it), looked at once a second at most.
   #readConfig(): ModprobeConfig {
-    const now = Date.now();
+    const now = this.#now();
     if (this.#config !== undefined && now - this.#configAt < CONFIG_EVERY_MS && now >= this.#configAt) return this.#config;
+    const depsAt = statSync(`${this.#dir}/modules.dep.bin`, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    if (depsAt !== this.#depsAt) {
+      this.#depsAt = depsAt;
+      this.#deps = KmodIndex.open(`${this.#dir}/modules.dep.bin`);
+    }
     const texts: string[] = [];
     const seen = new Set<string>();
     // As modprobe: a file name in an earlier directory hides the same name in later ones.

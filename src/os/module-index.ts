@@ -2,7 +2,7 @@
 // instead of asking a modprobe process for every alias: most aliases of a board's devices name
 // no module at all (a CPU, an ACPI processor, a hub's interface), or one already loaded, and a
 // process per alias costs seconds on a slow CPU. Only an alias that names a module still to be
-// loaded goes to modprobe (which then applies the blacklist, options and soft dependencies).
+// loaded is loaded (kmod-loader.ts, or modprobe for what that leaves).
 // Sources, in libkmod's order: `alias` lines of modprobe.d, module names (modules.dep),
 // modules.alias, built-in modules and their aliases — depmod's binary indexes when present,
 // else its text files — and /sys/module for what is loaded.
@@ -56,7 +56,7 @@ function nameOfPath(path: string): string {
 export type ModuleSource = (alias: string, name: string) => readonly string[];
 
 /** `alias PATTERN MODULE` pairs as a source, patterns kept by their literal beginning (up to the first wildcard). */
-export function aliasSource(aliases: Iterable<[pattern: string, module: string]>): ModuleSource {
+function aliasSource(aliases: Iterable<[pattern: string, module: string]>): ModuleSource {
   const byPrefix = new Map<string, Entry[]>();
   for (const [pattern, module] of aliases) {
     const normal = normaliseAlias(pattern);
@@ -80,7 +80,7 @@ export function aliasSource(aliases: Iterable<[pattern: string, module: string]>
 }
 
 /** Module names as a source: `kmod load sg` names a module, not an alias. */
-export function nameSource(names: Iterable<string>): ModuleSource {
+function nameSource(names: Iterable<string>): ModuleSource {
   const set = new Set([...names].map(moduleName));
   return (_alias, name) => (set.has(name) ? [name] : []);
 }

@@ -100,7 +100,10 @@ export class Daemon implements ControlTarget {
       capacity: options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY,
       maxEvents: options.maxEvents ?? DEFAULT_MAX_EVENTS,
       dryRun,
-      queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), log, () => this.commitHistory()),
+      queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), log, () => {
+        this.#broadcaster?.flush();
+        this.commitHistory();
+      }),
     });
     history.reportIncidentsTo(
       (incident) => this.#pipeline.reportIncident(incident),

@@ -1,0 +1,75 @@
+// The libudev broadcast in a storm: the first event after a quiet millisecond is sent at once,
+// the ones that follow within it wait and go together (in order) when the timer fires, when the
+// queue flag goes (flush) or at close. Real netlink sockets (root): a listener on group 2 reads
+// what the kernel holds for it, synchronously.
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../log.js';
+import { KernelSocket } from '../os/netlink.js';
+import { createProperties, eventFromProperties } from '../uevent/event.js';
+import { Broadcaster } from './broadcaster.js';
+
+const sockets: { close(): void }[] = [];
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.close();
+});
+
+function listener(tag: string) {
+  const heard: string[] = [];
+  const socket = new KernelSocket(
+    {
+      onDatagram(bytes) {
+        const text = bytes.toString('latin1');
+        if (text.startsWith('libudev\0') && text.includes(`TEST_TAG=${tag}\0`)) heard.push(/\0N=(\d+)\0/.exec(text)![1]!);
+      },
+      onOverflow() {},
+      onError() {},
+    },
+    1024 * 1024,
+    2,
+  );
+  socket.resume();
+  sockets.push(socket);
+  return { heard, read: () => socket.readNow() };
+}
+
+function event(tag: string, n: number) {
+  const properties = Object.assign(createProperties(), { ACTION: 'change', DEVPATH: '/devices/virtual/net/lo', SUBSYSTEM: 'net', SEQNUM: String(1000 + n), TEST_TAG: tag, N: String(n) });
+  return eventFromProperties(properties, Date.now(), 'kernel');
+}
+
+describe('the libudev broadcast', () => {
+  it('sends at once after a quiet millisecond, and a burst together, in order, when it is flushed or closed', async () => {
+    const tag = randomUUID();
+    const { heard, read } = listener(tag);
+    let clock = 100;
+    const broadcaster = new Broadcaster(await createLogger('silent', 'json'), () => clock);
+    sockets.push(broadcaster);
+    broadcaster.send(event(tag, 1), undefined);
+    read();
+    expect(heard).toEqual(['1']);
+    clock += 0.3;
+    broadcaster.send(event(tag, 2), undefined);
+    broadcaster.send(event(tag, 3), undefined);
+    read();
+    expect(heard).toEqual(['1']);
+    broadcaster.flush(); // what the queue flag does before it goes
+    read();
+    expect(heard).toEqual(['1', '2', '3']);
+    clock += 0.2;
+    broadcaster.send(event(tag, 4), undefined);
+    // The timer sends what waits.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    read();
+    expect(heard).toEqual(['1', '2', '3', '4']);
+    clock += 5;
+    broadcaster.send(event(tag, 5), undefined);
+    read();
+    expect(heard).toEqual(['1', '2', '3', '4', '5']);
+    clock += 0.1;
+    broadcaster.send(event(tag, 6), undefined);
+    broadcaster.close();
+    read();
+    expect(heard).toEqual(['1', '2', '3', '4', '5', '6']);
+  });
+});

@@ -101,8 +101,8 @@ export class Daemon implements ControlTarget {
       maxEvents: options.maxEvents ?? DEFAULT_MAX_EVENTS,
       dryRun,
       queueFlag: options.udevDb === undefined ? undefined : new UdevQueueFlag(join(options.udevDb, 'queue'), log, () => {
-        this.#broadcaster?.flush();
         this.commitHistory();
+        return this.#broadcaster?.drain();
       }),
     });
     history.reportIncidentsTo(
@@ -305,6 +305,7 @@ export class Daemon implements ControlTarget {
     await this.#coldplugged;
     this.#rules.close();
     await this.#pipeline.drain(timeoutMs);
+    await this.#broadcaster?.drain();
     await this.#executor.jobs.stopAll();
     this.commitHistory();
     await this.#forwarder?.stop();

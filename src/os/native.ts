@@ -16,6 +16,8 @@ export interface NetlinkAddon {
   stop(handle: object): void;
   close(handle: object): void;
   send(fd: number, buffer: Buffer, groups: number): number;
+  /** native/broadcast_batch.c: sendmmsg on libuv's pool; (offset, length, groups) per datagram; the count sent or -errno. */
+  sendBatch(fd: number, buffer: Buffer, table: Uint32Array): Promise<number>;
 }
 
 /** native/system_calls.c. */

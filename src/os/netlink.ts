@@ -1,6 +1,7 @@
 // The kernel's netlink sockets, NETLINK_KOBJECT_UEVENT (devices) and NETLINK_ROUTE (links
 // and addresses), through our small native addon (native/uevent_socket.c), one code path
 // for both: forced receive buffer, pause/resume, batch reads, ENOBUFS reports.
+import { getSystemErrorName } from 'node:util';
 import { HotplugError } from '../errors.js';
 import { netlinkAddon } from './native.js';
 
@@ -43,6 +44,7 @@ export class KernelSocket {
   #meta = new Int32Array(1 + 3 * MAX_DATAGRAMS_PER_READ);
   #paused = true;
   #closed = false;
+  #sending: Promise<number> | undefined;
 
   /** Opens and binds the socket; reading starts with resume(). */
   constructor(handlers: DatagramHandlers, receiveBufferBytes = DEFAULT_RECEIVE_BUFFER_BYTES, groups = KERNEL_GROUP, protocol = NETLINK_KOBJECT_UEVENT) {
@@ -96,11 +98,33 @@ export class KernelSocket {
     return netlinkAddon().send(this.#fd, datagram, groups);
   }
 
+  /**
+   * Sends datagrams from `buffer` ((offset, length, groups) triples in `table`) with sendmmsg
+   * on a thread of libuv's pool, one batch at a time; resolves with the count sent.
+   */
+  sendBatch(buffer: Buffer, table: Uint32Array): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
+    if (this.#sending !== undefined) return Promise.reject(new Error('a batch is being sent on this socket'));
+    const sending = netlinkAddon()
+      .sendBatch(this.#fd, buffer, table)
+      .then((result) => {
+        if (result < 0) throw new HotplugError('ESYSCALL', `sendmmsg(netlink): ${getSystemErrorName(result)}`);
+        return result;
+      })
+      .finally(() => {
+        this.#sending = undefined;
+        // Closed meanwhile: the descriptor was kept for the batch's thread.
+        if (this.#closed) netlinkAddon().close(this.#handle);
+      });
+    this.#sending = sending;
+    return sending;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#paused = true;
-    netlinkAddon().close(this.#handle);
+    if (this.#sending === undefined) netlinkAddon().close(this.#handle);
   }
 
   #onReadable(status: number): void {

@@ -1,7 +1,7 @@
 // The libudev broadcast in a storm: the first event after a quiet millisecond is sent at once,
-// the ones that follow within it wait and go together (in order) when the timer fires, when the
-// queue flag goes (flush) or at close. Real netlink sockets (root): a listener on group 2 reads
-// what the kernel holds for it, synchronously.
+// the ones that follow within it wait and go together (in order, one sendmmsg on libuv's pool)
+// when the timer fires, when the queue flag goes (drain) or at close. Real netlink sockets
+// (root): a listener on group 2 reads what the kernel holds for it.
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
@@ -53,7 +53,7 @@ describe('the libudev broadcast', () => {
     broadcaster.send(event(tag, 3), undefined);
     read();
     expect(heard).toEqual(['1']);
-    broadcaster.flush(); // what the queue flag does before it goes
+    await broadcaster.drain(); // what the queue flag waits for before it goes
     read();
     expect(heard).toEqual(['1', '2', '3']);
     clock += 0.2;
@@ -66,10 +66,18 @@ describe('the libudev broadcast', () => {
     broadcaster.send(event(tag, 5), undefined);
     read();
     expect(heard).toEqual(['1', '2', '3', '4', '5']);
-    clock += 0.1;
-    broadcaster.send(event(tag, 6), undefined);
+    // A storm: hundreds of events, in order, every one once; close sends what still waits.
+    for (let n = 6; n < 506; n++) {
+      clock += 0.01;
+      broadcaster.send(event(tag, n), undefined);
+      if (n % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(broadcaster.drain()).toBeInstanceOf(Promise);
+    broadcaster.send(event(tag, 506), undefined);
     broadcaster.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
     read();
-    expect(heard).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(heard).toEqual(Array.from({ length: 506 }, (_, i) => String(i + 1)));
+    expect(broadcaster.failures).toBe(0);
   });
 });

@@ -35,13 +35,37 @@ describe('/run/udev/queue', () => {
     try {
       const path = join(dir, 'queue');
       const seen: boolean[] = [];
-      const flag = new UdevQueueFlag(path, await createLogger('silent', 'json'), () => seen.push(existsSync(path)));
+      const flag = new UdevQueueFlag(path, await createLogger('silent', 'json'), () => void seen.push(existsSync(path)));
       flag.busy();
       expect(existsSync(path)).toBe(true);
       flag.idle();
       expect(seen).toEqual([true]); // the commit ran while the flag was still there
       expect(existsSync(path)).toBe(false);
       flag.idle(); // already gone: fine
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('waits for what the hook waits for (the broadcast), and stays when events came meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-queue-'));
+    try {
+      const path = join(dir, 'queue');
+      let release: () => void = () => {};
+      const flag = new UdevQueueFlag(path, await createLogger('silent', 'json'), () => new Promise<void>((resolve) => (release = resolve)));
+      flag.busy();
+      flag.idle();
+      expect(existsSync(path)).toBe(true);
+      release();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(existsSync(path)).toBe(false);
+      flag.busy();
+      flag.idle();
+      const first = release;
+      flag.busy(); // a new event before the broadcast ended
+      first();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(existsSync(path)).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -289,16 +289,21 @@ export class UdevControlServer {
 export class UdevQueueFlag {
   #path: string;
   #log: Logger;
-  #beforeIdle: () => void;
+  #beforeIdle: () => void | Promise<void>;
+  #generation = 0;
 
-  /** `beforeIdle` runs before the flag goes (the history is committed: settled means recorded). */
-  constructor(path: string, log: Logger, beforeIdle: () => void = () => {}) {
+  /**
+   * `beforeIdle` runs before the flag goes (the history is committed: settled means recorded);
+   * when it returns a promise, the flag goes once it settles, unless events came meanwhile.
+   */
+  constructor(path: string, log: Logger, beforeIdle: () => void | Promise<void> = () => {}) {
     this.#path = path;
     this.#log = log;
     this.#beforeIdle = beforeIdle;
   }
 
   busy(): void {
+    this.#generation++;
     try {
       writeFileSync(this.#path, '');
     } catch (error) {
@@ -307,11 +312,21 @@ export class UdevQueueFlag {
   }
 
   idle(): void {
+    const generation = ++this.#generation;
+    let before: void | Promise<void> = undefined;
     try {
-      this.#beforeIdle();
+      before = this.#beforeIdle();
     } catch (error) {
       this.#log.warn({ err: error }, `Failed to commit the history before removing ${this.#path}: ${describeError(error)}`);
     }
+    if (before instanceof Promise) {
+      void before.then(() => generation === this.#generation && this.#remove());
+      return;
+    }
+    this.#remove();
+  }
+
+  #remove(): void {
     try {
       unlinkSync(this.#path);
     } catch (error) {

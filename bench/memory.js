@@ -21,9 +21,9 @@ function slope(ys) {
   return den === 0 ? 0 : num / den;
 }
 
-export async function runMemory(storms, events, log = console.error, nodeArgs = [], cli = undefined) {
+export async function runMemory(storms, events, log = console.error, nodeArgs = [], cli = undefined, env = process.env) {
   return withScope('memory', async (scope) => {
-    const daemon = await startHotplugd(scope, { args: ['--no-coldplug'], nodeArgs, ...(cli ? { cli } : {}) });
+    const daemon = await startHotplugd(scope, { args: ['--no-coldplug'], nodeArgs, env, ...(cli ? { cli } : {}) });
     await sleep(1000);
     const idleMiB = round(rssMiB(daemon.pid));
     const idleAnonMiB = round(anonMiB(daemon.pid));

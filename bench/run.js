@@ -23,7 +23,7 @@ import { runStorms } from './storm.js';
 import { runSameRules } from './same-rules.js';
 import { runEmulated } from './emulated.js';
 import { RESULTS, printAndSave } from './lib/report.js';
-import { REPO, requireRoot } from './lib/system.js';
+import { REPO, UNIT_ENV, UNIT_NODE_ARGS, requireRoot } from './lib/system.js';
 
 const SECTIONS = ['storm', 'same-rules', 'emulated', 'latency', 'coldplug', 'memory', 'memory-20k', 'startup', 'board', 'guest', 'rules', 'history', 'links', 'fleet', 'collect', 'fleet-load', 'serve'];
 const { values } = parseArgs({ options: { only: { type: 'string', default: SECTIONS.join(',') }, saved: { type: 'string', default: '' }, quick: { type: 'boolean', default: false } } });
@@ -61,9 +61,9 @@ await run('emulated', () => runEmulated(quick ? 1 : 3, quick ? 1000 : 5000));
 await run('latency', () => runLatency(1000, quick ? 3 : 10));
 await run('coldplug', () => runColdplug(quick ? 1 : 3));
 // Memory is measured as the systemd unit and `npm start` run the daemon.
-const UNIT_NODE_ARGS = ['--max-semi-space-size=2'];
-await run('memory', () => runMemory(quick ? 3 : 10, quick ? 20_000 : 100_000, console.error, UNIT_NODE_ARGS));
-await run('memory-20k', () => runMemory(3, 20_000, console.error, UNIT_NODE_ARGS));
+const UNIT = { ...process.env, ...UNIT_ENV };
+await run('memory', () => runMemory(quick ? 3 : 10, quick ? 20_000 : 100_000, console.error, UNIT_NODE_ARGS, undefined, UNIT));
+await run('memory-20k', () => runMemory(3, 20_000, console.error, UNIT_NODE_ARGS, undefined, UNIT));
 await run('startup', () => runStartup(quick ? 3 : 7));
 await run('board', () => runBoard(quick ? 10_000 : 100_000, 1));
 await run('guest', () => runGuest(quick ? 1 : 3));

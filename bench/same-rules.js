@@ -8,18 +8,17 @@
 // scale. For hotplugd: bytes written to storage per event (/proc/PID/io write_bytes, from
 // before the storm until every row is committed) and database bytes per event (the file
 // after a checkpoint, over the events recorded). hotplugd runs as the systemd unit and `npm
-// start` run it (node --max-semi-space-size=2).
+// start` run it (node --max-semi-space-size=2, MALLOC_ARENA_MAX=2).
 // Usage: node bench/same-rules.js [--events 20000] [--rounds 3] [--cli NAME=PATH ...]
 import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { startHotplugd, startListener, startUdevd, udevMountLauncher, udevRulesDir, writeUevents } from './lib/daemons.js';
-import { CLI, median, monotonicNs, peakRssMiB, requireRoot, round, sleep, treeCpuSeconds, treePeakRssMiB, withScope } from './lib/system.js';
+import { CLI, UNIT_ENV, UNIT_NODE_ARGS, median, monotonicNs, peakRssMiB, requireRoot, round, sleep, treeCpuSeconds, treePeakRssMiB, withScope } from './lib/system.js';
 import { printAndSave } from './lib/report.js';
 
 export const MASKED = ['60-ifplugd.rules'];
-const UNIT_NODE_ARGS = ['--max-semi-space-size=2'];
 
 function writeBytes(pid) {
   const line = readFileSync(`/proc/${pid}/io`, 'utf8').split('\n').find((l) => l.startsWith('write_bytes:'));
@@ -31,7 +30,7 @@ export async function sameRulesOnce(kind, events, cli = CLI) {
   return withScope('same-rules', async (scope) => {
     const daemon = kind === 'udevd'
       ? await startUdevd(scope, { masked: MASKED })
-      : await startHotplugd(scope, { cli, nodeArgs: UNIT_NODE_ARGS, args: ['--no-coldplug', ...(kind === 'hotplugd (shipped rules)' ? [] : ['--udev'])], launcher: udevMountLauncher(udevRulesDir(scope, { masked: MASKED })) });
+      : await startHotplugd(scope, { cli, nodeArgs: UNIT_NODE_ARGS, env: { ...process.env, ...UNIT_ENV }, args: ['--no-coldplug', ...(kind === 'hotplugd (shipped rules)' ? [] : ['--udev'])], launcher: udevMountLauncher(udevRulesDir(scope, { masked: MASKED })) });
     const uuid = randomUUID();
     const listener = await startListener(scope, uuid, events);
     const cpuBefore = treeCpuSeconds(daemon.pid);

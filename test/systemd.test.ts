@@ -41,4 +41,9 @@ describe('systemd/hotplugd.service', () => {
     expect(text).toMatch(/^WatchdogSec=\d+$/m);
     expect(text).not.toMatch(/^MemoryDenyWriteExecute=/m);
   });
+
+  it("runs node as the memory figures were measured (bench/lib/system.js's UNIT_NODE_ARGS and UNIT_ENV)", () => {
+    expect(text).toMatch(/^Environment=NODE_OPTIONS=--max-semi-space-size=2$/m);
+    expect(text).toMatch(/^Environment=MALLOC_ARENA_MAX=2$/m);
+  });
 });

@@ -7,6 +7,9 @@ import { join } from 'node:path';
 
 export const REPO = new URL('../..', import.meta.url).pathname;
 export const CLI = join(REPO, 'dist', 'cli', 'main.js');
+/** How systemd/hotplugd.service and `npm start` run node: its flags and environment. */
+export const UNIT_NODE_ARGS = ['--max-semi-space-size=2'];
+export const UNIT_ENV = { MALLOC_ARENA_MAX: '2' };
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -27,7 +27,7 @@ Options:
   --client-id ID        the collector's session on the broker (default:
                         hotplugd-collector-<hostname>); one per collector
   --connections N       connections that each take messages, stored in
-                        parallel (default: 2 with PostgreSQL, 1 with SQLite,
+                        parallel (default: 4 with PostgreSQL, 1 with SQLite,
                         whose writes cannot overlap); more than one subscribes
                         as a shared group (--share, or the client id)
   --credentials FILE    username on the first line, password on the second
@@ -54,7 +54,7 @@ export const collectCommand: Command = {
     const level = values['log-level'] ?? 'info';
     if (!isLogLevel(level)) throw usageError('collect', `--log-level: unknown level ${JSON.stringify(level)}`);
     const log = await createLogger(level);
-    const connections = Number(values.connections ?? (isPostgresUrl(values.db) ? '2' : '1'));
+    const connections = Number(values.connections ?? (isPostgresUrl(values.db) ? '4' : '1'));
     if (!Number.isInteger(connections) || connections < 1 || connections > 16) throw usageError('collect', `--connections expects 1 to 16; got ${JSON.stringify(values.connections)}`);
     const db = await openFleetStore(values.db, { connections, onError: (error) => log.warn({ err: error }, `Collector: the database connection failed: ${error.message}`) });
     const collector = new Collector({

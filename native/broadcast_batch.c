@@ -106,13 +106,8 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   batch->fd = fd;
   batch->data = data;
   batch->count = (uint32_t)(entries / 3);
-  napi_value promise, name;
   CHECK(napi_create_reference(env, argv[1], 1, &batch->buffer));
-  CHECK(napi_create_promise(env, &batch->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "hotplugd.sendBatch", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, batch_execute, batch_complete, batch, &batch->work));
-  CHECK(napi_queue_async_work(env, batch->work));
-  return promise;
+  return queue_promised_work(env, "hotplugd.sendBatch", batch_execute, batch_complete, batch, &batch->deferred, &batch->work);
 }
 
 napi_value broadcast_batch_init(napi_env env, napi_value exports) {

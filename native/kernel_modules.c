@@ -57,12 +57,7 @@ static napi_value insert_module(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "insertModule(path, params, flags) expects a path, a string and flags");
     return NULL;
   }
-  napi_value promise, name;
-  CHECK(napi_create_promise(env, &insert->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "hotplugd.insertModule", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, insert_execute, insert_complete, insert, &insert->work));
-  CHECK(napi_queue_async_work(env, insert->work));
-  return promise;
+  return queue_promised_work(env, "hotplugd.insertModule", insert_execute, insert_complete, insert, &insert->deferred, &insert->work);
 }
 
 napi_value kernel_modules_init(napi_env env, napi_value exports) {

@@ -70,4 +70,16 @@ static inline void set_int(napi_env env, napi_value object, const char *name, in
   napi_set_named_property(env, object, name, v);
 }
 
+// Queues `execute` on a thread of libuv's pool, `complete` after it on the loop, and returns a
+// promise for `complete` to settle through *deferred (`work` for it to delete). NULL on failure.
+static inline napi_value queue_promised_work(napi_env env, const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete,
+                                             void *data, napi_deferred *deferred, napi_async_work *work) {
+  napi_value promise, resource;
+  CHECK(napi_create_promise(env, deferred, &promise));
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource));
+  CHECK(napi_create_async_work(env, NULL, resource, execute, complete, data, work));
+  CHECK(napi_queue_async_work(env, *work));
+  return promise;
+}
+
 #endif

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { writeUevents } from './lib/daemons.js';
-import { CLI, REPO, lines, median, peakRssMiB, requireRoot, round, sleep, withScope } from './lib/system.js';
+import { CLI, REPO, UNIT_ENV, UNIT_NODE_ARGS, lines, median, peakRssMiB, requireRoot, round, sleep, withScope } from './lib/system.js';
 import { printAndSave } from './lib/report.js';
 import { startBroker } from './lib/broker.js';
 
@@ -44,8 +44,9 @@ async function until(check, timeoutMs, what) {
 async function startBoard(scope, name, url) {
   const dir = join(scope.dir, name);
   mkdirSync(dir, { recursive: true });
-  const child = scope.spawn(process.execPath, [CLI, 'daemon', '--db', join(dir, 'h.db'), '--control', join(dir, 'c.sock'), '--no-coldplug', '--no-watch', '--no-links',
-    '--rules-dir', join(scope.dir, 'none'), '--dev', join(dir, 'dev'), '--log-format', 'json', ...(url ? ['--forward', url, '--board', name] : [])]);
+  // As the systemd unit runs it (its node flags and environment), as a board would.
+  const child = scope.spawn(process.execPath, [...UNIT_NODE_ARGS, CLI, 'daemon', '--db', join(dir, 'h.db'), '--control', join(dir, 'c.sock'), '--no-coldplug', '--no-watch', '--no-links',
+    '--rules-dir', join(scope.dir, 'none'), '--dev', join(dir, 'dev'), '--log-format', 'json', ...(url ? ['--forward', url, '--board', name] : [])], { env: { ...process.env, ...UNIT_ENV } });
   child.stdout.resume();
   await lines(child, child.stderr).waitFor((l) => l.includes('"hotplugd started"'), 30_000, `${name} to start`);
   return { child, db: join(dir, 'h.db') };

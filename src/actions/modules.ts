@@ -60,7 +60,8 @@ export class ModuleLoader {
     if (this.#loaded.has(module.alias)) return undefined;
     // As udevd's kmod builtin, in process: no module for the alias, or all loaded already.
     const started = performance.now();
-    const verdict = this.#index()?.verdict(module.alias);
+    const index = this.#index();
+    const verdict = index?.verdict(module.alias);
     if (verdict !== undefined && verdict.kind !== 'load') {
       this.answered++;
       this.#remember(module.alias);
@@ -72,7 +73,7 @@ export class ModuleLoader {
       await running;
       return undefined;
     }
-    const inProcess = this.#inProcess(module, verdict?.kind === 'load' ? verdict.modules : undefined, started);
+    const inProcess = index !== undefined && verdict?.kind === 'load' ? this.#inProcess(module, verdict.modules, index, started) : undefined;
     if (inProcess === undefined && this.modprobe === null) return this.#noModprobe(module);
     const load = inProcess ?? this.#run(module, env);
     this.#loading.set(module.alias, load);
@@ -99,10 +100,10 @@ export class ModuleLoader {
 
   // As udevd's kmod builtin: a module that finds no device (ENODEV) or no file (ENOENT) is
   // no failure (kmod logs it at debug level); other errors are.
-  #inProcess(module: PlannedModule, modules: string[] | undefined, started: number): Promise<ActionResult> | undefined {
-    if (this.#kernel === undefined || modules === undefined) return undefined;
+  #inProcess(module: PlannedModule, modules: string[], index: ModuleIndex, started: number): Promise<ActionResult> | undefined {
+    if (this.#kernel === undefined) return undefined;
     const kernel = this.#kernel;
-    const plan = kernel.plan(modules);
+    const plan = kernel.plan(modules, index);
     if (plan.kind !== 'insert') return undefined;
     this.inserted++;
     const base = { kind: 'module' as const, target: module.alias, rule: module.rule };

@@ -9,7 +9,7 @@ import { kmodTree, type KmodTree } from '../../test/helpers/kmod-tree.js';
 import { ModuleLoader } from '../actions/modules.js';
 import { ProgramPool } from '../actions/run.js';
 import { KernelModuleLoader, parseModprobeConfig, planInsert } from './kmod-loader.js';
-import { loadModuleIndex } from './module-index.js';
+import { KernelModules, loadModuleIndex } from './module-index.js';
 
 let tree: KmodTree;
 
@@ -46,13 +46,15 @@ function loader(insert: (path: string, params: string, flags: number) => Promise
   return new KernelModuleLoader({ dir: tree.modules, insert, confDirs: [tree.conf], cmdline: join(tree.root, 'cmdline'), sysModule });
 }
 
+const indexOf = () => loadModuleIndex(tree.modules, [tree.conf], join(tree.root, 'sys-module'))!;
+
 describe('modules loaded in process', () => {
   it('loads in the order and with the options libkmod uses', () => {
     const index = loadModuleIndex(tree.modules, [tree.conf], join(tree.root, 'sys-module'))!;
     for (const alias of [FTDI, CDC]) {
       const expected = tree.showDepends(alias);
       expect(expected.length).toBeGreaterThan(2);
-      const plan = loader().plan(index.modulesFor(alias));
+      const plan = loader().plan(index.modulesFor(alias), index);
       expect(plan.kind).toBe('insert');
       if (plan.kind !== 'insert') continue;
       expect(plan.steps.map((s) => [s.name, s.params].filter(Boolean).join(' '))).toEqual(expected);
@@ -67,26 +69,28 @@ describe('modules loaded in process', () => {
     mkdirSync(join(sysModule, 'usbcore_t'), { recursive: true }); // built in: no initstate
     mkdirSync(join(sysModule, 'usbserial_t'), { recursive: true });
     writeFileSync(join(sysModule, 'usbserial_t', 'initstate'), 'going\n');
-    const plan = loader(undefined, sysModule).plan(['ftdi_sio_t']);
+    const index = indexOf();
+    const plan = loader(undefined, sysModule).plan(['ftdi_sio_t'], index);
     expect(plan.kind === 'insert' && plan.steps.map((s) => s.name)).toEqual(['usbserial_t', 'crc_t', 'crc_user_t', 'ftdi_sio_t', 'led_t']);
     expect(plan.kind === 'insert' && plan.steps.filter((s) => !s.required).map((s) => s.name)).toEqual(['crc_t', 'crc_user_t', 'led_t']);
-    expect(loader().plan(['blocked_t'])).toEqual({ kind: 'insert', steps: [], blacklisted: ['blocked_t'] });
-    expect(loader().plan(['fancy_t'])).toEqual({ kind: 'modprobe', why: 'fancy_t: an install command' });
-    expect(loader().plan(['not_there'])).toEqual({ kind: 'modprobe', why: 'not_there: not in modules.dep' });
+    expect(loader().plan(['blocked_t'], index)).toEqual({ kind: 'insert', steps: [], blacklisted: ['blocked_t'] });
+    expect(loader().plan(['fancy_t'], index)).toEqual({ kind: 'modprobe', why: 'fancy_t: an install command' });
+    expect(loader().plan(['not_there'], index)).toEqual({ kind: 'modprobe', why: 'not_there: not in modules.dep' });
   });
 
-  it('reads modules.dep.bin again once depmod rewrote it (looked at once a second)', () => {
+  it("plans from depmod's files read again once depmod rewrote them (looked at once a second)", () => {
     let clock = 1_000_000;
-    const kernel = new KernelModuleLoader({ dir: tree.modules, insert: async () => 0, confDirs: [tree.conf], cmdline: join(tree.root, 'cmdline'), sysModule: join(tree.root, 'sys-module'), now: () => clock });
-    expect(kernel.plan(['late_t'])).toEqual({ kind: 'modprobe', why: 'late_t: not in modules.dep' });
+    const modules = new KernelModules(tree.modules, () => clock);
+    const kernel = loader();
+    expect(kernel.plan(['late_t'], modules.current()!)).toEqual({ kind: 'modprobe', why: 'late_t: not in modules.dep' });
     copyFileSync(join(tree.modules, 'kernel/drivers/led_t.ko'), join(tree.modules, 'kernel/drivers/late_t.ko'));
     tree.depmod();
     const later = new Date(Date.now() + 5000);
-    utimesSync(join(tree.modules, 'modules.dep.bin'), later, later);
+    utimesSync(join(tree.modules, 'modules.alias.bin'), later, later);
     clock += 500;
-    expect(kernel.plan(['late_t']).kind).toBe('modprobe');
+    expect(kernel.plan(['late_t'], modules.current()!).kind).toBe('modprobe');
     clock += 600;
-    expect(kernel.plan(['late_t'])).toMatchObject({ kind: 'insert', steps: [{ name: 'late_t' }] });
+    expect(kernel.plan(['late_t'], modules.current()!)).toMatchObject({ kind: 'insert', steps: [{ name: 'late_t' }] });
   });
 
   it('gives the kernel a compressed module it can decompress itself, and leaves the others to modprobe', () => {

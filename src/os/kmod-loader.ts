@@ -8,10 +8,9 @@
 // modprobe.d and the kernel command line (`module.param=value`). A module with an `install`
 // command, a compressed file the kernel cannot decompress itself or no modules.dep entry is
 // left to modprobe, which knows those.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { KmodIndex } from './kmod-index.js';
-import { MODPROBE_CONF_DIRS } from './module-index.js';
+import { MODPROBE_CONF_DIRS, moduleName as name, readModprobeConf, type DependencyLookup, type ModuleIndex } from './module-index.js';
 
 export interface ModprobeConfig {
   /** Option words per module. */
@@ -33,8 +32,6 @@ export interface InsertStep {
 }
 
 export type LoadPlan = { kind: 'insert'; steps: InsertStep[]; blacklisted: string[] } | { kind: 'modprobe'; why: string };
-
-const name = (text: string) => text.replaceAll('-', '_');
 
 /** modprobe.d files' text (and depmod's modules.softdep) and the kernel's command line, read as libkmod reads them. */
 export function parseModprobeConfig(texts: readonly string[], cmdline = ''): ModprobeConfig {
@@ -72,9 +69,6 @@ export function parseModprobeConfig(texts: readonly string[], cmdline = ''): Mod
   }
   return config;
 }
-
-/** A module's file and dependencies (in modules.dep's order) as depmod recorded them. */
-export type DependencyLookup = (module: string) => { path: string; deps: string[] } | undefined;
 
 /**
  * The modules to insert, in order, for `modules` (the alias's modules that are not loaded yet);
@@ -129,18 +123,19 @@ function compressionOf(path: string): string | undefined {
 
 const CONFIG_EVERY_MS = 1000;
 
-/** Reads what planInsert needs from the running kernel's files; inserts with `insert` (the addon's finit_module). */
+/**
+ * Reads what planInsert needs beside the module index (modprobe.d, modules.softdep, the command
+ * line); inserts with `insert` (the addon's finit_module).
+ */
 export class KernelModuleLoader {
   #dir: string;
   #confDirs: readonly string[];
   #cmdline: string;
   #sysModule: string;
   #insert: (path: string, params: string, flags: number) => Promise<number>;
-  #deps: KmodIndex | undefined;
   #config: ModprobeConfig | undefined;
   #configAt = -Infinity;
   #decompresses: string | undefined;
-  #depsAt = -1;
 
   #now: () => number;
 
@@ -153,20 +148,12 @@ export class KernelModuleLoader {
     this.#sysModule = options.sysModule ?? '/sys/module';
   }
 
-  plan(modules: readonly string[]): LoadPlan {
-    const config = this.#readConfig();
-    const deps = this.#deps;
-    if (deps === undefined) return { kind: 'modprobe', why: 'no modules.dep.bin' };
-    const lookup: DependencyLookup = (module) => {
-      const line = deps.lookup(module)[0]?.value;
-      if (line === undefined) return undefined;
-      const colon = line.indexOf(':');
-      const path = line.slice(0, colon);
-      return { path: path.startsWith('/') ? path : `${this.#dir}/${path}`, deps: line.slice(colon + 1).split(' ').filter(Boolean).map((p) => name(p.slice(p.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, ''))) };
-    };
+  /** The plan for `modules`, their files and dependencies from `index` (the same depmod files that named them). */
+  plan(modules: readonly string[], index: ModuleIndex): LoadPlan {
     // The kernel decompresses modules of the kind it was built for (CONFIG_MODULE_DECOMPRESS).
     this.#decompresses ??= readOr(`${this.#sysModule}/compression`).trim();
-    return planInsert(modules, lookup, config, (module) => this.#present(module), this.#decompresses);
+    const lookup: DependencyLookup = (module) => index.dependencies(module);
+    return planInsert(modules, lookup, this.#readConfig(), (module) => this.#present(module), this.#decompresses);
   }
 
   /** Inserts the plan's modules in order; the first required one that fails ends it (its errno). */
@@ -188,34 +175,11 @@ export class KernelModuleLoader {
     return state === '' || state === 'live' || state === 'coming';
   }
 
-  // modprobe.d, modules.softdep, the command line and modules.dep.bin (again when depmod
-  // rewrote it), looked at once a second at most.
+  // modprobe.d, modules.softdep and the command line, looked at once a second at most.
   #readConfig(): ModprobeConfig {
     const now = this.#now();
     if (this.#config !== undefined && now - this.#configAt < CONFIG_EVERY_MS && now >= this.#configAt) return this.#config;
-    const depsAt = statSync(`${this.#dir}/modules.dep.bin`, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-    if (depsAt !== this.#depsAt) {
-      this.#depsAt = depsAt;
-      this.#deps = KmodIndex.open(`${this.#dir}/modules.dep.bin`);
-    }
-    const texts: string[] = [];
-    const seen = new Set<string>();
-    // As modprobe: a file name in an earlier directory hides the same name in later ones.
-    for (const dir of this.#confDirs) {
-      let files: string[];
-      try {
-        files = readdirSync(dir).filter((n) => n.endsWith('.conf')).sort();
-      } catch {
-        continue;
-      }
-      for (const file of files) {
-        if (seen.has(file)) continue;
-        seen.add(file);
-        texts.push(readOr(`${dir}/${file}`));
-      }
-    }
-    texts.push(readOr(`${this.#dir}/modules.softdep`));
-    this.#config = parseModprobeConfig(texts, readOr(this.#cmdline));
+    this.#config = parseModprobeConfig([...readModprobeConf(this.#confDirs), readOr(`${this.#dir}/modules.softdep`)], readOr(this.#cmdline));
     this.#configAt = now;
     return this.#config;
   }

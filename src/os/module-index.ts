@@ -43,12 +43,12 @@ export function normaliseAlias(alias: string): string {
 }
 
 /** Module names as /sys/module has them: `-` is `_`. */
-function moduleName(name: string): string {
+export function moduleName(name: string): string {
   return name.replaceAll('-', '_');
 }
 
 /** A module's name from its path in modules.builtin or modules.dep (kernel/drivers/scsi/sg.ko → sg). */
-function nameOfPath(path: string): string {
+export function nameOfPath(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1).replace(/\.ko(\..*)?$/, '');
 }
 
@@ -99,6 +99,8 @@ export interface ModuleSources {
   builtinAliases: ModuleSource;
   /** Whether a module is built in. */
   isBuiltin: (module: string) => boolean;
+  /** A loadable module's file and dependencies (modules.dep). */
+  dependencies: DependencyLookup;
 }
 
 export class ModuleIndex {
@@ -114,7 +116,7 @@ export class ModuleIndex {
   static of(aliases: Iterable<[pattern: string, module: string]>, builtin: Iterable<string>, sysModule = '/sys/module', names: Iterable<string> = []): ModuleIndex {
     const builtinNames = new Set([...builtin].map(moduleName));
     const none: ModuleSource = () => [];
-    return new ModuleIndex({ config: none, names: nameSource(names), aliases: aliasSource(aliases), builtinNames: nameSource(builtinNames), builtinAliases: none, isBuiltin: (m) => builtinNames.has(m) }, sysModule);
+    return new ModuleIndex({ config: none, names: nameSource(names), aliases: aliasSource(aliases), builtinNames: nameSource(builtinNames), builtinAliases: none, isBuiltin: (m) => builtinNames.has(m), dependencies: () => undefined }, sysModule);
   }
 
   /** The modules the alias names, each once, from the first source that names any (as libkmod). */
@@ -127,6 +129,11 @@ export class ModuleIndex {
       if (found.length > 0) return [...new Set(found)];
     }
     return [];
+  }
+
+  /** A loadable module's file and dependencies, from the same depmod files. */
+  dependencies(module: string): { path: string; deps: string[] } | undefined {
+    return this.#sources.dependencies(module);
   }
 
   verdict(alias: string): AliasVerdict {
@@ -170,25 +177,42 @@ function builtinModules(dir: string): { names: string[]; aliases: [string, strin
   return { names, aliases };
 }
 
-/** modprobe.d's `alias` lines. */
-function configAliases(confDirs: readonly string[]): [string, string][] {
-  const aliases: [string, string][] = [];
-  for (const conf of confDirs) {
+/**
+ * The text of modprobe.d's `.conf` files in modprobe's order: by name, a file of an earlier
+ * directory hiding one of the same name in a later directory. An unreadable one is modprobe's
+ * to report.
+ */
+export function readModprobeConf(confDirs: readonly string[]): string[] {
+  const texts: string[] = [];
+  const seen = new Set<string>();
+  for (const dir of confDirs) {
     let files: string[];
     try {
-      files = readdirSync(conf).filter((n) => n.endsWith('.conf'));
+      files = readdirSync(dir).filter((n) => n.endsWith('.conf')).sort();
     } catch {
       continue;
     }
-    for (const name of files) {
+    for (const file of files) {
+      if (seen.has(file)) continue;
+      seen.add(file);
       try {
-        aliases.push(...parseAliasLines(readFileSync(`${conf}/${name}`, 'utf8')));
+        texts.push(readFileSync(`${dir}/${file}`, 'utf8'));
       } catch {
-        // an unreadable file is modprobe's to report
+        // modprobe's to report
       }
     }
   }
-  return aliases;
+  return texts;
+}
+
+/** A module's file and dependencies (in modules.dep's order, named as modules), as depmod recorded them. */
+export type DependencyLookup = (module: string) => { path: string; deps: string[] } | undefined;
+
+/** A modules.dep line (`kernel/a.ko: kernel/b.ko kernel/c.ko`), its paths from `dir`. */
+function dependencyLine(dir: string, line: string): { path: string; deps: string[] } {
+  const colon = line.indexOf(':');
+  const path = line.slice(0, colon);
+  return { path: path.startsWith('/') ? path : `${dir}/${path}`, deps: line.slice(colon + 1).split(' ').filter(Boolean).map((p) => moduleName(nameOfPath(p))) };
 }
 
 /** depmod's binary indexes, looked up per alias; undefined without modules.alias.bin and modules.dep.bin. */
@@ -207,6 +231,10 @@ function binarySources(dir: string): Omit<ModuleSources, 'config'> | undefined {
     builtinNames: (_alias, name) => (isBuiltin(name) ? [name] : []),
     builtinAliases: builtinAliases === undefined ? () => [] : (alias) => values(builtinAliases.searchWild(alias)),
     isBuiltin,
+    dependencies: (module) => {
+      const line = deps.lookup(module)[0]?.value;
+      return line === undefined ? undefined : dependencyLine(dir, line);
+    },
   };
 }
 
@@ -214,10 +242,14 @@ function binarySources(dir: string): Omit<ModuleSources, 'config'> | undefined {
 function textSources(dir: string): Omit<ModuleSources, 'config'> {
   const aliases = parseAliasLines(readFileSync(`${dir}/modules.alias`, 'utf8'));
   const builtin = builtinModules(dir);
-  const names = readFileSync(`${dir}/modules.dep`, 'utf8').split('\n').map((line) => line.slice(0, line.indexOf(':'))).filter(Boolean).map(nameOfPath);
+  const dependencies = new Map<string, { path: string; deps: string[] }>();
+  for (const line of readFileSync(`${dir}/modules.dep`, 'utf8').split('\n')) {
+    if (line.includes(':')) dependencies.set(moduleName(nameOfPath(line.slice(0, line.indexOf(':')))), dependencyLine(dir, line));
+  }
   const builtinNames = new Set(builtin.names.map(moduleName));
   return {
-    names: nameSource(names),
+    names: nameSource(dependencies.keys()),
+    dependencies: (module) => dependencies.get(module),
     aliases: aliasSource(aliases),
     builtinNames: nameSource(builtinNames),
     builtinAliases: aliasSource(builtin.aliases),
@@ -237,7 +269,7 @@ export function loadModuleIndex(dir = `/lib/modules/${release()}`, confDirs = MO
   } catch {
     return undefined;
   }
-  return new ModuleIndex({ config: aliasSource(configAliases(confDirs)), ...sources }, sysModule);
+  return new ModuleIndex({ config: aliasSource(readModprobeConf(confDirs).flatMap(parseAliasLines)), ...sources }, sysModule);
 }
 
 /**

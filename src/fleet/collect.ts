@@ -13,7 +13,7 @@
 import { describeError } from '../errors.js';
 import { checkMessage, type FleetStore, type Marks, type StoreOutcome } from './records.js';
 import { LogThrottle, type Logger } from '../log.js';
-import { boardNameProblem, BrokerProblems, brokerSecrets, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './broker.js';
+import { boardNameProblem, BrokerProblems, connectBroker, DEFAULT_FORWARD_PREFIX, type BrokerSecrets } from './broker.js';
 import { topicsOf } from './protocol.js';
 import { beyond, BoardChains } from './board-chains.js';
 
@@ -77,7 +77,6 @@ export class Collector {
   }
 
   async start(): Promise<void> {
-    const { connect } = await import('mqtt');
     const o = this.#o;
     const count = Math.max(1, o.connections ?? 1);
     const group = o.share ?? (count > 1 ? o.clientId : undefined);
@@ -85,8 +84,7 @@ export class Collector {
     const events = group === undefined ? plain : `$share/${group}/${plain}`;
     const status = `${this.#prefix}/+/status`;
     for (let i = 0; i < count; i++) {
-      const client = connect(o.url, {
-        ...brokerSecrets(o),
+      const client = await connectBroker(o.url, o, {
         clientId: i === 0 ? o.clientId : `${o.clientId}-${i}`,
         // MQTT 5: acknowledgements the collector sends itself (customHandleAcks), and a
         // session that outlives a disconnect by a week (the broker keeps what comes meanwhile).

@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import type { HistoryDb } from '../history/db.js';
 import { eventBacklog, forgetOtherTargets, readCursors, readOutbox, writeCursors, type Cursors, type OutboxItem } from '../history/outbox.js';
 import type { Logger } from '../log.js';
-import { BrokerProblems, brokerSecrets, type BrokerSecrets } from './broker.js';
+import { BrokerProblems, connectBroker, type BrokerSecrets } from './broker.js';
 import { DEFAULT_WINDOW, parseCollectorWord, SendWindow, topicsOf, type WindowLimits } from './protocol.js';
 
 // The window is looked at this often: a retry after a failed send, and the silence timeout.
@@ -119,11 +119,9 @@ export class Forwarder {
   }
 
   async start(): Promise<void> {
-    const { connect } = await import('mqtt');
     const o = this.#options;
     const offline = JSON.stringify({ state: 'offline', board: o.board });
-    this.#client = connect(o.url, {
-      ...brokerSecrets(o),
+    this.#client = await connectBroker(o.url, o, {
       clientId: `hotplugd-${o.board}`,
       clean: true,
       reconnectPeriod: 1000,

@@ -8,6 +8,7 @@
 // directory with its defaults (fsync and synchronous_commit on), over a unix socket.
 // Backends alternate within each round.
 // Usage: node bench/collect.js [--boards 10] [--per-board 3000] [--rounds 3]
+// (BENCH_CLI=PATH: the collector from another build; BENCH_BACKENDS=sqlite,postgres: some of them)
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -101,7 +102,7 @@ async function once(backend, postgres, sizes, round) {
     const collectors = backend.endsWith('sharing') ? 4 : 1;
     const collect = (i) => {
       const share = collectors > 1 ? ['--share', 'bench'] : [];
-      const child = scope.spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), CLI, 'collect', '--broker', url, '--db', db, '--client-id', `bench-collector-${i}`, ...share, ...(process.env.BENCH_CONNECTIONS ? ['--connections', process.env.BENCH_CONNECTIONS] : [])]);
+      const child = scope.spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), process.env.BENCH_CLI ?? CLI, 'collect', '--broker', url, '--db', db, '--client-id', `bench-collector-${i}`, ...share, ...(process.env.BENCH_CONNECTIONS ? ['--connections', process.env.BENCH_CONNECTIONS] : [])]);
       child.stdout.resume();
       return { child, log: lines(child, child.stderr) };
     };

@@ -1,4 +1,8 @@
 // Real processes: timeouts, exit codes, signals, environment and argv, output bounds.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ProgramPool, runProgram } from './run.js';
 
@@ -52,6 +56,42 @@ describe('runProgram', () => {
   it('records a program that cannot be started', async () => {
     const result = await runProgram(['/nonexistent/program'], { env: {} });
     expect(result).toMatchObject({ ok: false, error: 'ENOENT: cannot run /nonexistent/program' });
+    const denied = await runProgram(['/etc'], { env: {} }); // a directory
+    expect(denied).toMatchObject({ ok: false, exitCode: null, error: 'EACCES: cannot run /etc' });
+  });
+
+  it('records, never throws, an argument or a value the kernel could not take (a NUL byte)', async () => {
+    const result = await runProgram(['/bin/echo', 'a\0b'], { env: { X: 'y\0z' } });
+    expect(result).toMatchObject({ ok: false, exitCode: null, error: 'ERR_INVALID_ARG_VALUE: cannot run /bin/echo' });
+  });
+
+  it('kills the programs still running when the process that started them exits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-run-'));
+    try {
+      const pidFile = join(dir, 'pid');
+      // A process running a program (which writes its pid and sleeps), then exiting without a stop.
+      // The built module (npm run build): a plain node runs it.
+      const runModule = new URL('../../dist/actions/run.js', import.meta.url).pathname;
+      const script = `const { runProgram } = await import(${JSON.stringify(runModule)});
+        void runProgram(['/bin/sh', '-c', 'echo $$ > ${pidFile}; exec sleep 30'], { env: {} });
+        const until = Date.now() + 10000;
+        while (!require('fs').existsSync(${JSON.stringify(pidFile)}) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+        process.exit(0);`;
+      execFileSync(process.execPath, ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url); ${script}`], { stdio: 'ignore', timeout: 20_000 });
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      const alive = () => {
+        try {
+          return !/^\d+ \([^)]*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+        } catch {
+          return false;
+        }
+      };
+      const deadline = Date.now() + 5000;
+      while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(alive()).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

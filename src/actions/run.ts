@@ -1,6 +1,7 @@
 // Programs from rules: an argv array (never a shell), the event's properties as the
 // environment, stdin closed, cwd /, a timeout (SIGTERM to the whole process group, SIGKILL
 // after a grace period), output kept up to a bound, and a global limit on how many run.
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { ActionResult } from './results.js';
 import { DEFAULT_PATH, killGroup } from './system.js';
 
@@ -36,18 +37,9 @@ function collect(stream: NodeJS.ReadableStream | null, max: number): () => { tex
 }
 
 // Process groups of programs still running: killed when the daemon stops, since a detached
-// group would otherwise outlive it.
+// group would otherwise outlive it; and when the process exits any other way.
 const runningGroups = new Set<number>();
-
-// execa is loaded on first use (or by preloadPrograms after start-up): it is a quarter
-// of a second of module loading that READY need not wait for.
-let execaModule: Promise<typeof import('execa')> | undefined;
-const loadExeca = () => (execaModule ??= import('execa'));
-
-/** Loads what running programs needs, so the first program after start-up does not wait. */
-export function preloadPrograms(): void {
-  loadExeca().catch(() => {});
-}
+let exitHook = false;
 
 /** Sends SIGKILL to every program still running (the daemon is stopping). Returns how many. */
 export function killRunningPrograms(): number {
@@ -55,6 +47,37 @@ export function killRunningPrograms(): number {
   for (const pid of runningGroups) killGroup(pid, 'SIGKILL');
   runningGroups.clear();
   return count;
+}
+
+interface Ended {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  spawnError: string | undefined;
+}
+
+/**
+ * Starts the program with Node's child_process (execa's handling cost more than the fork:
+ * ~90 ms of the daemon's CPU a program on an emulated board, and its loading another
+ * ~0.5 s there) and resolves once it ended and its output closed.
+ */
+function start(file: string, args: string[], env: Record<string, string>): { child: ChildProcess | undefined; ended: Promise<Ended> } {
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', shell: false, detached: true });
+  } catch (error) {
+    // A NUL byte in an argument, say: refused before any process exists.
+    const code = (error as NodeJS.ErrnoException).code ?? 'EINVAL';
+    return { child: undefined, ended: Promise.resolve({ exitCode: null, signal: null, spawnError: code }) };
+  }
+  const ended = new Promise<Ended>((resolve) => {
+    let spawnError: string | undefined;
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) spawnError = error.code ?? 'error';
+    });
+    // After 'exit' and the output's end; also after a failed start ('error', then 'close').
+    child.once('close', (code, signal) => resolve(spawnError === undefined ? { exitCode: code, signal, spawnError } : { exitCode: null, signal: null, spawnError }));
+  });
+  return { child, ended };
 }
 
 /** Runs one program to completion (or its timeout); never throws. */
@@ -65,40 +88,31 @@ export async function runProgram(argv: string[], options: ProgramOptions): Promi
   const started = performance.now();
   const [file, ...args] = argv;
   const base = { kind: 'program' as const, target: file ?? '', rule: options.rule ?? null, argv };
-  const { execa } = await loadExeca();
-  const subprocess = execa(file ?? '', args, {
-    env: { PATH: DEFAULT_PATH, ...options.env },
-    extendEnv: false,
-    stdin: 'ignore',
-    cwd: '/',
-    shell: false,
-    buffer: false,
-    reject: false,
-    detached: true, // its own process group, so a timeout reaches its children too
-    cleanup: true,
-    encoding: 'buffer',
-  });
-  if (subprocess.pid !== undefined) runningGroups.add(subprocess.pid);
-  const stdout = collect(subprocess.stdout, max);
-  const stderr = collect(subprocess.stderr, max);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => killRunningPrograms());
+  }
+  // Its own process group (detached), so a timeout reaches its children too.
+  const { child, ended } = start(file ?? '', args, { PATH: DEFAULT_PATH, ...options.env });
+  const pid = child?.pid;
+  if (pid !== undefined) runningGroups.add(pid);
+  const stdout = collect(child?.stdout ?? null, max);
+  const stderr = collect(child?.stderr ?? null, max);
   let timedOut = false;
   let killTimer: NodeJS.Timeout | undefined;
   const timer = setTimeout(() => {
     timedOut = true;
-    killGroup(subprocess.pid, 'SIGTERM');
-    killTimer = setTimeout(() => killGroup(subprocess.pid, 'SIGKILL'), graceMs);
+    killGroup(pid, 'SIGTERM');
+    killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
   }, timeoutMs);
-  const result = await subprocess;
+  const { exitCode, signal, spawnError } = await ended;
   clearTimeout(timer);
   clearTimeout(killTimer);
   // Whatever the program left behind in its group goes with it.
-  killGroup(subprocess.pid, 'SIGKILL');
-  if (subprocess.pid !== undefined) runningGroups.delete(subprocess.pid);
+  killGroup(pid, 'SIGKILL');
+  if (pid !== undefined) runningGroups.delete(pid);
   const out = stdout();
   const err = stderr();
-  const exitCode = result.exitCode ?? null;
-  const signal = result.signal ?? null;
-  const spawnError = (result as { code?: string }).code;
   const ok = !timedOut && exitCode === 0;
   const error = timedOut
     ? `timed out after ${timeoutMs} ms`

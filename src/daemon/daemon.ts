@@ -13,7 +13,7 @@ import { HistoryService } from '../history/service.js';
 import { forgetOtherTargets } from '../history/outbox.js';
 import type { Logger } from '../log.js';
 import { ActionExecutor } from '../actions/execute.js';
-import { ProgramPool, killRunningPrograms, preloadPrograms } from '../actions/run.js';
+import { ProgramPool, killRunningPrograms } from '../actions/run.js';
 import { reportLinkFileProblems } from '../builtins/link-files.js';
 import { EvaluationContext } from '../engine/context.js';
 import { acquireLock } from '../os/system-calls.js';
@@ -283,7 +283,6 @@ export class Daemon implements ControlTarget {
         { db: options.dbPath, sysfs: options.sysfsRoot, rulesDirs: options.rulesDirs, rules: rules.rules, receiveBufferBytes: this.#pipeline.receiveBufferBytes(), coldplugged },
         'hotplugd started',
       );
-      if (!options.dryRun) preloadPrograms();
       resolve();
     }));
     if (this.notifier.enabled) {

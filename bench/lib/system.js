@@ -163,7 +163,13 @@ export const anonMiB = (pid) => statusKiB(pid, 'RssAnon') / 1024;
 export const treePeakRssMiB = (pid) => processTree(pid).reduce((sum, p) => sum + peakRssMiB(p), 0);
 
 export const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
-export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The median; of an even count, the mean of the two middle values (it was the upper one). */
+export const median = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  if (sorted.length % 2 === 1 || sorted.length === 0) return sorted[mid];
+  return (sorted[mid - 1] + sorted[mid]) / 2;
+};
 export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }

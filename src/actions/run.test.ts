@@ -65,6 +65,17 @@ describe('runProgram', () => {
     expect(result).toMatchObject({ ok: false, exitCode: null, error: 'ERR_INVALID_ARG_VALUE: cannot run /bin/echo' });
   });
 
+  it('records EMFILE (no descriptor left for its pipes) as a failure to start, and does not hang', () => {
+    const runModule = new URL('../../dist/actions/run.js', import.meta.url).pathname;
+    const script = `import { openSync } from 'node:fs';
+      const { runProgram } = await import(${JSON.stringify(runModule)});
+      try { for (;;) openSync('/dev/null', 'r'); } catch {}
+      const result = await runProgram(['/bin/true'], { env: {} });
+      process.stdout.write(JSON.stringify({ ok: result.ok, error: result.error, exitCode: result.exitCode }));`;
+    const out = execFileSync('/bin/sh', ['-c', `ulimit -n 256; exec "$0" --input-type=module -e "$1"`, process.execPath, script], { encoding: 'utf8', timeout: 20_000 });
+    expect(JSON.parse(out)).toEqual({ ok: false, error: 'EMFILE: cannot run /bin/true', exitCode: null });
+  });
+
   it('kills the programs still running when the process that started them exits', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-run-'));
     try {

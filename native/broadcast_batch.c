@@ -52,8 +52,10 @@ static void batch_execute(napi_env env, void *data) {
       } else if (n < 0 && errno == ECONNREFUSED) {
         done++;  // nobody listens to that group: not an error for a broadcast
       } else {
-        batch->err = n < 0 ? errno : EIO;
-        break;
+        // That datagram is not sent (one too large for the socket, say: EMSGSIZE); the rest
+        // still go, as one send an event did. The first error is reported.
+        if (batch->err == 0) batch->err = n < 0 ? errno : EIO;
+        done++;
       }
     }
   }
@@ -75,6 +77,7 @@ static void batch_complete(napi_env env, napi_status status, void *data) {
 
 // sendBatch(fd, buffer, table) -> Promise<datagrams sent | -errno>: table is a Uint32Array of
 // (offset, length, groups) per datagram within buffer; the buffer is held until the batch ends.
+// A datagram that fails is skipped and the others sent; then the first error is the result.
 static napi_value send_batch(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];

@@ -33,8 +33,8 @@ function listener(tag: string) {
   return { heard, read: () => socket.readNow() };
 }
 
-function event(tag: string, n: number) {
-  const properties = Object.assign(createProperties(), { ACTION: 'change', DEVPATH: '/devices/virtual/net/lo', SUBSYSTEM: 'net', SEQNUM: String(1000 + n), TEST_TAG: tag, N: String(n) });
+function event(tag: string, n: number, extra: Record<string, string> = {}) {
+  const properties = Object.assign(createProperties(), { ACTION: 'change', DEVPATH: '/devices/virtual/net/lo', SUBSYSTEM: 'net', SEQNUM: String(1000 + n), TEST_TAG: tag, N: String(n), ...extra });
   return eventFromProperties(properties, Date.now(), 'kernel');
 }
 
@@ -79,5 +79,22 @@ describe('the libudev broadcast', () => {
     read();
     expect(heard).toEqual(Array.from({ length: 506 }, (_, i) => String(i + 1)));
     expect(broadcaster.failures).toBe(0);
+  });
+
+  it('sends the rest of a batch when one datagram cannot go (too large for the socket), and counts that one', async () => {
+    const tag = randomUUID();
+    const { heard, read } = listener(tag);
+    let clock = 100;
+    const broadcaster = new Broadcaster(await createLogger('silent', 'json'), () => clock);
+    sockets.push(broadcaster);
+    broadcaster.send(event(tag, 1), undefined);
+    clock += 0.3;
+    // Rules may add long values (a program's output): past the socket's send buffer, EMSGSIZE.
+    broadcaster.send(event(tag, 2, { HUGE: 'x'.repeat(512 * 1024) }), undefined);
+    broadcaster.send(event(tag, 3), undefined);
+    await broadcaster.drain();
+    read();
+    expect(heard).toEqual(['1', '3']);
+    expect(broadcaster.failures).toBe(1);
   });
 });

@@ -15,17 +15,39 @@ const VOLATILE = new Set(['USEC_INITIALIZED', 'SEQNUM', 'SYNTH_UUID']);
 /** Sets whose order is udevd's hash order: compared as sets. */
 const UNORDERED: Record<string, string> = { DEVLINKS: ' ', TAGS: ':', CURRENT_TAGS: ':' };
 
+/** A device the kernel names by a counter of its own: `…/input/input5`, `…/wakeup/wakeup13`. */
+const COUNTED = /\/(input|wakeup)\/\1(\d+)(?=\/|$)/;
+
 /**
- * A devpath with the kernel's own counters taken out: wakeup sources are numbered in the order the
- * kernel made them (`…/1-4/wakeup/wakeup13` on one boot, `wakeup14` on the next, whichever daemon
- * runs), so they are compared by the device they belong to.
+ * Devpaths with the kernel's own counters taken out. Wakeup sources and input devices are
+ * numbered in the order the kernel made them, whichever daemon runs (`…/1-4/wakeup/wakeup13` on
+ * one boot, `wakeup14` on the next; a keyboard's `input5` or `input6`, as a probe that gave up
+ * took a number or not): each is named by its rank among its siblings in the same run
+ * (`…/input/input#1`, its LEDs `input#1::capslock`), so two of one parent stay two.
  */
-export function comparableDevpath(devpath: string): string {
-  return devpath.replace(/\/wakeup\/wakeup\d+$/, '/wakeup/wakeupN');
+export function comparableDevpaths(devpaths: Iterable<string>): (devpath: string) => string {
+  const siblings = new Map<string, number[]>();
+  for (const devpath of devpaths) {
+    const match = COUNTED.exec(devpath);
+    if (!match) continue;
+    const parent = devpath.slice(0, match.index + match[1]!.length + 2);
+    const numbers = siblings.get(parent) ?? [];
+    if (!numbers.includes(Number(match[2]))) numbers.push(Number(match[2]));
+    siblings.set(parent, numbers.sort((a, b) => a - b));
+  }
+  return (devpath) => {
+    const match = COUNTED.exec(devpath);
+    if (!match) return devpath;
+    const [whole, kind, number] = match as unknown as [string, string, string];
+    const parent = devpath.slice(0, match.index + kind.length + 2);
+    const rank = (siblings.get(parent) ?? []).indexOf(Number(number)) + 1;
+    const rest = devpath.slice(match.index + whole.length).replace(new RegExp(`/${kind}${number}(?=::)`, 'g'), `/${kind}#${rank}`);
+    return `${parent}${kind}#${rank}${rest}`;
+  };
 }
 
-function normalised(key: string, value: string): string {
-  if (key === 'DEVPATH') return comparableDevpath(value);
+function normalised(key: string, value: string, comparable: (devpath: string) => string): string {
+  if (key === 'DEVPATH') return comparable(value);
   const separator = UNORDERED[key];
   if (separator === undefined) return value;
   const parts = value.split(separator).filter((p) => p !== '').sort();
@@ -41,7 +63,10 @@ export interface DeviceRecord {
 
 export interface ProcessedEvent {
   action: string;
+  /** As heard. */
   devpath: string;
+  /** With the kernel's counters taken out (comparableDevpaths), as its DEVPATH property. */
+  comparable: string;
   properties: Record<string, string>;
 }
 
@@ -55,19 +80,20 @@ export interface Snapshot {
 /** `udevadm info --export-db` as records by devpath. */
 export function parseExportDb(text: string): Map<string, DeviceRecord> {
   const devices = new Map<string, DeviceRecord>();
+  const comparable = comparableDevpaths(text.split('\n').filter((l) => l.startsWith('P: ')).map((l) => l.slice(3)));
   for (const block of text.split('\n\n')) {
     let record: DeviceRecord | undefined;
     for (const line of block.split('\n')) {
       const kind = line.slice(0, 1);
       const value = line.slice(3);
-      if (kind === 'P') devices.set(comparableDevpath(value), (record = { devpath: comparableDevpath(value), links: [], properties: {} }));
+      if (kind === 'P') devices.set(comparable(value), (record = { devpath: comparable(value), links: [], properties: {} }));
       else if (record === undefined) continue;
       else if (kind === 'N') record.node = value;
       else if (kind === 'S') record.links.push(value);
       else if (kind === 'E') {
         const eq = value.indexOf('=');
         const key = value.slice(0, eq);
-        if (!VOLATILE.has(key)) record.properties[key] = normalised(key, value.slice(eq + 1));
+        if (!VOLATILE.has(key)) record.properties[key] = normalised(key, value.slice(eq + 1), comparable);
       }
     }
     record?.links.sort();
@@ -78,6 +104,7 @@ export function parseExportDb(text: string): Map<string, DeviceRecord> {
 /** `udevadm monitor --udev --property` as events in the order heard. */
 export function parseMonitor(text: string): ProcessedEvent[] {
   const events: ProcessedEvent[] = [];
+  const comparable = comparableDevpaths(text.split('\n').filter((l) => l.startsWith('DEVPATH=')).map((l) => l.slice('DEVPATH='.length)));
   for (const block of text.split('\n\n')) {
     const lines = block.split('\n').filter((l) => l !== '');
     const header = lines.findIndex((l) => l.startsWith('UDEV  ['));
@@ -86,11 +113,11 @@ export function parseMonitor(text: string): ProcessedEvent[] {
     for (const line of lines.slice(header + 1)) {
       const eq = line.indexOf('=');
       const key = line.slice(0, eq);
-      if (eq > 0 && !VOLATILE.has(key)) properties[key] = normalised(key, line.slice(eq + 1));
+      if (eq > 0 && !VOLATILE.has(key)) properties[key] = normalised(key, line.slice(eq + 1), comparable);
     }
     // The devpath as heard; its DEVPATH property is the comparable one.
     const devpath = lines.find((l) => l.startsWith('DEVPATH='))?.slice('DEVPATH='.length) ?? '';
-    events.push({ action: properties.ACTION ?? '', devpath, properties });
+    events.push({ action: properties.ACTION ?? '', devpath, comparable: comparable(devpath), properties });
   }
   return events;
 }
@@ -174,7 +201,7 @@ export function eventDifferences(udevd: ProcessedEvent[], hotplugd: ProcessedEve
   const group = (events: ProcessedEvent[]) => {
     const byKey = new Map<string, ProcessedEvent[]>();
     for (const e of events.filter((e) => only(e.devpath))) {
-      const key = `${e.action} ${comparableDevpath(e.devpath)}`;
+      const key = `${e.action} ${e.comparable}`;
       byKey.set(key, [...(byKey.get(key) ?? []), e]);
     }
     return byKey;
